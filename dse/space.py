@@ -1,0 +1,224 @@
+"""The SqueezeNet design space: a design point, its validation, presets and fire-module widths.
+
+Pure Python on purpose: sizes and costs of a point need no torch (see `dse.plan`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from enum import Enum
+
+from dse.errors import DesignError
+
+NUM_FIRE_MODULES = 8  # fire2 .. fire9
+METAPARAMETERS = ("base_e", "incr_e", "freq", "sr", "pct3x3")
+
+
+class Bypass(str, Enum):
+    """Macro-architecture variants of the paper (section 6)."""
+
+    none = "none"
+    simple = "simple"  # identity shortcut around fire3, 5, 7, 9 (where channel counts match)
+    complex = "complex"  # simple, plus 1x1-conv shortcuts around the fire modules whose channels change
+
+
+class Stem(str, Enum):
+    """The first convolution, chosen by input resolution."""
+
+    imagenet = "imagenet"  # 7x7 stride 2, 96 filters (SqueezeNet v1.0)
+    cifar = "cifar"  # 3x3 stride 1 padding 1, 96 filters: keeps 32x32 inputs from collapsing by fire9
+    v1_1 = "v1_1"  # 3x3 stride 2, 64 filters (SqueezeNet v1.1)
+
+
+class Pooling(str, Enum):
+    """Where the 3x3 stride-2 max-pools (ceil mode) sit."""
+
+    v1_0 = "v1_0"  # after conv1, fire4, fire8
+    v1_1 = "v1_1"  # after conv1, fire3, fire5
+
+
+class Norm(str, Enum):
+    batch = "batch"  # BatchNorm after every convolution but conv10: brief training needs it
+    none = "none"  # the paper's network
+
+
+STEM_FILTERS = {Stem.imagenet: 96, Stem.cifar: 96, Stem.v1_1: 64}
+# Fire-module indices (0 = fire2) followed by a max-pool; the stem is always followed by one.
+POOL_AFTER_FIRE = {Pooling.v1_0: (2, 6), Pooling.v1_1: (1, 3)}
+SIMPLE_BYPASS_FIRES = (1, 3, 5, 7)  # fire3, fire5, fire7, fire9
+
+
+@dataclass(frozen=True)
+class FireWidths:
+    """Channel widths of one fire module."""
+
+    squeeze: int  # s1x1
+    expand1x1: int  # e1x1
+    expand3x3: int  # e3x3
+
+    @property
+    def expand(self) -> int:
+        return self.expand1x1 + self.expand3x3
+
+
+@dataclass(frozen=True)
+class DesignPoint:
+    """One network of the space. The defaults are SqueezeNet v1.0's metaparameters, with BatchNorm.
+
+    Enum fields also accept their string values (as Optuna and the CLI hand them over).
+    """
+
+    base_e: int = 128
+    incr_e: int = 128
+    freq: int = 2
+    sr: float = 0.125
+    pct3x3: float = 0.5
+    bypass: Bypass = Bypass.none
+    stem: Stem = Stem.imagenet
+    pooling: Pooling = Pooling.v1_0
+    norm: Norm = Norm.batch
+    dropout: float = 0.5
+    num_classes: int = 1000
+    in_channels: int = 3
+    input_size: int = 224
+
+    def __post_init__(self) -> None:
+        for name, enum in (("bypass", Bypass), ("stem", Stem), ("pooling", Pooling), ("norm", Norm)):
+            value = getattr(self, name)
+            try:
+                object.__setattr__(self, name, enum(value))
+            except ValueError:
+                choices = ", ".join(m.value for m in enum)
+                raise DesignError(f"{name} must be one of {choices}; got {value!r}") from None
+        for name in ("base_e", "incr_e", "freq", "num_classes", "in_channels", "input_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                if isinstance(value, float) and value.is_integer():
+                    object.__setattr__(self, name, int(value))
+                else:
+                    raise DesignError(f"{name} must be an integer; got {value!r}")
+        _validate(self)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able values (enums as strings)."""
+        return {k: (v.value if isinstance(v, Enum) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> DesignPoint:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise DesignError(f"unknown design field(s): {', '.join(unknown)}")
+        return cls(**values)
+
+    def replace(self, **changes) -> DesignPoint:
+        return replace(self, **changes)
+
+    def for_data(self, num_classes: int, in_channels: int, input_size: int) -> DesignPoint:
+        """The same micro-architecture adapted to a dataset; small inputs get the cifar stem."""
+        stem = self.stem
+        if input_size < 96 and stem is Stem.imagenet:
+            stem = Stem.cifar
+        return replace(self, num_classes=num_classes, in_channels=in_channels, input_size=input_size, stem=stem)
+
+    def imagenet_equivalent(self) -> DesignPoint:
+        """The point as the paper would have trained it: ImageNet stem, 224 input, 1000 classes, no BN.
+
+        Its size is the x-axis of the paper's Figure 3, so CIFAR sweeps can be read against it.
+        """
+        stem = Stem.v1_1 if self.stem is Stem.v1_1 else Stem.imagenet
+        return replace(self, stem=stem, num_classes=1000, in_channels=3, input_size=224, norm=Norm.none)
+
+
+def _validate(p: DesignPoint) -> None:
+    if not 0 < p.sr <= 1:
+        raise DesignError(f"sr (squeeze ratio) must be in (0, 1]; got {p.sr}")
+    if not 0 <= p.pct3x3 <= 1:
+        raise DesignError(f"pct3x3 must be in [0, 1]; got {p.pct3x3}")
+    if p.base_e < 1:
+        raise DesignError(f"base_e must be >= 1; got {p.base_e}")
+    if p.incr_e < 0:
+        raise DesignError(f"incr_e must be >= 0; got {p.incr_e}")
+    if p.freq < 1:
+        raise DesignError(f"freq must be >= 1; got {p.freq}")
+    if not 0 <= p.dropout < 1:
+        raise DesignError(f"dropout must be in [0, 1); got {p.dropout}")
+    if p.num_classes < 2:
+        raise DesignError(f"num_classes must be >= 2; got {p.num_classes}")
+    if p.in_channels < 1:
+        raise DesignError(f"in_channels must be >= 1; got {p.in_channels}")
+    smallest = min_input_size(p.stem)
+    if p.input_size < smallest:
+        raise DesignError(
+            f"input_size {p.input_size} is too small for the {p.stem.value} stem and its 3 max-pools "
+            f"(at least {smallest})"
+        )
+
+
+def spatial_sizes(stem: Stem, input_size: int) -> tuple[int, int, int, int]:
+    """Side lengths after the stem and after each of the three max-pools."""
+    if stem is Stem.imagenet:
+        after_stem = (input_size - 7) // 2 + 1
+    elif stem is Stem.v1_1:
+        after_stem = (input_size - 3) // 2 + 1
+    else:
+        after_stem = input_size
+    sizes = [after_stem]
+    for _ in range(3):
+        sizes.append(pool_output(sizes[-1]))
+    return tuple(sizes)  # type: ignore[return-value]
+
+
+def pool_output(size: int) -> int:
+    """3x3 stride-2 max-pool with ceil_mode (Caffe's rounding, as torchvision keeps it)."""
+    if size < 3:
+        return 0
+    out = math.ceil((size - 3) / 2) + 1
+    if (out - 1) * 2 >= size:  # PyTorch drops a last window that would start in the padding
+        out -= 1
+    return out
+
+
+def min_input_size(stem: Stem) -> int:
+    """Smallest input whose feature map survives all three max-pools (at least 1x1 before conv10)."""
+    size = 1
+    while spatial_sizes(stem, size)[-1] < 1:
+        size += 1
+    return size
+
+
+def fire_widths(point: DesignPoint) -> tuple[FireWidths, ...]:
+    """The paper's section-5 formulas for fire2..fire9.
+
+    e_i = base_e + incr_e * floor(i / freq); e3x3 = round(pct3x3 * e_i); e1x1 = e_i - e3x3;
+    s1x1 = max(1, round(sr * e_i)). Rounding is Python's round (half to even), so v1.0's widths are exact
+    and a pct3x3 of 0 or 1 drops one expand branch.
+    """
+    widths = []
+    for i in range(NUM_FIRE_MODULES):
+        e = point.base_e + point.incr_e * (i // point.freq)
+        e3 = round(point.pct3x3 * e)
+        widths.append(FireWidths(squeeze=max(1, round(point.sr * e)), expand1x1=e - e3, expand3x3=e3))
+    return tuple(widths)
+
+
+_V1_0 = DesignPoint(norm=Norm.none)
+_V1_1 = replace(_V1_0, stem=Stem.v1_1, pooling=Pooling.v1_1)
+
+PRESETS: dict[str, DesignPoint] = {
+    "squeezenet1_0": _V1_0,
+    "squeezenet1_0_simple_bypass": replace(_V1_0, bypass=Bypass.simple),
+    "squeezenet1_0_complex_bypass": replace(_V1_0, bypass=Bypass.complex),
+    "squeezenet1_1": _V1_1,
+    "squeezenet1_1_simple_bypass": replace(_V1_1, bypass=Bypass.simple),
+    "squeezenet1_1_complex_bypass": replace(_V1_1, bypass=Bypass.complex),
+}
+"""The paper's networks exactly (no BatchNorm, ImageNet stem and size): `replace` what a dataset needs."""
+
+
+def preset(name: str) -> DesignPoint:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise DesignError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}") from None
