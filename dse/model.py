@@ -11,7 +11,9 @@ from dse.plan import Kind, Layer, Shortcut, layer_plan
 from dse.space import DesignPoint
 
 
-def conv_block(in_channels: int, out_channels: int, kernel: int, stride: int, padding: int, norm: bool) -> nn.Sequential:
+def conv_block(
+    in_channels: int, out_channels: int, kernel: int, stride: int, padding: int, norm: bool
+) -> nn.Sequential:
     """Conv -> (BatchNorm) -> ReLU; a bias only where no BatchNorm follows."""
     layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, kernel, stride, padding, bias=not norm)]
     if norm:

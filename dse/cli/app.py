@@ -19,6 +19,8 @@ app = typer.Typer(
 )
 
 console = Console()
+if not console.is_terminal:  # piped or captured: wide enough for the layer table, not clipped at 80 columns
+    console = Console(width=120)
 err_console = Console(stderr=True)
 
 
@@ -46,3 +48,18 @@ def command(name: str | None = None, **kwargs) -> Callable:
         return func
 
     return register
+
+
+def _version(value: bool) -> None:
+    if value:
+        from dse import __version__
+
+        console.print(f"dse {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Explore the design space of small CNNs (SqueezeNet-style): what accuracy each megabyte buys."""
