@@ -74,10 +74,10 @@ def arch(
     dataset: Annotated[str | None, typer.Option(
         help="Take classes, channels and input size from a dataset (cifar10, cifar100, fashion-mnist, "
              "folder:PATH, synthetic).")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Dataset folder [default: ./data or $DSE_DATA_DIR].")] = None,
-    num_classes: Annotated[int | None, typer.Option(help="Classes [default: the dataset's, else 1000].")] = None,
-    in_channels: Annotated[int | None, typer.Option(help="Input channels [default: the dataset's, else 3].")] = None,
-    input_size: Annotated[int | None, typer.Option(help="Input side, px [default: the dataset's, else 224].")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Dataset folder (default: ./data or $DSE_DATA_DIR).")] = None,
+    num_classes: Annotated[int | None, typer.Option(help="Classes (default: the dataset's, else 1000).")] = None,
+    in_channels: Annotated[int | None, typer.Option(help="Input channels (default: the dataset's, else 3).")] = None,
+    input_size: Annotated[int | None, typer.Option(help="Input side, px (default: the dataset's, else 224).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     if dataset is not None:

@@ -29,10 +29,10 @@ SrOpt = Annotated[float | None, typer.Option("--sr", help="Squeeze ratio s1x1 / 
 Pct3x3Opt = Annotated[float | None, typer.Option("--pct3x3", help="Share of 3x3 expand filters, in [0, 1].",
                                                  rich_help_panel=_DESIGN)]
 BypassOpt = Annotated[Bypass | None, typer.Option("--bypass", help="Shortcut connections.", rich_help_panel=_DESIGN)]
-StemOpt = Annotated[Stem | None, typer.Option("--stem", help="First convolution [default: cifar for inputs under "
-                                              "96 px, else imagenet].", rich_help_panel=_DESIGN)]
+StemOpt = Annotated[Stem | None, typer.Option("--stem", help="First convolution (default: cifar for inputs under "
+                                              "96 px, else imagenet).", rich_help_panel=_DESIGN)]
 PoolingOpt = Annotated[Pooling | None, typer.Option("--pooling", help="Max-pool layout.", rich_help_panel=_DESIGN)]
-NormOpt = Annotated[Norm | None, typer.Option("--norm", help="Normalisation [default: batch; presets: none].",
+NormOpt = Annotated[Norm | None, typer.Option("--norm", help="Normalisation (default: batch; presets: none).",
                                               rich_help_panel=_DESIGN)]
 DropoutOpt = Annotated[float | None, typer.Option("--dropout", help="Dropout before conv10.",
                                                   rich_help_panel=_DESIGN)]
