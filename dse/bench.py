@@ -1,0 +1,93 @@
+"""Training throughput of one design point in steady state: the numbers `dse bench` and benchmarks/ print.
+
+It times the very step `dse.train.train` runs (device-resident batches, augmentation, autocast, optimizer),
+after warm-up steps that absorb cuDNN autotuning, allocator growth and (with `compile`) compilation.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+
+from dse.data import Dataset, DeviceData, load_dataset
+from dse.space import DesignPoint
+from dse.train import Diverged, Recipe, _Session, check_fits, device_name, recipe_for, release, resolve_device
+
+EPOCH_IMAGES = 50_000  # a CIFAR-sized epoch, to read images/s as seconds per epoch
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    device: str
+    batch_size: int
+    dtype: str
+    images_per_second: float  # steady state, timed steps only
+    step_ms: float
+    epoch_seconds: float  # EPOCH_IMAGES / images_per_second (training steps only, no evaluation)
+    steps: int
+    warmup_steps: int
+    peak_memory_mb: float  # CUDA only; 0 on CPU
+    compiled: bool
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def bench_data(point: DesignPoint, batch_size: int) -> Dataset:
+    """Synthetic images at the point's input size, enough for a few batches (generated, never read)."""
+    data = load_dataset("synthetic", image_size=point.input_size, subset=max(2 * batch_size, 1024))
+    return data
+
+
+def bench(
+    point: DesignPoint,
+    data: Dataset | DeviceData | None = None,
+    *,
+    device: str | torch.device = "auto",
+    batch_size: int = 512,
+    steps: int = 50,
+    warmup_steps: int = 10,
+    recipe: Recipe | None = None,
+    compile: bool = False,
+) -> BenchResult:
+    """Images/s of training steps after `warmup_steps` untimed ones; one host sync at each end."""
+    data = data if data is not None else bench_data(point, batch_size)
+    check_fits(point, data.info)
+    recipe = (recipe or recipe_for(point)).replace(batch_size=batch_size, epochs=1)
+    dev = resolve_device(device)
+    session = _Session(point, data, recipe, dev, compile)
+    try:
+        with session.seeded():
+            session.build()
+            batches = session.batches()
+            lr = recipe.lr * 0.1  # speed does not depend on it; small keeps long benches finite
+            for _ in range(warmup_steps):
+                session.step(*next(batches), lr)
+            _sync(dev)
+            started = time.perf_counter()
+            loss = torch.zeros((), device=dev)
+            for _ in range(steps):
+                loss = session.step(*next(batches), lr)
+            _sync(dev)
+            seconds = time.perf_counter() - started
+            if not math.isfinite(float(loss)):
+                raise Diverged(1, " (benchmark)")
+        ips = steps * session.batch_size / max(seconds, 1e-9)
+        return BenchResult(
+            device=device_name(dev), batch_size=session.batch_size, dtype="bf16" if session.amp_dtype else "fp32",
+            images_per_second=ips, step_ms=1000 * seconds / max(steps, 1), epoch_seconds=EPOCH_IMAGES / ips,
+            steps=steps, warmup_steps=warmup_steps,
+            peak_memory_mb=torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else 0.0,
+            compiled=compile,
+        )
+    finally:
+        session = None
+        release(dev)
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)

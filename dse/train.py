@@ -1,0 +1,457 @@
+"""Brief, trustworthy training of one design point: an explicit recipe in, test accuracy and cost out.
+
+Trustworthy: seeded (init, data order, augmentation), evaluated on the held-out test split, the recipe
+recorded with the result. Fast: the data lives on the device (`dse.data.DeviceData`), steps run in bf16
+autocast and channels_last on CUDA, and the host syncs only every `check_every` steps and at each
+evaluation (to test the loss for NaN and to report progress), never per step.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import platform
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dse.data import Dataset, DatasetInfo, DeviceData
+from dse.errors import DataError, DesignError, DseError
+from dse.model import build_model
+from dse.plan import cost
+from dse.space import DesignPoint, Norm
+
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a point is trained; recorded with every result. Defaults: brief training of a BatchNorm network.
+
+    SGD with Nesterov momentum; the learning rate rises linearly over the first `warmup` share of the steps,
+    then falls linearly to zero (the paper's schedule). No weight decay on norms and biases.
+    """
+
+    epochs: int = 8
+    batch_size: int = 512
+    lr: float = 0.1  # peak, for batch_size 512 (0.05/0.1/0.2/0.4 measured: docs/training.md)
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    warmup: float = 0.05  # share of all steps
+    grad_clip: float = 0.0  # max global gradient norm; 0: off
+    augment: bool = True  # random crop with padding, and horizontal flip where the dataset allows it
+    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
+    seed: int = 0
+    eval_batch_size: int = 1000
+
+    def __post_init__(self) -> None:
+        checks = (
+            (self.epochs >= 1, f"epochs must be >= 1; got {self.epochs}"),
+            (self.batch_size >= 1, f"batch size must be >= 1; got {self.batch_size}"),
+            (self.eval_batch_size >= 1, f"eval batch size must be >= 1; got {self.eval_batch_size}"),
+            (self.lr > 0 and math.isfinite(self.lr), f"lr must be a positive number; got {self.lr}"),
+            (0 <= self.momentum < 1, f"momentum must be in [0, 1); got {self.momentum}"),
+            (self.weight_decay >= 0, f"weight decay must be >= 0; got {self.weight_decay}"),
+            (0 <= self.label_smoothing < 1, f"label smoothing must be in [0, 1); got {self.label_smoothing}"),
+            (0 <= self.warmup < 1, f"warmup (a share of all steps) must be in [0, 1); got {self.warmup}"),
+            (self.grad_clip >= 0, f"grad clip must be >= 0 (0: off); got {self.grad_clip}"),
+            (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}; "
+                                           f"got {self.precision!r}"),
+        )
+        for ok, message in checks:
+            if not ok:
+                raise DesignError(message)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Recipe:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise DesignError(f"unknown recipe field(s): {', '.join(unknown)}")
+        return cls(**values)
+
+    def replace(self, **changes) -> Recipe:
+        return replace(self, **changes)
+
+
+NO_NORM_RECIPE = Recipe(lr=0.01, warmup=0.15, grad_clip=2.0, label_smoothing=0.0)
+"""For `norm="none"` (the paper's networks). Without BatchNorm the paper's lr of 0.04 with the default init
+stays at chance (its ReLU'd logits all die); a lower peak, a longer warm-up and gradient clipping let it
+learn (measured in docs/training.md)."""
+
+
+def recipe_for(point: DesignPoint, **overrides) -> Recipe:
+    """The default recipe for the point's norm, with the given (non-None) fields replaced."""
+    base = NO_NORM_RECIPE if point.norm is Norm.none else Recipe()
+    return base.replace(**{k: v for k, v in overrides.items() if v is not None})
+
+
+class TrainingFailed(DseError):
+    """A run ended without a result; a sweep records why and goes on with the next point."""
+
+
+class Diverged(TrainingFailed):
+    """The training loss became NaN or infinite."""
+
+    def __init__(self, epoch: int, detail: str = "") -> None:
+        self.epoch = epoch
+        self.detail = detail
+        super().__init__(f"training diverged: non-finite loss in epoch {epoch}{detail}")
+
+    def __reduce__(self):
+        return type(self), (self.epoch, self.detail)
+
+
+class OutOfMemory(TrainingFailed):
+    """CUDA ran out of memory (the run's memory is released before this is raised)."""
+
+
+class DeviceError(DseError):
+    """The requested device does not exist here (not a TrainingFailed: no point could run on it)."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run is, for progress bars: sent at each loss check and after each evaluation."""
+
+    epoch: int  # 1-based
+    epochs: int
+    step: int  # steps done in this epoch
+    steps: int  # steps per epoch
+    loss: float  # mean training loss of this epoch so far
+    top1: float | None  # test top-1 % after the last finished epoch
+    images_per_second: float  # training throughput of this epoch so far
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One trained point: test metrics, the budget and speed of the run, and the point's analytic size."""
+
+    top1: float  # % on the test split
+    top5: float  # % (100 when there are 5 classes or fewer)
+    loss: float  # test cross-entropy (no label smoothing)
+    epochs: int
+    train_seconds: float  # wall time of the whole run: training steps and every evaluation
+    eval_seconds: float  # the evaluations' share of train_seconds
+    images_per_second: float  # training images / time in training steps (first epoch included)
+    peak_memory_mb: float  # peak CUDA memory allocated (model, optimizer, activations, data); 0 on CPU
+    device: str
+    dtype: str  # "bf16" (autocast) or "fp32"
+    epoch_top1: tuple[float, ...]
+    params: int
+    size_mb: float
+    macs: int
+    imagenet_size_mb: float
+    dataset: str
+    train_images: int
+    test_images: int
+    point: DesignPoint
+    recipe: Recipe
+
+    def to_dict(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out.update(epoch_top1=list(self.epoch_top1), point=self.point.to_dict(), recipe=self.recipe.to_dict())
+        return out
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """auto (CUDA when there is one, else CPU), cpu, cuda, cuda:N."""
+    name = str(device)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise DeviceError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cpu":
+        return dev
+    if dev.type != "cuda":
+        raise DeviceError(f"unsupported device {name!r}; use auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        raise DeviceError(f"device {name} requested but CUDA is not available here; use --device cpu")
+    index = dev.index if dev.index is not None else torch.cuda.current_device()
+    if index >= torch.cuda.device_count():
+        raise DeviceError(f"device {name} does not exist: {torch.cuda.device_count()} CUDA device(s) here")
+    return torch.device("cuda", index)
+
+
+def device_name(dev: torch.device) -> str:
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        model = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                      if line.startswith("model name")), "")
+    return f"cpu ({model or platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def check_fits(point: DesignPoint, info: DatasetInfo) -> None:
+    """The point must already be adapted to the data (`point.for_data(...)`)."""
+    want = (info.num_classes, info.in_channels, info.image_size)
+    have = (point.num_classes, point.in_channels, point.input_size)
+    if want != have:
+        raise DesignError(
+            f"the design point takes {have[1]}-channel {have[2]}px inputs into {have[0]} classes but "
+            f"{info.name} has {want[1]}-channel {want[2]}px images in {want[0]} classes; adapt it with "
+            f"point.for_data({want[0]}, {want[1]}, {want[2]})"
+        )
+
+
+def train(
+    point: DesignPoint,
+    data: Dataset | DeviceData,
+    recipe: Recipe | None = None,
+    *,
+    device: str | torch.device = "auto",
+    on_epoch: Callable[[int, float], None] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    check_every: int = 50,
+    compile: bool = False,
+) -> RunResult:
+    """Train `point` on `data` with `recipe` (default: `recipe_for(point)`) and evaluate after every epoch.
+
+    `data` is a Dataset, or a DeviceData already on the run's device (reused across runs without upload).
+    `on_epoch(epoch, top1)` runs after each evaluation and may raise (optuna.TrialPruned) to stop the run.
+    Raises Diverged on a non-finite loss and OutOfMemory on CUDA out-of-memory; on CUDA any exception
+    leaves the run's memory released. `compile` runs the model through torch.compile (GPU speed; off by
+    default because compiling costs more than a brief CPU run).
+    """
+    recipe = recipe or recipe_for(point)
+    check_fits(point, data.info)
+    dev = resolve_device(device)
+    cuda = dev.type == "cuda"
+    session = None
+    try:
+        session = _Session(point, data, recipe, dev, compile)
+        return session.run(on_epoch, on_progress, max(1, check_every))
+    except BaseException as exc:
+        if not cuda:
+            raise
+        traceback.clear_frames(exc.__traceback__)  # the frames hold the model, optimizer and activations
+        session = None
+        if not is_out_of_memory(exc):
+            release(dev)
+            raise
+    session = None
+    release(dev)
+    raise OutOfMemory(f"CUDA out of memory on {device_name(dev)} at batch size {recipe.batch_size}: try a "
+                      "smaller --batch-size")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """torch's OOM error, or cuDNN / cuBLAS failing to allocate their workspace."""
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "ALLOC_FAILED" in text)
+
+
+def release(dev: torch.device) -> None:
+    """Return the cached blocks of finished runs to the driver, so the next run (or process) can use them."""
+    if dev.type == "cuda":
+        gc.collect()
+        torch.cuda.synchronize(dev)
+        torch.cuda.empty_cache()
+
+
+class _Session:
+    """Model, optimizer, device data and RNG of one run; also drives `dse.bench`."""
+
+    def __init__(self, point: DesignPoint, data: Dataset | DeviceData, recipe: Recipe, dev: torch.device,
+                 compile: bool) -> None:
+        self.point, self.recipe, self.dev = point, recipe, dev
+        self.cuda = dev.type == "cuda"
+        use_bf16 = recipe.precision == "bf16" or (recipe.precision == "auto" and self.cuda)
+        self.amp_dtype = torch.bfloat16 if use_bf16 else None
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats(dev)
+            torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest kernels once
+        # init and dropout use the default generators, seeded inside run's fork_rng; data uses its own
+        self.data_generator = torch.Generator(device=dev).manual_seed(_mix(recipe.seed))
+        if data.num_train == 0 or data.num_test == 0:
+            raise DataError(f"{data.info.name} has no training or no test images")
+        if isinstance(data, DeviceData) and data.device != dev:
+            raise DataError(f"the data is on {data.device} but the run on {dev}")
+        self.data = data if isinstance(data, DeviceData) else DeviceData(data, dev)
+        self.dtype = self.amp_dtype or torch.float32  # of the input batches
+        self.batch_size = self.data.batch_size_for(recipe.batch_size)
+        self.steps_per_epoch = self.data.steps_per_epoch(recipe.batch_size)
+        self.total_steps = self.steps_per_epoch * recipe.epochs
+        self.warmup_steps = round(recipe.warmup * self.total_steps)
+        self.compile = compile
+        self.model: nn.Module | None = None
+
+    # -- building (inside the run's RNG fork, so init is seeded without touching the caller's RNG state)
+
+    def build(self) -> None:
+        self.model = build_model(self.point).to(self.dev, memory_format=torch.channels_last)
+        self.forward = torch.compile(self.model) if self.compile else self.model
+        decay, no_decay = [], []
+        for p in self.model.parameters():
+            (no_decay if p.ndim <= 1 else decay).append(p)  # biases and norm scales/shifts: no decay
+        groups = [{"params": decay, "weight_decay": self.recipe.weight_decay},
+                  {"params": no_decay, "weight_decay": 0.0}]
+        self.optimizer = torch.optim.SGD(groups, lr=self.recipe.lr, momentum=self.recipe.momentum,
+                                         nesterov=self.recipe.nesterov and self.recipe.momentum > 0,
+                                         **({"fused": True} if self.cuda else {}))
+        self.params = list(self.model.parameters())
+
+    def lr_at(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return self.recipe.lr * (step + 1) / self.warmup_steps
+        return self.recipe.lr * max(0.0, (self.total_steps - step) / max(1, self.total_steps - self.warmup_steps))
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> torch.Tensor:
+        """One SGD step; returns the loss as a device tensor (no sync)."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        with self.autocast():
+            logits = self.forward(x)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=self.recipe.label_smoothing)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.recipe.grad_clip:
+            nn.utils.clip_grad_norm_(self.params, self.recipe.grad_clip, foreach=True)
+        self.optimizer.step()
+        return loss.detach()
+
+    def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Training batches across epochs, endlessly (for benchmarks)."""
+        while True:
+            yield from self.data.train_batches(self.batch_size, self.data_generator, augment=self.recipe.augment,
+                                               dtype=self.dtype)
+
+    @torch.no_grad()
+    def evaluate(self) -> tuple[float, float, float]:
+        """Top-1 %, top-5 % and mean cross-entropy on the test split; one host sync."""
+        assert self.model is not None
+        self.model.eval()
+        k = min(5, self.point.num_classes)
+        totals = torch.zeros(3, device=self.dev, dtype=torch.float64)
+        for x, y in self.data.test_batches(self.recipe.eval_batch_size, dtype=self.dtype):
+            with self.autocast():
+                logits = self.forward(x)
+            logits = logits.float()
+            hits = logits.topk(k, 1).indices == y[:, None]
+            totals += torch.stack([hits[:, 0].sum(), hits.any(1).sum(),
+                                   F.cross_entropy(logits, y, reduction="sum")]).double()
+        self.model.train()
+        top1, top5, loss = totals.tolist()
+        n = self.data.num_test
+        return 100 * top1 / n, 100 * top5 / n, loss / n
+
+    # -- the run
+
+    @contextmanager
+    def seeded(self) -> Iterator[None]:
+        """The recipe's seed drives init and dropout; the caller's RNG state is left as it was. On CUDA the
+        run's GPU is also made current (CUDA events and streams follow the current device)."""
+        with torch.random.fork_rng(devices=[self.dev.index] if self.cuda else [], device_type="cuda"):
+            with torch.cuda.device(self.dev) if self.cuda else nullcontext():
+                _seed(self.recipe.seed, self.dev)
+                yield
+
+    def autocast(self):
+        return torch.autocast(self.dev.type, dtype=torch.bfloat16, enabled=self.amp_dtype is not None)
+
+    def run(self, on_epoch, on_progress, check_every: int) -> RunResult:
+        with self.seeded():
+            self.build()
+            return self._loop(on_epoch, on_progress, check_every)
+
+    def _loop(self, on_epoch, on_progress, check_every: int) -> RunResult:
+        assert self.model is not None
+        recipe, steps = self.recipe, self.steps_per_epoch
+        self.model.train()
+        epoch_top1: list[float] = []
+        train_time = eval_time = 0.0
+        top1 = None
+        step = 0
+        started = time.perf_counter()
+        for epoch in range(1, recipe.epochs + 1):
+            timer = _Timer(self.dev)
+            loss_sum = torch.zeros((), device=self.dev)
+            batches = self.data.train_batches(self.batch_size, self.data_generator, augment=recipe.augment,
+                                              dtype=self.dtype)
+            for i, (x, y) in enumerate(batches, 1):
+                loss_sum += self.step(x, y, self.lr_at(step))
+                step += 1
+                if i % check_every == 0 or i == steps:
+                    mean_loss = loss_sum.item() / i  # the only host sync inside an epoch
+                    if not math.isfinite(mean_loss):
+                        raise Diverged(epoch, f" (step {i} of {steps}, lr {recipe.lr:g})")
+                    if on_progress:
+                        rate = i * self.batch_size / max(timer.elapsed_wall(), 1e-9)
+                        on_progress(Progress(epoch, recipe.epochs, i, steps, mean_loss, top1, rate))
+            epoch_seconds = timer.stop()
+            train_time += epoch_seconds
+            eval_started = time.perf_counter()
+            top1, top5, test_loss = self.evaluate()
+            eval_time += time.perf_counter() - eval_started
+            if not math.isfinite(test_loss):
+                raise Diverged(epoch, " (test loss)")
+            epoch_top1.append(top1)
+            if on_progress:
+                on_progress(Progress(epoch, recipe.epochs, steps, steps, mean_loss, top1,
+                                     steps * self.batch_size / max(epoch_seconds, 1e-9)))
+            if on_epoch:
+                on_epoch(epoch, top1)
+        wall = time.perf_counter() - started
+        c = cost(self.point)
+        return RunResult(
+            top1=top1, top5=top5, loss=test_loss, epochs=recipe.epochs, train_seconds=wall, eval_seconds=eval_time,
+            images_per_second=self.total_steps * self.batch_size / max(train_time, 1e-9),
+            peak_memory_mb=torch.cuda.max_memory_allocated(self.dev) / 2**20 if self.cuda else 0.0,
+            device=device_name(self.dev), dtype="bf16" if self.amp_dtype else "fp32",
+            epoch_top1=tuple(epoch_top1), params=c.params, size_mb=c.size_mb, macs=c.macs,
+            imagenet_size_mb=c.imagenet_size_mb, dataset=self.data.info.name, train_images=self.data.num_train,
+            test_images=self.data.num_test, point=self.point, recipe=recipe,
+        )
+
+
+def _mix(seed: int) -> int:
+    """A seed for the data generator distinct from the init seed (two mt19937 streams from one seed would
+    coincide on the CPU)."""
+    return (seed * 0x9E3779B97F4A7C15 + 0x5EEDDA7A) % 2**63
+
+
+def _seed(seed: int, dev: torch.device) -> None:
+    """Seed the CPU generator and only this run's GPU (torch.manual_seed would reseed every GPU)."""
+    torch.default_generator.manual_seed(seed)
+    if dev.type == "cuda":
+        torch.cuda.manual_seed(seed)  # the current device: `seeded` made it this run's
+
+
+class _Timer:
+    """Time spent in training steps: CUDA events on a GPU (no sync to start), perf_counter on a CPU."""
+
+    def __init__(self, dev: torch.device) -> None:
+        self.cuda = dev.type == "cuda"
+        self.wall = time.perf_counter()
+        if self.cuda:
+            self.start, self.end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            self.start.record()
+
+    def elapsed_wall(self) -> float:
+        """Seconds so far (exact on a GPU right after a sync, which is when progress asks)."""
+        return time.perf_counter() - self.wall
+
+    def stop(self) -> float:
+        if self.cuda:
+            self.end.record()
+            self.end.synchronize()
+            return self.start.elapsed_time(self.end) / 1000
+        return time.perf_counter() - self.wall

@@ -1,0 +1,50 @@
+"""Test data shared by test_data, test_train and test_cli_train: small generated image trees and the
+CIFAR-10 JPEG copy (used where it exists)."""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+CIFAR_JPEG_ARCHIVE = REPO.parent / "shared" / "datasets" / "cifar10-jpeg.tar.gz"
+
+
+def cifar10_jpeg(cache: Path) -> Path | None:
+    """The extracted CIFAR-10 JPEG tree: ./data/cifar10-jpeg if there, else extracted once into `cache`."""
+    for root in (REPO / "data" / "cifar10-jpeg", cache / "cifar10-jpeg"):
+        if (root / "train").is_dir() and (root / "test").is_dir():
+            return root
+    if not CIFAR_JPEG_ARCHIVE.is_file():
+        return None
+    with tarfile.open(CIFAR_JPEG_ARCHIVE) as tar:
+        tar.extractall(cache, filter="data")
+    return cache / "cifar10-jpeg"
+
+
+# (mode, size, format): mixed sizes, modes and file formats, as a folder dataset may hold
+MIXED = [("RGB", (40, 30), "JPEG"), ("L", (20, 20), "PNG"), ("RGBA", (64, 48), "PNG"), ("P", (33, 50), "PNG"),
+         ("RGB", (16, 16), "PNG"), ("L", (100, 80), "JPEG")]
+
+
+def image_tree(root: Path, classes=("cat", "dog", "eel"), per_class=(6, 2), split_names=("train", "test"),
+               modes=MIXED) -> Path:
+    """A tiny ImageFolder tree; each class has its own colour so the images are learnable."""
+    rng = np.random.default_rng(0)
+    for split, count in zip(split_names, per_class, strict=True):
+        for c, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                mode, (w, h), fmt = modes[(i + c) % len(modes)]
+                base = np.zeros((h, w, 3), np.uint8)
+                base[..., c % 3] = 200
+                base = (base + rng.integers(0, 40, base.shape)).astype(np.uint8)
+                image = Image.fromarray(base, "RGB")
+                image = image.convert("P", palette=Image.Palette.ADAPTIVE) if mode == "P" else image.convert(mode)
+                image.save(folder / f"{i:03d}.{'jpg' if fmt == 'JPEG' else 'png'}", fmt)
+    (root / split_names[0] / classes[0] / "notes.txt").write_text("not an image")
+    return root

@@ -1,0 +1,86 @@
+import json
+
+import pytest
+import torch
+from dse_testdata import image_tree
+from typer.testing import CliRunner
+
+from dse.cli import app
+
+runner = CliRunner()
+TINY = ("--base-e", "32", "--incr-e", "32")
+
+
+def run(*args: str, **env: str):
+    return runner.invoke(app, list(args), env=env or None)
+
+
+def one_line_error(result, *fragments: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
+    text = " ".join(result.stderr.split())  # rich wraps long lines on narrow terminals
+    assert text.startswith("error:") and text.count("error:") == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in text, result.output
+
+
+def test_train_json_on_synthetic_data():
+    result = run("train", "--dataset", "synthetic", "--subset", "300", "--epochs", "1", "--batch-size", "50",
+                 "--lr", "0.1", "--seed", "3", "--device", "cpu", "--json", *TINY)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    assert data["epochs"] == 1 and data["recipe"]["seed"] == 3 and data["recipe"]["batch_size"] == 50
+    assert data["point"]["base_e"] == 32 and data["point"]["num_classes"] == 10 and data["point"]["norm"] == "batch"
+    assert data["train_images"] == 300 and 0 <= data["top1"] <= 100 and len(data["epoch_top1"]) == 1
+
+
+def test_train_summary_on_a_folder_dataset(tmp_path):
+    root = image_tree(tmp_path / "tree")
+    result = run("train", "--dataset", f"folder:{root}", "--data-dir", str(tmp_path), "--image-size", "24",
+                 "--epochs", "2", "--batch-size", "9", "--device", "cpu", *TINY)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    for fragment in ("top-1", "top-5", "chance 33.3%", "MB", "img/s", "epoch 2/2", "recipe: lr"):
+        assert fragment in text, result.output
+
+
+def test_offline_missing_cifar10_is_one_clear_line(tmp_path):
+    result = run("train", "--dataset", "cifar10", "--data-dir", str(tmp_path), "--device", "cpu",
+                 DSE_OFFLINE="1")
+    one_line_error(result, "cifar10 is not in", "cifar-10-batches-py", "--dataset folder:PATH")
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (("--dataset", "imagenet"), ("unknown dataset",)),
+    (("--dataset", "folder:/nonexistent/x"), ("does not exist",)),
+    (("--dataset", "synthetic", "--sr", "2"), ("sr (squeeze ratio)",)),
+    (("--dataset", "synthetic", "--device", "tpu"), ("device",)),
+    (("--dataset", "synthetic", "--epochs", "0"), ("epochs must be",)),
+])
+def test_bad_input_is_one_line(args, fragments):
+    one_line_error(run("train", *args), *fragments)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_cuda_requested_without_a_gpu():
+    one_line_error(run("train", "--dataset", "synthetic", "--device", "cuda"), "CUDA is not available")
+
+
+def test_divergence_is_one_line():
+    result = run("train", "--dataset", "synthetic", "--subset", "128", "--epochs", "1", "--batch-size", "32",
+                 "--lr", "1e9", "--device", "cpu", *TINY)
+    one_line_error(result, "diverged", "epoch 1")
+
+
+def test_bench_json():
+    result = run("bench", "--device", "cpu", "--batch-size", "16", "--steps", "2", "--warmup", "1", "--json", *TINY)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    assert data["images_per_second"] > 0 and data["batch_size"] == 16 and data["dtype"] == "fp32"
+    assert data["point"]["stem"] == "cifar" and data["point"]["base_e"] == 32
+
+
+def test_bench_table_line():
+    result = run("bench", "--device", "cpu", "--batch-size", "16", "--steps", "2", "--warmup", "0", *TINY)
+    assert result.exit_code == 0, result.output
+    assert "images/s" in result.output and "fp32" in result.output
