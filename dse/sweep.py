@@ -1,0 +1,393 @@
+"""Sweeps: a grid of design points x seeds, each (point, seed) one Optuna trial, run by `dse.worker`.
+
+Grids (one per --param; several --param give the full grid):
+
+* ``--range A:B[:STEP]``: A, every multiple of STEP strictly between A and B, and B. STEP defaults to the
+  parameter's lattice (`STEPS`): 0.125 for sr and pct3x3, so ``sr 0.125:1.0`` is the paper's Figure 3(a)
+  (8 points, 0.125 .. 1.0) and ``pct3x3 0.01:0.99`` its Figure 3(b) (9 points: 1%, 12.5%, 25%, .., 87.5%,
+  99%, 50% among them).
+* ``--range A:B --points N``: N evenly spaced values from A to B.
+* ``--values v1,v2,..``: exactly these (the only form for bypass).
+
+Points not swept keep the base point's values: squeezenet1_0's metaparameters (with BatchNorm and the
+dataset's stem) unless set otherwise, except that a pct3x3 sweep holds sr at 0.5, as the paper's Figure 3(b).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+import dse
+from dse.errors import DesignError, SweepError
+from dse.plan import cost
+from dse.space import METAPARAMETERS, Bypass, DesignPoint
+from dse.worker import final_failures, key_of, mean_sd, params_key
+
+SWEEPABLE = (*METAPARAMETERS, "bypass")
+INTEGER = ("base_e", "incr_e", "freq")
+STEPS = {"base_e": 32, "incr_e": 32, "freq": 1, "sr": 0.125, "pct3x3": 0.125}
+DEFAULT_RANGES = {"base_e": (32, 256), "incr_e": (0, 256), "freq": (1, 8), "sr": (0.125, 1.0),
+                  "pct3x3": (0.01, 0.99)}
+PAPER_FIXED = {"pct3x3": {"sr": 0.5}}  # Figure 3(b) holds the squeeze ratio at 0.5
+DATA_FIELDS = ("num_classes", "in_channels", "input_size")  # come from the dataset, never --set
+PRUNERS = ("none", "median", "hyperband")
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """What a sweep trains: the grid of swept values x seeds around a base point, on a dataset, by a recipe.
+
+    `point` is already adapted to the dataset; `grid[i]` holds the values of `params[i]`.
+    """
+
+    params: tuple[str, ...]
+    grid: tuple[tuple[Any, ...], ...]
+    point: DesignPoint
+    seeds: tuple[int, ...]
+    dataset: str
+    recipe: Any  # dse.train.Recipe
+    subset: int | None = None
+    data_dir: str | None = None
+    prune: str = "none"
+    kind: str = "sweep"
+
+    def __post_init__(self) -> None:
+        if not self.seeds:
+            raise SweepError("--seeds must be >= 1")
+        if self.prune not in PRUNERS:
+            raise SweepError(f"--prune must be one of {', '.join(PRUNERS)}; got {self.prune!r}")
+
+    def points(self) -> list[DesignPoint]:
+        combos = itertools.product(*self.grid)
+        return [self.point.replace(**dict(zip(self.params, values, strict=True))) for values in combos]
+
+    def fixed(self) -> dict:
+        values = self.point.to_dict()
+        return {name: values[name] for name in SWEEPABLE if name not in self.params}
+
+    def initial_params(self) -> list[dict]:
+        """Every (point, seed) as trial params, seed by seed: the first seed's curve is complete first."""
+        out = []
+        for seed in self.seeds:
+            for point in self.points():
+                values = point.to_dict()
+                out.append({**{name: values[name] for name in SWEEPABLE}, "seed": seed})
+        return out
+
+    def target(self) -> int:
+        return len(self.points()) * len(self.seeds)
+
+    def definition(self) -> dict:
+        return {
+            "kind": "sweep",
+            "params": list(self.params),
+            "grid": {name: list(values) for name, values in zip(self.params, self.grid, strict=True)},
+            "fixed": self.fixed(),
+            "seeds": list(self.seeds),
+            "dataset": self.dataset,
+            "subset": self.subset,
+            "recipe": {k: v for k, v in self.recipe.to_dict().items() if k != "seed"},
+            "point": self.point.to_dict(),
+            "prune": self.prune,
+            "dse_version": dse.__version__,
+            "torch_version": _torch_version(),
+        }
+
+    def directions(self) -> list[str]:
+        return ["maximize"]
+
+    def distributions(self) -> dict[str, BaseDistribution]:
+        """Every metaparameter and the seed, swept or not, so the dashboard shows and filters them all."""
+        values = self.point.to_dict()
+        out: dict[str, BaseDistribution] = {}
+        for name in SWEEPABLE:
+            grid = self.grid[self.params.index(name)] if name in self.params else (values[name],)
+            if name == "bypass":
+                out[name] = CategoricalDistribution([b.value for b in Bypass])
+            elif name in INTEGER:
+                out[name] = IntDistribution(min(grid), max(grid))
+            else:
+                out[name] = FloatDistribution(min(grid), max(grid))
+        out["seed"] = IntDistribution(min(self.seeds), max(self.seeds))
+        return out
+
+    def sampler(self) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.RandomSampler()  # never asked: every param of a sweep trial is enqueued
+
+    def skip_reason(self, size_mb: float) -> str | None:
+        return None
+
+    def constraint(self, size_mb: float) -> float | None:
+        return None
+
+    def values(self, top1: float, size_mb: float) -> list[float]:
+        return [top1]
+
+
+def _torch_version() -> str:
+    import torch
+
+    return torch.__version__
+
+
+# ------------------------------------------------------------------------------------------------ building
+
+
+def parse_assignments(items: list[str] | None) -> dict[str, Any]:
+    """--set name=value (any design field but those the dataset decides), typed by the field."""
+    types = {f.name: f.type for f in fields(DesignPoint)}
+    out: dict[str, Any] = {}
+    for item in items or []:
+        name, sep, text = item.partition("=")
+        name, text = name.strip(), text.strip()
+        if not sep or not name or not text:
+            raise SweepError(f"--set takes name=value; got {item!r}")
+        if name not in types or name in DATA_FIELDS:
+            allowed = ", ".join(n for n in types if n not in DATA_FIELDS)
+            raise SweepError(f"--set: unknown design field {name!r}; known: {allowed}")
+        out[name] = _typed(name, text, types[name])
+    return out
+
+
+def _typed(name: str, text: str, kind: Any) -> Any:
+    kind = str(kind)
+    try:
+        if kind == "int":
+            return int(text)
+        if kind == "float":
+            return float(text)
+    except ValueError:
+        raise SweepError(f"{name} takes {'an integer' if kind == 'int' else 'a number'}; got {text!r}") from None
+    return text
+
+
+def parse_param(item: str) -> tuple[str, str | None]:
+    """--param NAME or NAME=GRID (a range A:B[:STEP] or a list v1,v2,..)."""
+    name, sep, grid = item.partition("=")
+    name = name.strip()
+    if name not in SWEEPABLE:
+        raise SweepError(f"unknown --param {name!r}; sweepable: {', '.join(SWEEPABLE)}")
+    return name, (grid.strip() if sep else None)
+
+
+def grid_values(name: str, *, range_: str | None = None, points: int | None = None,
+                values: str | None = None) -> tuple:
+    """The values of one swept parameter (see the module docstring); checked against its domain later."""
+    if range_ is not None and values is not None:
+        raise SweepError(f"{name}: give either a range or values, not both")
+    if values is not None:
+        if points is not None:
+            raise SweepError(f"{name}: --points goes with a range, not with values")
+        out = tuple(_parse_value(name, v) for v in values.split(",") if v.strip())
+        if not out:
+            raise SweepError(f"{name}: --values is empty")
+        if len(set(out)) != len(out):
+            raise SweepError(f"{name}: --values repeats a value")
+        return out
+    if name == "bypass":
+        if range_ is not None or points is not None:
+            raise SweepError("bypass takes --values (none,simple,complex), not a range")
+        return tuple(b.value for b in Bypass)
+    if range_ is None:
+        start, stop = DEFAULT_RANGES[name]
+        step = None
+    else:
+        start, stop, step = _parse_range(name, range_)
+    if points is not None:
+        if step is not None:
+            raise SweepError(f"{name}: give a STEP or --points, not both")
+        return _linspace(name, start, stop, points)
+    return _lattice(name, start, stop, step if step is not None else STEPS[name])
+
+
+def _parse_value(name: str, text: str) -> Any:
+    text = text.strip()
+    if name == "bypass":
+        return text
+    try:
+        number = float(text)
+    except ValueError:
+        raise SweepError(f"{name}: {text!r} is not a number") from None
+    if name in INTEGER:
+        if not number.is_integer():
+            raise SweepError(f"{name} takes integers; got {text}")
+        return int(number)
+    return number
+
+
+def _parse_range(name: str, text: str) -> tuple[float, float, float | None]:
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not all(p.strip() for p in parts):
+        raise SweepError(f"{name}: a range is START:END[:STEP]; got {text!r}")
+    start, stop = (_parse_value(name, p) for p in parts[:2])
+    step = _parse_value(name, parts[2]) if len(parts) == 3 else None
+    if start > stop:
+        raise SweepError(f"{name}: range {text} is reversed (start > end)")
+    if start == stop:
+        raise SweepError(f"{name}: range {text} is empty; use --values {parts[0]} for a single value")
+    if step is not None and step <= 0:
+        raise SweepError(f"{name}: the step of range {text} must be positive")
+    return start, stop, step
+
+
+def _lattice(name: str, start: float, stop: float, step: float) -> tuple:
+    """start, the multiples of step strictly between, stop."""
+    eps = step * 1e-9
+    k = math.floor(start / step + 1e-9) + 1
+    inner = []
+    while k * step < stop - eps:
+        if k * step > start + eps:
+            inner.append(k * step)
+        k += 1
+    return _clean(name, [start, *inner, stop])
+
+
+def _linspace(name: str, start: float, stop: float, n: int) -> tuple:
+    if n < 2:
+        raise SweepError(f"{name}: --points must be >= 2 for a range; got {n} (use --values for one value)")
+    out = _clean(name, [start + (stop - start) * i / (n - 1) for i in range(n)])
+    if len(out) < n:
+        raise SweepError(f"{name}: {start}:{stop} holds only {len(out)} distinct integers; --points {n} asks "
+                         "for more")
+    return out
+
+
+def _clean(name: str, values: list[float]) -> tuple:
+    if name in INTEGER:
+        return tuple(dict.fromkeys(int(round(v)) for v in values))
+    return tuple(dict.fromkeys(round(v, 6) for v in values))
+
+
+def build_spec(
+    *,
+    params: list[str],
+    ranges: list[str] | None = None,
+    points: int | None = None,
+    values: list[str] | None = None,
+    assignments: list[str] | None = None,
+    base: DesignPoint | None = None,
+    design: dict | None = None,
+    dataset: str,
+    recipe_options: dict | None = None,
+    seed: int | None = None,
+    seeds: int = 1,
+    subset: int | None = None,
+    data_dir: str | None = None,
+    image_size: int | None = None,
+    prune: str = "none",
+) -> SweepSpec:
+    """A checked SweepSpec from the command line's pieces; nothing is written.
+
+    The base point is `base` (a preset, else squeezenet1_0's values), then the paper's fixed values for the
+    swept parameter, then `design` (explicit design options) and `--set`, adapted to the dataset. Every
+    grid value is checked against its domain and every grid point built.
+    """
+    from dse.data import dataset_info
+    from dse.train import recipe_for
+
+    if not params:
+        raise SweepError(f"give at least one --param ({', '.join(SWEEPABLE)})")
+    if seeds < 1:
+        raise SweepError(f"--seeds must be >= 1; got {seeds}")
+    parsed = [parse_param(p) for p in params]
+    names = [n for n, _ in parsed]
+    if len(set(names)) != len(names):
+        raise SweepError("a --param is given twice")
+    ranges, values = list(ranges or []), list(values or [])
+    if len(parsed) > 1 and (ranges or values):
+        raise SweepError("with several --param give each its grid inline, e.g. --param sr=0.125:1.0 "
+                         "--param bypass=none,simple")
+    if len(ranges) > 1 or len(values) > 1:
+        raise SweepError("give --range or --values once")
+    grid = []
+    for name, inline in parsed:
+        if inline is not None:
+            if ranges or values:
+                raise SweepError(f"{name}: its grid is given inline and by --range/--values")
+            range_, listed = (inline, None) if ":" in inline else (None, inline)
+        else:
+            range_, listed = (ranges[0] if ranges else None), (values[0] if values else None)
+        takes_points = listed is None and name != "bypass"
+        grid.append(grid_values(name, range_=range_, values=listed,
+                                points=points if takes_points or len(parsed) == 1 else None))
+    fixed = parse_assignments(assignments)
+    for name in fixed:
+        if name in names:
+            raise SweepError(f"{name} is both swept (--param) and set (--set)")
+    paper = {k: v for name in names for k, v in PAPER_FIXED.get(name, {}).items() if k not in names}
+    explicit = {k: v for k, v in (design or {}).items() if v is not None}
+    for name in explicit:
+        if name in names:
+            raise SweepError(f"{name} is swept (--param); drop --{name.replace('_', '-')}")
+    info = dataset_info(dataset, data_dir)
+    size = image_size or info.image_size
+    try:
+        point = (base or DesignPoint()).replace(**{**paper, **explicit, **fixed})
+        point = point.for_data(info.num_classes, info.in_channels, size)
+        for name, vals in zip(names, grid, strict=True):
+            for v in vals:
+                try:
+                    point.replace(**{name: v})
+                except DesignError as exc:
+                    raise SweepError(f"--param {name}: {v} is outside its domain ({exc})") from None
+        recipe = recipe_for(point, **(recipe_options or {}))
+        first = recipe.seed if seed is None else seed
+        spec = SweepSpec(params=tuple(names), grid=tuple(grid), point=point,
+                         seeds=tuple(range(first, first + seeds)), dataset=dataset, recipe=recipe, subset=subset,
+                         data_dir=None if data_dir is None else str(data_dir), prune=prune)
+        spec.points()  # every combination is a valid network
+    except DesignError as exc:
+        raise SweepError(str(exc)) from None
+    return spec
+
+
+def default_study_name(params: list[str]) -> str:
+    return "-".join(parse_param(p)[0] for p in params)
+
+
+# ------------------------------------------------------------------------------------------------ summary
+
+
+@dataclass(frozen=True)
+class PointSummary:
+    """One design point of a finished (or partial) sweep: its seeds pooled."""
+
+    values: dict  # the swept params' values
+    size_mb: float
+    imagenet_size_mb: float
+    seeds_done: int
+    seeds_total: int
+    top1_mean: float
+    top1_sd: float
+    seconds_mean: float
+    failed: tuple[str, ...]  # reasons of final failures
+
+
+def summarize(trials: list[FrozenTrial], spec: SweepSpec, retries: int) -> list[PointSummary]:
+    """The final table: per grid point, accuracy mean +- sd over its completed seeds, size, time."""
+    failed = {key_of(t): t for t in final_failures(trials, retries)}
+    complete: dict[tuple, FrozenTrial] = {}
+    for t in trials:
+        if t.state == TrialState.COMPLETE:
+            complete.setdefault(key_of(t), t)
+    by_point: dict[tuple, list[tuple]] = {}
+    for params in spec.initial_params():
+        by_point.setdefault(tuple((n, params[n]) for n in spec.params), []).append(params_key(params))
+    rows = []
+    for point_key, keys in by_point.items():
+        done = [complete[k] for k in keys if k in complete]
+        mean, sd = mean_sd([t.value for t in done])
+        c = cost(spec.point.replace(**dict(point_key)))
+        rows.append(PointSummary(
+            values=dict(point_key), size_mb=c.size_mb, imagenet_size_mb=c.imagenet_size_mb,
+            seeds_done=len(done), seeds_total=len(keys), top1_mean=mean, top1_sd=sd,
+            seconds_mean=mean_sd([t.user_attrs.get("train_seconds", 0.0) for t in done])[0],
+            failed=tuple(failed[k].user_attrs.get("fail_reason") or "failed" for k in keys if k in failed)))
+    return rows

@@ -1,0 +1,161 @@
+"""Storage: paths and URLs to Optuna storage; bad targets refused with one line and left byte-identical; SQLite
+shared by several processes without "database is locked" and without a trial taken twice."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import optuna
+import pytest
+from sweep_helpers import ROOT, as_nobody, fingerprint, shared_dir  # noqa: F401
+
+from dse.errors import StorageError
+from dse.storage import default_path, describe, normalize_url, open_storage, resolve, sqlite_path
+
+
+def test_default_is_a_file_per_study_in_studies(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert default_path("sr").as_posix() == "studies/sr.db"
+    assert resolve(None, "sr") == "sqlite:///studies/sr.db"
+    storage = open_storage(None, "sr")
+    optuna.create_study(study_name="sr", storage=storage)
+    assert (tmp_path / "studies" / "sr.db").is_file()
+    assert optuna.load_study(study_name="sr", storage="sqlite:///studies/sr.db").study_name == "sr"
+
+
+def test_urls_and_paths():
+    assert resolve("x/y.db", "s") == "sqlite:///x/y.db"
+    assert resolve("sqlite:////abs/s.db", "s") == "sqlite:////abs/s.db"
+    assert sqlite_path("sqlite:////abs/s.db").as_posix() == "/abs/s.db"
+    assert sqlite_path("postgresql://u@h/db") is None
+    assert normalize_url("postgresql://u:secret@h/db").startswith("postgresql")
+    assert "secret" not in describe("postgresql://u:secret@h/db")
+
+
+def _refused(target, match: str) -> str:
+    with pytest.raises(StorageError) as info:
+        open_storage(target, "sr")
+    message = str(info.value)
+    assert match in message and "\n" not in message, message
+    return message
+
+
+def test_a_directory_is_refused(tmp_path):
+    _refused(tmp_path, "is a directory")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_that_is_not_sqlite_is_refused_untouched(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_text("my thesis, not a database\n" * 100)
+    before = fingerprint(path)
+    _refused(path, "is not an SQLite database")
+    assert fingerprint(path) == before and sorted(p.name for p in tmp_path.iterdir()) == ["notes.db"]
+
+
+def test_an_sqlite_database_of_another_application_is_refused_untouched(tmp_path):
+    path = tmp_path / "contacts.db"
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        con.execute("CREATE TABLE contacts (name TEXT, phone TEXT)")
+        con.execute("INSERT INTO contacts VALUES ('Ada', '123')")
+        con.commit()
+    before = fingerprint(path)
+    _refused(path, "another application (tables: contacts)")
+    assert fingerprint(path) == before and sorted(p.name for p in tmp_path.iterdir()) == ["contacts.db"]
+
+
+def test_an_empty_sqlite_database_and_an_optuna_one_are_used(tmp_path):
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    open_storage(empty, "sr")
+    optuna.create_study(study_name="other", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    open_storage(tmp_path / "optuna.db", "sr")
+
+
+def test_a_parent_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "studies").write_text("a file")
+    _refused(tmp_path / "studies" / "sr.db", "is a file, not a folder")
+
+
+def test_a_file_that_is_not_writable_is_refused_untouched(shared_dir):  # noqa: F811
+    tmp_path = shared_dir
+    optuna.create_study(study_name="sr", storage=f"sqlite:///{tmp_path / 'ro.db'}")
+    path = tmp_path / "ro.db"
+    path.chmod(0o444)
+    before = fingerprint(path)
+    with as_nobody():
+        _refused(path, "is not writable")
+    assert fingerprint(path) == before
+
+
+def test_a_folder_that_is_not_writable_is_refused(shared_dir):  # noqa: F811
+    folder = shared_dir / "locked"
+    folder.mkdir()
+    folder.chmod(0o555)
+    with as_nobody():
+        _refused(folder / "sr.db", "not writable")
+    assert list(folder.iterdir()) == []
+
+
+def test_unreachable_postgresql_is_one_line():
+    message = _refused("postgresql://postgres@127.0.0.1:1/test", "cannot open storage")
+    assert "127.0.0.1" in message
+
+
+def test_an_unknown_url_scheme_is_one_line():
+    _refused("nosuchdb://host/x", "invalid storage URL")
+
+
+WORKER = textwrap.dedent("""
+    import sys, time
+    from optuna.trial import TrialState
+    from dse.storage import open_storage
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = open_storage(sys.argv[1], "race")
+    study = optuna.load_study(study_name="race", storage=storage)
+    sid = storage.get_study_id_from_name("race")
+    taken = 0
+    while True:
+        waiting = storage.get_all_trials(sid, deepcopy=False, states=(TrialState.WAITING,))
+        if not waiting:
+            break
+        for t in waiting:
+            try:
+                took = storage.set_trial_state_values(t._trial_id, TrialState.RUNNING)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # finished by another process since we listed it
+            if took:
+                storage.set_trial_user_attr(t._trial_id, "taker", sys.argv[2])
+                storage.record_heartbeat(t._trial_id)
+                storage.set_trial_state_values(t._trial_id, TrialState.COMPLETE, [1.0])
+                taken += 1
+                break
+    print(taken)
+""")
+
+
+@pytest.mark.slow
+def test_four_processes_share_sqlite_without_locks_or_double_takes(tmp_path):
+    """Optuna's take-a-WAITING-trial step (read state, write RUNNING) on one SQLite file from four processes
+    at once: with BEGIN IMMEDIATE every trial is taken exactly once and nothing fails with a locked database."""
+    path = tmp_path / "race.db"
+    study = optuna.create_study(study_name="race", storage=open_storage(path, "race"))
+    for i in range(80):
+        study.enqueue_trial({"x": i})
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(path), str(i)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env) for i in range(4)]
+    outs = [p.communicate(timeout=180) for p in procs]
+    for p, (_, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err
+        assert "locked" not in err
+    # taken exactly once each (with the sqlite3 driver's default transactions some are taken twice)
+    assert sum(int(out) for out, _ in outs) == 80
+    trials = optuna.load_study(study_name="race", storage=f"sqlite:///{path}").trials
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials) and len(trials) == 80
