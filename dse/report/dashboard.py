@@ -1,0 +1,54 @@
+"""optuna-dashboard on a dse study file or storage URL, checked first so a mistyped path creates nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from dse.errors import ReportError
+from dse.report.frame import open_storage
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """The dashboard polls every few seconds; one log line per request would bury the terminal."""
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class names it so
+        pass
+
+
+def dashboard_app(source: str) -> tuple[Callable, str]:
+    """The dashboard's WSGI app for a study file or URL, and the storage as the user would name it.
+
+    The storage is opened writable (the dashboard saves notes), but only after it is known to be an Optuna
+    storage already.
+    """
+    import optuna_dashboard
+
+    storage, display = open_storage(source, read_only=False)
+    return optuna_dashboard.wsgi(storage), display
+
+
+def make_dashboard_server(source: str, host: str = "127.0.0.1", port: int = 8080) -> tuple[WSGIServer, str]:
+    """A bound server (port 0: any free port), not yet serving; and the storage's display name."""
+    app, display = dashboard_app(source)
+    try:
+        server = make_server(host, port, app, handler_class=_QuietHandler)
+    except OSError as exc:
+        raise ReportError(f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+                          + ("; pick another with --port" if port else "")) from None
+    return server, display
+
+
+def serve(source: str, host: str = "127.0.0.1", port: int = 8080,
+          ready: Callable[[str, str], None] | None = None) -> None:
+    """Serve until Ctrl-C; `ready(url, storage)` is called once the port is bound."""
+    server, display = make_dashboard_server(source, host, port)
+    shown = f"[{host}]" if ":" in host else host
+    if ready is not None:
+        ready(f"http://{shown}:{server.server_port}/", display)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

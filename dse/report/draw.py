@@ -1,0 +1,579 @@
+"""Matplotlib drawings of the figure data in `dse.report.figures` (Agg, no pyplot: no global state).
+
+Every figure names its dataset and training budget in the title, because a few epochs on CIFAR-10 are a proxy
+and must never be read as the paper's ImageNet numbers; the paper's own points sit on their own axis, labelled
+"ImageNet top-5 (paper)". Point labels are placed so they do not overlap each other, the points or the
+error bars (see `place_labels`), which the paper's 8- and 9-point grids need.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.transforms import Bbox, blended_transform_factory
+
+from dse.report.figures import (
+    Curves,
+    ErrorEdf,
+    GridPanel,
+    Importance,
+    Pareto,
+    SizeAccuracy,
+)
+from dse.report.frame import format_value
+
+DPI = 150
+OURS = "#1f77b4"
+TOP5 = "#2ca02c"
+PAPER = "#d62728"
+MUTED = "#8c8c8c"
+SIZE_LABEL = "model size (MB, fp32 weights)"
+INET_SIZE_LABEL = "ImageNet-equivalent model size (MB, fp32)"
+
+_RC = {"font.size": 9, "axes.titlesize": 9.5, "axes.labelsize": 9, "legend.fontsize": 8, "xtick.labelsize": 8,
+       "ytick.labelsize": 8, "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "dse"}
+
+
+def _figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _styled(draw):
+    """Draw under the report's rc settings without touching the caller's."""
+    import functools
+
+    import matplotlib
+
+    @functools.wraps(draw)
+    def run(*args, **kwargs) -> Figure:
+        with matplotlib.rc_context(_RC):
+            return draw(*args, **kwargs)
+
+    return run
+
+
+def _titles(fig: Figure, title: str, budget: str, caption: str = "") -> None:
+    """Title, then the dataset and budget on the line below it, and a caption under everything."""
+    width = fig.get_figwidth() * 72  # points
+    fig.suptitle(f"{title}\n{_wrap(budget, int(width / (10 * 0.56)))}", fontsize=10)
+    if caption:
+        fig.supxlabel(_wrap(caption, int(width / (7.5 * 0.55))), fontsize=7.5, color="#444444")
+
+
+def _wrap(text: str, width: int) -> str:
+    return "\n".join(textwrap.wrap(text, width)) if len(text) > width else text
+
+
+def _freeze(fig: Figure) -> None:
+    """Run the layout once and keep it: labels are placed in screen space, so the axes must not move after."""
+    fig.canvas.draw()
+    fig.set_layout_engine("none")
+
+
+# ---------------------------------------------------------------------------------------------- labels
+
+# (dx, dy, horizontal alignment): above and below also start or end at the point, for crowded edges
+_DIRECTIONS = ((0, 1, "center"), (0, -1, "center"), (1, 0, "left"), (-1, 0, "right"), (1, 1, "left"),
+               (-1, 1, "right"), (1, -1, "left"), (-1, -1, "right"), (0, 1, "left"), (0, -1, "left"),
+               (0, 1, "right"), (0, -1, "right"))
+
+
+def place_labels(
+    ax: Axes,
+    xs: Sequence[float],
+    ys: Sequence[float],
+    texts: Sequence[str],
+    *,
+    taken: list[Bbox] | None = None,
+    color: str = "black",
+    fontsize: float = 7.5,
+    transform=None,
+) -> list[Bbox]:
+    """Annotate each point at the first nearby spot that keeps its label inside the axes and clear of the
+    other labels and of everything in `taken` (markers, error bars, lines), trying 8 directions at growing
+    distances; a label that finds no free spot goes to its nearest one with a leader line.
+
+    Returns the boxes now taken, so labels on a twin axis can avoid these too. Call after `_freeze`.
+    """
+    renderer = ax.figure.canvas.get_renderer()
+    taken = taken if taken is not None else []
+    frame = ax.get_window_extent(renderer)
+    transform = transform or ax.transData
+    scale = ax.figure.dpi / 72
+    for x, y, text in zip(xs, ys, texts, strict=True):
+        if not (np.isfinite(x) and np.isfinite(y)):
+            continue
+        placed = None
+        best: tuple[float, tuple[float, float], bool] | None = None  # least overlap, for a crowded spot
+        for distance in (6, 11, 17, 24, 32, 42):
+            for dx, dy, ha in _DIRECTIONS:
+                k = distance * (0.75 if dx and dy else 1)
+                ann = _annotate(ax, text, (x, y), (dx * k, dy * k), transform, color, fontsize,
+                                leader=distance > 11, ha=ha)
+                box = ann.get_window_extent(renderer).padded(1.5 * scale)
+                inside = box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0 and box.y1 <= frame.y1
+                if inside and not any(box.overlaps(other) for other in taken):
+                    placed = box
+                    break
+                clash = sum(_overlap(box, other) for other in taken) + (0 if inside else 1e6)
+                if best is None or clash < best[0]:
+                    best = (clash, (dx * k, dy * k), distance > 11, ha)
+                ann.remove()
+            if placed is not None:
+                break
+        if placed is None:  # crowded: the spot that hides least, rather than dropping the label
+            _, offset, leader, ha = best
+            ann = _annotate(ax, text, (x, y), offset, transform, color, fontsize, leader=leader, ha=ha)
+            placed = ann.get_window_extent(renderer)
+        taken.append(placed)
+    return taken
+
+
+def _overlap(a: Bbox, b: Bbox) -> float:
+    w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return w * h if w > 0 and h > 0 else 0.0
+
+
+def _annotate(ax: Axes, text: str, xy, offset, transform, color: str, fontsize: float, leader: bool,
+              ha: str = "center"):
+    _, dy = offset
+    arrow = {"arrowstyle": "-", "color": MUTED, "lw": 0.6, "shrinkA": 0, "shrinkB": 3} if leader else None
+    return ax.annotate(text, xy, xycoords=transform, xytext=offset, textcoords="offset points", ha=ha,
+                       va="bottom" if dy > 0 else "top" if dy < 0 else "center",
+                       fontsize=fontsize, color=color, annotation_clip=False, arrowprops=arrow)
+
+
+def _marker_boxes(ax: Axes, xs, ys, radius_pt: float = 4.5, transform=None) -> list[Bbox]:
+    transform = transform or ax.transData
+    r = radius_pt * ax.figure.dpi / 72
+    boxes = []
+    for x, y in zip(xs, ys, strict=True):
+        if np.isfinite(x) and np.isfinite(y):
+            px, py = transform.transform((x, y))
+            boxes.append(Bbox([[px - r, py - r], [px + r, py + r]]))
+    return boxes
+
+
+def _segment_boxes(ax: Axes, xs, ys, transform=None) -> list[Bbox]:
+    """Small boxes along a polyline, so labels do not sit on the line between points."""
+    transform = transform or ax.transData
+    pts = [transform.transform((x, y)) for x, y in zip(xs, ys, strict=True) if np.isfinite(x) and np.isfinite(y)]
+    boxes = []
+    r = 1.5 * ax.figure.dpi / 72
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:], strict=False):
+        steps = max(2, int(math.hypot(x1 - x0, y1 - y0) / (4 * r)))
+        for t in np.linspace(0, 1, steps):
+            x, y = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
+            boxes.append(Bbox([[x - r, y - r], [x + r, y + r]]))
+    return boxes
+
+
+def _bar_boxes(ax: Axes, xs, lo, hi) -> list[Bbox]:
+    r = 3 * ax.figure.dpi / 72
+    boxes = []
+    for x, a, b in zip(xs, lo, hi, strict=True):
+        if np.isfinite(x) and np.isfinite(a) and np.isfinite(b):
+            (px, pa), (_, pb) = ax.transData.transform((x, a)), ax.transData.transform((x, b))
+            boxes.append(Bbox([[px - r, min(pa, pb)], [px + r, max(pa, pb)]]))
+    return boxes
+
+
+# ---------------------------------------------------------------------------------------------- accuracy vs size
+
+
+def _groups(points: pd.DataFrame, swept: tuple[str, ...]) -> list[tuple[str, pd.DataFrame]]:
+    """Lines of a multi-parameter sweep: one per combination of all swept values but the first."""
+    if len(swept) <= 1:
+        return [("", points)]
+    rest = list(swept[1:])
+    out = []
+    for key, rows in points.groupby(rest, sort=False, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        out.append((", ".join(f"{n}={format_value(n, v)}" for n, v in zip(rest, key, strict=True)), rows))
+    return out
+
+
+def _point_text(row: pd.Series, swept: tuple[str, ...]) -> str:
+    text = format_value(swept[0], row[swept[0]]) if swept else row["label"]
+    if row["expected"] and not pd.isna(row["expected"]) and row["n"] < row["expected"]:
+        text += f" ({row['n']}/{int(row['expected'])} seeds)"
+    return text
+
+
+@_styled
+def draw_accuracy_vs_size(data: SizeAccuracy) -> Figure:
+    """Top-1 over top-5 against model size (shared size axis), the paper's series in its own panel."""
+    pts = data.points
+    has_top5 = bool(pts["top5_mean"].notna().any())
+    ref = data.reference
+    left = [["top1"], ["top5"]] if has_top5 else [["top1"]]
+    mosaic = [row + ["paper"] for row in left] if ref is not None else left
+    mosaic = [["legend"] * len(mosaic[0]), *mosaic]  # a row of its own: see the legend below
+    fig = _figure(12.0 if ref is not None else 7.5, 8.0 if has_top5 else 5.4)
+    axd = fig.subplot_mosaic(mosaic, height_ratios=[0.17, 1.35, 1] if has_top5 else [0.2, 1],
+                             width_ratios=[1.15, 1] if ref is not None else None)
+    if has_top5:
+        axd["top5"].sharex(axd["top1"])
+    specs = [("top1", "test top-1 accuracy (%)", OURS)] + ([("top5", "test top-5 accuracy (%)", TOP5)]
+                                                           if has_top5 else [])
+    for metric, ylabel, color in specs:
+        _size_panel(axd[metric], data, metric, ylabel, color)
+    if has_top5:
+        axd["top1"].set_xlabel("")
+        axd["top1"].tick_params(labelbottom=True)
+    handles, labels = axd["top1"].get_legend_handles_labels()
+    if ref is not None:
+        _paper_panel(axd["paper"], data)
+        handles += [Line2D([], [], color=OURS, marker="o", ms=4, lw=1.2),
+                    Line2D([], [], color=PAPER, marker="s", ms=6, ls="none")]
+        labels += [f"{data.budget.dataset} top-1, this study (at ImageNet-equivalent size)", "ImageNet top-5 (paper)"]
+    # Outside the axes: a legend inside would compete with the point labels for the free space.
+    axd["legend"].axis("off")
+    axd["legend"].legend(handles, labels, loc="center", ncols=min(3, len(handles)), frameon=False)
+    label_name = data.swept[0] if data.swept else "point"
+    n_done = int((pts["n"] > 0).sum())
+    caption = (f"Each point is one design point, labelled with its {label_name}: mean over seeds, bars = 95% "
+               f"t-interval where there are several; {n_done} of {len(pts)} points have results.")
+    missing = pts[pts["n"] == 0]
+    if len(missing):
+        caption += " No result yet (x on the size axis): " + ", ".join(
+            f"{r['short']} ({r['status']})" for _, r in missing.iterrows()) + "."
+    if ref is not None:
+        caption += (f" Right: the paper's {ref.figure}, ImageNet top-5 after full training, at ImageNet-"
+                    f"equivalent sizes; the paper: {ref.text}.")
+        if not ref.matches:
+            caption += " Note: this study fixes other metaparameters than the paper's " + ", ".join(
+                f"{k}={v}" for k, v in ref.fixed.items()) + "."
+    _titles(fig, data.title, data.budget.text, caption)
+    _freeze(fig)
+    for metric, _, _ in specs:
+        _label_size_panel(axd[metric], data, metric)
+    if ref is not None:
+        _label_paper_panel(axd["paper"], data)
+    return fig
+
+
+def _size_panel(ax: Axes, data: SizeAccuracy, metric: str, ylabel: str, color: str) -> None:
+    pts = data.points
+    groups = _groups(pts, data.swept)
+    cmap = colormaps["tab10"]
+    name = metric.replace("top", "top-")
+    for g, (group, rows) in enumerate(groups):
+        c = color if len(groups) == 1 else cmap(g % 10)
+        done = rows[rows["n"] > 0].sort_values("size_mb", kind="stable")
+        mean, lo, hi = done[f"{metric}_mean"], done[f"{metric}_lo"], done[f"{metric}_hi"]
+        if done.empty or mean.isna().all():
+            continue
+        ax.plot(done["size_mb"], mean, "-", color=c, lw=1.2, alpha=0.6, zorder=2)
+        lo, hi = lo.clip(lower=0.0), hi.clip(upper=100.0)  # with 2 seeds a t-interval can pass 0% or 100%
+        yerr = np.vstack([(mean - lo).to_numpy(), (hi - mean).to_numpy()])
+        yerr = np.where(np.isfinite(yerr), yerr, 0)
+        ax.errorbar(done["size_mb"], mean, yerr=yerr, fmt="none", ecolor=c, elinewidth=1, capsize=3, zorder=3)
+        full = done["n"] >= done["expected"].fillna(0)
+        ax.scatter(done.loc[full, "size_mb"], mean[full], s=30, color=c, zorder=4,
+                   label=group or f"{name}, mean over seeds (bars: 95% interval)")
+        if (~full).any():
+            ax.scatter(done.loc[~full, "size_mb"], mean[~full], s=30, facecolor="white", edgecolor=c, zorder=4,
+                       label="fewer seeds than asked" if g == 0 else None)
+    missing = pts[(pts["n"] == 0) & pts["size_mb"].notna()]
+    if len(missing):
+        trans = blended_transform_factory(ax.transData, ax.transAxes)
+        ax.scatter(missing["size_mb"], [0.04] * len(missing), marker="x", color=MUTED, s=30, transform=trans,
+                   zorder=4, label="no result yet", clip_on=False)
+    sizes = pts["size_mb"].dropna()
+    if len(sizes):
+        span = float(sizes.max() - sizes.min()) or max(1.0, float(sizes.max()))
+        ax.set_xlim(max(0.0, float(sizes.min()) - 0.1 * span), float(sizes.max()) + 0.1 * span)
+    ax.set_xlabel(SIZE_LABEL)
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{name} vs size (this study)")
+    ax.grid(True, alpha=0.25)
+    ax.margins(y=0.25)
+    ax.autoscale_view()
+    bottom, top = ax.get_ylim()
+    ax.set_ylim(max(bottom, -2.0), min(top, 102.0))  # accuracies: keep the axis within what is possible
+
+
+def _label_size_panel(ax: Axes, data: SizeAccuracy, metric: str) -> None:
+    pts = data.points
+    taken: list[Bbox] = []
+    groups = _groups(pts, data.swept)
+    labels = []
+    for g, (_, rows) in enumerate(groups):
+        done = rows[(rows["n"] > 0) & rows[f"{metric}_mean"].notna()].sort_values("size_mb", kind="stable")
+        taken += _marker_boxes(ax, done["size_mb"], done[f"{metric}_mean"])
+        taken += _bar_boxes(ax, done["size_mb"], done[f"{metric}_lo"].clip(lower=0.0),
+                            done[f"{metric}_hi"].clip(upper=100.0))
+        taken += _segment_boxes(ax, done["size_mb"], done[f"{metric}_mean"])
+        color = "#222222" if len(groups) == 1 else colormaps["tab10"](g % 10)
+        labels.append((done, color))
+    missing = pts[(pts["n"] == 0) & pts["size_mb"].notna()]
+    trans = blended_transform_factory(ax.transData, ax.transAxes)
+    taken += _marker_boxes(ax, missing["size_mb"], [0.04] * len(missing), transform=trans)
+    for done, color in labels:  # every obstacle is known before the first label goes down
+        place_labels(ax, done["size_mb"], done[f"{metric}_mean"], [_point_text(r, data.swept)
+                                                                   for _, r in done.iterrows()],
+                     taken=taken, color=color)
+    if len(missing):
+        place_labels(ax, missing["size_mb"], [0.04] * len(missing),
+                     [f"{r['short']} {r['status']}" for _, r in missing.iterrows()], taken=taken, color=MUTED,
+                     transform=trans, fontsize=7)
+
+
+def _paper_panel(ax: Axes, data: SizeAccuracy) -> None:
+    """Ours (top-1, left axis) and the paper's (ImageNet top-5, right axis) on the same size scale."""
+    ref = data.reference
+    pts = data.points
+    done = pts[(pts["n"] > 0) & pts["imagenet_size_mb"].notna()].sort_values("imagenet_size_mb", kind="stable")
+    ax.plot(done["imagenet_size_mb"], done["top1_mean"], "-o", color=OURS, ms=4, lw=1.2, alpha=0.8,
+            label=f"this study: {data.budget.dataset} top-1 (left axis)")
+    ax.set_xlabel(INET_SIZE_LABEL)
+    ax.set_ylabel(f"{data.budget.dataset} top-1 (%), this study", color=OURS)
+    ax.tick_params(axis="y", colors=OURS)
+    ax.grid(True, alpha=0.25)
+    twin = ax.twinx()
+    twin.spines["right"].set_visible(True)
+    twin.plot(ref.points["size_mb"], ref.points["top5"], "s", color=PAPER, ms=7, label="ImageNet top-5 (paper)")
+    twin.set_ylabel("ImageNet top-5 (paper) (%)", color=PAPER)
+    twin.tick_params(axis="y", colors=PAPER)
+    lo, hi = float(ref.points["top5"].min()), float(ref.points["top5"].max())
+    twin.set_ylim(lo - max(3.0, (hi - lo) * 0.6), hi + max(3.0, (hi - lo) * 0.6))
+    sizes = pd.concat([done["imagenet_size_mb"], ref.points["size_mb"]])
+    if len(sizes):
+        span = float(sizes.max() - sizes.min()) or 1.0
+        ax.set_xlim(max(0.0, float(sizes.min()) - 0.12 * span), float(sizes.max()) + 0.12 * span)
+    ax.margins(y=0.22)
+    ax.set_title(f"against the paper's {ref.figure} (ImageNet, full training)")
+    ax._dse_twin = twin
+
+
+def _label_paper_panel(ax: Axes, data: SizeAccuracy) -> None:
+    twin = ax._dse_twin
+    ref = data.reference
+    pts = data.points
+    done = pts[(pts["n"] > 0) & pts["imagenet_size_mb"].notna()].sort_values("imagenet_size_mb", kind="stable")
+    taken = _marker_boxes(ax, done["imagenet_size_mb"], done["top1_mean"])
+    taken += _segment_boxes(ax, done["imagenet_size_mb"], done["top1_mean"])
+    taken += _marker_boxes(twin, ref.points["size_mb"], ref.points["top5"], transform=twin.transData, radius_pt=5)
+    name = "SR" if ref.param == "sr" else ref.param
+    place_labels(twin, ref.points["size_mb"], ref.points["top5"],
+                 [f"{name} {lab}\n{t:.1f}%" for lab, t in zip(ref.points["label"], ref.points["top5"], strict=True)],
+                 taken=taken, color=PAPER, transform=twin.transData)
+    place_labels(ax, done["imagenet_size_mb"], done["top1_mean"], done["short"].tolist(), taken=taken,
+                 color="#222222")
+
+
+# ---------------------------------------------------------------------------------------------- learning curves
+
+
+@_styled
+def draw_learning_curves(curves: Curves, title: str) -> Figure:
+    """Test top-1 per epoch, one line per design point (mean over seeds, band = range over seeds)."""
+    fig = _figure(7.2, 4.8)
+    ax = fig.subplots()
+    lines = curves.lines
+    labels = list(dict.fromkeys(lines["label"]))
+    many = len(labels) > 12
+    sizes = lines.groupby("label", sort=False)["size_mb"].first()
+    norm = Normalize(vmin=float(np.nanmin(sizes)) if sizes.notna().any() else 0,
+                     vmax=float(np.nanmax(sizes)) if sizes.notna().any() else 1)
+    cmap = _viridis()
+    for i, label in enumerate(labels):
+        rows = lines[lines["label"] == label]
+        size = sizes.get(label)
+        color = cmap(norm(size)) if size is not None and np.isfinite(size) else cmap(i / max(1, len(labels) - 1))
+        style = "--" if rows["running"].any() else "-"
+        short = rows["short"].iloc[0] + (" (running)" if rows["running"].any() else "")
+        ax.plot(rows["epoch"], rows["mean"], style, color=color, lw=0.8 if many else 1.6,
+                alpha=0.6 if many else 1.0, label=None if many else short, marker=None if many else "o", ms=3)
+        if not many and rows["lo"].notna().any():
+            ax.fill_between(rows["epoch"], rows["lo"], rows["hi"], color=color, alpha=0.12, lw=0)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test top-1 accuracy (%)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(True, alpha=0.25)
+    if many:
+        fig.colorbar(_mappable(norm, cmap), ax=ax, label=SIZE_LABEL)
+    elif labels:
+        name = curves.swept[0] if len(curves.swept) == 1 else "point"
+        ax.legend(title=f"{name} (by size)", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False,
+                  title_fontsize=8)
+    caption = "Mean over seeds per epoch; shaded: range over seeds; dashed: still running. Failed trials left out."
+    _titles(fig, title, curves.budget.text, caption)
+    return fig
+
+
+def _viridis():
+    """Viridis without its last, yellow fifth, which vanishes on white."""
+    from matplotlib.colors import ListedColormap
+
+    return ListedColormap(colormaps["viridis"](np.linspace(0, 0.85, 256)), name="viridis_dark")
+
+
+def _mappable(norm: Normalize, cmap):
+    from matplotlib.cm import ScalarMappable
+
+    return ScalarMappable(norm=norm, cmap=cmap)
+
+
+# ---------------------------------------------------------------------------------------------- Pareto
+
+
+@_styled
+def draw_pareto(pareto: Pareto, title: str, swept: tuple[str, ...], max_size_mb: float | None = None,
+                skipped: int = 0) -> Figure:
+    """Every evaluated point faintly, the non-dominated ones numbered, joined, and listed beside the plot."""
+    fig = _figure(11.5, 5.6)
+    ax, side = fig.subplots(1, 2, width_ratios=[1.5, 1])
+    pts, front = pareto.points, pareto.front
+    dominated = pts[~pts["on_front"]]
+    ax.scatter(dominated["size_mb"], dominated["top1_mean"], s=18, color=MUTED, alpha=0.4, lw=0,
+               label=f"dominated ({len(dominated)})")
+    ax.step(front["size_mb"], front["top1_mean"], where="post", color=OURS, lw=1.2, alpha=0.7)
+    ax.scatter(front["size_mb"], front["top1_mean"], s=34, color=OURS, zorder=4,
+               label=f"Pareto front ({len(front)}), numbered by size")
+    if max_size_mb:
+        ax.axvline(max_size_mb, color=PAPER, ls=":", lw=1, label=f"size budget {max_size_mb:g} MB")
+    sizes = pts["size_mb"][pts["size_mb"] > 0]
+    if len(sizes) and sizes.max() / sizes.min() > 20:  # searches span orders of magnitude
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_xlabel(SIZE_LABEL + ", log scale")
+    else:
+        ax.set_xlabel(SIZE_LABEL)
+    ax.set_ylabel("test top-1 accuracy (%)")
+    ax.set_title("accuracy (max) vs size (min)")
+    ax.grid(True, alpha=0.25)
+    ax.margins(0.08, 0.15)
+    ax.legend(loc="lower right", frameon=True, framealpha=0.9, edgecolor="none")
+    side.axis("off")
+    shown = 14
+    rows = []
+    for i, (_, r) in enumerate(front.head(shown).iterrows(), start=1):
+        values = " ".join(f"{n}={format_value(n, r[n])}" for n in swept)
+        rows.append(textwrap.fill(f"{i:>2}. {r['top1_mean']:.1f}%  {r['size_mb']:.2f} MB  {values}", 58,
+                                  subsequent_indent="    "))
+    if len(front) > shown:
+        rows.append(f"... {len(front) - shown} more: see the report's front table")
+    text = "\n".join(rows) or "no completed trials"
+    side.text(0, 1, "Pareto front, smallest first\n\n" + text, va="top", ha="left", fontsize=6.8,
+              family="monospace", transform=side.transAxes)
+    caption = (f"{len(pts)} design points with results (seed means). A point is on the front when no other is "
+               "at least as accurate and at most as large.")
+    if skipped:
+        caption += f" {skipped} sampled points over the size budget were not trained and are not shown."
+    _titles(fig, title, pareto.budget.text, caption)
+    _freeze(fig)
+    renderer = fig.canvas.get_renderer()
+    taken = [ax.get_legend().get_window_extent(renderer)]
+    taken += _marker_boxes(ax, pts["size_mb"], pts["top1_mean"], radius_pt=3.5)
+    place_labels(ax, front["size_mb"], front["top1_mean"], [str(i) for i in range(1, len(front) + 1)],
+                 taken=taken, color=OURS)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------- grids
+
+
+@_styled
+def draw_grid(panels: list[GridPanel], title: str, budget: str) -> Figure:
+    """Heat maps of mean top-1 over a two-parameter grid, one per value of any further parameter."""
+    n = len(panels)
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    p0 = panels[0]
+    cell_w = max(0.75, min(1.1, 7.5 / max(1, len(p0.x_values))))
+    fig = _figure(max(5.5, cols * (len(p0.x_values) * cell_w + 1.6)), rows * (len(p0.y_values) * 0.55 + 1.8) + 1.2)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    finite = np.concatenate([p.top1[np.isfinite(p.top1)] for p in panels])
+    norm = Normalize(float(finite.min()) if finite.size else 0, float(finite.max()) if finite.size else 100)
+    cmap = colormaps["viridis"].copy()
+    cmap.set_bad("#eeeeee")
+    for ax, panel in zip(axes, panels, strict=False):
+        ax.imshow(np.ma.masked_invalid(panel.top1), cmap=cmap, norm=norm, aspect="auto", origin="lower")
+        ax.set_xticks(range(len(panel.x_values)), [format_value(panel.x, v) for v in panel.x_values])
+        ax.set_yticks(range(len(panel.y_values)), [format_value(panel.y, v) for v in panel.y_values])
+        ax.set_xlabel(panel.x)
+        ax.set_ylabel(panel.y)
+        ax.set_title(panel.title)
+        for i in range(len(panel.y_values)):
+            for j in range(len(panel.x_values)):
+                v, s = panel.top1[i, j], panel.size_mb[i, j]
+                if np.isfinite(v):
+                    dark = norm(v) < 0.55
+                    text = f"{v:.1f}%" + (f"\n{s:.1f} MB" if np.isfinite(s) else "")
+                    ax.text(j, i, text, ha="center", va="center", fontsize=6.5,
+                            color="white" if dark else "black")
+                else:
+                    ax.text(j, i, str(panel.status[i, j]), ha="center", va="center", fontsize=6.5, color=MUTED)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    for ax in axes[n:]:
+        ax.axis("off")
+    fig.colorbar(_mappable(norm, cmap), ax=list(axes[:n]), label="mean test top-1 (%)", shrink=0.9)
+    _titles(fig, title, budget, "Each cell: mean top-1 over seeds and the model size; grey: no result yet.")
+    return fig
+
+
+@_styled
+def draw_importance(importance: Importance, title: str, budget: str) -> Figure:
+    """Horizontal bars, most important on top."""
+    values = importance.values.iloc[::-1]
+    fig = _figure(6.4, 1.6 + 0.38 * len(values))
+    ax = fig.subplots()
+    bars = ax.barh(values["param"], values["importance"], color=OURS)
+    ax.bar_label(bars, labels=[f"{v:.2f}" for v in values["importance"]], padding=3, fontsize=7.5)
+    ax.set_xlim(0, max(1.0, float(values["importance"].max()) * 1.15))
+    ax.set_xlabel(f"importance for top-1 ({importance.evaluator}, normalised to sum to 1)")
+    ax.grid(True, axis="x", alpha=0.25)
+    caption = f"{importance.n_trials} completed trials, optuna.importance with {importance.evaluator}."
+    if "seed" in set(values["param"]):
+        caption += " A large share for seed means the differences between points are within seed noise."
+    _titles(fig, title, budget, caption)
+    return fig
+
+
+@_styled
+def draw_edf(edf: ErrorEdf, title: str) -> Figure:
+    """Cumulative share of design points under each error, one step line per study (Radosavovic et al.)."""
+    fig = _figure(7.2, 4.8)
+    ax = fig.subplots()
+    cmap = colormaps["tab10"]
+    for i, (_, s) in enumerate(edf.summary.iterrows()):
+        curve = edf.curves[edf.curves["study"] == s["study"]]
+        if curve.empty:
+            continue
+        xs = np.concatenate([[curve["error"].iloc[0]], curve["error"].to_numpy()])
+        ys = np.concatenate([[0.0], curve["fraction"].to_numpy()])
+        ax.step(xs, ys, where="post", color=cmap(i % 10), lw=1.8,
+                label=f"{s['study']} (n={int(s['n'])}, best {s['best']:.1f}%, median {s['median']:.1f}%)")
+    ax.set_xlabel("top-1 test error (%)")
+    ax.set_ylabel("cumulative fraction of design points")
+    ax.set_ylim(0, 1.02)
+    ax.grid(True, alpha=0.25)
+    ax.legend(loc="lower right", frameon=False)
+    budgets = set(edf.budgets.values())
+    budget = next(iter(budgets)) if len(budgets) == 1 else (
+        "trained differently, so the spaces are not compared on equal terms — " + "; ".join(
+            f"{k}: {v}" for k, v in (edf.short_budgets or edf.budgets).items()))
+    caption = ("Error EDF (Radosavovic et al., On Network Design Spaces for Visual Recognition): for each design "
+               "space, the share of its models (seed means) with error at most x. Higher and further left is a "
+               "better space.")
+    if len(budgets) > 1 and any("proxy" in b for b in budgets):
+        caption += " Brief-training proxies, not the paper's full ImageNet training."
+    _titles(fig, title, budget, caption)
+    return fig

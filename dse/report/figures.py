@@ -1,0 +1,564 @@
+"""The data of every report figure, as pure functions of a study's tables.
+
+Nothing here draws: tests check the numbers (means, intervals, fronts, EDFs), `dse.report.draw` turns them into
+pictures. Failed trials never enter a mean; points without a completed trial stay in the tables with their
+status so figures can show them as missing rather than as zeros.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+
+from dse.report.frame import (
+    PARAM_NAMES,
+    StudyData,
+    _key,
+    design_point,
+    expected_seeds,
+    format_value,
+    grid_points,
+    point_key,
+    point_label,
+)
+
+COMPLETE = TrialState.COMPLETE.name
+CONFIDENCE = 0.95
+
+# ---------------------------------------------------------------------------------------------- statistics
+
+
+def t_quantile(p: float, df: int) -> float:
+    """Quantile of Student's t (no scipy here): bisection on the CDF from the incomplete beta function."""
+    if not 0 < p < 1 or df < 1:
+        raise ValueError("t_quantile needs 0 < p < 1 and df >= 1")
+    if p == 0.5:
+        return 0.0
+    if p < 0.5:
+        return -t_quantile(1 - p, df)
+    lo, hi = 0.0, 1.0
+    while _t_cdf(hi, df) < p:
+        hi *= 2
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if _t_cdf(mid, df) < p:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-12:
+            break
+    return (lo + hi) / 2
+
+
+def _t_cdf(t: float, df: float) -> float:
+    x = df / (df + t * t)
+    tail = 0.5 * _betai(df / 2, 0.5, x)
+    return 1 - tail if t > 0 else tail
+
+
+def _betai(a: float, b: float, x: float) -> float:
+    """Regularized incomplete beta I_x(a, b) (continued fraction, Numerical Recipes 6.4)."""
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1) / (a + b + 2):
+        return front * _betacf(a, b, x) / a
+    return 1 - front * _betacf(b, a, 1 - x) / b
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1, a - 1
+    c, d = 1.0, 1 - qab * x / qap
+    d = 1 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        m2 = 2 * m
+        for aa in (m * (b - m) * x / ((qam + m2) * (a + m2)), -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
+            d = 1 + aa * d
+            d = 1 / (d if abs(d) > tiny else tiny)
+            c = 1 + aa / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1) < 1e-15:
+            break
+    return h
+
+
+def mean_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float, float]:
+    """Mean, sample sd, and the two-sided t-interval of the mean; the interval is NaN for fewer than 2 values.
+
+    Seeds are few (2 to 5), so the t-interval, not a normal one: with 2 seeds it is 12.7 sd wide, as it should be.
+    """
+    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    if x.size == 0:
+        return (math.nan,) * 4
+    mean = float(x.mean())
+    if x.size < 2:
+        return mean, math.nan, math.nan, math.nan
+    sd = float(x.std(ddof=1))
+    half = t_quantile(0.5 + confidence / 2, x.size - 1) * sd / math.sqrt(x.size)
+    return mean, sd, mean - half, mean + half
+
+
+# ---------------------------------------------------------------------------------------------- budget
+
+
+_DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion-mnist": "Fashion-MNIST",
+                  "synthetic": "synthetic data", "imagenet": "ImageNet"}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What the accuracies were measured on: every figure carries it so brief training is never read as the
+    paper's."""
+
+    dataset: str
+    epochs: str
+    seeds: str
+    text: str
+    short: str = ""  # without the proxy note, for listing several studies
+
+
+def training_budget(data: StudyData) -> Budget:
+    spec, frame = data.spec, data.frame
+    dataset = _dataset_name(spec.get("dataset"))
+    recipe = spec.get("recipe") if isinstance(spec.get("recipe"), dict) else {}
+    epochs: Any = recipe.get("epochs")
+    if epochs is None:
+        known = frame["epochs"].dropna()
+        epochs = int(known.max()) if len(known) else None
+    epoch_text = f"{epochs} epoch{'s' if epochs != 1 else ''}" if epochs is not None else "unknown epochs"
+    subset = _first(spec, recipe, spec.get("dataset"), keys=("subset", "train_subset", "train_images"))
+    if subset:
+        epoch_text += f" on a {subset}-image subset"
+    n_seeds = expected_seeds(spec)
+    if n_seeds is None:
+        per_point = frame[frame["state"] == COMPLETE].groupby("label").size()
+        n_seeds = int(per_point.max()) if len(per_point) else None
+    seeds = f"{n_seeds} seed{'s' if n_seeds != 1 else ''}" if n_seeds else "seeds unknown"
+    full = dataset.lower() == "imagenet" and epochs is not None and int(epochs) >= 60
+    note = "" if full else " — a brief-training proxy, not the paper's full ImageNet training"
+    short = f"{dataset}, {epoch_text} per trial, {seeds} per point"
+    return Budget(dataset, epoch_text, seeds, short + note, short)
+
+
+def _dataset_name(dataset: Any) -> str:
+    if isinstance(dataset, dict):
+        dataset = dataset.get("name") or dataset.get("dataset")
+    if not dataset:
+        return "unknown dataset"
+    text = str(dataset)
+    if text.startswith("folder:"):
+        return f"images in {text.split(':', 1)[1].rstrip('/').split('/')[-1]}"
+    return _DATASET_NAMES.get(text.lower(), text)
+
+
+def _first(*sources: Any, keys: tuple[str, ...]) -> Any:
+    for source in sources:
+        if isinstance(source, dict):
+            for k in keys:
+                if source.get(k):
+                    return source[k]
+    return None
+
+
+# ---------------------------------------------------------------------------------------------- per point
+
+STATUS_ORDER = ("complete", "partial", "running", "queued", "failed", "pruned", "skipped", "missing")
+"""`skipped`: not trained on purpose (a search's point over its size budget)."""
+
+
+def point_stats(data: StudyData) -> pd.DataFrame:
+    """One row per design point (all seeds together): mean and 95% t-interval of top-1 and top-5, sizes, and
+    how far the point got (`status`).
+
+    Points of the sweep's grid without any trial appear as `missing`; a point whose trials all failed is
+    `failed` with NaN accuracy, never 0.
+    """
+    frame, swept = data.frame, data.swept
+    expected = expected_seeds(data.spec)
+    groups: dict[tuple, pd.DataFrame] = {}
+    for key, rows in frame.groupby([frame[n].map(_key) if n in frame else _na(frame) for n in swept],
+                                   sort=False, dropna=False):
+        groups[key if isinstance(key, tuple) else (key,)] = rows
+    order: list[tuple[tuple, dict[str, Any]]] = []
+    seen = set()
+    for values in grid_points(data.spec):
+        key = point_key(swept, values)
+        if key not in seen:
+            seen.add(key)
+            order.append((key, values))
+    trial_points = []
+    for key, rows in groups.items():
+        if key not in seen:
+            seen.add(key)
+            trial_points.append((key, {n: rows.iloc[0][n] if n in rows else None for n in swept}))
+    order.extend(sorted(trial_points, key=lambda kv: tuple(_sortable(v) for v in kv[0])))
+    records = [_point_record(data, values, groups.get(key), expected) for key, values in order]
+    columns = ["label", "short", *swept, "size_mb", "imagenet_size_mb", "n_params", "n", "expected",
+               "top1_mean", "top1_sd", "top1_lo", "top1_hi", "top5_mean", "top5_sd", "top5_lo", "top5_hi",
+               "train_seconds", "n_failed", "n_running", "n_waiting", "n_pruned", "status", "trials"]
+    return pd.DataFrame(records, columns=columns)
+
+
+def _na(frame: pd.DataFrame) -> pd.Series:
+    return pd.Series([None] * len(frame), index=frame.index)
+
+
+def _sortable(value: Any) -> tuple:
+    if isinstance(value, (int, float, np.integer, np.floating)) and not pd.isna(value):
+        return (0, float(value), "")
+    return (1, 0.0, str(value))
+
+
+def _point_record(data: StudyData, values: dict[str, Any], rows: pd.DataFrame | None,
+                  expected: int | None) -> dict[str, Any]:
+    swept = data.swept
+    rows = rows if rows is not None else data.frame.iloc[0:0]
+    done = rows[(rows["state"] == COMPLETE) & rows["top1"].notna()]
+    states = rows["state"].value_counts()
+    n_failed = int(states.get("FAIL", 0))
+    n_running = int(states.get("RUNNING", 0))
+    n_waiting = int(states.get("WAITING", 0))
+    n_pruned = int(states.get("PRUNED", 0))
+    n_skipped = int(((rows["state"] == "PRUNED") & rows["skip_reason"].notna()).sum())
+    n = len(done)
+    top1 = mean_interval(done["top1"].tolist())
+    top5 = mean_interval(done["top5"].dropna().tolist())
+    size, inet, n_params = _point_size(data, values, rows)
+    if n and (expected is None or n >= expected) and not (expected is None and (n_running or n_waiting)):
+        status = "complete"
+    elif n:
+        status = "partial"
+    elif n_running:
+        status = "running"
+    elif n_waiting:
+        status = "queued"
+    elif n_failed:
+        status = "failed"
+    elif n_pruned:
+        status = "skipped" if n_skipped == n_pruned else "pruned"
+    else:
+        status = "missing"
+    return {
+        "label": point_label(swept, values), "short": point_label(swept, values, short=True),
+        **{k: values.get(k) for k in swept},
+        "size_mb": size, "imagenet_size_mb": inet, "n_params": n_params, "n": n, "expected": expected,
+        "top1_mean": top1[0], "top1_sd": top1[1], "top1_lo": top1[2], "top1_hi": top1[3],
+        "top5_mean": top5[0], "top5_sd": top5[1], "top5_lo": top5[2], "top5_hi": top5[3],
+        "train_seconds": float(done["train_seconds"].mean()) if n and done["train_seconds"].notna().any()
+        else math.nan,
+        "n_failed": n_failed, "n_running": n_running, "n_waiting": n_waiting, "n_pruned": n_pruned,
+        "status": status, "trials": len(rows),
+    }
+
+
+def _point_size(data: StudyData, values: dict[str, Any], rows: pd.DataFrame) -> tuple[float, float, Any]:
+    """Size as recorded by the trials, else from the cost model (a point not started yet still has one)."""
+    sizes = rows["size_mb"].dropna()
+    inet = rows["imagenet_size_mb"].dropna()
+    params = rows["n_params"].dropna()
+    if len(sizes):
+        return (float(sizes.iloc[0]), float(inet.iloc[0]) if len(inet) else math.nan,
+                params.iloc[0] if len(params) else None)
+    point = design_point(data.spec, values)
+    if point is not None:
+        from dse.plan import cost
+        from dse.space import DesignPoint
+
+        try:
+            c = cost(DesignPoint.from_dict(point))
+            return c.size_mb, c.imagenet_size_mb, c.params
+        except Exception:
+            pass
+    return math.nan, math.nan, None
+
+
+# ---------------------------------------------------------------------------------------------- accuracy vs size
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The paper's published points for the same one-parameter sweep (ImageNet top-5, full training)."""
+
+    figure: str  # "Figure 3(a)"
+    param: str
+    points: pd.DataFrame  # value, label, size_mb (ImageNet), top5
+    fixed: dict[str, Any]  # the paper's fixed metaparameters
+    matches: bool  # the study fixes the same values
+    text: str  # the paper's own words about the curve
+    source: str
+
+
+@dataclass(frozen=True)
+class SizeAccuracy:
+    """Figure 3's layout: one point per design point, labelled with its swept value."""
+
+    points: pd.DataFrame  # `point_stats`
+    swept: tuple[str, ...]
+    title: str
+    budget: Budget
+    reference: Reference | None
+    missing: pd.DataFrame = field(repr=False)  # points with no completed trial (status, size if known)
+
+
+@cache
+def paper() -> dict[str, Any]:
+    """The paper's published figures, shipped with the package."""
+    text = resources.files("dse").joinpath("reference", "squeezenet-paper.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+_REFERENCE_KEYS = {"sr": ("figure_3a_sr_sweep", "Figure 3(a)"), "pct3x3": ("figure_3b_pct3x3_sweep", "Figure 3(b)")}
+
+
+def paper_reference(swept: Sequence[str], spec: dict[str, Any] | None = None) -> Reference | None:
+    """The paper's series for an sr or pct3x3 sweep, None for any other sweep (the paper has no such figure)."""
+    if len(swept) != 1 or swept[0] not in _REFERENCE_KEYS:
+        return None
+    param = swept[0]
+    key, figure = _REFERENCE_KEYS[param]
+    ref = paper()[key]
+    points = pd.DataFrame(
+        [{"value": p[param], "label": format_value(param, p[param]), "size_mb": float(p["size_mb"]),
+          "top5": float(p["top5"])} for p in ref["points"]],
+        columns=["value", "label", "size_mb", "top5"],
+    )
+    fixed = dict(ref["fixed"])
+    ours = _study_values(spec or {})
+    matches = all(ours.get(k) is None or _key(ours[k]) == _key(v) for k, v in fixed.items())
+    return Reference(figure, param, points, fixed, matches, ref.get("text", ""), paper()["source"])
+
+
+def _study_values(spec: dict[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if isinstance(spec.get("point"), dict):
+        values.update({k: v for k, v in spec["point"].items() if k in PARAM_NAMES})
+    if isinstance(spec.get("fixed"), dict):
+        values.update(spec["fixed"])
+    return values
+
+
+def accuracy_vs_size(data: StudyData, stats: pd.DataFrame | None = None) -> SizeAccuracy:
+    """Accuracy (mean, 95% interval over seeds) against model size, per design point, with the paper's series."""
+    stats = point_stats(data) if stats is None else stats
+    what = " x ".join(data.swept) if data.swept else "design point"
+    return SizeAccuracy(
+        points=stats,
+        swept=data.swept,
+        title=f"{data.name}: accuracy vs model size ({what} {data.kind})",
+        budget=training_budget(data),
+        reference=paper_reference(data.swept, data.spec) if data.kind == "sweep" else None,
+        missing=stats[stats["n"] == 0][["label", "short", "status", "size_mb", "imagenet_size_mb"]],
+    )
+
+
+# ---------------------------------------------------------------------------------------------- learning curves
+
+
+@dataclass(frozen=True)
+class Curves:
+    """Per-epoch test top-1 per design point: mean and range over the seeds that reached each epoch (the range,
+    not a t-interval: with two seeds the interval is so wide the curves disappear under it)."""
+
+    lines: pd.DataFrame  # label, short, size_mb, epoch, n, mean, lo (min), hi (max), running
+    swept: tuple[str, ...]
+    budget: Budget
+
+
+def learning_curves(data: StudyData) -> Curves:
+    """Curves of completed, pruned and running trials; a failed trial's epochs are left out, as its result is."""
+    frame, curves = data.frame, data.curves
+    columns = ["label", "short", "size_mb", "epoch", "n", "mean", "lo", "hi", "running"]
+    if curves.empty:
+        return Curves(pd.DataFrame(columns=columns), data.swept, training_budget(data))
+    keep = curves[curves["state"].isin([COMPLETE, "PRUNED", "RUNNING"])]
+    info = frame.set_index("number")[["label", "size_mb"]]
+    keep = keep.join(info, on="number")
+    shorts = {}
+    for _, row in frame.iterrows():
+        shorts[row["label"]] = point_label(data.swept, row.to_dict(), short=True)
+    records = []
+    for (label, epoch), rows in keep.groupby(["label", "epoch"], sort=False):
+        mean, lo, hi = float(rows["top1"].mean()), float(rows["top1"].min()), float(rows["top1"].max())
+        records.append({"label": label, "short": shorts.get(label, label), "size_mb": rows["size_mb"].iloc[0],
+                        "epoch": int(epoch), "n": len(rows), "mean": mean, "lo": lo, "hi": hi,
+                        "running": bool((rows["state"] == "RUNNING").any())})
+    lines = pd.DataFrame(records, columns=columns)
+    if not lines.empty:
+        lines = lines.sort_values(["size_mb", "label", "epoch"], na_position="last", kind="stable")
+    return Curves(lines.reset_index(drop=True), data.swept, training_budget(data))
+
+
+# ---------------------------------------------------------------------------------------------- Pareto front
+
+
+@dataclass(frozen=True)
+class Pareto:
+    """Accuracy (max) against size (min): the non-dominated points form the front."""
+
+    points: pd.DataFrame  # point_stats rows with a result, plus `on_front`
+    front: pd.DataFrame  # the front, by size
+    budget: Budget
+
+
+def pareto_front(data: StudyData, stats: pd.DataFrame | None = None) -> Pareto:
+    """The front over design points (seed means): a point is on it if no other is at least as accurate and at
+    most as large, and strictly better in one."""
+    stats = point_stats(data) if stats is None else stats
+    pts = stats[(stats["n"] > 0) & stats["size_mb"].notna() & stats["top1_mean"].notna()].copy()
+    acc = pts["top1_mean"].to_numpy()
+    size = pts["size_mb"].to_numpy()
+    on_front = [
+        not np.any((acc >= acc[i]) & (size <= size[i]) & ((acc > acc[i]) | (size < size[i])))
+        for i in range(len(pts))
+    ]
+    pts["on_front"] = pd.Series(on_front, index=pts.index, dtype=bool)
+    front = pts.loc[pts["on_front"]].sort_values("size_mb", kind="stable")
+    return Pareto(pts.reset_index(drop=True), front.reset_index(drop=True), training_budget(data))
+
+
+# ---------------------------------------------------------------------------------------------- grids
+
+
+@dataclass(frozen=True)
+class GridPanel:
+    """Mean top-1 over a two-parameter grid (rows = y values, columns = x values); NaN where no result."""
+
+    title: str
+    x: str
+    y: str
+    x_values: list[Any]
+    y_values: list[Any]
+    top1: np.ndarray
+    size_mb: np.ndarray
+    status: np.ndarray
+
+
+def grid_panels(data: StudyData, stats: pd.DataFrame | None = None) -> list[GridPanel]:
+    """Heat maps for grids of two or more swept parameters: the first two are the axes, one panel per
+    combination of the others (small multiples). [] for one-parameter sweeps and searches."""
+    if data.kind != "sweep" or len(data.swept) < 2:
+        return []
+    stats = point_stats(data) if stats is None else stats
+    x, y, rest = data.swept[0], data.swept[1], data.swept[2:]
+
+    def levels(name: str) -> list[Any]:
+        return sorted({_key(v) for v in stats[name] if v is not None and not pd.isna(v)}, key=_sortable)
+
+    xs, ys = levels(x), levels(y)
+    panels = []
+    for combo in itertools.product(*(levels(r) for r in rest)) if rest else [()]:
+        sel = stats
+        for name, value in zip(rest, combo, strict=True):
+            sel = sel[sel[name].map(_key) == value]
+        top1 = np.full((len(ys), len(xs)), np.nan)
+        size = np.full((len(ys), len(xs)), np.nan)
+        status = np.full((len(ys), len(xs)), "missing", dtype=object)
+        for _, row in sel.iterrows():
+            i, j = ys.index(_key(row[y])), xs.index(_key(row[x]))
+            top1[i, j], size[i, j], status[i, j] = row["top1_mean"], row["size_mb"], row["status"]
+        title = ", ".join(f"{n}={format_value(n, v)}" for n, v in zip(rest, combo, strict=True)) or f"{y} x {x}"
+        panels.append(GridPanel(title, x, y, xs, ys, top1, size, status))
+    return panels
+
+
+# ---------------------------------------------------------------------------------------------- importance
+
+
+@dataclass(frozen=True)
+class Importance:
+    """How much of top-1's variation each parameter explains (optuna.importance), seed included: a large
+    seed share means the sweep's differences are mostly noise."""
+
+    values: pd.DataFrame  # param, importance (sums to 1)
+    evaluator: str
+    n_trials: int
+
+
+MIN_IMPORTANCE_TRIALS = 8
+
+
+def param_importance(data: StudyData, min_trials: int = MIN_IMPORTANCE_TRIALS) -> Importance | None:
+    """None when there are too few completed trials or fewer than two parameters that vary."""
+    study = data.study
+    if study is None:
+        return None
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
+    if len(done) < min_trials:
+        return None
+    varying = [p for p in {k for t in done for k in t.params}
+               if len({_key(t.params.get(p)) for t in done}) > 1 and all(p in t.params for t in done)]
+    if len(varying) < 2:
+        return None
+    try:
+        import sklearn  # noqa: F401
+
+        evaluator: optuna.importance.BaseImportanceEvaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+    except ImportError:  # fANOVA needs scikit-learn; PED-ANOVA does not
+        evaluator = optuna.importance.PedAnovaImportanceEvaluator()
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scores = optuna.importance.get_param_importances(
+                study, evaluator=evaluator, params=sorted(varying), target=lambda t: t.values[0])
+    except Exception:  # too degenerate a study for the evaluator: no figure rather than a crash
+        return None
+    frame = pd.DataFrame({"param": list(scores), "importance": [float(v) for v in scores.values()]})
+    name = "fANOVA" if isinstance(evaluator, optuna.importance.FanovaImportanceEvaluator) else "PED-ANOVA"
+    return Importance(frame, name, len(done))
+
+
+# ---------------------------------------------------------------------------------------------- EDFs
+
+
+@dataclass(frozen=True)
+class ErrorEdf:
+    """Empirical distribution of top-1 error over the design points of each study (Radosavovic et al.)."""
+
+    curves: pd.DataFrame  # study, error, fraction: F(error) = share of points with error <= this one
+    summary: pd.DataFrame  # study, n, best, median, mean error
+    budgets: dict[str, str]
+    short_budgets: dict[str, str] = field(default_factory=dict)
+
+
+def error_edf(datas: Sequence[StudyData]) -> ErrorEdf:
+    """One EDF per study over its design points (seed means), so a design space with more good models sits up
+    and to the left; failed and unfinished points are not models and are left out."""
+    rows, summary, budgets, shorts = [], [], {}, {}
+    for data in datas:
+        stats = point_stats(data)
+        errors = np.sort(100.0 - stats.loc[stats["n"] > 0, "top1_mean"].dropna().to_numpy(dtype=float))
+        n = len(errors)
+        for i, e in enumerate(errors):
+            rows.append({"study": data.name, "error": float(e), "fraction": (i + 1) / n})
+        summary.append({"study": data.name, "n": n, "best": float(errors[0]) if n else math.nan,
+                        "median": float(np.median(errors)) if n else math.nan,
+                        "mean": float(errors.mean()) if n else math.nan})
+        budget = training_budget(data)
+        budgets[data.name], shorts[data.name] = budget.text, budget.short
+    return ErrorEdf(pd.DataFrame(rows, columns=["study", "error", "fraction"]),
+                    pd.DataFrame(summary, columns=["study", "n", "best", "median", "mean"]), budgets, shorts)
+
+
+def edf_value(edf: ErrorEdf, study: str, error: float) -> float:
+    """F(error) for one study: the share of its points with an error at most `error`."""
+    curve = edf.curves[edf.curves["study"] == study]
+    n = len(curve)
+    return float((curve["error"] <= error).sum() / n) if n else math.nan

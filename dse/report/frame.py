@@ -1,0 +1,461 @@
+"""A study, read without changing it, as a tidy table: one row per trial, one column per fact.
+
+Reading must never create or alter a file: Optuna's RDBStorage creates its tables in whatever SQLite file it is
+given, so a mistyped path would leave an empty study behind. Files are therefore checked first (exists, SQLite
+or Optuna journal, has Optuna's tables) and SQLite is opened in read-only mode.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import optuna
+import pandas as pd
+import sqlalchemy
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import FrozenTrial, TrialState
+
+from dse.errors import DseError, ReportError
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_OPTUNA_TABLES = {"studies", "trials", "version_info"}
+
+PARAM_NAMES = ("base_e", "incr_e", "freq", "sr", "pct3x3", "bypass")
+"""The params of the study layout (docs/design.md), besides `seed`."""
+
+# user attr -> column; `params` (a parameter count) is renamed so it cannot be mistaken for Optuna's params.
+ATTR_COLUMNS = {
+    "top1": "top1", "top5": "top5", "loss": "loss", "size_mb": "size_mb", "imagenet_size_mb": "imagenet_size_mb",
+    "params": "n_params", "macs": "macs", "epochs": "epochs", "train_seconds": "train_seconds",
+    "images_per_second": "images_per_second", "peak_memory_mb": "peak_memory_mb", "device": "device",
+    "diverged": "diverged", "fail_kind": "fail_kind", "fail_reason": "fail_reason", "skip_reason": "skip_reason",
+    "retry_of": "retry_of",
+}
+
+
+@dataclass
+class StudyData:
+    """Everything a report needs from one study, read once."""
+
+    name: str
+    source: str  # what to print: the path or the URL without its password
+    spec: dict[str, Any]  # the study's `dse` user attr ({} for a study dse did not make)
+    directions: tuple[str, ...]  # "maximize" / "minimize" per objective
+    frame: pd.DataFrame  # one row per trial (see `study_frame`)
+    curves: pd.DataFrame  # one row per (trial, epoch): study, number, state, epoch, top1
+    swept: tuple[str, ...]  # the params that define a design point here
+    study: optuna.Study | None = field(default=None, repr=False)
+
+    @property
+    def kind(self) -> str:
+        """"sweep" or "search"; a study without the dse attr counts as a search when it has two objectives."""
+        kind = self.spec.get("kind")
+        if kind in ("sweep", "search"):
+            return kind
+        return "search" if len(self.directions) > 1 else "sweep"
+
+
+# ---------------------------------------------------------------------------------------------- opening
+
+
+@dataclass(frozen=True)
+class _Source:
+    display: str
+    kind: str  # "sqlite" | "journal" | "rdb"
+    path: Path | None = None
+    url: str | None = None
+
+
+def _resolve(source: str) -> _Source:
+    """A path (`x.db` means sqlite:///x.db) or a storage URL, checked without writing anything."""
+    text = str(source).strip()
+    if not text:
+        raise ReportError("no study given: pass a study file (studies/sr.db) or a storage URL")
+    if _URL.match(text):
+        try:
+            url = sqlalchemy.engine.make_url(text)
+        except Exception:
+            raise ReportError(f"{text!r} is not a valid storage URL") from None
+        display = url.render_as_string(hide_password=True)
+        if url.get_backend_name() == "sqlite":
+            if not url.database or url.database == ":memory:" or url.database.startswith("file:"):
+                raise ReportError(f"{display}: give the SQLite file of a study, e.g. sqlite:///studies/sr.db")
+            return _Source(display, _file_kind(Path(url.database)), path=Path(url.database))
+        from dse.storage import normalize_url  # a bare postgresql:// means the driver that is installed
+
+        return _Source(display, "rdb", url=normalize_url(text))
+    path = Path(text).expanduser()
+    return _Source(str(path), _file_kind(path), path=path)
+
+
+def _file_kind(path: Path) -> str:
+    if not path.exists():
+        raise ReportError(f"{path}: no such file (give a study file such as studies/sr.db, or a storage URL)")
+    if path.is_dir():
+        raise ReportError(f"{path} is a directory, not a study file")
+    try:
+        with path.open("rb") as f:
+            head = f.read(4096)
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot read it ({exc.strerror})") from None
+    if not head:
+        raise ReportError(f"{path} is empty, not an Optuna study")
+    if head.startswith(_SQLITE_MAGIC):
+        return "sqlite"
+    first = head.split(b"\n", 1)[0]
+    try:
+        if isinstance(json.loads(first), dict) and b'"op_code"' in first:
+            return "journal"
+    except ValueError:
+        pass
+    raise ReportError(f"{path} is not an Optuna study (neither an SQLite database nor an Optuna journal file)")
+
+
+def _sqlite_ro_uri(path: Path) -> str:
+    """An SQLite URI that opens the file read-only and creates no file beside it.
+
+    A WAL-mode database opened with mode=ro still creates (and leaves) its -wal and -shm files; when they do
+    not exist no writer is active, so the file is opened as immutable instead.
+    """
+    resolved = path.resolve()
+    with resolved.open("rb") as f:
+        wal_mode = f.read(20)[18:19] == b"\x02"  # header byte 18: file format write version, 2 = WAL
+    wal_absent = not Path(f"{resolved}-wal").exists() or not Path(f"{resolved}-shm").exists()
+    mode = "immutable=1" if wal_mode and wal_absent else "mode=ro"
+    return f"file:{quote(str(resolved))}?{mode}"
+
+
+def _sqlite_ro_url(path: Path) -> str:
+    """The same, as an SQLAlchemy URL."""
+    return f"sqlite:///{_sqlite_ro_uri(path)}&uri=true"
+
+
+def _check_sqlite(path: Path) -> None:
+    try:
+        con = sqlite3.connect(_sqlite_ro_uri(path), uri=True, timeout=60)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        raise ReportError(f"{path}: cannot read it as SQLite ({exc})") from None
+    if not _OPTUNA_TABLES <= tables:
+        raise ReportError(f"{path} is an SQLite database but not an Optuna study (it has no Optuna tables)")
+
+
+def _rdb_engine_kwargs(url: str) -> dict[str, Any]:
+    if sqlalchemy.engine.make_url(url).get_backend_name() == "postgresql":
+        # Belt and braces: a report never writes, and the server enforces it.
+        return {"connect_args": {"options": "-c default_transaction_read_only=on"}}
+    return {}
+
+
+def _check_rdb(source: _Source, engine_kwargs: dict[str, Any]) -> None:
+    try:
+        engine = sqlalchemy.create_engine(source.url, **engine_kwargs)
+    except (ImportError, ModuleNotFoundError) as exc:
+        raise ReportError(f"{source.display}: no database driver for it ({exc})") from None
+    except Exception as exc:
+        raise ReportError(f"{source.display}: {_first_line(exc)}") from None
+    try:
+        with engine.connect() as connection:
+            tables = set(sqlalchemy.inspect(connection).get_table_names())
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        raise ReportError(f"cannot open {source.display}: {_first_line(getattr(exc, 'orig', None) or exc)}") from None
+    finally:
+        engine.dispose()
+    if not _OPTUNA_TABLES <= tables:
+        raise ReportError(f"{source.display} is a database but not an Optuna storage (it has no Optuna tables)")
+
+
+def _first_line(exc: object) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def open_storage(source: str, *, read_only: bool = True) -> tuple[BaseStorage, str]:
+    """The Optuna storage behind a path or URL, and how to name it in messages.
+
+    `read_only=False` is for the dashboard, which writes notes; the checks still refuse anything that is not
+    already an Optuna storage, so nothing is created.
+    """
+    src = _resolve(source)
+    try:
+        if src.kind == "journal":
+            return JournalStorage(JournalFileBackend(str(src.path))), src.display
+        if src.kind == "sqlite":
+            _check_sqlite(src.path)
+            url = _sqlite_ro_url(src.path) if read_only else f"sqlite:///{src.path.resolve()}"
+            # A sweep may be committing: wait for its lock (milliseconds) rather than fail at once.
+            return RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}},
+                              skip_table_creation=True), src.display
+        kwargs = _rdb_engine_kwargs(src.url) if read_only else {}
+        _check_rdb(src, kwargs)
+        return RDBStorage(src.url, engine_kwargs=kwargs, skip_table_creation=True), src.display
+    except DseError:
+        raise
+    except Exception as exc:  # schema too old or new, damaged journal, lost connection
+        raise ReportError(f"cannot read {src.display} as an Optuna storage: {_first_line(exc)}") from None
+
+
+def load_studies(source: str, study_name: str | None = None) -> list[StudyData]:
+    """Every study in the storage, or the one named."""
+    storage, display = open_storage(source)
+    try:
+        names = optuna.get_all_study_names(storage)
+    except Exception as exc:
+        raise ReportError(f"cannot list the studies in {display}: {_first_line(exc)}") from None
+    if not names:
+        raise ReportError(f"{display} holds no studies")
+    if study_name is not None:
+        if study_name not in names:
+            raise ReportError(f"no study {study_name!r} in {display}; it holds: {', '.join(sorted(names))}")
+        names = [study_name]
+    return [study_data(optuna.load_study(study_name=n, storage=storage), source=display) for n in names]
+
+
+# ---------------------------------------------------------------------------------------------- tables
+
+
+def study_data(study: optuna.Study, source: str = "") -> StudyData:
+    """Read a study's trials once into the tables every figure is computed from."""
+    trials = study.get_trials(deepcopy=False)
+    spec = study.user_attrs.get("dse")
+    spec = spec if isinstance(spec, dict) else {}
+    swept = swept_params(spec, trials)
+    return StudyData(
+        name=study.study_name,
+        source=source,
+        spec=spec,
+        directions=tuple(d.name.lower() for d in study.directions),
+        frame=study_frame(study, trials=trials, spec=spec, swept=swept),
+        curves=curve_frame(study, trials=trials),
+        swept=swept,
+        study=study,
+    )
+
+
+def swept_params(spec: dict[str, Any], trials: list[FrozenTrial]) -> tuple[str, ...]:
+    """The params that tell design points apart: the sweep's own list, else those that vary (seed aside)."""
+    named = spec.get("params")
+    if isinstance(named, (list, tuple)) and named:
+        return tuple(str(n) for n in named)
+    values: dict[str, set] = {}
+    for t in trials:
+        for k, v in _trial_params(t).items():
+            values.setdefault(k, set()).add(_key(v))
+    varying = tuple(k for k, vs in values.items() if k != "seed" and len(vs) > 1)
+    return varying or tuple(k for k in values if k != "seed")
+
+
+def _trial_params(t: FrozenTrial) -> dict[str, Any]:
+    """Params, or for a trial still WAITING in the queue the params it was enqueued with."""
+    if t.params:
+        return dict(t.params)
+    fixed = t.system_attrs.get("fixed_params")
+    return dict(fixed) if isinstance(fixed, dict) else {}
+
+
+def _key(value: Any) -> Any:
+    """Compare floats from JSON and from Optuna without tripping over the last bit."""
+    if isinstance(value, float):
+        return round(value, 9)
+    return value
+
+
+def format_value(name: str, value: Any) -> str:
+    """How a swept value reads in a label: pct3x3 as a percentage, as the paper writes it."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "?"
+    if name == "pct3x3" and isinstance(value, (int, float)):
+        return f"{100 * value:.3g}%"
+    if isinstance(value, float):
+        return f"{value:.1f}" if value.is_integer() else f"{value:.4g}"
+    return str(value)
+
+
+def point_label(swept: tuple[str, ...], values: dict[str, Any], *, short: bool = False) -> str:
+    """`sr=0.125`, or `0.125` when only one value is swept and the axis says which."""
+    if short and len(swept) == 1:
+        return format_value(swept[0], values.get(swept[0]))
+    return ", ".join(f"{n}={format_value(n, values.get(n))}" for n in swept)
+
+
+def study_frame(
+    study: optuna.Study,
+    *,
+    trials: list[FrozenTrial] | None = None,
+    spec: dict[str, Any] | None = None,
+    swept: tuple[str, ...] | None = None,
+) -> pd.DataFrame:
+    """One row per trial: number, state, params, seed, label, accuracies, sizes, costs, time, device, failure.
+
+    Failed, running and waiting trials keep their row (with NaN accuracy) so reports can list them; figures
+    filter on `state`. Sizes missing from a trial's attrs (queued trials) come from the cost model.
+    """
+    trials = study.get_trials(deepcopy=False) if trials is None else trials
+    spec = (study.user_attrs.get("dse") or {}) if spec is None else spec
+    swept = swept_params(spec, trials) if swept is None else swept
+    rows = [_trial_row(study.study_name, t, spec, swept) for t in trials]
+    columns = ["study", "number", "state", *_param_columns(rows, swept), "label", *ATTR_COLUMNS.values(),
+               "started", "completed", "duration_s"]
+    frame = pd.DataFrame(rows, columns=columns)
+    for col in ("top1", "top5", "loss", "size_mb", "imagenet_size_mb", "train_seconds", "images_per_second",
+                "peak_memory_mb", "duration_s"):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+    for col in ("seed", "number", "n_params", "macs", "epochs", "retry_of", *(c for c in ("base_e", "incr_e", "freq")
+                                                                  if c in frame)):
+        frame[col] = _integers(frame[col])
+    return frame
+
+
+def _integers(column: pd.Series) -> pd.Series:
+    """Whole numbers as a nullable integer column (a seed reads 1, not 1.0); anything else unchanged."""
+    numbers = pd.to_numeric(column, errors="coerce")
+    if numbers.notna().sum() != column.notna().sum():
+        return column
+    whole = numbers.dropna()
+    if not (whole == whole.round()).all():
+        return column
+    return numbers.astype("Int64")
+
+
+def _param_columns(rows: list[dict], swept: tuple[str, ...]) -> list[str]:
+    seen = [*swept, *PARAM_NAMES]
+    for row in rows:
+        seen.extend(row["_params"])
+    ordered = list(dict.fromkeys(seen))
+    ordered = [c for c in ordered if c != "seed" and any(c in row for row in rows)] + ["seed"]
+    for row in rows:
+        row.pop("_params")
+    return ordered
+
+
+def _trial_row(study_name: str, t: FrozenTrial, spec: dict[str, Any], swept: tuple[str, ...]) -> dict[str, Any]:
+    params = _trial_params(t)
+    attrs = t.user_attrs
+    row: dict[str, Any] = {"study": study_name, "number": t.number, "state": t.state.name, "_params": list(params)}
+    row.update(params)
+    row.setdefault("seed", None)
+    row["label"] = point_label(swept, params)
+    for attr, col in ATTR_COLUMNS.items():
+        value = attrs.get(attr)
+        row[col] = value if not isinstance(value, (list, dict)) else json.dumps(value)
+    if t.state == TrialState.COMPLETE and t.values:
+        if row["top1"] is None:
+            row["top1"] = t.values[0]
+        if row["size_mb"] is None and len(t.values) > 1:
+            row["size_mb"] = t.values[1]
+    if row["size_mb"] is None or row["imagenet_size_mb"] is None:
+        cost = _cost(spec, attrs.get("point"), params)
+        if cost is not None:
+            row["size_mb"] = cost.size_mb if row["size_mb"] is None else row["size_mb"]
+            row["imagenet_size_mb"] = (cost.imagenet_size_mb if row["imagenet_size_mb"] is None
+                                       else row["imagenet_size_mb"])
+            row["n_params"] = cost.params if row["n_params"] is None else row["n_params"]
+            row["macs"] = cost.macs if row["macs"] is None else row["macs"]
+    if t.state == TrialState.FAIL and not row["fail_reason"]:
+        row["fail_reason"] = t.system_attrs.get("fail_reason") or "no reason recorded"
+    if t.state != TrialState.FAIL:
+        row["fail_reason"] = row["fail_kind"] = None
+    row["started"] = t.datetime_start.isoformat(timespec="seconds") if t.datetime_start else None
+    row["completed"] = t.datetime_complete.isoformat(timespec="seconds") if t.datetime_complete else None
+    row["duration_s"] = (t.datetime_complete - t.datetime_start).total_seconds() if (
+        t.datetime_start and t.datetime_complete) else None
+    return row
+
+
+def design_point(spec: dict[str, Any], values: dict[str, Any]) -> dict[str, Any] | None:
+    """The full design point of a grid point: the sweep's base point, its fixed values, then the swept ones."""
+    base = spec.get("point")
+    if not isinstance(base, dict):
+        return None
+    fixed = spec.get("fixed") if isinstance(spec.get("fixed"), dict) else {}
+    return {**base, **fixed, **{k: v for k, v in values.items() if k != "seed" and k in base}}
+
+
+def _cost(spec: dict[str, Any], point: Any, params: dict[str, Any]):
+    """Analytic size of a point (None when it cannot be rebuilt): queued trials have no attrs yet."""
+    from dse.plan import cost
+    from dse.space import DesignPoint
+
+    values = point if isinstance(point, dict) else design_point(spec, params)
+    if values is None:
+        return None
+    try:
+        return cost(DesignPoint.from_dict(values))
+    except (DseError, TypeError, ValueError):
+        return None
+
+
+def curve_frame(study: optuna.Study, *, trials: list[FrozenTrial] | None = None) -> pd.DataFrame:
+    """Per-epoch test top-1 of every trial: intermediate values, else the `epoch_top1` attr."""
+    trials = study.get_trials(deepcopy=False) if trials is None else trials
+    rows = []
+    for t in trials:
+        steps = dict(t.intermediate_values)
+        if not steps and isinstance(t.user_attrs.get("epoch_top1"), list):
+            steps = {i + 1: v for i, v in enumerate(t.user_attrs["epoch_top1"])}
+        for epoch, value in sorted(steps.items()):
+            if value is not None and math.isfinite(value):
+                rows.append({"study": study.study_name, "number": t.number, "state": t.state.name,
+                             "epoch": int(epoch), "top1": float(value)})
+    return pd.DataFrame(rows, columns=["study", "number", "state", "epoch", "top1"])
+
+
+def grid_points(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The design points a sweep asked for, in its order; [] when the study does not say.
+
+    Accepts the grid as {name: [values]} (the full product), [{name: value}], or [[values]] / [value] aligned
+    with `params`, so reports keep working whichever the sweep writes.
+    """
+    params = spec.get("params")
+    grid = spec.get("grid")
+    if not isinstance(params, (list, tuple)) or not params or grid is None:
+        return []
+    names = [str(p) for p in params]
+    if isinstance(grid, dict):
+        if all(isinstance(grid.get(n), (list, tuple)) for n in names):
+            return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(grid[n] for n in names))]
+        if isinstance(grid.get("points"), list):
+            grid = grid["points"]
+        else:
+            return []
+    if not isinstance(grid, (list, tuple)):
+        return []
+    points = []
+    for item in grid:
+        if isinstance(item, dict):
+            points.append({n: item.get(n) for n in names})
+        elif isinstance(item, (list, tuple)) and len(item) == len(names):
+            points.append(dict(zip(names, item, strict=True)))
+        elif len(names) == 1 and not isinstance(item, (list, tuple, dict)):
+            points.append({names[0]: item})
+    return points
+
+
+def expected_seeds(spec: dict[str, Any]) -> int | None:
+    """How many seeds each point should have (the sweep's `seeds`: a count or a list)."""
+    seeds = spec.get("seeds")
+    if isinstance(seeds, bool):
+        return None
+    if isinstance(seeds, int) and seeds > 0:
+        return seeds
+    if isinstance(seeds, (list, tuple)) and seeds:
+        return len(seeds)
+    return None
+
+
+def point_key(swept: tuple[str, ...], values: dict[str, Any]) -> tuple:
+    return tuple(_key(values.get(n)) for n in swept)
+

@@ -1,0 +1,148 @@
+"""Studies laid out as docs/design.md "study layout" says sweeps and searches write them, built directly with
+Optuna so report tests need no training. Accuracies follow a made-up saturating curve plus seed noise."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState, create_trial
+
+from dse.plan import cost
+from dse.space import DesignPoint
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+SR_VALUES = (0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0)
+PCT_VALUES = (0.01, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 0.99)
+EPOCHS = 4
+
+DISTRIBUTIONS = {
+    "base_e": IntDistribution(8, 1024),
+    "incr_e": IntDistribution(0, 1024),
+    "freq": IntDistribution(1, 8),
+    "sr": FloatDistribution(0.01, 1.0),
+    "pct3x3": FloatDistribution(0.0, 1.0),
+    "bypass": CategoricalDistribution(["none", "simple", "complex"]),
+    "seed": IntDistribution(0, 10_000),
+}
+BASE = DesignPoint().for_data(10, 3, 32)
+METAPARAMS = ("base_e", "incr_e", "freq", "sr", "pct3x3", "bypass")
+
+
+def accuracy(point: DesignPoint, seed: int) -> tuple[float, float]:
+    """A plausible top-1/top-5 (%): rises with size and saturates; seed noise of about 0.5 points."""
+    size = cost(point).size_mb
+    noise = random.Random(hash((round(point.sr, 6), round(point.pct3x3, 6), point.base_e, seed))).gauss(0, 0.5)
+    top1 = 60 + 20 * (1 - math.exp(-size / 6)) + noise
+    return top1, min(99.9, 90 + top1 / 10)
+
+
+def attrs(point: DesignPoint, seed: int, top1: float | None, top5: float | None, epochs: int) -> dict[str, Any]:
+    c = cost(point)
+    return {
+        "params": c.params, "size_mb": c.size_mb, "imagenet_size_mb": c.imagenet_size_mb, "macs": c.macs,
+        "top1": top1, "top5": top5, "loss": 0.9 if top1 is not None else None, "epochs": epochs,
+        "train_seconds": 12.5 + point.sr * 10, "images_per_second": 4000.0, "peak_memory_mb": 300.0,
+        "device": "cpu", "diverged": False, "point": point.to_dict(),
+        "epoch_top1": [] if top1 is None else curve(top1, epochs),
+    }
+
+
+def curve(final: float, epochs: int) -> list[float]:
+    """Rises from near chance and ends exactly at `final`."""
+    return [final - (final - 10) * (math.exp(-2.0 * e) - math.exp(-2.0 * epochs)) for e in range(1, epochs + 1)]
+
+
+def spec(kind: str, params: Sequence[str], grid: Any, seeds: int, fixed: dict[str, Any],
+         epochs: int = EPOCHS, dataset: str = "cifar10") -> dict[str, Any]:
+    point = BASE.replace(**fixed)
+    return {"kind": kind, "params": list(params), "grid": grid, "fixed": fixed, "seeds": seeds,
+            "dataset": dataset, "recipe": {"epochs": epochs, "batch_size": 256, "lr": 0.05},
+            "point": point.to_dict(), "dse_version": "0.1.0", "torch_version": "2.x"}
+
+
+def make_sweep(
+    storage: str | optuna.storages.BaseStorage,
+    name: str,
+    grid: dict[str, Sequence[Any]],
+    *,
+    seeds: int = 2,
+    fixed: dict[str, Any] | None = None,
+    fail: Iterable[tuple] = (),
+    running: Iterable[tuple] = (),
+    waiting: Iterable[tuple] = (),
+    skip: Iterable[tuple] = (),
+    epochs: int = EPOCHS,
+    dataset: str = "cifar10",
+    shift: float = 0.0,
+) -> optuna.Study:
+    """A sweep over the full product of `grid`; (values..., seed) tuples pick trials that failed, are running,
+    wait in the queue or were never made."""
+    fixed = dict(fixed or {})
+    names = list(grid)
+    points = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(grid[n] for n in names))]
+    study = optuna.create_study(storage=storage, study_name=name, direction="maximize")
+    study.set_user_attr("dse", spec("sweep", names, {n: list(v) for n, v in grid.items()}, seeds, fixed,
+                                    epochs, dataset))
+    fail, running, waiting, skip = set(fail), set(running), set(waiting), set(skip)
+    for values in points:
+        point = BASE.replace(**fixed, **values)
+        for seed in range(seeds):
+            key = (*values.values(), seed)
+            params = {**{k: getattr(point, k) for k in METAPARAMS}, "seed": seed}
+            params["bypass"] = point.bypass.value
+            if key in skip:
+                continue
+            if key in waiting:
+                study.enqueue_trial(params)
+                continue
+            dists = {k: DISTRIBUTIONS[k] for k in params}
+            if key in fail:
+                user = attrs(point, seed, None, None, epochs)
+                user["fail_reason"] = "Diverged: non-finite loss at epoch 2"
+                user["diverged"] = True
+                study.add_trial(create_trial(state=TrialState.FAIL, params=params, distributions=dists,
+                                             user_attrs=user, intermediate_values={1: 10.0}))
+                continue
+            top1, top5 = accuracy(point, seed)
+            top1 += shift
+            if key in running:
+                study.add_trial(create_trial(state=TrialState.RUNNING, params=params, distributions=dists,
+                                             user_attrs={"point": point.to_dict()},
+                                             intermediate_values={1: curve(top1, epochs)[0]}))
+                continue
+            study.add_trial(create_trial(
+                state=TrialState.COMPLETE, value=top1, params=params, distributions=dists,
+                user_attrs=attrs(point, seed, top1, top5, epochs),
+                intermediate_values=dict(enumerate(curve(top1, epochs), start=1)),
+            ))
+    return study
+
+
+def make_search(storage: str | optuna.storages.BaseStorage, name: str = "search", n: int = 24,
+                seed: int = 0) -> optuna.Study:
+    """A two-objective search (top-1 max, size min) over random points of the space, one seed each."""
+    rng = random.Random(seed)
+    study = optuna.create_study(storage=storage, study_name=name, directions=["maximize", "minimize"])
+    study.set_user_attr("dse", spec("search", list(METAPARAMS), None, 1, {}))
+    for _ in range(n):
+        point = BASE.replace(base_e=rng.choice([32, 64, 128]), incr_e=rng.choice([32, 64, 128]),
+                             freq=rng.choice([1, 2, 4]), sr=rng.choice([0.125, 0.25, 0.5, 0.75]),
+                             pct3x3=rng.choice([0.25, 0.5, 0.75]), bypass=rng.choice(["none", "simple"]))
+        params = {**{k: getattr(point, k) for k in METAPARAMS}, "seed": 0}
+        params["bypass"] = point.bypass.value
+        top1, top5 = accuracy(point, 0)
+        top1 -= abs(rng.gauss(0, 3))  # not every point of a search is a good one
+        study.add_trial(create_trial(
+            state=TrialState.COMPLETE, values=[top1, cost(point).size_mb], params=params,
+            distributions={k: DISTRIBUTIONS[k] for k in params},
+            user_attrs=attrs(point, 0, top1, top5, EPOCHS),
+            intermediate_values=dict(enumerate(curve(top1, EPOCHS), start=1)),
+        ))
+    return study

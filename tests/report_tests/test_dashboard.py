@@ -1,0 +1,85 @@
+"""`dse dashboard` serves optuna-dashboard for a study file on loopback; bad inputs start nothing."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import pytest
+from typer.testing import CliRunner
+
+from dse.cli import app
+from dse.errors import ReportError
+from dse.report.dashboard import make_dashboard_server
+
+from .conftest import snapshot
+
+
+def _get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.status == 200
+        return json.loads(response.read())
+
+
+def test_dashboard_serves_the_study_list(studies_dir):
+    before = snapshot(studies_dir)
+    server, display = make_dashboard_server(str(studies_dir / "two.db"), "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        studies = _get_json(f"http://127.0.0.1:{server.server_port}/api/studies")["study_summaries"]
+        assert sorted(s["study_name"] for s in studies) == ["sr-a", "sr-b"]
+        one = next(s for s in studies if s["study_name"] == "sr-a")
+        detail = _get_json(f"http://127.0.0.1:{server.server_port}/api/studies/{one['study_id']}")
+        assert {"sr", "seed"} <= {p["name"] for p in detail["union_search_space"]}
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert snapshot(studies_dir) == before
+
+
+def test_dashboard_refuses_what_is_not_a_study(tmp_path):
+    with pytest.raises(ReportError, match="no such file"):
+        make_dashboard_server(str(tmp_path / "typo.db"), "127.0.0.1", 0)
+    assert list(tmp_path.iterdir()) == []
+    result = CliRunner().invoke(app, ["dashboard", str(tmp_path / "typo.db"), "--port", "0"])
+    assert result.exit_code != 0 and "no such file" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dse_dashboard_command_starts_and_stops(sr_db):
+    """The real command in its own process, as a user starts it: a free port on loopback, then SIGTERM."""
+    code = "import sys; from dse.cli import main; sys.argv = ['dse'] + sys.argv[1:]; main()"
+    proc = subprocess.Popen([sys.executable, "-c", code, "dashboard", str(sr_db), "--host", "127.0.0.1",
+                             "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = ""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "http://" not in line:
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                break
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert match, f"no URL printed: {line!r}"
+        studies = _get_json(f"http://127.0.0.1:{match.group(1)}/api/studies")["study_summaries"]
+        assert [s["study_name"] for s in studies] == ["sr"]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()
+    assert proc.returncode is not None
+
+
+def test_port_in_use_is_one_line(sr_db):
+    server, _ = make_dashboard_server(str(sr_db), "127.0.0.1", 0)
+    try:
+        with pytest.raises(ReportError, match="cannot listen on 127.0.0.1"):
+            make_dashboard_server(str(sr_db), "127.0.0.1", server.server_port)
+    finally:
+        server.server_close()

@@ -1,0 +1,150 @@
+"""Report files are written, non-trivial and honest: embedded figures, the table, failures with reasons,
+unfinished points as such; point labels do not overlap at the paper's 8- and 9-point grids."""
+
+from __future__ import annotations
+
+import itertools
+import struct
+
+import pytest
+from matplotlib.text import Annotation
+
+from dse.report.draw import draw_accuracy_vs_size
+from dse.report.figures import accuracy_vs_size
+from dse.report.frame import load_studies, study_data
+from dse.report.write import failed_trials, write_comparison, write_report
+
+from .studies import PCT_VALUES, SR_VALUES, make_sweep
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def png_size(path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC, f"{path} is not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+@pytest.fixture(scope="module")
+def sr_report(studies_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "sr"
+    (data,) = load_studies(str(studies_dir / "sr.db"))
+    written = write_report(data, out)
+    return out, written
+
+
+def test_files_are_written_and_substantial(sr_report):
+    out, written = sr_report
+    names = {p.name for p in written}
+    for name in ("accuracy_vs_size.png", "accuracy_vs_size.svg", "learning_curves.png", "results.csv",
+                 "points.csv", "summary.md", "index.html"):
+        assert name in names and (out / name).is_file()
+    for png in out.glob("*.png"):
+        width, height = png_size(png)
+        assert width >= 800 and height >= 300 and png.stat().st_size > 20_000
+    svg = (out / "accuracy_vs_size.svg").read_text()
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg and len(svg) > 50_000
+
+
+def test_results_csv_is_one_row_per_trial(sr_report):
+    import pandas as pd
+
+    out, _ = sr_report
+    results = pd.read_csv(out / "results.csv")
+    assert len(results) == 14
+    assert {"number", "state", "sr", "seed", "top1", "top5", "size_mb", "device", "fail_reason"} <= set(results)
+    assert results.loc[results["state"] == "FAIL", "top1"].isna().all()
+    points = pd.read_csv(out / "points.csv")
+    assert len(points) == 8 and set(points["status"]) == {"complete", "partial", "running", "missing"}
+
+
+def test_html_embeds_figures_and_tables(sr_report):
+    out, _ = sr_report
+    html = (out / "index.html").read_text()
+    assert html.count('src="data:image/png;base64,') == len(list(out.glob("*.png")))
+    assert "<table" in html and "top-1 % (mean ± 95% CI)" in html
+    assert "non-finite loss" in html  # the failure, with its reason
+    assert "running" in html and "missing" in html and "queued" in html
+    assert "CIFAR-10, 4 epochs" in html and "proxy" in html
+    assert "Figure 3(a)" in html
+    assert "<script" not in html and "http://" not in html and "https://" not in html  # self-contained
+
+
+def test_markdown_has_the_table_and_failures(sr_report):
+    out, _ = sr_report
+    md = (out / "summary.md").read_text()
+    assert "| sr | size (MB) |" in md and "| 0.125 | 2.79 |" in md
+    assert "## Failed trials" in md and "non-finite loss" in md
+    assert "![Accuracy vs model size](accuracy_vs_size.png)" in md
+
+
+def test_search_report_has_the_front_and_not_figure_3(studies_dir, tmp_path):
+    (data,) = load_studies(str(studies_dir / "search.db"))
+    write_report(data, tmp_path)
+    assert (tmp_path / "pareto.png").is_file() and not (tmp_path / "accuracy_vs_size.png").exists()
+    assert png_size(tmp_path / "pareto.png")[0] > 1000
+
+
+def test_one_trial_study_report(studies_dir, tmp_path):
+    (data,) = load_studies(str(studies_dir / "one.db"))
+    write_report(data, tmp_path)
+    assert (tmp_path / "accuracy_vs_size.png").stat().st_size > 20_000
+    assert "(1 seed)" in (tmp_path / "summary.md").read_text()
+
+
+def test_stale_figures_are_removed(studies_dir, tmp_path):
+    (tmp_path / "pareto.png").write_bytes(PNG_MAGIC)
+    (data,) = load_studies(str(studies_dir / "one.db"))
+    write_report(data, tmp_path)
+    assert not (tmp_path / "pareto.png").exists()
+
+
+def test_comparison(studies_dir, tmp_path):
+    datas = load_studies(str(studies_dir / "two.db"))
+    written = write_comparison(datas, tmp_path, links={"sr-a": "../sr-a/index.html"})
+    assert {p.name for p in written} >= {"error_edf.png", "error_edf.svg", "edf.csv", "summary.md", "index.html"}
+    html = (tmp_path / "index.html").read_text()
+    assert 'src="data:image/png;base64,' in html and 'href="../sr-a/index.html"' in html
+    assert png_size(tmp_path / "error_edf.png")[0] > 800
+
+
+def test_failed_trials_say_what_became_of_the_work():
+    study = make_sweep(None, "r", {"sr": (0.25, 0.5)}, seeds=1, fail={(0.25, 0), (0.5, 0)})
+    from optuna.distributions import FloatDistribution, IntDistribution
+    from optuna.trial import create_trial
+
+    params = dict(study.trials[0].params)
+    study.add_trial(create_trial(value=70.0, params=params, distributions={
+        k: (FloatDistribution(0.0, 1.0) if isinstance(v, float) else IntDistribution(0, 1024))
+        for k, v in params.items() if k != "bypass"} | {"bypass": study.trials[0].distributions["bypass"]}))
+    fates = dict(zip(failed_trials(study_data(study).frame)["label"],
+                     failed_trials(study_data(study).frame)["fate"], strict=True))
+    assert fates == {"sr=0.25": "completed by trial 2", "sr=0.5": "final: no result for this seed"}
+
+
+def _label_boxes(fig):
+    """Point labels (annotations) per screen region: a panel with its twin axis counts as one."""
+    renderer = fig.canvas.get_renderer()
+    groups: dict[tuple, list] = {}
+    for ax in fig.axes:
+        key = tuple(round(v) for v in ax.get_window_extent(renderer).bounds)
+        for text in ax.texts:
+            if isinstance(text, Annotation) and text.get_text():
+                groups.setdefault(key, []).append((text.get_text(), text.get_window_extent(renderer), ax))
+    return groups
+
+
+@pytest.mark.parametrize("param, values, fixed", [("sr", SR_VALUES, {}), ("pct3x3", PCT_VALUES, {"sr": 0.5})])
+@pytest.mark.parametrize("seeds", [1, 3])
+def test_point_labels_do_not_overlap_at_the_paper_grids(param, values, fixed, seeds):
+    data = study_data(make_sweep(None, param, {param: values}, seeds=seeds, fixed=fixed))
+    fig = draw_accuracy_vs_size(accuracy_vs_size(data))
+    fig.canvas.draw()
+    groups = _label_boxes(fig)
+    assert sum(len(v) for v in groups.values()) >= 3 * len(values)  # top-1, top-5 and the paper panel
+    for boxes in groups.values():
+        for (t1, b1, _), (t2, b2, _) in itertools.combinations(boxes, 2):
+            assert not b1.overlaps(b2), f"labels {t1!r} and {t2!r} overlap"
+        for text, box, ax in boxes:
+            frame = ax.get_window_extent(fig.canvas.get_renderer())
+            assert frame.x0 - 1 <= box.x0 and box.x1 <= frame.x1 + 1, f"label {text!r} leaves its panel"
