@@ -6,23 +6,16 @@ which turns every user-caused error (DseError) into one line on stderr and a non
 
 from __future__ import annotations
 
-import importlib
-
+from dse.cli import arch, report, sweep, train  # noqa: F401  (each registers its commands)
 from dse.cli.app import app
-
-COMMAND_MODULES = ("arch", "train", "sweep", "report")
-
-for _name in COMMAND_MODULES:
-    try:
-        importlib.import_module(f"dse.cli.{_name}")
-    except ModuleNotFoundError as exc:  # a command module not written yet
-        if exc.name != f"dse.cli.{_name}":
-            raise
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point; Ctrl-C outside a sweep's own handling exits 130 without a traceback."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
 
 
 __all__ = ["app", "main"]
