@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown point(s) {', '.join(unknown)}; known: {', '.join(POINTS)}")
 
-    header = f"{'point':<14} {'device':<34} {'batch':>5} {'dtype':>5} {'images/s':>10} {'step ms':>8} {'epoch s':>8}"
+    header = f"{'point':<14} {'device':<34} {'batch':>5} {'dtype':>6} {'images/s':>10} {'step ms':>8} {'epoch s':>8}"
     if not args.json:
         print(header)
         print("-" * len(header))
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps({"point": name, **r.to_dict()}), flush=True)
             else:
                 dtype = r.dtype + ("+c" if r.compiled else "")
-                print(f"{name:<14} {r.device[:34]:<34} {r.batch_size:>5} {dtype:>5} {r.images_per_second:>10,.0f} "
+                print(f"{name:<14} {r.device[:34]:<34} {r.batch_size:>5} {dtype:>6} {r.images_per_second:>10,.0f} "
                       f"{r.step_ms:>8.1f} {r.epoch_seconds:>8.1f}", flush=True)
     return 0
 

@@ -6,7 +6,6 @@ after warm-up steps that absorb cuDNN autotuning, allocator growth and (with `co
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass
 
@@ -14,7 +13,7 @@ import torch
 
 from dse.data import Dataset, DeviceData, load_dataset
 from dse.space import DesignPoint
-from dse.train import Diverged, Recipe, _Session, check_fits, device_name, recipe_for, release, resolve_device
+from dse.train import Recipe, _Session, check_fits, device_name, recipe_for, release, resolve_device
 
 EPOCH_IMAGES = 50_000  # a CIFAR-sized epoch, to read images/s as seconds per epoch
 
@@ -63,18 +62,15 @@ def bench(
         with session.seeded():
             session.build()
             batches = session.batches()
-            lr = recipe.lr * 0.1  # speed does not depend on it; small keeps long benches finite
+            lr = 0.0  # the optimizer still does all its work; the weights (and the speed) stay as at init
             for _ in range(warmup_steps):
                 session.step(*next(batches), lr)
             _sync(dev)
             started = time.perf_counter()
-            loss = torch.zeros((), device=dev)
             for _ in range(steps):
-                loss = session.step(*next(batches), lr)
+                session.step(*next(batches), lr)
             _sync(dev)
             seconds = time.perf_counter() - started
-            if not math.isfinite(float(loss)):
-                raise Diverged(1, " (benchmark)")
         ips = steps * session.batch_size / max(seconds, 1e-9)
         return BenchResult(
             device=device_name(dev), batch_size=session.batch_size, dtype="bf16" if session.amp_dtype else "fp32",

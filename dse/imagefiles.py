@@ -61,6 +61,8 @@ def decode(paths: list[str], size: int, channels: int) -> np.ndarray:
                     im.draft(mode, (size, size))  # DCT-domain downscale: much faster decoding of big JPEGs
                 if im.mode == "P" and "transparency" in im.info:
                     im = im.convert("RGBA")
+                elif im.mode in ("I", "I;16", "I;16B", "I;16L"):  # 16-bit gray: PIL's convert would clip
+                    im = Image.fromarray((np.asarray(im).astype(np.uint32) >> 8).clip(0, 255).astype(np.uint8), "L")
                 im = im.convert(mode)
                 if im.size != (size, size):
                     im = ImageOps.fit(im, (size, size), Image.Resampling.BILINEAR)

@@ -1,6 +1,7 @@
 import os
 import time
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -64,9 +65,11 @@ def test_folder_of_mixed_sizes_modes_and_formats(tmp_path):
 
 def test_grayscale_folder_has_one_channel(tmp_path):
     root = image_tree(tmp_path / "gray", modes=[("L", (28, 28), "PNG"), ("L", (40, 20), "JPEG")])
+    Image.fromarray(np.full((28, 28), 40000, np.uint16)).save(root / "test" / "dog" / "deep.png")  # 16-bit
     assert dataset_info(f"folder:{root}").in_channels == 1
     data = load_dataset(f"folder:{root}", tmp_path, image_size=28)
-    assert data.train_images.shape == (18, 1, 28, 28)
+    assert data.train_images.shape == (18, 1, 28, 28) and data.num_test == 7
+    assert (data.test_images[data.test_labels == 1] == 40000 >> 8).any()  # scaled to 8 bits, not clipped
 
 
 def test_folder_cache_is_reused_and_stale_or_damaged_caches_are_rebuilt(tmp_path):
