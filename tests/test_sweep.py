@@ -13,7 +13,7 @@ from sweep_helpers import TINY_DESIGN, TINY_RECIPE, ScriptedTrain, completed_onc
 
 from dse.errors import SweepError
 from dse.sweep import build_spec, default_study_name, grid_values, summarize
-from dse.train import Diverged, OutOfMemory
+from dse.train import NO_NORM_RECIPE, Diverged, OutOfMemory, Recipe
 from dse.worker import RunOptions, claim, open_study, reap_lost, requeue, run
 
 # ------------------------------------------------------------------------------------------------ grids
@@ -61,7 +61,7 @@ def test_set_and_design_options_fix_values():
     spec = build_spec(params=["sr"], values=["0.25,0.5"], dataset="synthetic", assignments=["base_e=64", "norm=none"],
                       design={"freq": 3})
     assert (spec.point.base_e, spec.point.freq, spec.point.norm.value) == (64, 3, "none")
-    assert spec.recipe.lr == 0.02  # the no-norm recipe follows the point
+    assert spec.recipe.lr == NO_NORM_RECIPE.lr != Recipe().lr  # the no-norm recipe follows the point
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
