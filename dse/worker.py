@@ -619,7 +619,11 @@ def work(handle: StudyHandle, data, device: str, *, train_fn: TrainFn | None = N
     While others run, an idle worker keeps watching: their failures may be retried and their loss detected.
     """
     if train_fn is None:
+        from dse.data import DeviceData
+        from dse.train import resolve_device
         from dse.train import train as train_fn
+
+        data = DeviceData(data, resolve_device(device))  # uploaded once: every trial of this worker reuses it
     token = worker_token(device)
     while True:
         with _deferred_interrupts() as pending:
