@@ -7,6 +7,7 @@ after warm-up steps that absorb cuDNN autotuning, allocator growth and (with `co
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -51,8 +52,12 @@ def bench(
     warmup_steps: int = 10,
     recipe: Recipe | None = None,
     compile: bool = False,
+    on_step: Callable[[int], None] | None = None,
 ) -> BenchResult:
-    """Images/s of training steps after `warmup_steps` untimed ones; one host sync at each end."""
+    """Images/s of training steps after `warmup_steps` untimed ones; one host sync at each end.
+
+    `on_step(n)` is told after each step is queued (n counts warm-up steps too), for a live display.
+    """
     data = data if data is not None else bench_data(point, batch_size)
     check_fits(point, data.info)
     recipe = (recipe or recipe_for(point)).replace(batch_size=batch_size, epochs=1)
@@ -63,12 +68,16 @@ def bench(
             session.build()
             batches = session.batches()
             lr = 0.0  # the optimizer still does all its work; the weights (and the speed) stay as at init
-            for _ in range(warmup_steps):
+            for i in range(warmup_steps):
                 session.step(*next(batches), lr)
+                if on_step:
+                    on_step(i + 1)
             _sync(dev)
             started = time.perf_counter()
-            for _ in range(steps):
+            for i in range(steps):
                 session.step(*next(batches), lr)
+                if on_step:
+                    on_step(warmup_steps + i + 1)
             _sync(dev)
             seconds = time.perf_counter() - started
         ips = steps * session.batch_size / max(seconds, 1e-9)

@@ -55,7 +55,8 @@ def test_offline_missing_cifar10_is_one_clear_line(tmp_path):
     (("--dataset", "folder:/nonexistent/x"), ("does not exist",)),
     (("--dataset", "synthetic", "--sr", "2"), ("sr (squeeze ratio)",)),
     (("--dataset", "synthetic", "--device", "tpu"), ("device",)),
-    (("--dataset", "synthetic", "--epochs", "0"), ("epochs must be",)),
+    (("--dataset", "synthetic", "--epochs", "0"), ("--epochs",)),
+    (("--dataset", "synthetic", "--set", "base_e=x"), ("--set base_e takes an integer",)),
 ])
 def test_bad_input_is_one_line(args, fragments):
     one_line_error(run("train", *args), *fragments)

@@ -1,22 +1,24 @@
-"""The typer application every command module registers on, and the one error path."""
+"""The typer application every command module registers on, and the one error path.
+
+Every error a user can cause, whether dse's own (DseError) or the parser's (a bad value, an unknown option, a
+missing argument), ends the same way: one line `error: ...` on stderr and exit code 2.
+"""
 
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
 from dse.errors import DseError
 
-app = typer.Typer(
-    name="dse",
-    help="Explore the design space of small CNNs (SqueezeNet-style): what accuracy each megabyte buys.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+ORDER = ("arch", "train", "bench", "sweep", "search", "report", "dashboard")
+"""Commands in the order of the workflow, which is the order `dse --help` lists them in."""
 
 console = Console()
 if not console.is_terminal:  # piped or captured: wide enough for the layer table, not clipped at 80 columns
@@ -26,8 +28,94 @@ err_console = Console(stderr=True)
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print one clear line to stderr and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, markup=True)
     return typer.Exit(code)
+
+
+def click_exception_type() -> type[Exception]:
+    """The base class of the parser's errors (click's ClickException).
+
+    Found through typer's public BadParameter rather than imported: typer 0.29 vendors click as
+    `typer._click`, older typers (0.12 - 0.16) use the `click` package. Checked with typer 0.29.2.
+    """
+    for cls in typer.BadParameter.__mro__:
+        if cls.__name__ == "ClickException":
+            return cls
+    raise RuntimeError("typer.BadParameter does not derive from ClickException")  # pragma: no cover
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _help_ready(command, ctx) -> None:
+    """Before help is drawn: flags get no `<bool>` type column, and options whose default is None ("the
+    library's default") show that default, computed from the code (`dse.cli.options.library_default`)."""
+    from dse.cli.options import library_default
+
+    for param in command.get_params(ctx):
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+        if getattr(param, "param_type_name", "") == "option" and param.default is None:
+            shown = library_default(param.name)
+            if shown is not None:
+                param.default, param.show_default = shown, True
+
+
+class DseCommand(TyperCommand):
+    """A command whose help shows the library's defaults and no `<bool>` metavars."""
+
+    def format_help(self, ctx, formatter) -> None:
+        _help_ready(self, ctx)
+        super().format_help(ctx, formatter)
+
+
+class DseGroup(TyperGroup):
+    """`dse`: commands in workflow order; every parse error as one line and exit 2."""
+
+    def list_commands(self, ctx) -> list[str]:
+        names = list(super().list_commands(ctx))
+        return [n for n in ORDER if n in names] + [n for n in names if n not in ORDER]
+
+    def format_help(self, ctx, formatter) -> None:
+        _help_ready(self, ctx)
+        super().format_help(ctx, formatter)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        usage_error = click_exception_type()
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except usage_error as exc:
+            ctx = getattr(exc, "ctx", None)
+            if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:  # plain `dse`: its help
+                typer.echo(ctx.get_help())
+                code = 0
+            else:
+                hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+                err_console.print(f"[bold red]error:[/] {escape(_one_line(exc.format_message()))}{escape(hint)}",
+                                  highlight=False, soft_wrap=True)
+                code = getattr(exc, "exit_code", 2) or 2
+            if not standalone_mode:
+                raise
+            sys.exit(code)
+        except typer.Abort:
+            if not standalone_mode:
+                raise
+            err_console.print("[bold red]error:[/] aborted", highlight=False)
+            sys.exit(1)
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)  # typer returns an Exit's code when not standalone
+
+
+app = typer.Typer(
+    name="dse",
+    cls=DseGroup,
+    help="Explore the design space of small CNNs (SqueezeNet-style): what accuracy each megabyte buys.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 
 
 def command(name: str | None = None, **kwargs) -> Callable:
@@ -44,7 +132,7 @@ def command(name: str | None = None, **kwargs) -> Callable:
             except DseError as exc:
                 raise fail(str(exc), exc.exit_code) from None
 
-        app.command(name, **kwargs)(run)
+        app.command(name, cls=DseCommand, **kwargs)(run)
         return func
 
     return register

@@ -10,20 +10,7 @@ import typer
 from rich.table import Table
 
 from dse.cli.app import command, console
-from dse.cli.options import (
-    BaseEOpt,
-    BypassOpt,
-    DropoutOpt,
-    FreqOpt,
-    IncrEOpt,
-    NormOpt,
-    Pct3x3Opt,
-    PoolingOpt,
-    PresetOpt,
-    SrOpt,
-    StemOpt,
-    point_from_options,
-)
+from dse.cli.options import DesignChoice, design_options
 from dse.plan import BYTES_PER_PARAM, Kind, Layer, cost, layer_plan
 from dse.space import DesignPoint
 
@@ -59,39 +46,23 @@ def _layer_row(layer: Layer) -> dict:
 
 
 @command("arch", help="Show a design point's layers (the paper's Table 1), parameters, size and MACs.")
+@design_options(data_fields=True)
 def arch(
-    preset: PresetOpt = None,
-    base_e: BaseEOpt = None,
-    incr_e: IncrEOpt = None,
-    freq: FreqOpt = None,
-    sr: SrOpt = None,
-    pct3x3: Pct3x3Opt = None,
-    bypass: BypassOpt = None,
-    stem: StemOpt = None,
-    pooling: PoolingOpt = None,
-    norm: NormOpt = None,
-    dropout: DropoutOpt = None,
+    design: DesignChoice,
     dataset: Annotated[str | None, typer.Option(
         help="Take classes, channels and input size from a dataset (cifar10, cifar100, fashion-mnist, "
-             "folder:PATH, synthetic).")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Dataset folder (default: ./data or $DSE_DATA_DIR).")] = None,
-    num_classes: Annotated[int | None, typer.Option(help="Classes (default: the dataset's, else 1000).")] = None,
-    in_channels: Annotated[int | None, typer.Option(help="Input channels (default: the dataset's, else 3).")] = None,
-    input_size: Annotated[int | None, typer.Option(help="Input side, px (default: the dataset's, else 224).")] = None,
+             "folder:PATH, synthetic).", show_default=False)] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Dataset folder (./data or $DSE_DATA_DIR).",
+                                                  show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
+    num_classes = in_channels = input_size = None
     if dataset is not None:
         from dse.data import dataset_info
 
         info = dataset_info(dataset, data_dir)
-        num_classes = num_classes or info.num_classes
-        in_channels = in_channels or info.in_channels
-        input_size = input_size or info.image_size
-    point = point_from_options(
-        preset_name=preset, base_e=base_e, incr_e=incr_e, freq=freq, sr=sr, pct3x3=pct3x3, bypass=bypass,
-        stem=stem, pooling=pooling, norm=norm, dropout=dropout, num_classes=num_classes, in_channels=in_channels,
-        input_size=input_size,
-    )
+        num_classes, in_channels, input_size = info.num_classes, info.in_channels, info.image_size
+    point = design.point(num_classes, in_channels, input_size)
     report = arch_report(point)
     if as_json:
         console.print_json(json.dumps(report))

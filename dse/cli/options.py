@@ -1,67 +1,299 @@
-"""Design-point options shared by `dse arch`, `dse train` and `dse bench`.
+"""Every option the commands share, defined once.
 
-Every option defaults to None, meaning "the preset's value, else DesignPoint's default": defaults live in the
-dataclass, not here.
+The design point is set the same way on every command (`dse arch`, `train`, `bench`, `sweep`, `search`): one
+typed flag per DesignPoint field (`--base-e 64`, `--bypass simple`), generated from the dataclass so a new field
+gets its flag, and `--set name=value` as the generic spelling of the same thing (for scripts that loop over
+field names). Options default to None, meaning "the library's default": the dataclasses (DesignPoint, Recipe)
+hold the defaults, and help shows them through `library_default`, computed when help is drawn (so importing this
+module never imports torch).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
-from dse.space import Bypass, DesignPoint, Norm, Pooling, Stem, preset
+from dse.errors import DesignError
+from dse.space import PRESETS, DesignPoint, preset
 
-_DESIGN = "Design point"
+DESIGN = "Design point"
+DATA = "Data"
+TRAINING = "Training"
+GRID = "Grid"
+STUDY = "Study and workers"
+OUTPUT = "Output"
 
-PresetOpt = Annotated[
-    str | None,
-    typer.Option("--preset", help="Start from a named network (squeezenet1_0, squeezenet1_1, ..._simple_bypass, "
-                 "..._complex_bypass); other options override it.", rich_help_panel=_DESIGN),
-]
-BaseEOpt = Annotated[int | None, typer.Option("--base-e", help="Expand filters of fire2.", rich_help_panel=_DESIGN)]
-IncrEOpt = Annotated[int | None, typer.Option("--incr-e", help="Expand filters added every FREQ fire modules.",
-                                              rich_help_panel=_DESIGN)]
-FreqOpt = Annotated[int | None, typer.Option("--freq", help="Fire modules between width increases.",
-                                             rich_help_panel=_DESIGN)]
-SrOpt = Annotated[float | None, typer.Option("--sr", help="Squeeze ratio s1x1 / e, in (0, 1].",
-                                             rich_help_panel=_DESIGN)]
-Pct3x3Opt = Annotated[float | None, typer.Option("--pct3x3", help="Share of 3x3 expand filters, in [0, 1].",
-                                                 rich_help_panel=_DESIGN)]
-BypassOpt = Annotated[Bypass | None, typer.Option("--bypass", help="Shortcut connections.", rich_help_panel=_DESIGN)]
-StemOpt = Annotated[Stem | None, typer.Option("--stem", help="First convolution (default: cifar for inputs under "
-                                              "96 px, else imagenet).", rich_help_panel=_DESIGN)]
-PoolingOpt = Annotated[Pooling | None, typer.Option("--pooling", help="Max-pool layout.", rich_help_panel=_DESIGN)]
-NormOpt = Annotated[Norm | None, typer.Option("--norm", help="Normalisation (default: batch; presets: none).",
-                                              rich_help_panel=_DESIGN)]
-DropoutOpt = Annotated[float | None, typer.Option("--dropout", help="Dropout before conv10.",
-                                                  rich_help_panel=_DESIGN)]
+DATA_FIELDS = ("num_classes", "in_channels", "input_size")
+"""Design fields a dataset decides (train, bench, sweep and search take them from the data; arch has flags)."""
+
+FIELD_HELP = {
+    "base_e": "Expand filters of fire2.",
+    "incr_e": "Expand filters added every FREQ fire modules.",
+    "freq": "Fire modules between width increases.",
+    "sr": "Squeeze ratio s1x1 / e, in (0, 1].",
+    "pct3x3": "Share of 3x3 expand filters, in [0, 1].",
+    "bypass": "Shortcut connections around fire modules.",
+    "stem": "First convolution; inputs under 96 px get cifar instead of imagenet.",
+    "pooling": "Max-pool layout.",
+    "norm": "Normalisation (the presets: none).",
+    "dropout": "Dropout before conv10.",
+    "num_classes": "Classes (with --dataset: the dataset's).",
+    "in_channels": "Input channels (with --dataset: the dataset's).",
+    "input_size": "Input side, px (with --dataset: the dataset's).",
+}
+"""Help per field; a field added to DesignPoint without an entry here still gets its flag."""
 
 
-def point_from_options(
-    *,
-    preset_name: str | None = None,
-    base_e: int | None = None,
-    incr_e: int | None = None,
-    freq: int | None = None,
-    sr: float | None = None,
-    pct3x3: float | None = None,
-    bypass: Bypass | None = None,
-    stem: Stem | None = None,
-    pooling: Pooling | None = None,
-    norm: Norm | None = None,
-    dropout: float | None = None,
-    num_classes: int | None = None,
-    in_channels: int | None = None,
-    input_size: int | None = None,
-) -> DesignPoint:
-    """The point the options describe; a given input size without --stem picks the stem that fits it."""
-    base = preset(preset_name) if preset_name else DesignPoint()
-    if input_size is not None and stem is None:
-        base = base.for_data(base.num_classes, base.in_channels, input_size)
-    overrides = {
-        "base_e": base_e, "incr_e": incr_e, "freq": freq, "sr": sr, "pct3x3": pct3x3, "bypass": bypass,
-        "stem": stem, "pooling": pooling, "norm": norm, "dropout": dropout, "num_classes": num_classes,
-        "in_channels": in_channels, "input_size": input_size,
-    }
-    return base.replace(**{k: v for k, v in overrides.items() if v is not None})
+# ------------------------------------------------------------------------------------------------ defaults
+
+
+def _recipe(attr: str) -> Callable[[], Any]:
+    def value() -> Any:
+        from dse.train import Recipe
+
+        return getattr(Recipe, attr)
+
+    return value
+
+
+def _lr() -> str:
+    from dse.train import NO_NORM_RECIPE, Recipe
+
+    return f"{Recipe.lr}; {NO_NORM_RECIPE.lr} with --norm none"
+
+
+_LIBRARY_DEFAULTS: dict[str, Callable[[], Any]] = {
+    "epochs": _recipe("epochs"),
+    "batch_size": _recipe("batch_size"),
+    "seed": _recipe("seed"),
+    "lr": _lr,
+}
+
+
+def library_default(name: str | None) -> Any:
+    """What an option left out (None) stands for, as help shows it: a DesignPoint or Recipe default."""
+    if name is None:
+        return None
+    if name in _LIBRARY_DEFAULTS:
+        return _LIBRARY_DEFAULTS[name]()
+    defaults = {f.name: f.default for f in fields(DesignPoint)}
+    if name in defaults:
+        value = defaults[name]
+        return value.value if isinstance(value, Enum) else value
+    return None
+
+
+# ------------------------------------------------------------------------------------------------ design
+
+
+def design_fields(*, data_fields: bool) -> tuple[str, ...]:
+    names = tuple(f.name for f in fields(DesignPoint))
+    return names if data_fields else tuple(n for n in names if n not in DATA_FIELDS)
+
+
+@functools.cache
+def _field_types() -> dict[str, Any]:
+    return typing.get_type_hints(DesignPoint)
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def design_option(name: str) -> Any:
+    """The typed option of one DesignPoint field (enums become choices)."""
+    kind = _field_types()[name]
+    return Annotated[kind | None, typer.Option(flag(name), help=FIELD_HELP.get(name, f"Design field {name}."),
+                                               rich_help_panel=DESIGN, show_default=False)]
+
+
+PresetOpt = Annotated[str | None, typer.Option(
+    "--preset", help=f"Start from a named network ({', '.join(PRESETS)}); other design options override it.",
+    rich_help_panel=DESIGN, show_default=False)]
+SetOpt = Annotated[list[str] | None, typer.Option(
+    "--set", metavar="NAME=VALUE", help="A design field by name, the same as its flag (--set base_e=64 is "
+    "--base-e 64); repeatable.", rich_help_panel=DESIGN, show_default=False)]
+
+# The flags one by one, for commands that declare them explicitly.
+BaseEOpt = design_option("base_e")
+IncrEOpt = design_option("incr_e")
+FreqOpt = design_option("freq")
+SrOpt = design_option("sr")
+Pct3x3Opt = design_option("pct3x3")
+BypassOpt = design_option("bypass")
+StemOpt = design_option("stem")
+PoolingOpt = design_option("pooling")
+NormOpt = design_option("norm")
+DropoutOpt = design_option("dropout")
+
+
+@dataclass(frozen=True)
+class DesignChoice:
+    """What the design options said: a preset (or none) and the fields given explicitly."""
+
+    preset: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def base(self) -> DesignPoint:
+        """The preset's point, else DesignPoint's defaults (before the explicit values)."""
+        return preset(self.preset) if self.preset else DesignPoint()
+
+    def point(self, num_classes: int | None = None, in_channels: int | None = None,
+              input_size: int | None = None) -> DesignPoint:
+        """The point described, adapted to the data; an input size without an explicit stem picks the stem
+        that fits it."""
+        base = self.base()
+        values = dict(self.values)
+        data = {"num_classes": num_classes, "in_channels": in_channels, "input_size": input_size}
+        for name, value in data.items():
+            values.setdefault(name, value)
+        if values.get("input_size") is not None and "stem" not in self.values:
+            base = base.for_data(base.num_classes, base.in_channels, values["input_size"])
+        return base.replace(**{k: v for k, v in values.items() if v is not None})
+
+
+def parse_set(items: list[str] | None, allowed: tuple[str, ...]) -> dict[str, Any]:
+    """`--set name=value` items, typed by the DesignPoint field (enum values are checked by DesignPoint)."""
+    types = _field_types()
+    out: dict[str, Any] = {}
+    for item in items or []:
+        name, sep, text = item.partition("=")
+        name, text = name.strip(), text.strip()
+        if not sep or not name or not text:
+            raise DesignError(f"--set takes name=value; got {item!r}")
+        if name not in allowed:
+            raise DesignError(f"--set: unknown design field {name!r}; known: {', '.join(allowed)}")
+        kind = types[name]
+        try:
+            value: Any = int(text) if kind is int else float(text) if kind is float else text
+        except ValueError:
+            raise DesignError(f"--set {name} takes {'an integer' if kind is int else 'a number'}; "
+                              f"got {text!r}") from None
+        if name in out and out[name] != value:
+            raise DesignError(f"--set {name} is given twice with different values")
+        out[name] = value
+    return out
+
+
+def design_choice(preset_name: str | None, flags: dict[str, Any], sets: list[str] | None,
+                  allowed: tuple[str, ...]) -> DesignChoice:
+    """Typed flags and --set merged; the same field given both ways must agree."""
+    if preset_name is not None and preset_name not in PRESETS:
+        preset(preset_name)  # raises the one-line error naming the known presets
+    values = {k: (v.value if isinstance(v, Enum) else v) for k, v in flags.items() if v is not None}
+    for name, value in parse_set(sets, allowed).items():
+        if name in values and values[name] != value:
+            raise DesignError(f"{flag(name)} {values[name]} and --set {name}={value} disagree")
+        values[name] = value
+    return DesignChoice(preset_name, values)
+
+
+def design_options(*, data_fields: bool = False) -> Callable:
+    """Give a command the design flags: its parameter `design` becomes --preset, one flag per DesignPoint field
+    (the data fields too when `data_fields`) and --set; the command receives a DesignChoice."""
+    allowed = design_fields(data_fields=data_fields)
+
+    def wrap(func: Callable) -> Callable:
+        sig = inspect.signature(func, eval_str=True)
+        own = list(sig.parameters.values())
+        at = [p.name for p in own].index("design")
+        kw = inspect.Parameter.KEYWORD_ONLY
+        generated = [inspect.Parameter("preset", kw, default=None, annotation=PresetOpt),
+                     *(inspect.Parameter(n, kw, default=None, annotation=design_option(n)) for n in allowed),
+                     inspect.Parameter("set_", kw, default=None, annotation=SetOpt)]
+        clash = {p.name for p in generated} & {p.name for p in own}
+        assert not clash, f"{func.__name__} already has {clash}"
+        params = [p.replace(kind=kw) for p in own[:at] + generated + own[at + 1:]]
+
+        @functools.wraps(func)
+        def run(**kwargs):
+            flags = {n: kwargs.pop(n) for n in allowed}
+            design = design_choice(kwargs.pop("preset"), flags, kwargs.pop("set_"), allowed)
+            return func(design=design, **kwargs)
+
+        run.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in params}
+        return run
+
+    return wrap
+
+
+# ------------------------------------------------------------------------------------------------ data
+
+
+DatasetOpt = Annotated[str, typer.Option(
+    "--dataset", help="cifar10, cifar100, fashion-mnist, folder:PATH (PATH/train/<class>/*, PATH/test/<class>/*) "
+    "or synthetic.", rich_help_panel=DATA)]
+DataDirOpt = Annotated[Path | None, typer.Option(
+    "--data-dir", help="Where datasets and their caches live (./data, or $DSE_DATA_DIR).", rich_help_panel=DATA,
+    show_default=False)]
+SubsetOpt = Annotated[int | None, typer.Option(
+    "--subset", min=1, help="Use only the first N images of each split, classes balanced (quick runs).",
+    rich_help_panel=DATA, show_default=False)]
+ImageSizeOpt = Annotated[int | None, typer.Option(
+    "--image-size", min=1, help="Input side in px (the dataset's; folders 32).", rich_help_panel=DATA,
+    show_default=False)]
+
+
+# ------------------------------------------------------------------------------------------------ training
+
+
+EpochsOpt = Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs.",
+                                               rich_help_panel=TRAINING, show_default=False)]
+BatchSizeOpt = Annotated[int | None, typer.Option("--batch-size", min=1, help="Training batch size.",
+                                                  rich_help_panel=TRAINING, show_default=False)]
+LrOpt = Annotated[float | None, typer.Option(
+    "--lr", help="Peak learning rate (the recipe for --norm none also warms up longer and clips gradients).",
+    rich_help_panel=TRAINING, show_default=False)]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Drives init, data order and augmentation.",
+                                             rich_help_panel=TRAINING, show_default=False)]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when there is one), cpu, cuda or cuda:N.",
+                                        rich_help_panel=TRAINING)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON (progress goes to stderr).",
+                                       rich_help_panel=OUTPUT)]
+
+
+# ------------------------------------------------------------------------------------------------ grid and study
+# For `dse sweep` and `dse search` (phase 2 of the CLI work moves them here from dse/cli/sweep.py).
+
+ParamOpt = Annotated[list[str] | None, typer.Option(
+    "--param", metavar="NAME[=GRID]", help="Metaparameter to vary: base_e, incr_e, freq, sr, pct3x3 or bypass. "
+    "Repeat for a full grid; then give each its grid inline: --param sr=0.125:1.0 --param bypass=none,simple.",
+    rich_help_panel=GRID, show_default=False)]
+RangeOpt = Annotated[str | None, typer.Option(
+    "--range", metavar="A:B[:STEP]", help="A, the multiples of STEP between, B.", rich_help_panel=GRID,
+    show_default=False)]
+PointsOpt = Annotated[int | None, typer.Option(
+    "--points", min=2, help="N evenly spaced values over the range instead of a step.", rich_help_panel=GRID,
+    show_default=False)]
+ValuesOpt = Annotated[str | None, typer.Option(
+    "--values", metavar="V1,V2,...", help="Exactly these values (bypass: none,simple,complex).",
+    rich_help_panel=GRID, show_default=False)]
+SeedsOpt = Annotated[int, typer.Option("--seeds", min=1, help="Seeds per point, from --seed on.",
+                                       rich_help_panel=GRID)]
+TrialsOpt = Annotated[int, typer.Option("--trials", min=1, help="Trained trials wanted (points over the budget "
+                                        "do not count).", rich_help_panel=GRID)]
+MaxSizeOpt = Annotated[float | None, typer.Option(
+    "--max-size-mb", help="Size budget (MB, fp32 parameters); points over it are never trained.",
+    rich_help_panel=GRID, show_default=False)]
+WorkersOpt = Annotated[int, typer.Option("--workers", min=1, help="Worker processes on this machine (spread over "
+                                         "GPUs; several may share one).", rich_help_panel=STUDY)]
+StorageOpt = Annotated[str | None, typer.Option(
+    "--storage", help="Study file or database URL (studies/<study>.db; postgresql://user@host/db shares one "
+    "study between machines).", rich_help_panel=STUDY, show_default=False)]
+StudyNameOpt = Annotated[str | None, typer.Option(
+    "--study-name", help="Study name (by default named after what is swept and the dataset).",
+    rich_help_panel=STUDY, show_default=False)]
+RetriesOpt = Annotated[int, typer.Option("--retries", min=0, help="Re-runs of a (point, seed) whose training "
+                                         "failed (out of memory, error, lost worker); divergence is final.",
+                                         rich_help_panel=STUDY)]
+PruneOpt = Annotated[str, typer.Option("--prune", help="Stop weak trials early on per-epoch accuracy: none, "
+                                       "median or hyperband.", rich_help_panel=STUDY)]

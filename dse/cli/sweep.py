@@ -34,7 +34,6 @@ from dse.cli.options import (
 )
 from dse.cli.train import DataDirOpt, DatasetOpt, DeviceOpt, ImageSizeOpt, SubsetOpt
 from dse.space import DesignPoint, preset
-from dse.storage import describe, resolve
 
 _GRID = "Grid"
 _TRAIN = "Training"
@@ -177,6 +176,7 @@ def search_command(
 
 
 def _run(spec, options, title: str) -> None:
+    from dse.storage import describe, resolve
     from dse.worker import run, snapshot
 
     where = describe(resolve(options.storage, options.study_name))
@@ -227,6 +227,8 @@ def _run(spec, options, title: str) -> None:
 
 def _dashboard_url(where: str, options) -> str:
     """What to hand optuna-dashboard (a database URL without its password)."""
+    from dse.storage import resolve
+
     return f"sqlite:///{where}" if resolve(options.storage, options.study_name).startswith("sqlite:") else where
 
 

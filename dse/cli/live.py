@@ -1,0 +1,361 @@
+"""Live progress for long runs: a display redrawn on a timer in a terminal, plain lines everywhere else.
+
+The runner (a sweep, a search, `dse train`, `dse bench`) hands the display plain, immutable state: a `Snapshot`
+of a study's trials, or a `RunView` of one training run. Pure functions turn state into lines (`sweep_lines`,
+`run_lines`, and the `SweepLog` / `RunLog` for non-terminals), so what a person sees is tested without a
+terminal; `LiveDisplay` only decides when to draw. Because the terminal view is redrawn on a timer from the
+last state and the time elapsed since it was taken, elapsed time and ETA keep moving between events.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+FINISHED = ("done", "pruned", "failed")
+STATES = ("queued", "running", *FINISHED, "skipped")
+SEP = " · "
+
+
+# ------------------------------------------------------------------------------------------------ formatting
+
+
+def duration(seconds: float) -> str:
+    """8s, 3m05s, 2h07m: short enough for a status line."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def clip(text: str, width: int) -> str:
+    """One line no wider than `width` (an ellipsis marks a cut)."""
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def fit(parts: Iterable[tuple[int, str]], width: int, sep: str = SEP) -> str:
+    """Join (priority, text) parts in order, leaving out the least important (highest priority number, the
+    later first) until the line fits `width`; a line that still does not fit is clipped."""
+    kept = [(i, p, t) for i, (p, t) in enumerate(parts) if t]
+    while len(sep.join(t for _, _, t in kept)) > width and len({p for _, p, _ in kept}) > 1:
+        worst = max(p for _, p, _ in kept)
+        drop = max(i for i, p, _ in kept if p == worst)
+        kept = [k for k in kept if k[0] != drop]
+    return clip(sep.join(t for _, _, t in kept), width)
+
+
+def bar(fraction: float, width: int) -> str:
+    fraction = min(1.0, max(0.0, fraction))
+    done = int(round(fraction * width))
+    return "━" * done + "─" * (width - done)
+
+
+def describe_point(point: Any) -> str:
+    """A design point's own fields (not those the data decides), e.g. `base_e 128, ..., norm batch`."""
+    data = ("num_classes", "in_channels", "input_size")
+    return ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+                     for k, v in point.to_dict().items() if k not in data)
+
+
+# ------------------------------------------------------------------------------------------------ a study
+
+
+@dataclass(frozen=True)
+class TrialView:
+    """One trial as the display needs it."""
+
+    number: int
+    label: str  # what tells it apart from the others, e.g. "sr=0.25 seed=1"
+    state: str  # one of STATES
+    work: float = 0.0  # analytic cost of the whole trial: MACs per image x training images x epochs
+    seconds: float = 0.0  # running: time so far (when the snapshot was taken); finished: its duration
+    finished_at: float = 0.0  # finished: seconds into the run (orders the recent list)
+    epoch: int = 0  # running: the epoch in progress, 1-based; 0 before its first step
+    epochs: int = 0
+    step: int = 0  # running: steps done in this epoch
+    steps: int = 0  # steps per epoch
+    epoch_top1: tuple[float, ...] = ()  # top-1 % after each finished epoch
+    top1: float | None = None  # done: the result
+    images_per_second: float | None = None
+    note: str = ""  # failed or pruned: why
+
+    def fraction(self) -> float:
+        """Share of the trial's training done (running trials; finished ones count as 1)."""
+        if self.state in FINISHED:
+            return 1.0
+        if self.state != "running" or not self.epochs or not self.steps or self.epoch < 1:
+            return 0.0
+        return min(1.0, ((self.epoch - 1) * self.steps + self.step) / (self.epochs * self.steps))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A study's run at one moment (built by the runner from the study and the workers' progress)."""
+
+    total: int  # trials this run is to finish: a sweep's points x seeds, a search's --trials
+    trials: tuple[TrialView, ...] = ()  # the trials known so far
+    elapsed: float = 0.0  # seconds since the run started, at `taken_at`
+    taken_at: float = field(default_factory=time.monotonic)
+    workers: int = 1
+    phase: str = ""  # before training, e.g. "decoding 60,000 images (once)"
+    rate: float | None = None  # work per second of one worker, if known before any trial has run
+
+    def count(self, *states: str) -> int:
+        return sum(1 for t in self.trials if t.state in states)
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.total - self.count(*FINISHED))
+
+    @property
+    def queued(self) -> int:
+        return max(0, self.remaining - self.count("running"))
+
+    def best(self) -> TrialView | None:
+        done = [t for t in self.trials if t.state == "done" and t.top1 is not None]
+        return max(done, key=lambda t: t.top1) if done else None
+
+
+def eta_seconds(snap: Snapshot, now: float | None = None) -> float | None:
+    """Seconds left: the analytic work still to do over the measured speed.
+
+    The speed is work per second per worker over every finished trial and the finished share of every running
+    one (so it exists from a trial's first reported step and is refined as trials finish), else the runner's
+    prior `rate`. Work of trials not created yet (a search) is the mean of the known ones.
+    """
+    age = 0.0 if now is None else max(0.0, now - snap.taken_at)
+    counted = [t for t in snap.trials if t.state in ("done", "running") and t.work > 0 and t.seconds > 0]
+    work_done = sum(t.work * t.fraction() for t in counted)
+    seconds = sum(t.seconds for t in counted if t.fraction() > 0)
+    rate = work_done / seconds if work_done > 0 and seconds > 0 else snap.rate
+    if not rate:
+        return None
+    pending = [t for t in snap.trials if t.state in ("queued", "running")]
+    left = sum(t.work * (1 - t.fraction()) for t in pending)
+    known = [t.work for t in snap.trials if t.work > 0 and t.state != "skipped"]
+    unseen = max(0, snap.remaining - len(pending))
+    if unseen and known:
+        left += unseen * sum(known) / len(known)
+    parallel = max(1, min(snap.workers, snap.remaining))
+    return max(0.0, left / rate / parallel - age)
+
+
+def status_line(snap: Snapshot, now: float, width: int = 80) -> str:
+    """done, running, queued, failed, elapsed, ETA: the least important parts give way on narrow terminals."""
+    age = max(0.0, now - snap.taken_at)
+    eta = eta_seconds(snap, now)
+    failed = snap.count("failed")
+    skipped = snap.count("skipped")
+    parts = [
+        (0, f"{snap.count('done', 'pruned')}/{snap.total} done"),
+        (1, f"{snap.count('running')} running"),
+        (2, f"{snap.queued} queued"),
+        (1, f"{failed} failed" if failed else ""),
+        (3, f"{skipped} over budget" if skipped else ""),
+        (0, f"elapsed {duration(snap.elapsed + age)}"),
+        (0, f"ETA {duration(eta)}" if eta is not None else "ETA after the first steps"),
+    ]
+    return fit(parts, width)
+
+
+def _trial_line(t: TrialView, age: float, width: int) -> str:
+    if t.state == "running":
+        if t.epoch < 1:
+            where = "starting"
+        else:
+            where = f"epoch {t.epoch}/{t.epochs} step {t.step}/{t.steps}"
+        parts = [(0, f"  #{t.number} {t.label}"), (0, where),
+                 (2, f"{t.images_per_second:,.0f} img/s" if t.images_per_second else ""),
+                 (1, f"top-1 {t.epoch_top1[-1]:.1f}%" if t.epoch_top1 else ""),
+                 (1, duration(t.seconds + age))]
+    elif t.state == "done":
+        parts = [(0, f"  #{t.number} {t.label}"), (0, f"top-1 {t.top1:.2f}%" if t.top1 is not None else "done"),
+                 (1, duration(t.seconds))]
+    else:
+        parts = [(0, f"  #{t.number} {t.label}"), (0, t.state + (f": {t.note}" if t.note else ""))]
+    return fit(parts, width, sep="  ")
+
+
+def sweep_lines(snap: Snapshot, now: float, width: int = 80, recent: int = 4) -> list[str]:
+    """The terminal view: a bar, the status line, the best so far, each running trial, the last finished."""
+    age = max(0.0, now - snap.taken_at)
+    finished = snap.count(*FINISHED)
+    count = f" {finished}/{snap.total}"
+    lines = [bar(finished / max(1, snap.total), max(10, min(40, width - len(count) - 1))) + " " + count.strip()]
+    if snap.phase and not snap.count("running"):
+        lines.append(clip(f"{snap.phase} · elapsed {duration(snap.elapsed + age)}", width))
+    lines.append(status_line(snap, now, width))
+    best = snap.best()
+    if best is not None:
+        lines.append(clip(f"best top-1 {best.top1:.2f}%  #{best.number} {best.label}", width))
+    for t in sorted((t for t in snap.trials if t.state == "running"), key=lambda t: t.number):
+        lines.append(_trial_line(t, age, width))
+    done = sorted((t for t in snap.trials if t.state in FINISHED), key=lambda t: t.finished_at, reverse=True)
+    for t in done[:recent]:
+        lines.append(_trial_line(t, age, width))
+    return lines
+
+
+class SweepLog:
+    """Plain mode: one line per event (phase, a trial started, an epoch finished, a trial finished)."""
+
+    def __init__(self) -> None:
+        self.phase = ""
+        self.seen: dict[int, tuple[str, int]] = {}  # trial number -> (state, epochs reported)
+
+    def __call__(self, snap: Snapshot, now: float) -> list[str]:
+        stamp = f"[{duration(snap.elapsed + max(0.0, now - snap.taken_at)):>6}]"
+        out = []
+        if snap.phase and snap.phase != self.phase:
+            out.append(f"{stamp} {snap.phase}")
+        self.phase = snap.phase
+        for t in sorted(snap.trials, key=lambda t: (t.finished_at, t.number)):
+            state, epochs = self.seen.get(t.number, ("queued", 0))
+            name = f"#{t.number} {t.label}"
+            if t.state == "running" and state != "running":
+                out.append(f"{stamp} {name}: started")
+            for e in range(epochs, len(t.epoch_top1)):
+                rate = f", {t.images_per_second:,.0f} img/s" if t.images_per_second else ""
+                out.append(f"{stamp} {name}: epoch {e + 1}/{t.epochs} top-1 {t.epoch_top1[e]:.1f}%{rate}")
+            if t.state in FINISHED and state not in FINISHED:
+                eta = eta_seconds(snap, now)
+                tail = (f" · {snap.count(*FINISHED)}/{snap.total} done"
+                        f"{f' · ETA {duration(eta)}' if eta is not None and snap.remaining else ''}")
+                if t.state == "done":
+                    result = f"top-1 {t.top1:.2f}%" if t.top1 is not None else "done"
+                    out.append(f"{stamp} {name}: {result} in {duration(t.seconds)}{tail}")
+                else:
+                    out.append(f"{stamp} {name}: {t.state}{f' ({t.note})' if t.note else ''}{tail}")
+            self.seen[t.number] = (t.state, len(t.epoch_top1))
+        return out
+
+
+# ------------------------------------------------------------------------------------------------ one run
+
+
+@dataclass(frozen=True)
+class RunView:
+    """One training run (`dse train`) or benchmark (`dse bench`)."""
+
+    label: str  # what runs, shown on top
+    phase: str = ""  # before or between the steps: "loading cifar10", "warm-up"
+    epoch: int = 0  # 1-based; 0 when the run has no epochs (bench)
+    epochs: int = 0
+    step: int = 0  # steps done in this epoch (bench: in all)
+    steps: int = 0  # steps per epoch (bench: in all)
+    images_per_second: float | None = None
+    loss: float | None = None
+    top1: float | None = None  # after the last finished epoch
+    elapsed: float = 0.0  # since the command started, at taken_at
+    busy: float = 0.0  # since the steps started, at taken_at (the ETA's clock)
+    taken_at: float = field(default_factory=time.monotonic)
+
+    def fraction(self) -> float:
+        if not self.steps:
+            return 0.0
+        epochs = max(1, self.epochs)
+        return min(1.0, (max(0, self.epoch - 1) * self.steps + self.step) / (epochs * self.steps))
+
+
+def run_eta(view: RunView, now: float) -> float | None:
+    f = view.fraction()
+    if f <= 0 or view.busy <= 0:
+        return None
+    return max(0.0, view.busy * (1 - f) / f - max(0.0, now - view.taken_at))
+
+
+def run_lines(view: RunView, now: float, width: int = 80) -> list[str]:
+    age = max(0.0, now - view.taken_at)
+    lines = [clip(view.label, width)]
+    where = (f"epoch {view.epoch}/{view.epochs} · step {view.step}/{view.steps}" if view.epochs
+             else f"step {view.step}/{view.steps}" if view.steps else "")
+    if view.steps:
+        room = width - len(where) - 2
+        lines.append(bar(view.fraction(), max(10, min(40, room))) + "  " + where if room >= 10 else clip(where, width))
+    eta = run_eta(view, now)
+    parts = [(0, view.phase), (1, f"{view.images_per_second:,.0f} img/s" if view.images_per_second else ""),
+             (2, f"loss {view.loss:.3f}" if view.loss is not None else ""),
+             (1, f"top-1 {view.top1:.1f}%" if view.top1 is not None else ""),
+             (0, f"elapsed {duration(view.elapsed + age)}"),
+             (0, f"ETA {duration(eta)}" if eta is not None else "")]
+    lines.append(fit(parts, width))
+    return lines
+
+
+class RunLog:
+    """Plain mode for one run: a line per phase and per finished epoch."""
+
+    def __init__(self) -> None:
+        self.phase = ""
+        self.epochs_reported = 0
+
+    def __call__(self, view: RunView, now: float) -> list[str]:
+        stamp = f"[{duration(view.elapsed + max(0.0, now - view.taken_at)):>6}]"
+        out = []
+        if view.phase and view.phase != self.phase:
+            out.append(f"{stamp} {view.phase}")
+        self.phase = view.phase
+        finished = view.epoch if view.epochs and view.step == view.steps and view.top1 is not None else 0
+        if finished > self.epochs_reported:
+            self.epochs_reported = finished
+            parts = [f"epoch {finished}/{view.epochs}", f"loss {view.loss:.3f}" if view.loss is not None else "",
+                     f"top-1 {view.top1:.1f}%",
+                     f"{view.images_per_second:,.0f} img/s" if view.images_per_second else ""]
+            eta = run_eta(view, now)
+            if eta is not None and finished < view.epochs:
+                parts.append(f"ETA {duration(eta)}")
+            out.append(f"{stamp} " + ", ".join(p for p in parts if p))
+        return out
+
+
+# ------------------------------------------------------------------------------------------------ drawing
+
+S = TypeVar("S")
+
+
+class LiveDisplay(Generic[S]):
+    """Shows the latest state: in a terminal a rich Live redrawn on a timer (so the clock moves between
+    events); otherwise (CI, logs, `| tee`) the plain log's new lines, printed as `show` is called."""
+
+    def __init__(self, console, render: Callable[[S, float, int], list[str]], log: Callable[[S, float], list[str]],
+                 *, refresh_per_second: float = 2, transient: bool = False, plain: bool | None = None) -> None:
+        self.console, self.render, self.log = console, render, log
+        self.plain = (not console.is_terminal) if plain is None else plain
+        self.refresh_per_second, self.transient = refresh_per_second, transient
+        self.state: S | None = None
+        self.live = None
+
+    def _renderable(self):
+        from rich.console import Group
+        from rich.text import Text
+
+        if self.state is None:
+            return Text("")
+        lines = self.render(self.state, time.monotonic(), self.console.width)
+        return Group(*(Text(line, no_wrap=True, overflow="ellipsis", style="bold" if i == 0 else "")
+                       for i, line in enumerate(lines)))
+
+    def show(self, state: S) -> None:
+        self.state = state
+        if self.plain:
+            for line in self.log(state, time.monotonic()):
+                self.console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+    def __enter__(self) -> LiveDisplay[S]:
+        if not self.plain:
+            from rich.live import Live
+
+            self.live = Live(console=self.console, get_renderable=self._renderable, transient=self.transient,
+                             refresh_per_second=self.refresh_per_second, redirect_stdout=False,
+                             redirect_stderr=False)
+            self.live.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
