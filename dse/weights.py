@@ -181,6 +181,13 @@ def pack(
     return weights
 
 
+def pack_for_data(model: nn.Module, point: DesignPoint, data, *, precision: str = "fp32",
+                  record: dict | None = None) -> Weights:
+    """`pack` with the normalisation and the first test images of the `dse.data.Dataset` the model trained on."""
+    return pack(model, point, precision=precision, mean=data.mean, std=data.std, probe_images=data.test_images,
+                probe_labels=data.test_labels, record={"dataset": data.info.name, **(record or {})})
+
+
 @torch.no_grad()
 def logits_of(model: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
     """fp32 logits on the CPU of a network in eval mode (a module, an exported program's module, a runner)."""

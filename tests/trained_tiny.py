@@ -47,10 +47,9 @@ def trained_tiny(epochs: int = 3) -> Trained:
 
 
 def pack_trained(t: Trained, precision: str = "fp32", **record):
-    from dse.weights import pack
+    from dse.weights import pack_for_data
 
-    return pack(t.model, t.point, precision=precision, mean=t.data.mean, std=t.data.std,
-                probe_images=t.data.test_images, probe_labels=t.data.test_labels, record={"top1": t.top1, **record})
+    return pack_for_data(t.model, t.point, t.data, precision=precision, record={"top1": t.top1, **record})
 
 
 def dse_study(directory, name: str = "demo"):

@@ -122,7 +122,8 @@ def export_command(
                       f"({a.get('latency_threads', '?')} threads)", highlight=False)
     for kind, path in result.files.items():
         check_line = f"; {result.checks[kind].line()}" if kind in result.checks else ""
-        console.print(f"  {escape(str(path))}  {FILE_ROLES[kind]}{check_line}", highlight=False)
+        console.print(f"  {escape(str(path))} ({path.stat().st_size / 2**20:.3f} MB)  {FILE_ROLES[kind]}{check_line}",
+                      highlight=False)
     for reason in result.skipped.values():
         err_console.print(reason, highlight=False)
 
