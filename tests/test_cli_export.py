@@ -64,3 +64,24 @@ def test_export_needs_one_choice(study_path):
     one_line_error(run("export", study_path, "--trial", "0", "--best"), "give either --trial N or --best")
     one_line_error(run("export", study_path, "--trial", "0", "--max-size-mb", "1"), "use them with --best")
     one_line_error(run("export", study_path, "--trial", "9"), "no trial 9")
+
+
+def test_export_from_a_postgresql_study_names_its_store(tmp_path):
+    import os
+    import uuid
+
+    url = os.environ.get("DSE_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+    try:
+        optuna.get_all_study_names(url)
+    except Exception as exc:  # noqa: BLE001 - no server or no driver: nothing to test here
+        pytest.skip(f"no PostgreSQL server for this test: {exc}")
+    name = f"dse-export-test-{uuid.uuid4().hex[:12]}"
+    try:
+        dse_study(tmp_path, name, url=url, artifacts=tmp_path / "shared")
+        one_line_error(run("export", url, "--study-name", name, "--trial", "0"), "--artifacts")
+        result = run("export", url, "--study-name", name, "--trial", "0", "--artifacts", tmp_path / "shared",
+                     "--out", tmp_path / "net", "--no-onnx")
+        assert result.exit_code == 0, result.output
+        assert load(tmp_path / "net" / "model.pt").point == trained_tiny().point
+    finally:
+        optuna.delete_study(study_name=name, storage=url)

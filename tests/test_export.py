@@ -65,3 +65,11 @@ def test_export_to_an_unwritable_place(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(ExportError, match="cannot create"):
         export(pack_trained(trained_tiny()), tmp_path / "file" / "out")
+
+
+def test_onnx_missing_names_the_extra(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxscript" else real(name, *a))
+    assert onnx_missing() == "ONNX skipped: onnxscript not installed (pip install 'dse[onnx]')"

@@ -52,20 +52,22 @@ def pack_trained(t: Trained, precision: str = "fp32", **record):
     return pack_for_data(t.model, t.point, t.data, precision=precision, record={"top1": t.top1, **record})
 
 
-def dse_study(directory, name: str = "demo"):
-    """An SQLite study laid out as a dse sweep records it: the `dse` definition, trial 0 trained with its weights
-    kept, trial 1 complete without weights. Returns (path, study)."""
+def dse_study(directory, name: str = "demo", *, url: str | None = None, artifacts=None):
+    """A study laid out as a dse sweep records it: the `dse` definition, trial 0 trained with its weights kept,
+    trial 1 complete without weights. SQLite in `directory` unless `url` names a database (then `artifacts` is
+    its store). Returns (path or url, study)."""
     import optuna
 
     from dse.artifacts import store_for, store_weights
     from dse.plan import cost
 
     t = trained_tiny()
-    path = directory / "studies" / f"{name}.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    study = optuna.create_study(storage=f"sqlite:///{path}", study_name=name, direction="maximize")
+    path = url or directory / "studies" / f"{name}.db"
+    if url is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    study = optuna.create_study(storage=url or f"sqlite:///{path}", study_name=name, direction="maximize")
     study.set_user_attr("dse", {"kind": "sweep", "dataset": "synthetic", "point": t.point.to_dict()})
-    store = store_for(path, create=True)
+    store = store_for(path, artifacts, create=True)
     for number, keep in ((0, True), (1, False)):
         trial = study.ask()
         trial.set_user_attr("point", t.point.to_dict())
