@@ -149,6 +149,8 @@ class Cost:
     size_mb: float  # fp32 bytes / 2^20, the paper's "MB"
     macs: int  # multiply-accumulates for one image at the point's input size
     imagenet_size_mb: float  # the same metaparameters as the paper trained them: the x-axis of its Figure 3
+    size_mb_int8: float  # every parameter at 8 bits (quantization scales not counted)
+    size_mb_int4: float  # at 4 bits: the scale of the paper's Deep Compression headline
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -158,8 +160,8 @@ def param_count(plan: tuple[Layer, ...]) -> int:
     return sum(layer.params for layer in plan)
 
 
-def size_mb(params: int) -> float:
-    return params * BYTES_PER_PARAM / MB
+def size_mb(params: int, bits: int = 8 * BYTES_PER_PARAM) -> float:
+    return params * bits / 8 / MB
 
 
 def cost(point: DesignPoint) -> Cost:
@@ -170,4 +172,6 @@ def cost(point: DesignPoint) -> Cost:
         size_mb=size_mb(params),
         macs=sum(layer.macs for layer in plan),
         imagenet_size_mb=size_mb(param_count(layer_plan(point.imagenet_equivalent()))),
+        size_mb_int8=size_mb(params, 8),
+        size_mb_int4=size_mb(params, 4),
     )

@@ -1,0 +1,210 @@
+"""Trained weights kept with their study, through Optuna's artifact API (public functions only).
+
+Each kept trial's dse weights file (`dse.weights`) is uploaded with `optuna.artifacts.upload_artifact` while
+the trial runs, so Optuna links it to the trial (optuna-dashboard lists it) and the trial's user attr
+``weights_artifact_id`` names it. The store sits beside an SQLite study (``studies/sr.db`` ->
+``studies/sr.artifacts/``); a PostgreSQL study names its store explicitly: a directory every machine of the
+sweep can reach (NFS), ``s3://bucket`` or ``gs://bucket``.
+
+Optuna offers no public way to delete an artifact, so the ``best`` policy decides at upload time: a trial's
+weights are kept when no finished trial beats it on both accuracy and size (it is on the accuracy-size Pareto
+front when it ends). The final front is always among the kept trials.
+
+Checked against optuna 4.0 .. 5.0 (`download_artifact` and `get_all_artifact_meta` are 4.0's).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.artifacts import FileSystemArtifactStore, download_artifact, upload_artifact
+from optuna.artifacts.exceptions import ArtifactNotFound
+
+from dse.space import DesignPoint
+from dse.weights import Weights, WeightsError, payload_mb, read, to_bytes
+
+WEIGHTS_ATTR = "weights_artifact_id"  # trial user attr: the artifact id of its weights file
+PRECISION_ATTR = "weights_precision"  # fp16 | fp32
+BYTES_ATTR = "weights_bytes"  # the file's size
+ARTIFACTS_SUFFIX = ".artifacts"
+WEIGHTS_MIMETYPE = "application/x-dse-weights"
+KEEP_POLICIES = ("all", "best", "none")
+KEEP_BUDGET_MB = 1024.0  # the default policy keeps all weights of a sweep whose estimate stays under this
+
+
+class ArtifactStoreMissing(WeightsError):
+    """No artifact store where the study's weights should be."""
+
+
+class NoWeights(WeightsError):
+    """The trial kept no weights."""
+
+
+# ------------------------------------------------------------------------------------------- the store
+
+
+def default_location(storage: str | os.PathLike) -> Path | None:
+    """``studies/sr.artifacts`` for ``studies/sr.db`` or ``sqlite:///studies/sr.db``; None for a server database."""
+    text = os.fspath(storage)
+    if "://" in text:
+        if not text.startswith("sqlite:///"):
+            return None
+        text = text[len("sqlite:///"):].split("?", 1)[0]
+        if text.startswith("file:"):
+            text = text[len("file:"):]
+        from urllib.parse import unquote
+
+        text = unquote(text)
+    path = Path(text)
+    return path.with_name(path.stem + ARTIFACTS_SUFFIX)
+
+
+def open_store(location: str | os.PathLike, *, create: bool = False):
+    """An Optuna artifact store: a directory (made when `create`), ``s3://bucket`` (boto3) or ``gs://bucket``
+    (google-cloud-storage)."""
+    text = os.fspath(location)
+    if text.startswith("s3://"):
+        from optuna.artifacts import Boto3ArtifactStore
+
+        return Boto3ArtifactStore(_bucket(text))
+    if text.startswith("gs://"):
+        from optuna.artifacts import GCSArtifactStore
+
+        return GCSArtifactStore(_bucket(text))
+    path = Path(text).expanduser()
+    if create:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ArtifactStoreMissing(f"cannot create the artifact store {path}: {exc.strerror}") from None
+    elif not path.is_dir():
+        raise ArtifactStoreMissing(f"no artifact store at {path}: the study kept no weights there (sweep with "
+                                   "--keep-weights all|best, or pass --artifacts PATH where they are)")
+    return FileSystemArtifactStore(str(path))
+
+
+def _bucket(url: str) -> str:
+    bucket = url.split("://", 1)[1].strip("/")
+    if not bucket or "/" in bucket:
+        raise ArtifactStoreMissing(f"{url}: give a bucket only (s3://bucket, gs://bucket); Optuna's stores take "
+                                   "no prefix")
+    return bucket
+
+
+def store_for(storage: str | os.PathLike, artifacts: str | os.PathLike | None = None, *, create: bool = False):
+    """The artifact store of a study: `artifacts` when given, else the directory beside its SQLite file."""
+    location = artifacts if artifacts is not None else default_location(storage)
+    if location is None:
+        raise ArtifactStoreMissing("a study in a database server keeps its weights in a store named with "
+                                   "--artifacts (a shared directory, s3://bucket or gs://bucket)")
+    return open_store(location, create=create)
+
+
+# ------------------------------------------------------------------------------------------- keep, fetch
+
+
+def store_weights(trial: optuna.Trial, weights: Weights, store) -> str:
+    """Upload a running trial's weights file and record its artifact id, precision and size on the trial.
+
+    The trial must still be running (Optuna refuses attrs on finished trials): a sweep stores before `tell`.
+    """
+    data = to_bytes(weights)
+    with tempfile.TemporaryDirectory(prefix="dse-weights-") as tmp:
+        path = Path(tmp) / f"trial-{trial.number}-weights.pt"
+        path.write_bytes(data)
+        artifact_id = upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=trial,
+                                      mimetype=WEIGHTS_MIMETYPE)
+    trial.set_user_attr(WEIGHTS_ATTR, artifact_id)
+    trial.set_user_attr(PRECISION_ATTR, weights.precision)
+    trial.set_user_attr(BYTES_ATTR, len(data))
+    return artifact_id
+
+
+def find_trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
+    for trial in study.get_trials(deepcopy=False):
+        if trial.number == number:
+            return trial
+    raise NoWeights(f"study {study.study_name!r} has no trial {number}")
+
+
+def weights_id(trial: optuna.trial.FrozenTrial, study_name: str = "") -> str:
+    """The artifact id of a trial's weights; NoWeights when it kept none."""
+    artifact_id = trial.user_attrs.get(WEIGHTS_ATTR)
+    if not artifact_id:
+        of = f" of {study_name!r}" if study_name else ""
+        raise NoWeights(f"trial {trial.number}{of} has no stored weights (it ran with --keep-weights none or best, "
+                        "did not complete, or predates kept weights)")
+    return artifact_id
+
+
+def fetch_weights(study: optuna.Study, number: int, store) -> Weights:
+    """The weights file kept for trial `number`."""
+    artifact_id = weights_id(find_trial(study, number), study.study_name)
+    with tempfile.TemporaryDirectory(prefix="dse-weights-") as tmp:
+        path = Path(tmp) / "weights.pt"
+        try:
+            download_artifact(artifact_store=store, file_path=str(path), artifact_id=artifact_id)
+        except ArtifactNotFound:
+            raise NoWeights(f"trial {number}'s weights (artifact {artifact_id}) are not in the artifact store; "
+                            "was the study moved without its .artifacts directory?") from None
+        return read(path)
+
+
+def load_weights(study: optuna.Study, number: int, store) -> tuple[object, DesignPoint]:
+    """(network, design point) of trial `number`: fp32, eval mode, on the CPU."""
+    weights = fetch_weights(study, number, store)
+    return weights.model(), weights.point
+
+
+# ------------------------------------------------------------------------------------------- policy
+
+
+def dominated(candidate: tuple[float, float], by: tuple[float, float]) -> bool:
+    """(top-1 %, size MB): `by` is at least as accurate and as small, and better in one."""
+    return by[0] >= candidate[0] and by[1] <= candidate[1] and by != candidate
+
+
+def keeps(policy: str, candidate: tuple[float, float], finished: Iterable[tuple[float, float]]) -> bool:
+    """Whether a trial that just finished with (top-1 %, size MB) keeps its weights, given those finished
+    before it: all, none, or best (on the accuracy-size Pareto front of the trials so far)."""
+    if policy not in KEEP_POLICIES:
+        raise WeightsError(f"--keep-weights must be one of {', '.join(KEEP_POLICIES)}; got {policy!r}")
+    if policy == "all":
+        return True
+    if policy == "none":
+        return False
+    return not any(dominated(candidate, other) for other in finished)
+
+
+@dataclass(frozen=True)
+class KeepPlan:
+    policy: str  # all | best | none
+    all_mb: float  # analytic size of every trial's weights (parameters at `precision`)
+    budget_mb: float
+    reason: str  # one line for the user: what is kept and why
+
+    def line(self) -> str:
+        return self.reason
+
+
+def plan_keep(points: Sequence[DesignPoint], policy: str | None = None, *, precision: str = "fp16",
+              budget_mb: float = KEEP_BUDGET_MB) -> KeepPlan:
+    """What a study of these trials (one point per trial, seeds repeated) keeps. No policy: all when the
+    analytic total stays within `budget_mb`, else best."""
+    total = sum(payload_mb(p, precision) for p in points)
+    n = len(points)
+    if policy is None:
+        policy = "all" if total <= budget_mb else "best"
+        why = "within" if policy == "all" else "over"
+        return KeepPlan(policy, total, budget_mb, f"keeping {policy} weights: {n} trials x their {precision} "
+                        f"weights = {total:.1f} MB, {why} the {budget_mb:g} MB budget")
+    if policy not in KEEP_POLICIES:
+        raise WeightsError(f"--keep-weights must be one of {', '.join(KEEP_POLICIES)}; got {policy!r}")
+    detail = {"all": f"{total:.1f} MB for {n} trials", "none": "no weights kept",
+              "best": f"at most {total:.1f} MB (the trials on the accuracy-size front as they finish)"}[policy]
+    return KeepPlan(policy, total, budget_mb, f"keeping {policy} weights: {detail} ({precision})")

@@ -1,0 +1,112 @@
+"""CPU inference latency of a network: what an embedded engineer chooses by, measured on this machine.
+
+Median wall time of `runs` timed forward passes after `warmup` untimed ones, at batch 1 and at batch 32, in
+fp32, eval mode, under `torch.inference_mode`, with the intra-op thread count recorded (it changes the numbers
+more than anything else). Weights do not change the time of dense convolutions, so an untrained network of a
+point (`point_latency`) measures what the trained one would.
+"""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from dse.space import DesignPoint
+
+BATCH = 32
+RUNS = 20
+WARMUP = 5
+
+
+@dataclass(frozen=True)
+class Latency:
+    single_ms: float  # median ms for one image
+    batch_ms: float  # median ms for one batch of `batch_size` images
+    batch_size: int
+    runs: int
+    warmup: int
+    threads: int  # torch intra-op threads during the measurement
+    cpu: str  # CPU model name
+    torch_version: str
+
+    @property
+    def batch_image_ms(self) -> float:
+        return self.batch_ms / self.batch_size
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def attrs(self) -> dict:
+        """The trial user attrs a sweep records (names of the study layout)."""
+        return {"latency_ms": self.single_ms, "latency_batch_ms": self.batch_ms,
+                "latency_batch_size": self.batch_size, "latency_threads": self.threads, "latency_cpu": self.cpu}
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what `platform` knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+@contextmanager
+def _threads(threads: int | None):
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
+def _median_ms(model: nn.Module, x: torch.Tensor, runs: int, warmup: int) -> float:
+    for _ in range(warmup):
+        model(x)
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        model(x)
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.median(times)
+
+
+def measure(model: nn.Module, input_shape: tuple[int, int, int], *, batch_size: int = BATCH, runs: int = RUNS,
+            warmup: int = WARMUP, threads: int | None = None) -> Latency:
+    """Latency of `model` on the CPU for inputs of `input_shape` (C, H, W); the model is copied to the CPU in
+    fp32 and eval mode only if it is not already there, and the caller's thread count is restored."""
+    if runs < 1 or warmup < 0 or batch_size < 1:
+        raise ValueError("runs and batch size must be >= 1, warmup >= 0")
+    params = next(model.parameters(), None)
+    if params is not None and (params.device.type != "cpu" or params.dtype != torch.float32):
+        import copy
+
+        model = copy.deepcopy(model).to("cpu", torch.float32)
+    was_training = model.training
+    model.eval()
+    gen = torch.Generator().manual_seed(0)
+    try:
+        with _threads(threads) as used, torch.inference_mode():
+            single = _median_ms(model, torch.randn(1, *input_shape, generator=gen), runs, warmup)
+            batch = _median_ms(model, torch.randn(batch_size, *input_shape, generator=gen), runs, warmup)
+    finally:
+        model.train(was_training)
+    return Latency(single, batch, batch_size, runs, warmup, used, cpu_model(), torch.__version__)
+
+
+def point_latency(point: DesignPoint, **options) -> Latency:
+    """Latency of a design point without training it (what `dse bench --latency` prints)."""
+    from dse.model import build_model
+
+    model = build_model(point)
+    return measure(model, (point.in_channels, point.input_size, point.input_size), **options)

@@ -1,0 +1,75 @@
+import json
+
+import pytest
+import torch
+from trained_tiny import pack_trained, trained_tiny
+
+from dse.export import ExportError, export, onnx_missing
+from dse.model import load
+from dse.weights import WeightsMismatch, check
+
+pytestmark = pytest.mark.slow  # trains the tiny network once per session, exports it (about a minute)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """fp16 weights exported once (torch.export and ONNX take most of a minute on one core)."""
+    weights = pack_trained(trained_tiny(), "fp16")
+    return weights, export(weights, tmp_path_factory.mktemp("export") / "out")
+
+
+def test_export_writes_checked_files_that_give_the_trained_logits(exported):
+    t = trained_tiny()
+    weights, result = exported
+    out = result.directory
+    expected = {"pt", "json", "pt2"} | ({"onnx"} if onnx_missing() is None else set())
+    assert set(result.files) == expected and set(result.checks) == expected - {"json"}
+    assert all(path.parent == out and path.stat().st_size > 0 for path in result.files.values())
+    if onnx_missing() is not None:
+        assert "pip install" in result.skipped["onnx"]
+
+    x = weights.normalise(t.data.test_images[:5])  # a batch size the export never saw
+    reference = load(result.files["pt"])(x).detach()
+    program = torch.export.load(result.files["pt2"]).module()
+    assert torch.allclose(program(x), reference, atol=1e-5)
+    with torch.no_grad():
+        assert torch.allclose(reference, t.model(x), atol=1e-2)  # fp16 weights: the trained network's logits
+
+    meta = json.loads(result.files["json"].read_text())
+    assert meta["point"] == t.point.to_dict() and meta["record"]["top1"] == t.top1
+    assert meta["input"]["mean"] == pytest.approx(list(t.data.mean))
+
+
+@pytest.mark.skipif(onnx_missing() is not None, reason="onnx and onnxscript not installed")
+def test_onnx_file_runs_with_the_restored_logits(exported):
+    from dse.export import onnx_runner
+
+    t = trained_tiny()
+    weights, result = exported
+    x = weights.normalise(t.data.test_images[8:11])
+    got = onnx_runner(result.files["onnx"])(x)
+    assert torch.allclose(got, weights.model()(x).detach(), atol=1e-4)
+
+
+def test_export_refuses_weights_whose_probe_disagrees(tmp_path):
+    t = trained_tiny()
+    weights = pack_trained(t)
+    weights.probe.logits[0, 0] += 1.0  # a record the weights do not reproduce
+    with pytest.raises(WeightsMismatch):
+        export(weights, tmp_path, onnx=False)
+    with pytest.raises(WeightsMismatch):
+        check(weights)
+
+
+def test_export_to_an_unwritable_place(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ExportError, match="cannot create"):
+        export(pack_trained(trained_tiny()), tmp_path / "file" / "out")
+
+
+def test_onnx_missing_names_the_extra(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxscript" else real(name, *a))
+    assert onnx_missing() == "ONNX skipped: onnxscript not installed (pip install 'dse[onnx]')"
