@@ -103,7 +103,7 @@ for sweep in sr pct3x3; do
 done
 [ -d "$out/reports" ] && tar czf "$out/reports.tar.gz" -C "$out" reports && rm -rf "$out/reports"
 $py - "$out" <<'EOF' | tee -a "$out/bench.txt"
-import json, sys, pathlib, optuna
+import json, math, sys, pathlib, optuna
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 out = pathlib.Path(sys.argv[1])
 smoke = json.loads((out / "smoke.json").read_text()) if (out / "smoke.json").exists() else {}
@@ -115,11 +115,16 @@ for sweep in ("sr", "pct3x3"):
     if not db.exists():
         continue
     storage = f"sqlite:///{db}"
-    trials = [t for n in optuna.get_all_study_names(storage) for t in optuna.load_study(study_name=n, storage=storage).trials]
-    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    studies = [optuna.load_study(study_name=n, storage=storage) for n in optuna.get_all_study_names(storage)]
+    done = [t for s in studies for t in s.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    target = 0
+    for s in studies:  # the sweep's definition (grid x seeds); retried and interrupted trials are not extra work
+        d = s.user_attrs.get("dse") or {}
+        grid = [len(v) for v in (d.get("grid") or {}).values()]
+        target += math.prod(grid) * len(d.get("seeds") or []) if grid else 0
     minutes = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in done) / 60
     rate = f"{speed:,.0f}" if speed else "?"
     print(f"summary | {device} | {pick} | {rate} img/s (smoke, batch {smoke.get('batch')}) | {sweep}: "
-          f"{len(done)} trials done of {len(trials)} | {minutes:.1f} min in finished trials")
+          f"{len(done)} of {target or '?'} trials done | {minutes:.1f} min in finished trials")
 EOF
 ls -la "$out"
