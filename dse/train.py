@@ -234,7 +234,8 @@ def train(
     `on_epoch(epoch, top1)` runs after each evaluation and may raise (optuna.TrialPruned) to stop the run.
     Raises Diverged on a non-finite loss and OutOfMemory on CUDA out-of-memory; on CUDA any exception
     leaves the run's memory released. `compile` runs the model through torch.compile (GPU speed; off by
-    default because compiling costs more than a brief CPU run).
+    default because compiling costs more than a brief CPU run). `recipe.step` picks the eager step or the one
+    captured in a CUDA graph (`_StaticStep`); the result's `step` says which ran.
     """
     recipe = recipe or recipe_for(point)
     check_fits(point, data.info)

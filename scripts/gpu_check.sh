@@ -10,10 +10,11 @@
 #   scripts/gpu_check.sh OUTDIR            # on the GPU machine (docs/gpu.md: how to prepare and carry)
 #   TINY=1 scripts/gpu_check.sh /tmp/gc    # the same path on a CPU in a few minutes, to test the script
 #
-# Environment: BUDGET (480 s for the sweeps), EPOCHS (8), SEEDS (3), WORKERS (1), BATCH (512),
+# Environment: BUDGET (480 s for the sweeps, but they end by CALL_LIMIT, 540 s after the start), EPOCHS (8), SEEDS (3), WORKERS (1), BATCH (512),
 #   DATA (an extracted folder, else .gpu/cifar10-jpeg.tar.gz), SEED_STUDIES (studies/gpu: copied into an
 #   OUTDIR that has no study yet, so a new device session resumes the committed studies), CONCURRENT (2).
 set -uo pipefail
+script_start=$(date +%s)
 out=${1:?usage: scripts/gpu_check.sh OUTDIR}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -82,6 +83,8 @@ EOF
 fi
 
 deadline=$(( $(date +%s) + budget ))
+call_end=$(( script_start + ${CALL_LIMIT:-540} ))  # a device call may run 10 minutes: leave time for the reports
+[ "$deadline" -gt "$call_end" ] && deadline=$call_end
 for sweep in sr pct3x3; do
   if [ "$sweep" = sr ]; then grid=("${grid_sr[@]}"); else grid=("${grid_pct[@]}"); fi
   left=$(( deadline - $(date +%s) ))
