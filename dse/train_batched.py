@@ -3,7 +3,7 @@
 K runs of the same point that differ only in the seed are K models of the same shapes, so `torch.func` can
 stack their parameters and buffers ([K, ...] each) and run one vmapped forward and backward over K batches:
 each model keeps its own init, data order, augmentation, dropout and BatchNorm statistics, and its result is
-that of a separate `dse.train.train` run with its seed (the same numbers in float64 on a CPU: tested).
+that of a separate `dse.train.train` run with its seed (in float64 on a CPU, equal up to summation order: tested).
 
 Why vmap rather than a hand-written grouped-convolution network: vmap's convolution rule already turns K
 convolutions into one grouped convolution, while the network stays the one `dse.model` builds from the plan
