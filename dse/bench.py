@@ -1,12 +1,12 @@
 """Training throughput of one design point in steady state: the numbers `dse bench` and benchmarks/ print.
 
-It times the very step `dse.train.train` runs (device-resident batches, augmentation, autocast, optimizer),
-after warm-up steps that absorb cuDNN autotuning, allocator growth and (with `compile`) compilation.
+It times the very step `dse.train.train` runs (device-resident batches, augmentation, autocast, optimizer), through
+`dse.train.time_steps`, after warm-up steps that absorb cuDNN autotuning, allocator growth, the CUDA graph's
+capture and (with `compile`) compilation.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -14,7 +14,7 @@ import torch
 
 from dse.data import Dataset, DeviceData, load_dataset
 from dse.space import DesignPoint
-from dse.train import Recipe, _Session, check_fits, device_name, recipe_for, release, resolve_device
+from dse.train import Recipe, StepTiming, recipe_for, time_steps
 
 EPOCH_IMAGES = 50_000  # a CIFAR-sized epoch, to read images/s as seconds per epoch
 
@@ -31,6 +31,8 @@ class BenchResult:
     warmup_steps: int
     peak_memory_mb: float  # CUDA only; 0 on CPU
     compiled: bool
+    step: str = "eager"  # eager, static, graph (captured) or batched (seeds trained together)
+    models: int = 1  # models trained per step (batched seeds); images/s counts all of them
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -54,45 +56,19 @@ def bench(
     compile: bool = False,
     on_step: Callable[[int], None] | None = None,
 ) -> BenchResult:
-    """Images/s of training steps after `warmup_steps` untimed ones; one host sync at each end.
-
-    `on_step(n)` is told after each step is queued (n counts warm-up steps too), for a live display.
-    """
+    """Images/s of training steps (the recipe's step kind: graph on CUDA by default) after `warmup_steps`
+    untimed ones; one host sync at each end. `on_step(n)` is told after each step is queued (n counts warm-up
+    steps too), for a live display."""
     data = data if data is not None else bench_data(point, batch_size)
-    check_fits(point, data.info)
     recipe = (recipe or recipe_for(point)).replace(batch_size=batch_size, epochs=1)
-    dev = resolve_device(device)
-    session = _Session(point, data, recipe, dev, compile)
-    try:
-        with session.seeded():
-            session.build()
-            batches = session.batches()
-            lr = 0.0  # the optimizer still does all its work; the weights (and the speed) stay as at init
-            for i in range(warmup_steps):
-                session.step(*next(batches), lr)
-                if on_step:
-                    on_step(i + 1)
-            _sync(dev)
-            started = time.perf_counter()
-            for i in range(steps):
-                session.step(*next(batches), lr)
-                if on_step:
-                    on_step(warmup_steps + i + 1)
-            _sync(dev)
-            seconds = time.perf_counter() - started
-        ips = steps * session.batch_size / max(seconds, 1e-9)
-        return BenchResult(
-            device=device_name(dev), batch_size=session.batch_size, dtype="bf16" if session.amp_dtype else "fp32",
-            images_per_second=ips, step_ms=1000 * seconds / max(steps, 1), epoch_seconds=EPOCH_IMAGES / ips,
-            steps=steps, warmup_steps=warmup_steps,
-            peak_memory_mb=torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else 0.0,
-            compiled=compile,
-        )
-    finally:
-        session = None
-        release(dev)
+    return result_of(time_steps(point, data, recipe, device=device, steps=steps, warmup_steps=warmup_steps,
+                                compile=compile, on_step=on_step), warmup_steps, compile)
 
 
-def _sync(dev: torch.device) -> None:
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
+def result_of(t: StepTiming, warmup_steps: int, compile: bool = False) -> BenchResult:
+    ips = t.images_per_second
+    return BenchResult(
+        device=t.device, batch_size=t.batch_size, dtype=t.dtype, images_per_second=ips,
+        step_ms=1000 * t.seconds / max(t.steps, 1), epoch_seconds=EPOCH_IMAGES / ips, steps=t.steps,
+        warmup_steps=warmup_steps, peak_memory_mb=t.peak_memory_mb, compiled=compile, step=t.step, models=t.models,
+    )

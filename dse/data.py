@@ -598,24 +598,34 @@ class DeviceData:
                       dtype: torch.dtype = torch.float32) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """One epoch of (images, labels); `generator` (on this device) drives order and augmentation."""
         b = self.batch_size_for(batch_size)
-        order = torch.randperm(self.num_train, generator=generator, device=self.device)
-        size, pad = self.info.image_size, self.pad
+        order = self.train_order(generator)
         for step in range(self.num_train // b):
-            idx = order[step * b:(step + 1) * b]
-            if augment:
-                shift = torch.randint(0, 2 * pad + 1, (2, b, 1), generator=generator, device=self.device)
-                flip = (torch.randint(0, 2, (b, 1), generator=generator, device=self.device).bool()
-                        if self.info.hflip else None)
-            else:
-                shift = torch.full((2, b, 1), pad, device=self.device)
-                flip = None
-            rows = shift[0] + self.rows  # [b, size]
-            cols = shift[1] + (torch.where(flip, size - 1 - self.rows, self.rows) if flip is not None
-                               else self.rows)
-            # [b, H, W, C] gather, viewed as NCHW: the result is channels_last in memory
-            images = self.train_padded[idx[:, None, None, None], self.channels[None, None, None, :],
-                                       rows[:, :, None, None], cols[:, None, :, None]].permute(0, 3, 1, 2)
-            yield self.normalise(images, dtype), self.train_labels[idx]
+            yield self.train_batch(order[step * b:(step + 1) * b], generator, augment=augment, dtype=dtype)
+
+    def train_order(self, generator: torch.Generator) -> torch.Tensor:
+        """An epoch's seeded permutation of the training split (on this device)."""
+        return torch.randperm(self.num_train, generator=generator, device=self.device)
+
+    def train_batch(self, idx: torch.Tensor, generator: torch.Generator, *, augment: bool = True,
+                    dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+        """The augmented batch of the training images `idx`: no host sync and fixed shapes, so a CUDA graph
+        can capture it (with `generator` registered with the graph)."""
+        b = idx.shape[0]
+        size, pad = self.info.image_size, self.pad
+        if augment:
+            shift = torch.randint(0, 2 * pad + 1, (2, b, 1), generator=generator, device=self.device)
+            flip = (torch.randint(0, 2, (b, 1), generator=generator, device=self.device).bool()
+                    if self.info.hflip else None)
+        else:
+            shift = torch.full((2, b, 1), pad, device=self.device)
+            flip = None
+        rows = shift[0] + self.rows  # [b, size]
+        cols = shift[1] + (torch.where(flip, size - 1 - self.rows, self.rows) if flip is not None
+                           else self.rows)
+        # [b, H, W, C] gather, viewed as NCHW: the result is channels_last in memory
+        images = self.train_padded[idx[:, None, None, None], self.channels[None, None, None, :],
+                                   rows[:, :, None, None], cols[:, None, :, None]].permute(0, 3, 1, 2)
+        return self.normalise(images, dtype), self.train_labels[idx]
 
     def test_batches(self, batch_size: int, *, dtype: torch.dtype = torch.float32
                      ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

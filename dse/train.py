@@ -9,6 +9,7 @@ evaluation (to test the loss for NaN and to report progress), never per step.
 from __future__ import annotations
 
 import gc
+import logging
 import math
 import platform
 import time
@@ -28,7 +29,10 @@ from dse.model import build_model
 from dse.plan import cost
 from dse.space import DesignPoint, Norm
 
-PRECISIONS = ("auto", "bf16", "fp32")
+PRECISIONS = ("auto", "bf16", "fp32", "fp64")  # fp64: exactness tests (batched seeds vs separate runs)
+STEPS = ("auto", "eager", "graph")  # auto: graph on CUDA (unless compiled), eager elsewhere
+GRAPH_WARMUP_STEPS = 3  # eager steps (real ones, on the schedule) before the capture: optimizer state, cuDNN
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class Recipe:
     grad_clip: float = 0.0  # max global gradient norm; 0: off
     augment: bool = True  # random crop with padding, and horizontal flip where the dataset allows it
     precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
+    step: str = "auto"  # auto: the step captured in a CUDA graph on CUDA, eager on CPU; see docs/gpu.md
     seed: int = 0
     eval_batch_size: int = 1000
 
@@ -66,6 +71,7 @@ class Recipe:
             (self.grad_clip >= 0, f"grad clip must be >= 0 (0: off); got {self.grad_clip}"),
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}; "
                                            f"got {self.precision!r}"),
+            (self.step in STEPS, f"step must be one of {', '.join(STEPS)}; got {self.step!r}"),
         )
         for ok, message in checks:
             if not ok:
@@ -159,6 +165,7 @@ class RunResult:
     test_images: int
     point: DesignPoint
     recipe: Recipe
+    step: str = "eager"  # the step that ran: eager, graph (captured), or batched (seeds vmapped, dse.train_batched)
 
     def to_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -227,28 +234,100 @@ def train(
     `on_epoch(epoch, top1)` runs after each evaluation and may raise (optuna.TrialPruned) to stop the run.
     Raises Diverged on a non-finite loss and OutOfMemory on CUDA out-of-memory; on CUDA any exception
     leaves the run's memory released. `compile` runs the model through torch.compile (GPU speed; off by
-    default because compiling costs more than a brief CPU run).
+    default because compiling costs more than a brief CPU run). `recipe.step` picks the eager step or the one
+    captured in a CUDA graph (`_StaticStep`); the result's `step` says which ran.
     """
     recipe = recipe or recipe_for(point)
     check_fits(point, data.info)
     dev = resolve_device(device)
-    cuda = dev.type == "cuda"
-    session = None
+    return run_released(dev, recipe.batch_size, lambda: _Session(point, data, recipe, dev, compile).run(
+        on_epoch, on_progress, max(1, check_every)))
+
+
+def run_released(dev: torch.device, batch_size: int, fn: Callable[[], RunResult]):
+    """`fn()`, whose device memory is released on CUDA whatever happens; CUDA OOM raised as OutOfMemory."""
     try:
-        session = _Session(point, data, recipe, dev, compile)
-        return session.run(on_epoch, on_progress, max(1, check_every))
+        return fn()
     except BaseException as exc:
-        if not cuda:
+        if dev.type != "cuda":
             raise
         traceback.clear_frames(exc.__traceback__)  # the frames hold the model, optimizer and activations
-        session = None
         if not is_out_of_memory(exc):
             release(dev)
             raise
-    session = None
     release(dev)
-    raise OutOfMemory(f"CUDA out of memory on {device_name(dev)} at batch size {recipe.batch_size}: try a "
+    raise OutOfMemory(f"CUDA out of memory on {device_name(dev)} at batch size {batch_size}: try a "
                       "smaller --batch-size")
+
+
+@dataclass(frozen=True)
+class StepTiming:
+    """Timed training steps (what `dse.bench` reports): steady state, after untimed warm-up steps."""
+
+    seconds: float
+    steps: int
+    batch_size: int  # per model
+    models: int  # 1, or the seeds trained together (dse.train_batched)
+    dtype: str
+    step: str  # eager, static, graph or batched: the step that ran
+    device: str
+    peak_memory_mb: float  # CUDA only; 0 on CPU
+
+    @property
+    def images_per_second(self) -> float:
+        return self.steps * self.batch_size * self.models / max(self.seconds, 1e-9)
+
+
+def time_steps(
+    point: DesignPoint,
+    data: Dataset | DeviceData,
+    recipe: Recipe | None = None,
+    *,
+    device: str | torch.device = "auto",
+    steps: int = 50,
+    warmup_steps: int = 10,
+    compile: bool = False,
+    capture: bool | None = None,
+    on_step: Callable[[int], None] | None = None,
+) -> StepTiming:
+    """Time `steps` training steps of `recipe` (its batch size and step kind) after `warmup_steps` untimed ones
+    (at least GRAPH_WARMUP_STEPS + 1 with the graph step: its capture is never timed); one host sync at each
+    end. The lr is 0: the optimizer does all its work while the weights, and so the speed, stay as at init.
+    `capture=True` on a CPU attempts a capture (which fails there): the check script's test of the fallback.
+    `on_step(n)` is told after each step is queued (n counts warm-up steps too), for a live display."""
+    recipe = recipe or recipe_for(point)
+    check_fits(point, data.info)
+    dev = resolve_device(device)
+
+    def timed() -> StepTiming:
+        session = _Session(point, data, recipe, dev, compile, capture)
+        warmup = max(warmup_steps, GRAPH_WARMUP_STEPS + 1) if session.step_kind == "graph" else warmup_steps
+        with session.seeded():
+            session.build()
+            batches = session.index_batches()
+            for i in range(warmup):
+                session.advance(next(batches), 0.0)
+                if on_step:
+                    on_step(i + 1)
+            _sync(dev)
+            started = time.perf_counter()
+            for i in range(steps):
+                session.advance(next(batches), 0.0)
+                if on_step:
+                    on_step(warmup + i + 1)
+            _sync(dev)
+            seconds = time.perf_counter() - started
+        return StepTiming(
+            seconds=seconds, steps=steps, batch_size=session.batch_size, models=1,
+            dtype=session.dtype_name, step=session.step_ran, device=device_name(dev),
+            peak_memory_mb=torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else 0.0)
+
+    return run_released(dev, recipe.batch_size, timed)
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -271,11 +350,16 @@ class _Session:
     """Model, optimizer, device data and RNG of one run; also drives `dse.bench`."""
 
     def __init__(self, point: DesignPoint, data: Dataset | DeviceData, recipe: Recipe, dev: torch.device,
-                 compile: bool) -> None:
+                 compile: bool, capture: bool | None = None) -> None:
         self.point, self.recipe, self.dev = point, recipe, dev
+        self.capture = dev.type == "cuda" if capture is None else capture
         self.cuda = dev.type == "cuda"
         use_bf16 = recipe.precision == "bf16" or (recipe.precision == "auto" and self.cuda)
         self.amp_dtype = torch.bfloat16 if use_bf16 else None
+        self.param_dtype = torch.float64 if recipe.precision == "fp64" else torch.float32
+        # graph: the step over static buffers, captured on CUDA; on a CPU the same step runs uncaptured
+        self.step_kind = "graph" if recipe.step == "graph" or (recipe.step == "auto" and self.cuda
+                                                                and not compile) else "eager"
         if self.cuda:
             torch.cuda.reset_peak_memory_stats(dev)
             torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest kernels once
@@ -286,18 +370,20 @@ class _Session:
         if isinstance(data, DeviceData) and data.device != dev:
             raise DataError(f"the data is on {data.device} but the run on {dev}")
         self.data = data if isinstance(data, DeviceData) else DeviceData(data, dev)
-        self.dtype = self.amp_dtype or torch.float32  # of the input batches
+        self.dtype = self.amp_dtype or self.param_dtype  # of the input batches
         self.batch_size = self.data.batch_size_for(recipe.batch_size)
         self.steps_per_epoch = self.data.steps_per_epoch(recipe.batch_size)
         self.total_steps = self.steps_per_epoch * recipe.epochs
         self.warmup_steps = round(recipe.warmup * self.total_steps)
         self.compile = compile
         self.model: nn.Module | None = None
+        self.loss_sum = torch.zeros((), device=dev, dtype=self.param_dtype)  # this epoch's, summed on the device
+        self.static: _StaticStep | None = None
 
     # -- building (inside the run's RNG fork, so init is seeded without touching the caller's RNG state)
 
     def build(self) -> None:
-        self.model = build_model(self.point).to(self.dev, memory_format=torch.channels_last)
+        self.model = build_model(self.point).to(self.dev, self.param_dtype, memory_format=torch.channels_last)
         self.forward = torch.compile(self.model) if self.compile else self.model
         decay, no_decay = [], []
         for p in self.model.parameters():
@@ -308,6 +394,8 @@ class _Session:
                                          nesterov=self.recipe.nesterov and self.recipe.momentum > 0,
                                          **({"fused": True} if self.cuda else {}))
         self.params = list(self.model.parameters())
+        if self.step_kind == "graph":
+            self.static = _StaticStep(self, capture=self.capture)
 
     def lr_at(self, step: int) -> float:
         if step < self.warmup_steps:
@@ -320,7 +408,7 @@ class _Session:
             group["lr"] = lr
         with self.autocast():
             logits = self.forward(x)
-        loss = F.cross_entropy(logits.float(), y, label_smoothing=self.recipe.label_smoothing)
+        loss = F.cross_entropy(wide(logits), y, label_smoothing=self.recipe.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.recipe.grad_clip:
@@ -328,11 +416,29 @@ class _Session:
         self.optimizer.step()
         return loss.detach()
 
-    def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Training batches across epochs, endlessly (for benchmarks)."""
+    def advance(self, idx: torch.Tensor, lr: float) -> None:
+        """One training step on the training images `idx`, its loss added to `loss_sum`; no host sync. Through
+        the static (graph) step while it works, else eagerly: both draw the same random numbers on a CPU."""
+        if self.static is not None and self.static.usable:
+            self.static(idx, lr)
+            return
+        x, y = self.data.train_batch(idx, self.data_generator, augment=self.recipe.augment, dtype=self.dtype)
+        self.loss_sum += self.step(x, y, lr)
+
+    def index_batches(self) -> Iterator[torch.Tensor]:
+        """The training images of each step, epoch after epoch, endlessly (the last partial batch dropped)."""
+        b = self.batch_size
         while True:
-            yield from self.data.train_batches(self.batch_size, self.data_generator, augment=self.recipe.augment,
-                                               dtype=self.dtype)
+            order = self.data.train_order(self.data_generator)
+            for i in range(self.steps_per_epoch):
+                yield order[i * b:(i + 1) * b]
+
+    @property
+    def step_ran(self) -> str:
+        """graph (captured and replayed), static (the graph's step, uncaptured: a CPU), or eager."""
+        if self.static is None or not self.static.usable:
+            return "eager"
+        return "graph" if self.static.graph is not None else "static"
 
     @torch.no_grad()
     def evaluate(self) -> tuple[float, float, float]:
@@ -344,7 +450,7 @@ class _Session:
         for x, y in self.data.test_batches(self.recipe.eval_batch_size, dtype=self.dtype):
             with self.autocast():
                 logits = self.forward(x)
-            logits = logits.float()
+            logits = wide(logits)
             hits = logits.topk(k, 1).indices == y[:, None]
             totals += torch.stack([hits[:, 0].sum(), hits.any(1).sum(),
                                    F.cross_entropy(logits, y, reduction="sum")]).double()
@@ -364,6 +470,10 @@ class _Session:
                 _seed(self.recipe.seed, self.dev)
                 yield
 
+    @property
+    def dtype_name(self) -> str:
+        return "bf16" if self.amp_dtype else "fp64" if self.param_dtype == torch.float64 else "fp32"
+
     def autocast(self):
         return torch.autocast(self.dev.type, dtype=torch.bfloat16, enabled=self.amp_dtype is not None)
 
@@ -381,16 +491,15 @@ class _Session:
         top1 = None
         step = 0
         started = time.perf_counter()
+        batches = self.index_batches()
         for epoch in range(1, recipe.epochs + 1):
             timer = _Timer(self.dev)
-            loss_sum = torch.zeros((), device=self.dev)
-            batches = self.data.train_batches(self.batch_size, self.data_generator, augment=recipe.augment,
-                                              dtype=self.dtype)
-            for i, (x, y) in enumerate(batches, 1):
-                loss_sum += self.step(x, y, self.lr_at(step))
+            self.loss_sum.zero_()
+            for i in range(1, steps + 1):
+                self.advance(next(batches), self.lr_at(step))
                 step += 1
                 if i % check_every == 0 or i == steps:
-                    mean_loss = loss_sum.item() / i  # the only host sync inside an epoch
+                    mean_loss = self.loss_sum.item() / i  # the only host sync inside an epoch
                     if not math.isfinite(mean_loss):
                         raise Diverged(epoch, f" (step {i} of {steps}, lr {recipe.lr:g})")
                     if on_progress:
@@ -415,11 +524,101 @@ class _Session:
             top1=top1, top5=top5, loss=test_loss, epochs=recipe.epochs, train_seconds=wall, eval_seconds=eval_time,
             images_per_second=self.total_steps * self.batch_size / max(train_time, 1e-9),
             peak_memory_mb=torch.cuda.max_memory_allocated(self.dev) / 2**20 if self.cuda else 0.0,
-            device=device_name(self.dev), dtype="bf16" if self.amp_dtype else "fp32",
+            device=device_name(self.dev), dtype=self.dtype_name,
             epoch_top1=tuple(epoch_top1), params=c.params, size_mb=c.size_mb, macs=c.macs,
             imagenet_size_mb=c.imagenet_size_mb, dataset=self.data.info.name, train_images=self.data.num_train,
-            test_images=self.data.num_test, point=self.point, recipe=recipe,
+            test_images=self.data.num_test, point=self.point, recipe=recipe, step=self.step_ran,
         )
+
+
+class _StaticStep:
+    """The training step over static buffers, so that a CUDA graph can capture it once and replay it.
+
+    The step's inputs are device tensors written before each step: the batch's image indices and the learning
+    rate (the optimizer reads it as a tensor, so the schedule stays exact under replay). The batch is gathered
+    and augmented inside the step (the data generator is registered with the graph, dropout's default
+    generator is registered by torch), autocast runs with cache_enabled=False, and the gradients are allocated
+    once, by the captured backward. On CUDA the first GRAPH_WARMUP_STEPS steps run eagerly on a side stream
+    (optimizer state, cuDNN autotuning), then the step is captured and every later step is a replay. Any error
+    while capturing switches the run to the eager step with one line in the log. Uncaptured (a CPU), the same
+    computation runs eagerly: tests compare it with `_Session.step`.
+    """
+
+    def __init__(self, session: _Session, capture: bool) -> None:
+        self.s = session
+        dev = session.dev
+        self.idx = torch.zeros(session.batch_size, dtype=torch.long, device=dev)
+        # fused SGD on CUDA reads a float32 lr tensor; on a CPU SGD reads it as a Python number (exact in fp64)
+        self.lr = torch.zeros((), dtype=torch.float32 if dev.type == "cuda" else torch.float64, device=dev)
+        for group in session.optimizer.param_groups:
+            group["lr"] = self.lr
+        self.capture = capture
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.usable = True
+        self.eager_steps = 0
+
+    def body(self) -> None:
+        s = self.s
+        x, y = s.data.train_batch(self.idx, s.data_generator, augment=s.recipe.augment, dtype=s.dtype)
+        with torch.autocast(s.dev.type, dtype=torch.bfloat16, enabled=s.amp_dtype is not None, cache_enabled=False):
+            logits = s.forward(x)
+        loss = F.cross_entropy(wide(logits), y, label_smoothing=s.recipe.label_smoothing)
+        s.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if s.recipe.grad_clip:
+            nn.utils.clip_grad_norm_(s.params, s.recipe.grad_clip, foreach=True)
+        s.optimizer.step()
+        s.loss_sum += loss.detach()
+
+    def __call__(self, idx: torch.Tensor, lr: float) -> None:
+        self.idx.copy_(idx)
+        self.lr.fill_(lr)
+        if self.graph is not None:
+            self.graph.replay()
+        elif not self.capture:
+            self.body()
+        elif self.eager_steps < GRAPH_WARMUP_STEPS and not self.s.cuda:
+            self.body()
+            self.eager_steps += 1
+        elif self.eager_steps < GRAPH_WARMUP_STEPS:
+            side = torch.cuda.Stream(self.s.dev)
+            side.wait_stream(torch.cuda.current_stream(self.s.dev))
+            with torch.cuda.stream(side):
+                self.body()
+            torch.cuda.current_stream(self.s.dev).wait_stream(side)
+            self.eager_steps += 1
+        elif self._capture():
+            self.graph.replay()
+        else:  # this step (not yet taken: a capture runs nothing) is taken by the eager step
+            self.s.advance(idx, lr)
+
+    def _capture(self) -> bool:
+        """Capture `body` once; False (and the eager step from now on) if anything goes wrong."""
+        s = self.s
+        try:
+            graph = torch.cuda.CUDAGraph()
+            graph.register_generator_state(s.data_generator)
+            s.optimizer.zero_grad(set_to_none=True)  # the captured backward allocates the static gradients
+            with torch.cuda.graph(graph):
+                self.body()
+            self.graph = graph
+            return True
+        except Exception as exc:  # noqa: BLE001 - any capture failure: the eager step is always correct
+            log.warning("dse: CUDA graph capture failed (%s: %s); this run continues with the eager step",
+                        type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+            self.graph = None
+            self.usable = False
+            s.optimizer.zero_grad(set_to_none=True)
+            for group in s.optimizer.param_groups:
+                group["lr"] = s.recipe.lr  # a number again (the eager step sets it every step)
+            if s.cuda:
+                torch.cuda.synchronize(s.dev)
+            return False
+
+
+def wide(logits: torch.Tensor) -> torch.Tensor:
+    """Logits for the loss: bf16 widened to fp32; fp32 and fp64 as they are."""
+    return logits if logits.dtype == torch.float64 else logits.float()
 
 
 def _mix(seed: int) -> int:

@@ -1,4 +1,6 @@
+import dataclasses
 import json
+import logging
 import math
 
 import pytest
@@ -11,14 +13,17 @@ from dse.errors import DesignError, DseError
 from dse.plan import cost
 from dse.space import DesignPoint, Norm
 from dse.train import (
+    GRAPH_WARMUP_STEPS,
     NO_NORM_RECIPE,
     DeviceError,
     Diverged,
     Recipe,
     RunResult,
     TrainingFailed,
+    _Session,
     recipe_for,
     resolve_device,
+    time_steps,
     train,
 )
 
@@ -104,7 +109,8 @@ def test_recipes():
     assert recipe_for(TINY, lr=0.5, epochs=None).lr == 0.5
     assert NO_NORM_RECIPE.grad_clip > 0 and NO_NORM_RECIPE.lr < Recipe().lr
     assert Recipe.from_dict(Recipe().to_dict()) == Recipe()
-    for bad in ({"epochs": 0}, {"lr": -1.0}, {"precision": "fp8"}, {"warmup": 1.5}):
+    assert Recipe().step == "auto" and Recipe.from_dict({"step": "graph"}).step == "graph"
+    for bad in ({"epochs": 0}, {"lr": -1.0}, {"precision": "fp8"}, {"warmup": 1.5}, {"step": "cuda-graph"}):
         with pytest.raises(DesignError):
             Recipe(**bad)
 
@@ -142,3 +148,86 @@ def test_a_short_run_on_a_cifar10_subset_beats_chance_clearly(request):
     data = take_subset(load_dataset(f"folder:{root}", cache), 2000, test=500)
     result = train(TINY, data, Recipe(epochs=4, batch_size=64, lr=0.1), device="cpu")
     assert result.top1 > 15, result  # chance is 10% (standard error 1.3 points on 500 images); seeds 0-2: 19-23%
+
+
+# -- the CUDA-graph step (dse.train._StaticStep): on a CPU the same step runs uncaptured, or its capture fails
+
+# BatchNorm, dropout, augmentation with flips, gradient clipping, weight decay, Nesterov: every part of the step
+EXACT = Recipe(epochs=1, batch_size=16, lr=0.05, grad_clip=0.5, precision="fp64", warmup=0.5)
+NARROW = DesignPoint(base_e=16, incr_e=16, norm=Norm.batch).for_data(10, 3, 32)
+
+
+@pytest.fixture(scope="module")
+def flips():
+    """64 synthetic images with flips on (their classes are orientations, but here only the step matters)."""
+    data = take_subset(load_dataset("synthetic", subset=96), 64, test=32)
+    return dataclasses.replace(data, info=dataclasses.replace(data.info, hflip=True))
+
+
+def _state_after(session: _Session, steps: int, eager_loop: bool) -> dict[str, torch.Tensor]:
+    """Parameters, buffers and momenta after `steps` steps: through today's eager loop (the epoch's batches
+    from `train_batches`, `_Session.step`) or through `_Session.advance` (the graph step when the recipe asks)."""
+    with session.seeded():
+        session.build()
+        if eager_loop:
+            batches = iter(())
+            for i in range(steps):
+                try:
+                    x, y = next(batches)
+                except StopIteration:
+                    batches = session.data.train_batches(session.batch_size, session.data_generator,
+                                                         augment=session.recipe.augment, dtype=session.dtype)
+                    x, y = next(batches)
+                session.loss_sum += session.step(x, y, session.lr_at(i))
+        else:
+            indices = session.index_batches()
+            for i in range(steps):
+                session.advance(next(indices), session.lr_at(i))
+    state = dict(session.model.state_dict())
+    state.update({f"momentum{i}": session.optimizer.state[p]["momentum_buffer"] for i, p in enumerate(session.params)})
+    state["loss_sum"] = session.loss_sum
+    return state
+
+
+def test_graph_step_gives_the_parameters_of_the_eager_step(flips, caplog):
+    """Tensor lr, static index buffer, batch made inside the step: bit for bit today's eager step, in fp64, over
+    more than one epoch (the data order is redrawn); and so is a run whose capture fails (here: no CUDA)."""
+    cpu = torch.device("cpu")
+    small = flips
+    steps = 2 * (small.num_train // 16) + 3
+    want = _state_after(_Session(NARROW, small, EXACT, cpu, False), steps, eager_loop=True)
+    static = _Session(NARROW, small, EXACT.replace(step="graph"), cpu, False)
+    got = _state_after(static, steps, eager_loop=False)
+    assert static.step_ran == "static" and static.static.graph is None
+    with caplog.at_level(logging.WARNING, logger="dse.train"):
+        failing = _Session(NARROW, small, EXACT.replace(step="graph"), cpu, False, capture=True)
+        fell_back = _state_after(failing, steps, eager_loop=False)
+    assert failing.step_ran == "eager" and failing.static.eager_steps == GRAPH_WARMUP_STEPS
+    assert [r.message for r in caplog.records if "capture failed" in r.message][0].count("\n") == 0
+    assert len([r for r in caplog.records if "capture failed" in r.message]) == 1
+    assert want.keys() == got.keys() == fell_back.keys() and len(want) > 10
+    assert any(k.endswith("running_mean") for k in want) and want["loss_sum"] != 0
+    for key in want:
+        assert torch.equal(want[key], got[key]), key
+        assert torch.equal(want[key], fell_back[key]), key
+    assert want["conv1.0.weight"].dtype == torch.float64
+
+
+def test_train_records_the_step_that_ran(flips):
+    small = flips
+    eager = train(NARROW, small, EXACT.replace(epochs=2, step="eager"), device="cpu")
+    static = train(NARROW, small, EXACT.replace(epochs=2, step="graph"), device="cpu")
+    auto = train(NARROW, small, EXACT.replace(epochs=2), device="cpu")
+    assert (eager.step, static.step, auto.step) == ("eager", "static", "eager")
+    assert eager.epoch_top1 == static.epoch_top1 == auto.epoch_top1 and eager.loss == static.loss
+    assert eager.dtype == "fp64" and static.recipe.step == "graph" and static.to_dict()["step"] == "static"
+
+
+def test_time_steps_is_the_public_timer(flips):
+    small = flips
+    t = time_steps(NARROW, small, Recipe(batch_size=16, step="graph"), device="cpu", steps=2, warmup_steps=0)
+    assert t.steps == 2 and t.batch_size == 16 and t.models == 1 and t.step == "static" and t.seconds > 0
+    assert t.images_per_second == pytest.approx(32 / t.seconds)
+    failed = time_steps(NARROW, small, Recipe(batch_size=16, step="graph"), device="cpu", steps=1, warmup_steps=0,
+                        capture=True)
+    assert failed.step == "eager"  # its capture was attempted (after the eager warm-up steps) and failed

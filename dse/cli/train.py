@@ -156,8 +156,8 @@ def bench_command(
         return
     console.print(
         f"[bold]{result.images_per_second:,.0f} images/s[/] ({result.step_ms:.1f} ms per step; "
-        f"{result.epoch_seconds:.1f} s per 50,000-image epoch) at batch {result.batch_size}, {result.dtype}"
-        f"{', compiled' if result.compiled else ''}, on {result.device}\n"
+        f"{result.epoch_seconds:.1f} s per 50,000-image epoch) at batch {result.batch_size}, {result.dtype}, "
+        f"{result.step} step{', compiled' if result.compiled else ''}, on {result.device}\n"
         f"point: {name}, {point.input_size}px input, {point.num_classes} classes",
         highlight=False, soft_wrap=not console.is_terminal,
     )
