@@ -62,7 +62,7 @@ def test_html_embeds_figures_and_tables(sr_report):
     out, _ = sr_report
     html = (out / "index.html").read_text()
     assert html.count('src="data:image/png;base64,') == len(list(out.glob("*.png")))
-    assert "<table" in html and "top-1 % (mean ± 95% CI)" in html
+    assert "<table" in html and "test top-1 % (mean [interval])" in html and "min-max range of the seeds" in html
     assert "non-finite loss" in html  # the failure, with its reason
     assert "running" in html and "missing" in html and "queued" in html
     assert "CIFAR-10, 4 epochs" in html and "proxy" in html
