@@ -20,6 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 from matplotlib.transforms import Bbox, blended_transform_factory
 
@@ -131,7 +132,7 @@ def place_labels(
             for dx, dy, ha in _DIRECTIONS:
                 k = distance * (0.75 if dx and dy else 1)
                 ann = _annotate(ax, text, (x, y), (dx * k, dy * k), transform, color, fontsize, ha=ha)
-                box = ann.get_window_extent(renderer).padded(1.5 * scale)
+                box = _text_box(ann, renderer).padded(1.5 * scale)
                 inside = box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0 and box.y1 <= frame.y1
                 mine = _nearest_is_own(box, own, others)
                 if inside and mine and not any(box.overlaps(other) for other in taken):
@@ -147,9 +148,15 @@ def place_labels(
         if placed is None:  # crowded: the spot that hides least, rather than dropping the label
             _, offset, ha = best
             ann = _annotate(ax, text, (x, y), offset, transform, color, fontsize, ha=ha)
-            placed = ann.get_window_extent(renderer)
+            placed = _text_box(ann, renderer)
         taken.append(placed)
     return taken
+
+
+def _text_box(ann, renderer) -> Bbox:
+    """The label's text alone: an Annotation's own extent also covers its leader line, which reaches the point."""
+    ann.update_positions(renderer)  # places the text in screen space, as Annotation.get_window_extent does
+    return Text.get_window_extent(ann, renderer)
 
 
 def _nearest_is_own(box: Bbox, own: tuple[float, float], others: Sequence[tuple[float, float]]) -> bool:
@@ -278,7 +285,7 @@ def draw_accuracy_vs_size(data: SizeAccuracy) -> Figure:
     if data.warnings:
         caption += "WARNING: " + " ".join(data.warnings) + " "
     caption += (f"Each labelled point is one design point (label: its {label_name}, joined to it by a line): small "
-                f"dots = each seed's result, large dot = the mean over seeds; {data.intervals.get('top1', '')}. "
+                f"dots = each seed's result, large dot = the mean over seeds; {_interval_words(data)}. "
                 f"{n_done} of {len(pts)} points have results.")
     if data.chance:
         caption += f" Dashed grey: chance ({data.chance['top1']:.0f}% top-1, {data.chance['top5']:.0f}% top-5)."

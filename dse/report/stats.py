@@ -233,6 +233,12 @@ class SeedSpread:
     between_sd: float  # sd of the point means
     n_points: int  # points with a mean
     n_pooled: int  # points with 2+ seeds, pooled into within_sd
+    seeds_per_point: float = math.nan  # mean number of seeds behind a point mean
+
+    @property
+    def null_between_sd(self) -> float:
+        """How far the point means would spread from seed noise alone, were the points all alike."""
+        return self.within_sd / math.sqrt(self.seeds_per_point) if self.seeds_per_point > 0 else math.nan
 
     @property
     def seeds_dominate(self) -> bool:
@@ -244,9 +250,13 @@ class SeedSpread:
         verdict = ("seed-to-seed noise is as large as the differences between points, so the points are not "
                    "told apart" if self.seeds_dominate else
                    "the differences between points are larger than the seed-to-seed noise")
-        return (f"Spread of {metric}: {self.within_sd:.2f} points between seeds of one point (pooled sd over "
+        text = (f"Spread of {metric}: {self.within_sd:.2f} points between seeds of one point (pooled sd over "
                 f"{self.n_pooled} points) against {self.between_sd:.2f} points between the {self.n_points} point "
                 f"means (sd): {verdict}.")
+        if math.isfinite(self.null_between_sd):
+            text += (f" Were the points all alike, seed noise alone would spread their means by about "
+                     f"{self.null_between_sd:.2f} (sd between seeds / sqrt({self.seeds_per_point:.3g} seeds)).")
+        return text
 
 
 def seed_spread(groups: Sequence[Sequence[float]]) -> SeedSpread:
@@ -267,4 +277,5 @@ def seed_spread(groups: Sequence[Sequence[float]]) -> SeedSpread:
         between = math.sqrt(sum((m - mu) ** 2 for m in means) / (len(means) - 1))
     else:
         between = math.nan
-    return SeedSpread(within, between, len(means), pooled)
+    per_point = sum(len(g) for g in clean) / len(clean) if clean else math.nan
+    return SeedSpread(within, between, len(means), pooled, per_point)
