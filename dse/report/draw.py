@@ -460,8 +460,10 @@ def draw_learning_curves(curves: Curves, title: str) -> Figure:
                 alpha=0.6 if many else 1.0, label=None if many else short, marker=None if many else "o", ms=3)
         if not many and rows["lo"].notna().any():
             ax.fill_between(rows["epoch"], rows["lo"], rows["hi"], color=color, alpha=0.12, lw=0)
+    if curves.chance is not None:
+        ax.axhline(curves.chance, color=MUTED, ls="--", lw=0.9, label=f"chance ({curves.chance:.0f}%)")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("test top-1 accuracy (%)")
+    ax.set_ylabel("top-1 accuracy after each epoch (%)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, alpha=0.25)
     if many:
@@ -470,7 +472,9 @@ def draw_learning_curves(curves: Curves, title: str) -> Figure:
         name = curves.swept[0] if len(curves.swept) == 1 else "point"
         ax.legend(title=f"{name} (by size)", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False,
                   title_fontsize=8)
-    caption = "Mean over seeds per epoch; shaded: range over seeds; dashed: still running. Failed trials left out."
+    caption = ("Mean over seeds per epoch (the per-epoch values the trials reported: validation top-1 where the "
+               "study has a validation split, else test); shaded: range over seeds; dashed: still running. Failed "
+               "trials left out.")
     _titles(fig, title, curves.budget.text, caption)
     return fig
 

@@ -443,6 +443,7 @@ class Curves:
     lines: pd.DataFrame  # label, short, size_mb, epoch, n, mean, lo (min), hi (max), running
     swept: tuple[str, ...]
     budget: Budget
+    chance: float | None = None  # top-1 of guessing (%)
 
 
 def learning_curves(data: StudyData) -> Curves:
@@ -466,7 +467,9 @@ def learning_curves(data: StudyData) -> Curves:
     lines = pd.DataFrame(records, columns=columns)
     if not lines.empty:
         lines = lines.sort_values(["size_mb", "label", "epoch"], na_position="last", kind="stable")
-    return Curves(lines.reset_index(drop=True), data.swept, training_budget(data))
+    n_classes = study_num_classes(data)
+    return Curves(lines.reset_index(drop=True), data.swept, training_budget(data),
+                  chance_level(n_classes) if n_classes else None)
 
 
 # ---------------------------------------------------------------------------------------------- Pareto front

@@ -160,3 +160,22 @@ def test_old_studies_without_validation_fall_back_to_test_and_say_so():
     chosen = selection(point_stats(data))
     assert chosen.split == "test" and "no validation split" in chosen.text
     assert len(pareto_front(data).front) >= 1
+
+
+def test_summary_and_html_carry_the_warnings_the_split_and_the_spread(tmp_path):
+    from dse.report.write import write_report
+
+    data = study_data(make_sweep(None, "low", {"sr": (0.25, 0.5, 1.0)}, seeds=2, shift=-62.0))
+    write_report(data, tmp_path)
+    md = (tmp_path / "summary.md").read_text()
+    html = (tmp_path / "index.html").read_text()
+    for text in (md, html):
+        assert "WARNING: " in text and "within 5 points of chance" in text
+        assert "no validation split" in text and "Seed noise against differences between points" in text
+        assert "[" in text and " range" in text  # two seeds: ranges, named as such
+    assert "test top-1 % (mean [interval])" in md
+    import pandas as pd
+
+    points = pd.read_csv(tmp_path / "points.csv")
+    assert set(points["top1_interval"]) == {"min-max range of the seeds"}
+    assert not (tmp_path / "importance.png").exists()  # a 1-D sweep asks no importance question
