@@ -473,8 +473,8 @@ def draw_learning_curves(curves: Curves, title: str) -> Figure:
         ax.legend(title=f"{name} (by size)", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False,
                   title_fontsize=8)
     caption = ("Mean over seeds per epoch (the per-epoch values the trials reported: validation top-1 where the "
-               "study has a validation split, else test); shaded: range over seeds; dashed: still running. Failed "
-               "trials left out.")
+               "study has a validation split, else test); shaded: range over seeds; dashed colour: still running; "
+               "dashed grey: chance. Failed trials left out.")
     _titles(fig, title, curves.budget.text, caption)
     return fig
 
