@@ -8,6 +8,12 @@ Names: `cifar10` (default), `cifar100`, `fashion-mnist`, `folder:PATH` (train/ a
 folders, any size and mode, fitted to the input size: 32 unless asked), `synthetic` (generated, for tests and
 offline demos; never used in place of another dataset).
 
+Three splits: train, validation and test. The validation split chooses (pruning, search, "best"); the test
+split only measures. Unless the data names one, the validation split is held out of the training split:
+seeded, class-balanced, `VAL_FRACTION` (10%) by default (`load_dataset(val_fraction=...)`; 0 turns it off).
+Folders: train/, val/ and test/ are used as named; train/ and test/ hold validation out of train/; train/ and
+val/ without test/ keep the old reading (val/ is the test split) and hold validation out of train/.
+
 Augmentation: random crop from a zero-padded image (pad = size // 8) and, where the data allows it, a
 horizontal flip. Flips are on for the photo datasets and for fashion-mnist (garments are left-right
 symmetric as a class), off for `synthetic` (its classes are orientations, which a flip would change).
@@ -42,6 +48,8 @@ FASHION_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian's datas
 FOLDER_IMAGE_SIZE = 32
 PROBE_TIMEOUT_S = 3.0
 SYNTHETIC_SIZES = (10_000, 2_000)  # train, test
+VAL_FRACTION = 0.1  # share of the training split held out for validation, unless the data names a val split
+VAL_SEED = 0  # the hold-out is the same for every trial of a study, whatever the trial's seed
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 CIFAR100_CLASSES = tuple(
@@ -83,7 +91,10 @@ FOLDER_PREFIX = "folder:"
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Both splits as uint8 NCHW images and int64 labels (on the CPU), with the train split's statistics."""
+    """The splits as uint8 NCHW images and int64 labels (on the CPU), with the train split's statistics.
+
+    `val_images`/`val_labels` are None when there is no validation split; `val_source` says where it came from.
+    """
 
     info: DatasetInfo
     train_images: torch.Tensor
@@ -93,6 +104,9 @@ class Dataset:
     mean: tuple[float, ...]  # per channel, in [0, 1], of the whole train split (not only a subset)
     std: tuple[float, ...]
     source: str  # where the images came from
+    val_images: torch.Tensor | None = None
+    val_labels: torch.Tensor | None = None
+    val_source: str = ""  # "folder val/", "held out: 10% of train, seed 0", or "" (none)
 
     @property
     def num_train(self) -> int:
@@ -101,6 +115,10 @@ class Dataset:
     @property
     def num_test(self) -> int:
         return int(self.test_labels.shape[0])
+
+    @property
+    def num_val(self) -> int:
+        return 0 if self.val_labels is None else int(self.val_labels.shape[0])
 
 
 def data_root(data_dir: str | os.PathLike | None = None) -> Path:
@@ -129,10 +147,13 @@ def load_dataset(
     image_size: int | None = None,
     subset: int | None = None,
     download: bool | None = None,
+    val_fraction: float = VAL_FRACTION,
+    val_seed: int = VAL_SEED,
 ) -> Dataset:
     """The dataset as uint8 arrays, decoded at most once per data dir and image size (then read from cache).
 
-    `subset` keeps the first N images of each split, balanced over the classes, for quick runs.
+    `subset` keeps the first N images of each split, balanced over the classes, for quick runs; the
+    validation split is then held out of those N (`split_validation`), unless the data has its own.
     `download=False` never touches the network; None: download unless $DSE_OFFLINE is set (to 1, true or yes).
     """
     if download is None:
@@ -141,6 +162,7 @@ def load_dataset(
         raise DataError(f"subset must be a positive number of images; got {subset}")
     if image_size is not None and image_size < 1:
         raise DataError(f"image size must be positive; got {image_size}")
+    _check_fraction(val_fraction)
     if name == "synthetic":
         data = _synthetic(image_size or BUILTIN["synthetic"].image_size, subset)
     elif name.startswith(FOLDER_PREFIX):
@@ -152,15 +174,52 @@ def load_dataset(
         data = _load_builtin(BUILTIN[name], data_root(data_dir), image_size, download)
     else:
         raise DataError(f"unknown dataset {name!r}; known: {', '.join(dataset_names())}")
-    return take_subset(data, subset) if subset else data
+    data = take_subset(data, subset) if subset else data
+    return split_validation(data, val_fraction, val_seed)
 
 
 def take_subset(data: Dataset, n: int, test: int | None = None) -> Dataset:
-    """The first n training and n (or `test`) test images, classes balanced (deterministic: no seed needed)."""
-    test = _balanced_first(data.test_labels, n if test is None else test)
+    """The first n training and n (or `test`) test and validation images, classes balanced (deterministic: no
+    seed needed)."""
+    test_idx = _balanced_first(data.test_labels, n if test is None else test)
     train = _balanced_first(data.train_labels, n)
-    return replace(data, train_images=data.train_images[train], train_labels=data.train_labels[train],
-                   test_images=data.test_images[test], test_labels=data.test_labels[test])
+    out = replace(data, train_images=data.train_images[train], train_labels=data.train_labels[train],
+                  test_images=data.test_images[test_idx], test_labels=data.test_labels[test_idx])
+    if data.val_labels is not None:
+        val = _balanced_first(data.val_labels, n if test is None else test)
+        out = replace(out, val_images=data.val_images[val], val_labels=data.val_labels[val])
+    return out
+
+
+def _check_fraction(fraction: float) -> None:
+    if not (isinstance(fraction, (int, float)) and 0 <= fraction < 1):
+        raise DataError(f"the validation fraction must be in [0, 1) (0: no validation split); got {fraction}")
+
+
+def split_validation(data: Dataset, fraction: float = VAL_FRACTION, seed: int = VAL_SEED) -> Dataset:
+    """Hold `fraction` of each class of the training split out as the validation split (seeded, so every trial
+    of a study validates on the same images). A dataset that already has a validation split (a folder's val/)
+    or `fraction` 0 is returned unchanged. Each class with 2 or more images gives at least one."""
+    _check_fraction(fraction)
+    if data.val_labels is not None or fraction == 0:
+        return data
+    gen = torch.Generator().manual_seed(int(seed))
+    labels = data.train_labels
+    held = []
+    for c in torch.unique(labels).tolist():
+        members = torch.nonzero(labels == c).flatten()
+        if members.numel() < 2:
+            continue
+        k = min(members.numel() - 1, max(1, round(fraction * members.numel())))
+        held.append(members[torch.randperm(members.numel(), generator=gen)[:k]])
+    if not held:
+        return data
+    val = torch.sort(torch.cat(held)).values
+    keep = torch.ones(labels.numel(), dtype=torch.bool)
+    keep[val] = False
+    return replace(data, train_images=data.train_images[keep], train_labels=labels[keep],
+                   val_images=data.train_images[val], val_labels=labels[val],
+                   val_source=f"held out: {fraction:.0%} of train, seed {seed}")
 
 
 def _balanced_first(labels: torch.Tensor, n: int) -> torch.Tensor:
@@ -185,8 +244,8 @@ def _cached(info: DatasetInfo, root: Path, key: str, fingerprint: str, build, so
     path = root / CACHE_DIR / f"{key}.pt"
     data = _read_cache(path, info, fingerprint, source)
     if data is None:
-        train_x, train_y, test_x, test_y = build()
-        data = _make(info, train_x, train_y, test_x, test_y, source)
+        train_x, train_y, test_x, test_y, *val = build()
+        data = _make(info, train_x, train_y, test_x, test_y, source, *val)
         _write_cache(path, data, fingerprint)
     return data
 
@@ -207,8 +266,15 @@ def _read_cache(path: Path, info: DatasetInfo, fingerprint: str, source: str) ->
                 return None
             if images.shape[0] != labels.shape[0]:
                 return None
+        val = [blob[k] for k in ("val_images", "val_labels") if k in blob]
+        if val:
+            if [_checksum(t) for t in val] != blob["val_checksums"] or val[0].shape[0] != val[1].shape[0]:
+                return None
+            if val[0].dtype != torch.uint8 or tuple(val[0].shape[1:]) != (c, s, s):
+                return None
         info = replace(info, classes=tuple(blob["classes"]), num_classes=len(blob["classes"]))
-        return Dataset(info, *tensors, mean=tuple(blob["mean"]), std=tuple(blob["std"]), source=source)
+        extra = {"val_images": val[0], "val_labels": val[1], "val_source": "folder val/"} if val else {}
+        return Dataset(info, *tensors, mean=tuple(blob["mean"]), std=tuple(blob["std"]), source=source, **extra)
     except Exception:  # any unreadable or unexpected cache is rebuilt, never trusted
         return None
 
@@ -221,6 +287,9 @@ def _write_cache(path: Path, data: Dataset, fingerprint: str) -> None:
     blob = {"format": CACHE_FORMAT, "fingerprint": fingerprint, "classes": list(data.info.classes),
             "mean": list(data.mean), "std": list(data.std),
             "checksums": [_checksum(t) for t in tensors.values()], **tensors}
+    if data.val_labels is not None:  # a folder's own val/ (a held-out split is made after the cache)
+        blob.update(val_images=data.val_images, val_labels=data.val_labels,
+                    val_checksums=[_checksum(data.val_images), _checksum(data.val_labels)])
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -235,10 +304,12 @@ def _checksum(t: torch.Tensor) -> int:
     return zlib.crc32(memoryview(t.contiguous().numpy()).cast("B"))
 
 
-def _make(info, train_x, train_y, test_x, test_y, source: str) -> Dataset:
+def _make(info, train_x, train_y, test_x, test_y, source: str, val_x=None, val_y=None) -> Dataset:
     mean, std = _channel_stats(train_x)
+    val = {} if val_y is None else {"val_images": val_x.contiguous(), "val_labels": val_y.to(torch.int64),
+                                    "val_source": "folder val/"}
     return Dataset(info, train_x.contiguous(), train_y.to(torch.int64), test_x.contiguous(),
-                   test_y.to(torch.int64), mean, std, source)
+                   test_y.to(torch.int64), mean, std, source, **val)
 
 
 def _channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -423,7 +494,8 @@ def _unreachable(url: str) -> str:
 
 
 class _Folder:
-    """An ImageFolder-style tree: PATH/train/<class>/* and PATH/test/<class>/* (or val/)."""
+    """An ImageFolder-style tree: PATH/train/<class>/* and PATH/test/<class>/* (or val/), optionally with
+    PATH/val/<class>/* beside test/ as the validation split."""
 
     def __init__(self, name: str) -> None:
         raw = name[len(FOLDER_PREFIX):]
@@ -435,6 +507,8 @@ class _Folder:
                             "folders)")
         self.train_dir = self.root / "train"
         self.test_dir = next((self.root / s for s in ("test", "val") if (self.root / s).is_dir()), None)
+        # train/ + val/ + test/: all three as named; train/ + val/ alone: val/ is the test split (as before)
+        self.val_dir = self.root / "val" if (self.root / "test").is_dir() and (self.root / "val").is_dir() else None
         if not self.train_dir.is_dir() or self.test_dir is None:
             raise DataError(f"dataset folder {self.root} needs train/ and test/ (or val/) folders of class "
                             "folders")
@@ -442,10 +516,13 @@ class _Folder:
                                     if e.is_dir() and not e.name.startswith(".")))
         if len(self.classes) < 2:
             raise DataError(f"{self.train_dir} needs at least 2 class folders; found {len(self.classes)}")
-        test_classes = {e.name for e in os.scandir(self.test_dir) if e.is_dir() and not e.name.startswith(".")}
-        extra = sorted(test_classes - set(self.classes))
-        if extra:
-            raise DataError(f"{self.test_dir} has class folders missing from train/: {', '.join(extra)}")
+        for split in (self.test_dir, self.val_dir):
+            if split is None:
+                continue
+            split_classes = {e.name for e in os.scandir(split) if e.is_dir() and not e.name.startswith(".")}
+            extra = sorted(split_classes - set(self.classes))
+            if extra:
+                raise DataError(f"{split} has class folders missing from train/: {', '.join(extra)}")
         self.name = f"{FOLDER_PREFIX}{raw}"
         self._scans: dict[Path, list[list[tuple[str, int, int]]]] = {}
 
@@ -476,6 +553,10 @@ class _Folder:
             raise DataError(str(exc)) from None
         return DatasetInfo(self.name, len(self.classes), channels, size, self.classes)
 
+    def splits(self) -> tuple[Path, ...]:
+        """train, test and, where named, val: the order `decode` returns them in."""
+        return (self.train_dir, self.test_dir) + ((self.val_dir,) if self.val_dir is not None else ())
+
     def cache_key(self, size: int) -> str:
         digest = hashlib.sha1(str(self.root).encode()).hexdigest()[:12]
         return f"folder-{self.root.name}-{digest}-{size}px"
@@ -483,7 +564,7 @@ class _Folder:
     def fingerprint(self) -> str:
         """Names, sizes and modification times of every image: changes when the tree does."""
         h = hashlib.sha1()
-        for split in (self.train_dir, self.test_dir):
+        for split in self.splits():
             for found in self.scan(split):
                 h.update("".join(f"{p}\0{n}\0{t}\n" for p, n, t in found).encode())
         return h.hexdigest()
@@ -491,7 +572,7 @@ class _Folder:
     def decode(self, size: int):
         channels = self.info(size).in_channels
         out = []
-        for split in (self.train_dir, self.test_dir):
+        for split in self.splits():
             paths, labels = self.files(split)
             try:
                 arr = decode_many(paths, size, channels)
@@ -564,6 +645,11 @@ class DeviceData:
         self.pad = max(1, size // 8)
         self.train_labels = data.train_labels.to(self.device)
         self.test_labels = data.test_labels.to(self.device)
+        self.val_labels = (data.val_labels if data.val_labels is not None
+                           else torch.zeros(0, dtype=torch.int64)).to(self.device)
+        self.val_images = (data.val_images if data.val_images is not None
+                           else data.test_images[:0]).to(self.device)
+        self.val_source = data.val_source
         # padded once, so a batch's crop and flip are a single indexed read
         self.train_padded = F.pad(data.train_images.to(self.device), (self.pad,) * 4)
         self.test_images = data.test_images.to(self.device)
@@ -581,6 +667,10 @@ class DeviceData:
     @property
     def num_test(self) -> int:
         return int(self.test_labels.shape[0])
+
+    @property
+    def num_val(self) -> int:
+        return int(self.val_labels.shape[0])
 
     def batch_size_for(self, batch_size: int) -> int:
         """A batch larger than the split shrinks to the split (tiny subsets still train)."""
@@ -629,5 +719,12 @@ class DeviceData:
 
     def test_batches(self, batch_size: int, *, dtype: torch.dtype = torch.float32
                      ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for i in range(0, self.num_test, batch_size):
-            yield self.normalise(self.test_images[i:i + batch_size], dtype), self.test_labels[i:i + batch_size]
+        return self.eval_batches("test", batch_size, dtype=dtype)
+
+    def eval_batches(self, split: str, batch_size: int, *, dtype: torch.dtype = torch.float32
+                     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Batches of the `test` or `val` split, in order, normalised only."""
+        images, labels = (self.test_images, self.test_labels) if split == "test" else (self.val_images,
+                                                                                       self.val_labels)
+        for i in range(0, int(labels.shape[0]), batch_size):
+            yield self.normalise(images[i:i + batch_size], dtype), labels[i:i + batch_size]

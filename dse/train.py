@@ -1,7 +1,8 @@
 """Brief, trustworthy training of one design point: an explicit recipe in, test accuracy and cost out.
 
-Trustworthy: seeded (init, data order, augmentation), evaluated on the held-out test split, the recipe
-recorded with the result. Fast: the data lives on the device (`dse.data.DeviceData`), steps run in bf16
+Trustworthy: seeded (init, data order, augmentation), evaluated after every epoch on the validation split
+(which chooses: `on_epoch` gets it) and on the held-out test split (which only measures), the recipe recorded
+with the result. Fast: the data lives on the device (`dse.data.DeviceData`), steps run in bf16
 autocast and channels_last on CUDA, and the host syncs only every `check_every` steps and at each
 evaluation (to test the loss for NaN and to report progress), never per step.
 """
@@ -143,7 +144,8 @@ class Progress:
 
 @dataclass(frozen=True)
 class RunResult:
-    """One trained point: test metrics, the budget and speed of the run, and the point's analytic size."""
+    """One trained point: test (and validation) metrics, the budget and speed of the run, and the point's
+    analytic size. `train_images` is what was trained on, after the validation hold-out."""
 
     top1: float  # % on the test split
     top5: float  # % (100 when there are 5 classes or fewer)
@@ -166,10 +168,17 @@ class RunResult:
     point: DesignPoint
     recipe: Recipe
     step: str = "eager"  # the step that ran: eager, graph (captured), or batched (seeds vmapped, dse.train_batched)
+    # the validation split (held out of train, or a folder's val/): what chooses; None/() without one
+    val_top1: float | None = None
+    val_top5: float | None = None
+    val_loss: float | None = None
+    epoch_val_top1: tuple[float, ...] = ()
+    val_images: int = 0
 
     def to_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out.update(epoch_top1=list(self.epoch_top1), point=self.point.to_dict(), recipe=self.recipe.to_dict())
+        out.update(epoch_top1=list(self.epoch_top1), epoch_val_top1=list(self.epoch_val_top1),
+                   point=self.point.to_dict(), recipe=self.recipe.to_dict())
         return out
 
 
@@ -231,7 +240,9 @@ def train(
     """Train `point` on `data` with `recipe` (default: `recipe_for(point)`) and evaluate after every epoch.
 
     `data` is a Dataset, or a DeviceData already on the run's device (reused across runs without upload).
-    `on_epoch(epoch, top1)` runs after each evaluation and may raise (optuna.TrialPruned) to stop the run.
+    `on_epoch(epoch, top1)` runs after each evaluation with the VALIDATION top-1 (the test top-1 only when the
+    data has no validation split) and may raise (optuna.TrialPruned) to stop the run: pruning must choose on
+    validation, never on test.
     Raises Diverged on a non-finite loss and OutOfMemory on CUDA out-of-memory; on CUDA any exception
     leaves the run's memory released. `compile` runs the model through torch.compile (GPU speed; off by
     default because compiling costs more than a brief CPU run). `recipe.step` picks the eager step or the one
@@ -441,13 +452,13 @@ class _Session:
         return "graph" if self.static.graph is not None else "static"
 
     @torch.no_grad()
-    def evaluate(self) -> tuple[float, float, float]:
-        """Top-1 %, top-5 % and mean cross-entropy on the test split; one host sync."""
+    def evaluate(self, split: str = "test") -> tuple[float, float, float]:
+        """Top-1 %, top-5 % and mean cross-entropy on the `test` or `val` split; one host sync."""
         assert self.model is not None
         self.model.eval()
         k = min(5, self.point.num_classes)
         totals = torch.zeros(3, device=self.dev, dtype=torch.float64)
-        for x, y in self.data.test_batches(self.recipe.eval_batch_size, dtype=self.dtype):
+        for x, y in self.data.eval_batches(split, self.recipe.eval_batch_size, dtype=self.dtype):
             with self.autocast():
                 logits = self.forward(x)
             logits = wide(logits)
@@ -456,7 +467,7 @@ class _Session:
                                    F.cross_entropy(logits, y, reduction="sum")]).double()
         self.model.train()
         top1, top5, loss = totals.tolist()
-        n = self.data.num_test
+        n = self.data.num_test if split == "test" else self.data.num_val
         return 100 * top1 / n, 100 * top5 / n, loss / n
 
     # -- the run
@@ -487,6 +498,8 @@ class _Session:
         recipe, steps = self.recipe, self.steps_per_epoch
         self.model.train()
         epoch_top1: list[float] = []
+        epoch_val_top1: list[float] = []
+        val_top1 = val_top5 = val_loss = None
         train_time = eval_time = 0.0
         top1 = None
         step = 0
@@ -509,6 +522,9 @@ class _Session:
             train_time += epoch_seconds
             eval_started = time.perf_counter()
             top1, top5, test_loss = self.evaluate()
+            if self.data.num_val:
+                val_top1, val_top5, val_loss = self.evaluate("val")
+                epoch_val_top1.append(val_top1)
             eval_time += time.perf_counter() - eval_started
             if not math.isfinite(test_loss):
                 raise Diverged(epoch, " (test loss)")
@@ -517,7 +533,7 @@ class _Session:
                 on_progress(Progress(epoch, recipe.epochs, steps, steps, mean_loss, top1,
                                      steps * self.batch_size / max(epoch_seconds, 1e-9)))
             if on_epoch:
-                on_epoch(epoch, top1)
+                on_epoch(epoch, val_top1 if self.data.num_val else top1)  # choices read validation
         wall = time.perf_counter() - started
         c = cost(self.point)
         return RunResult(
@@ -528,6 +544,8 @@ class _Session:
             epoch_top1=tuple(epoch_top1), params=c.params, size_mb=c.size_mb, macs=c.macs,
             imagenet_size_mb=c.imagenet_size_mb, dataset=self.data.info.name, train_images=self.data.num_train,
             test_images=self.data.num_test, point=self.point, recipe=recipe, step=self.step_ran,
+            val_top1=val_top1, val_top5=val_top5, val_loss=val_loss, epoch_val_top1=tuple(epoch_val_top1),
+            val_images=self.data.num_val,
         )
 
 

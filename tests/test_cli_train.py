@@ -31,7 +31,8 @@ def test_train_json_on_synthetic_data():
     data = json.loads(result.stdout.strip().splitlines()[-1])
     assert data["epochs"] == 1 and data["recipe"]["seed"] == 3 and data["recipe"]["batch_size"] == 50
     assert data["point"]["base_e"] == 32 and data["point"]["num_classes"] == 10 and data["point"]["norm"] == "batch"
-    assert data["train_images"] == 300 and 0 <= data["top1"] <= 100 and len(data["epoch_top1"]) == 1
+    assert data["train_images"] == 270 and data["val_images"] == 30  # 10% held out for validation
+    assert 0 <= data["top1"] <= 100 and len(data["epoch_top1"]) == 1 and len(data["epoch_val_top1"]) == 1
 
 
 def test_train_summary_on_a_folder_dataset(tmp_path):

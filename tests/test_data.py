@@ -10,9 +10,11 @@ from PIL import Image
 
 from dse.data import (
     CACHE_DIR,
+    VAL_FRACTION,
     DeviceData,
     dataset_info,
     load_dataset,
+    split_validation,
     take_subset,
 )
 from dse.errors import DataError
@@ -20,7 +22,7 @@ from dse.errors import DataError
 
 @pytest.fixture(scope="module")
 def synthetic():
-    return load_dataset("synthetic", subset=600)
+    return load_dataset("synthetic", subset=600, val_fraction=0)
 
 
 def test_synthetic_is_deterministic_balanced_and_described_by_its_info(synthetic):
@@ -29,14 +31,14 @@ def test_synthetic_is_deterministic_balanced_and_described_by_its_info(synthetic
     assert synthetic.train_images.shape == (600, 3, 32, 32) and synthetic.train_images.dtype == torch.uint8
     assert synthetic.test_images.shape == (600, 3, 32, 32) and synthetic.test_labels.dtype == torch.int64
     assert torch.bincount(synthetic.train_labels).tolist() == [60] * 10
-    again = load_dataset("synthetic", subset=600)
+    again = load_dataset("synthetic", subset=600, val_fraction=0)
     assert torch.equal(again.train_images, synthetic.train_images)
     assert torch.equal(again.test_labels, synthetic.test_labels)
     assert 0.3 < synthetic.mean[0] < 0.7 and all(s > 0.05 for s in synthetic.std)
 
 
 def test_synthetic_at_another_size():
-    data = load_dataset("synthetic", image_size=48, subset=20)
+    data = load_dataset("synthetic", image_size=48, subset=20, val_fraction=0)
     assert data.train_images.shape == (20, 3, 48, 48) and data.info.image_size == 48
 
 
@@ -54,7 +56,7 @@ def test_folder_of_mixed_sizes_modes_and_formats(tmp_path):
     name = f"folder:{root}"
     info = dataset_info(name)
     assert info.classes == ("cat", "dog", "eel") and info.in_channels == 3 and info.image_size == 32
-    data = load_dataset(name, tmp_path / "cache", image_size=16)
+    data = load_dataset(name, tmp_path / "cache", image_size=16, val_fraction=0)
     assert data.train_images.shape == (18, 3, 16, 16) and data.test_images.shape == (6, 3, 16, 16)
     assert data.train_labels.tolist() == [0] * 6 + [1] * 6 + [2] * 6
     # each class is tinted by its own channel: decoding kept the colours apart
@@ -67,7 +69,7 @@ def test_grayscale_folder_has_one_channel(tmp_path):
     root = image_tree(tmp_path / "gray", modes=[("L", (28, 28), "PNG"), ("L", (40, 20), "JPEG")])
     Image.fromarray(np.full((28, 28), 40000, np.uint16)).save(root / "test" / "dog" / "deep.png")  # 16-bit
     assert dataset_info(f"folder:{root}").in_channels == 1
-    data = load_dataset(f"folder:{root}", tmp_path, image_size=28)
+    data = load_dataset(f"folder:{root}", tmp_path, image_size=28, val_fraction=0)
     assert data.train_images.shape == (18, 1, 28, 28) and data.num_test == 7
     assert (data.test_images[data.test_labels == 1] == 40000 >> 8).any()  # scaled to 8 bits, not clipped
 
@@ -82,16 +84,16 @@ def test_folder_cache_is_reused_and_stale_or_damaged_caches_are_rebuilt(tmp_path
     assert cache.stat().st_mtime_ns == stamp and torch.equal(again.train_images, first.train_images)
 
     Image.new("RGB", (20, 20), (0, 0, 255)).save(root / "train" / "eel" / "new.png")  # the source changed
-    grown = load_dataset(name, cache_root, image_size=16)
+    grown = load_dataset(name, cache_root, image_size=16, val_fraction=0)
     assert grown.num_train == 19 and grown.train_labels[-1].item() == 2
 
     cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 2])  # truncated
-    assert torch.equal(load_dataset(name, cache_root, image_size=16).train_images, grown.train_images)
+    assert torch.equal(load_dataset(name, cache_root, image_size=16, val_fraction=0).train_images, grown.train_images)
 
     blob = bytearray(cache.read_bytes())  # one flipped byte inside the image data
     blob[len(blob) // 2] ^= 0xFF
     cache.write_bytes(bytes(blob))
-    assert torch.equal(load_dataset(name, cache_root, image_size=16).train_images, grown.train_images)
+    assert torch.equal(load_dataset(name, cache_root, image_size=16, val_fraction=0).train_images, grown.train_images)
 
 
 @pytest.mark.parametrize("make, message", [
@@ -135,11 +137,11 @@ def test_offline_without_files_names_what_is_expected(tmp_path, monkeypatch):
 def test_fashion_mnist_from_the_debian_package(tmp_path):
     info = dataset_info("fashion-mnist")
     assert (info.num_classes, info.in_channels, info.image_size) == (10, 1, 28)
-    data = load_dataset("fashion-mnist", tmp_path, subset=100)
+    data = load_dataset("fashion-mnist", tmp_path, subset=100, val_fraction=0)
     assert data.train_images.shape == (100, 1, 28, 28) and data.test_images.shape == (100, 1, 28, 28)
     assert torch.bincount(data.train_labels).tolist() == [10] * 10
     started = time.perf_counter()
-    full = load_dataset("fashion-mnist", tmp_path)  # from the cache written above
+    full = load_dataset("fashion-mnist", tmp_path, val_fraction=0)  # from the cache written above
     assert time.perf_counter() - started < 1.0
     assert (full.num_train, full.num_test) == (60000, 10000)
 
@@ -155,7 +157,7 @@ def test_cifar10_jpeg_copy_loads_and_then_comes_from_the_cache(request):
     assert info.num_classes == 10 and info.in_channels == 3 and "airplane" in info.classes
     load_dataset(name, cache)  # decodes on the first run ever, then is cached
     started = time.perf_counter()
-    data = load_dataset(name, cache, subset=1000)
+    data = load_dataset(name, cache, subset=1000, val_fraction=0)
     assert time.perf_counter() - started < 1.0
     assert (data.num_train, data.num_test) == (1000, 1000)
     assert torch.bincount(data.test_labels).tolist() == [100] * 10
@@ -189,7 +191,7 @@ def test_unaugmented_batches_are_the_images_themselves(synthetic):
 
 
 def test_augmentation_is_a_padded_crop_and_flip_and_is_seeded():
-    data = load_dataset("synthetic", subset=64)
+    data = load_dataset("synthetic", subset=64, val_fraction=0)
     data = type(data)(data.info.__class__(**{**data.info.__dict__, "hflip": True}), data.train_images,
                       data.train_labels, data.test_images, data.test_labels, data.mean, data.std, "x")
     dd = DeviceData(data, "cpu")
@@ -210,3 +212,44 @@ def test_augmentation_is_a_padded_crop_and_flip_and_is_seeded():
         assert match, f"image {i} is no padded crop"
         flips += match[0][2]
     assert 0 < flips < 16
+
+
+# ----------------------------------------------------------------------------------------- validation split
+
+
+def test_validation_is_held_out_of_train_seeded_and_class_balanced():
+    data = load_dataset("synthetic", subset=600)  # the default: VAL_FRACTION of each class held out
+    assert VAL_FRACTION == 0.1 and (data.num_train, data.num_val, data.num_test) == (540, 60, 600)
+    assert torch.bincount(data.val_labels).tolist() == [6] * 10
+    assert torch.bincount(data.train_labels).tolist() == [54] * 10
+    whole = load_dataset("synthetic", subset=600, val_fraction=0)
+    assert data.num_val + data.num_train == whole.num_train and whole.val_labels is None
+    # disjoint, and together exactly the training split: no image is both trained on and validated on
+    flat = lambda x: {bytes(img.numpy().tobytes()) for img in x}  # noqa: E731
+    assert not flat(data.train_images) & flat(data.val_images)
+    assert flat(data.train_images) | flat(data.val_images) == flat(whole.train_images)
+    again = load_dataset("synthetic", subset=600)
+    assert torch.equal(again.val_images, data.val_images)  # seeded: every trial validates on the same images
+    other = split_validation(whole, 0.1, seed=1)
+    assert not torch.equal(other.val_images, data.val_images) and "seed 1" in other.val_source
+    with pytest.raises(DataError, match="validation fraction"):
+        load_dataset("synthetic", subset=20, val_fraction=1.0)
+
+
+def test_folder_with_train_val_and_test_uses_all_three_as_named(tmp_path):
+    root = image_tree(tmp_path / "three", per_class=(6, 2, 3), split_names=("train", "test", "val"))
+    data = load_dataset(f"folder:{root}", tmp_path / "cache", image_size=16)
+    assert (data.num_train, data.num_test, data.num_val) == (18, 6, 9) and data.val_source == "folder val/"
+    cached = load_dataset(f"folder:{root}", tmp_path / "cache", image_size=16)  # read back from the cache
+    assert torch.equal(cached.val_images, data.val_images) and torch.equal(cached.val_labels, data.val_labels)
+    two = image_tree(tmp_path / "two", per_class=(6, 2), split_names=("train", "val"))
+    old = load_dataset(f"folder:{two}", tmp_path / "cache", image_size=16)  # val/ without test/: val/ is test
+    assert old.num_test == 6 and old.num_val == 3 and old.num_train == 15 and old.val_source.startswith("held out")
+
+
+def test_device_data_batches_the_validation_split(synthetic):
+    data = split_validation(synthetic, 0.1)
+    dd = DeviceData(data, "cpu")
+    assert dd.num_val == 60 and dd.num_train == 540
+    labels = torch.cat([y for _, y in dd.eval_batches("val", 25)])
+    assert torch.equal(labels, data.val_labels)

@@ -46,9 +46,12 @@ def test_one_epoch_on_2000_synthetic_images_beats_chance_clearly(synthetic):
     seen = []
     result = train(TINY, synthetic, QUICK, device="cpu", on_epoch=lambda e, top1: seen.append((e, top1)))
     assert result.top1 > 25, result  # chance is 10%, its standard error 1.3 points here
-    assert seen == [(1, result.top1)] and result.epoch_top1 == (result.top1,)
+    # on_epoch gets the validation top-1 (what pruning reads); test is measured beside it
+    assert seen == [(1, result.val_top1)] and result.epoch_val_top1 == (result.val_top1,)
+    assert result.epoch_top1 == (result.top1,) and result.val_top1 > 25
     assert result.top1 <= result.top5 <= 100 and math.isfinite(result.loss)
-    assert result.train_images == 2000 and result.test_images == 500 and result.epochs == 1
+    assert result.train_images == 1800 and result.val_images == 200 and result.test_images == 500
+    assert result.epochs == 1
     assert result.images_per_second > 0 and 0 < result.eval_seconds < result.train_seconds
     assert result.device.startswith("cpu") and result.dtype == "fp32" and result.peak_memory_mb == 0
 
@@ -77,6 +80,25 @@ def test_same_seed_same_numbers_other_seed_other_numbers(small):
     c = train(TINY, small, recipe.replace(seed=1), device="cpu")
     assert (a.loss, a.top1, a.epoch_top1) == (b.loss, b.top1, b.epoch_top1)
     assert a.loss != c.loss
+
+
+def test_test_labels_cannot_change_any_choice(small):
+    """Train twice with the same seed, the second time with the test labels shuffled: every number that
+    chooses (validation metrics, what on_epoch sees) is identical; only the test numbers may move."""
+    from dataclasses import replace
+
+    assert small.num_val > 0
+    recipe = QUICK.replace(epochs=2)
+    poisoned = replace(small, test_labels=small.test_labels[torch.randperm(small.num_test,
+                                                                           generator=torch.Generator().manual_seed(5))])
+    assert not torch.equal(poisoned.test_labels, small.test_labels)
+    seen: dict[str, list] = {"clean": [], "poisoned": []}
+    clean = train(TINY, small, recipe, device="cpu", on_epoch=lambda e, v: seen["clean"].append((e, v)))
+    bad = train(TINY, poisoned, recipe, device="cpu", on_epoch=lambda e, v: seen["poisoned"].append((e, v)))
+    assert seen["clean"] == seen["poisoned"] and len(seen["clean"]) == 2
+    assert (clean.val_top1, clean.val_top5, clean.val_loss, clean.epoch_val_top1) == (
+        bad.val_top1, bad.val_top5, bad.val_loss, bad.epoch_val_top1)
+    assert clean.loss != bad.loss  # the poison reached the test split, and only it
 
 
 def test_absurd_learning_rate_is_reported_as_diverged(small):

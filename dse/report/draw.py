@@ -20,6 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 from matplotlib.transforms import Bbox, blended_transform_factory
 
@@ -32,6 +33,7 @@ from dse.report.figures import (
     SizeAccuracy,
 )
 from dse.report.frame import format_value
+from dse.report.stats import interval_legend, interval_name
 
 DPI = 150
 OURS = "#1f77b4"
@@ -101,11 +103,15 @@ def place_labels(
     color: str = "black",
     fontsize: float = 7.5,
     transform=None,
+    neighbours: Sequence[tuple[float, float]] = (),
 ) -> list[Bbox]:
-    """Annotate each point at the first nearby spot that keeps its label inside the axes and clear of the
-    other labels and of everything in `taken` (markers, error bars, lines), trying 8 directions at growing
-    distances; a label that finds no free spot goes to its nearest one with a leader line.
+    """Annotate each point, tied to it: the annotation's anchor is the point itself and a leader line runs
+    from the label to it, and a spot is taken only if no other point is nearer to the label than its own
+    (so a label can never be read as its neighbour's). Tries 12 directions at growing distances for a spot
+    inside the axes and clear of other labels and of everything in `taken` (markers, bars, lines); a label
+    that finds none goes where it hides least, still with its leader.
 
+    `neighbours`: further points (pixels) a label must not sit nearer to, e.g. the other series of the panel.
     Returns the boxes now taken, so labels on a twin axis can avoid these too. Call after `_freeze`.
     """
     renderer = ax.figure.canvas.get_renderer()
@@ -113,33 +119,56 @@ def place_labels(
     frame = ax.get_window_extent(renderer)
     transform = transform or ax.transData
     scale = ax.figure.dpi / 72
-    for x, y, text in zip(xs, ys, texts, strict=True):
-        if not (np.isfinite(x) and np.isfinite(y)):
+    pixels = [tuple(transform.transform((x, y))) if np.isfinite(x) and np.isfinite(y) else None
+              for x, y in zip(xs, ys, strict=True)]
+    others_all = [p for p in pixels if p is not None] + [tuple(p) for p in neighbours]
+    for (x, y), text, own in zip(zip(xs, ys, strict=True), texts, pixels, strict=True):
+        if own is None:
             continue
+        others = [p for p in others_all if p is not own and math.dist(p, own) > 0.5]
         placed = None
-        best: tuple[float, tuple[float, float], bool] | None = None  # least overlap, for a crowded spot
-        for distance in (6, 11, 17, 24, 32, 42):
+        best: tuple[float, tuple[float, float], str] | None = None  # least overlap, for a crowded spot
+        for distance in (6, 11, 17, 24, 32, 42, 54):
             for dx, dy, ha in _DIRECTIONS:
                 k = distance * (0.75 if dx and dy else 1)
-                ann = _annotate(ax, text, (x, y), (dx * k, dy * k), transform, color, fontsize,
-                                leader=distance > 11, ha=ha)
-                box = ann.get_window_extent(renderer).padded(1.5 * scale)
+                ann = _annotate(ax, text, (x, y), (dx * k, dy * k), transform, color, fontsize, ha=ha)
+                box = _text_box(ann, renderer).padded(1.5 * scale)
                 inside = box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0 and box.y1 <= frame.y1
-                if inside and not any(box.overlaps(other) for other in taken):
+                mine = _nearest_is_own(box, own, others)
+                if inside and mine and not any(box.overlaps(other) for other in taken):
                     placed = box
                     break
-                clash = sum(_overlap(box, other) for other in taken) + (0 if inside else 1e6)
+                clash = (sum(_overlap(box, other) for other in taken) + (0 if inside else 1e6)
+                         + (0 if mine else 1e5))
                 if best is None or clash < best[0]:
-                    best = (clash, (dx * k, dy * k), distance > 11, ha)
+                    best = (clash, (dx * k, dy * k), ha)
                 ann.remove()
             if placed is not None:
                 break
         if placed is None:  # crowded: the spot that hides least, rather than dropping the label
-            _, offset, leader, ha = best
-            ann = _annotate(ax, text, (x, y), offset, transform, color, fontsize, leader=leader, ha=ha)
-            placed = ann.get_window_extent(renderer)
+            _, offset, ha = best
+            ann = _annotate(ax, text, (x, y), offset, transform, color, fontsize, ha=ha)
+            placed = _text_box(ann, renderer)
         taken.append(placed)
     return taken
+
+
+def _text_box(ann, renderer) -> Bbox:
+    """The label's text alone: an Annotation's own extent also covers its leader line, which reaches the point."""
+    ann.update_positions(renderer)  # places the text in screen space, as Annotation.get_window_extent does
+    return Text.get_window_extent(ann, renderer)
+
+
+def _nearest_is_own(box: Bbox, own: tuple[float, float], others: Sequence[tuple[float, float]]) -> bool:
+    """No other point is nearer to the label's box than its own point."""
+    mine = _box_distance(box, own)
+    return all(_box_distance(box, p) > mine for p in others)
+
+
+def _box_distance(box: Bbox, p: tuple[float, float]) -> float:
+    dx = max(box.x0 - p[0], 0.0, p[0] - box.x1)
+    dy = max(box.y0 - p[1], 0.0, p[1] - box.y1)
+    return math.hypot(dx, dy)
 
 
 def _overlap(a: Bbox, b: Bbox) -> float:
@@ -148,10 +177,10 @@ def _overlap(a: Bbox, b: Bbox) -> float:
     return w * h if w > 0 and h > 0 else 0.0
 
 
-def _annotate(ax: Axes, text: str, xy, offset, transform, color: str, fontsize: float, leader: bool,
-              ha: str = "center"):
+def _annotate(ax: Axes, text: str, xy, offset, transform, color: str, fontsize: float, ha: str = "center"):
+    """A label anchored at its point (`xy`), with a leader line from the label to the point."""
     _, dy = offset
-    arrow = {"arrowstyle": "-", "color": MUTED, "lw": 0.6, "shrinkA": 0, "shrinkB": 3} if leader else None
+    arrow = {"arrowstyle": "-", "color": MUTED, "lw": 0.6, "shrinkA": 1, "shrinkB": 2.5}
     return ax.annotate(text, xy, xycoords=transform, xytext=offset, textcoords="offset points", ha=ha,
                        va="bottom" if dy > 0 else "top" if dy < 0 else "center",
                        fontsize=fontsize, color=color, annotation_clip=False, arrowprops=arrow)
@@ -216,45 +245,61 @@ def _point_text(row: pd.Series, swept: tuple[str, ...]) -> str:
 
 @_styled
 def draw_accuracy_vs_size(data: SizeAccuracy) -> Figure:
-    """Top-1 over top-5 against model size (shared size axis), the paper's series in its own panel."""
+    """Top-1 over top-5 against this study's model size (an axis fitted to its points); the paper's points on
+    their own panel and axes, so neither scale squeezes the other."""
     pts = data.points
     has_top5 = bool(pts["top5_mean"].notna().any())
     ref = data.reference
     left = [["top1"], ["top5"]] if has_top5 else [["top1"]]
     mosaic = [row + ["paper"] for row in left] if ref is not None else left
     mosaic = [["legend"] * len(mosaic[0]), *mosaic]  # a row of its own: see the legend below
-    fig = _figure(12.0 if ref is not None else 7.5, 8.0 if has_top5 else 5.4)
-    axd = fig.subplot_mosaic(mosaic, height_ratios=[0.17, 1.35, 1] if has_top5 else [0.2, 1],
-                             width_ratios=[1.15, 1] if ref is not None else None)
+    fig = _figure(12.0 if ref is not None else 7.5, 8.4 if has_top5 else 5.8)
+    axd = fig.subplot_mosaic(mosaic, height_ratios=[0.24, 1.35, 1] if has_top5 else [0.28, 1],
+                             width_ratios=[1.6, 1] if ref is not None else None)
     if has_top5:
         axd["top5"].sharex(axd["top1"])
-    specs = [("top1", "test top-1 accuracy (%)", OURS)] + ([("top5", "test top-5 accuracy (%)", TOP5)]
-                                                           if has_top5 else [])
+    words = data.dataset_words or data.budget.dataset
+    specs = [("top1", f"top-1 on {words}, test (%)", OURS)] + (
+        [("top5", f"top-5 on {words}, test (%)", TOP5)] if has_top5 else [])
     for metric, ylabel, color in specs:
         _size_panel(axd[metric], data, metric, ylabel, color)
     if has_top5:
         axd["top1"].set_xlabel("")
         axd["top1"].tick_params(labelbottom=True)
-    handles, labels = axd["top1"].get_legend_handles_labels()
+    handles, labels = [], []
+    for metric, _, _ in specs:
+        for h, lab in zip(*axd[metric].get_legend_handles_labels(), strict=True):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
     if ref is not None:
         _paper_panel(axd["paper"], data)
-        handles += [Line2D([], [], color=OURS, marker="o", ms=4, lw=1.2),
-                    Line2D([], [], color=PAPER, marker="s", ms=6, ls="none")]
-        labels += [f"{data.budget.dataset} top-1, this study (at ImageNet-equivalent size)", "ImageNet top-5 (paper)"]
+        handles.append(Line2D([], [], color=PAPER, marker="s", ms=6, ls="none"))
+        labels.append(f"the paper: top-5 on ImageNet after full training ({ref.figure})")
     # Outside the axes: a legend inside would compete with the point labels for the free space.
     axd["legend"].axis("off")
-    axd["legend"].legend(handles, labels, loc="center", ncols=min(3, len(handles)), frameon=False)
+    axd["legend"].legend(handles, labels, loc="center", ncols=2, frameon=False)
     label_name = data.swept[0] if data.swept else "point"
     n_done = int((pts["n"] > 0).sum())
-    caption = (f"Each point is one design point, labelled with its {label_name}: mean over seeds, bars = 95% "
-               f"t-interval where there are several; {n_done} of {len(pts)} points have results.")
+    caption = ""
+    if data.warnings:
+        caption += "WARNING: " + " ".join(data.warnings) + " "
+    caption += (f"Each labelled point is one design point (label: its {label_name}, joined to it by a line): small "
+                f"dots = each seed's result, large dot = the mean over seeds; {_interval_words(data)}. "
+                f"{n_done} of {len(pts)} points have results.")
+    if data.chance:
+        caption += f" Dashed grey: chance ({data.chance['top1']:.0f}% top-1, {data.chance['top5']:.0f}% top-5)."
     missing = pts[pts["n"] == 0]
     if len(missing):
         caption += " No result yet (x on the size axis): " + ", ".join(
             f"{r['short']} ({r['status']})" for _, r in missing.iterrows()) + "."
     if ref is not None:
-        caption += (f" Right: the paper's {ref.figure}, ImageNet top-5 after full training, at ImageNet-"
-                    f"equivalent sizes; the paper: {ref.text}.")
+        caption += (f" Right: the paper's {ref.figure} on its own axes (ImageNet top-5 after full training, at "
+                    f"ImageNet model sizes); the paper: {ref.text}.")
+        inet = pts["imagenet_size_mb"].dropna()
+        if len(inet):
+            caption += (f" This study's networks would be {inet.min():.2g}-{inet.max():.2g} MB at ImageNet's "
+                        "input and 1000 classes.")
         if not ref.matches:
             caption += " Note: this study fixes other metaparameters than the paper's " + ", ".join(
                 f"{k}={v}" for k, v in ref.fixed.items()) + "."
@@ -267,28 +312,54 @@ def draw_accuracy_vs_size(data: SizeAccuracy) -> Figure:
     return fig
 
 
+def _interval_words(data: SizeAccuracy) -> str:
+    done = data.points[data.points["n"] > 0]
+    kinds = list(done["top1_interval"]) + list(done["top5_interval"])
+    clipped = bool(done["top1_clipped"].any() or done["top5_clipped"].any())
+    return interval_legend(kinds, clipped)
+
+
+def _intervals(done: pd.DataFrame, metric: str) -> tuple[pd.Series, pd.Series]:
+    """The interval to draw per point (NaN where there is none); already clipped by `seed_stat`."""
+    return done[f"{metric}_lo"], done[f"{metric}_hi"]
+
+
 def _size_panel(ax: Axes, data: SizeAccuracy, metric: str, ylabel: str, color: str) -> None:
     pts = data.points
     groups = _groups(pts, data.swept)
     cmap = colormaps["tab10"]
     name = metric.replace("top", "top-")
+    seeds = data.seeds
     for g, (group, rows) in enumerate(groups):
         c = color if len(groups) == 1 else cmap(g % 10)
         done = rows[rows["n"] > 0].sort_values("size_mb", kind="stable")
-        mean, lo, hi = done[f"{metric}_mean"], done[f"{metric}_lo"], done[f"{metric}_hi"]
+        mean = done[f"{metric}_mean"]
         if done.empty or mean.isna().all():
             continue
         ax.plot(done["size_mb"], mean, "-", color=c, lw=1.2, alpha=0.6, zorder=2)
-        lo, hi = lo.clip(lower=0.0), hi.clip(upper=100.0)  # with 2 seeds a t-interval can pass 0% or 100%
-        yerr = np.vstack([(mean - lo).to_numpy(), (hi - mean).to_numpy()])
-        yerr = np.where(np.isfinite(yerr), yerr, 0)
-        ax.errorbar(done["size_mb"], mean, yerr=yerr, fmt="none", ecolor=c, elinewidth=1, capsize=3, zorder=3)
+        lo, hi = _intervals(done, metric)
+        for kind, style in (("t95", {"capsize": 3, "elinewidth": 1.1}), ("range", {"capsize": 0, "elinewidth": 2.2,
+                                                                                     "alpha": 0.45})):
+            sel = (done[f"{metric}_interval"] == kind) & lo.notna() & hi.notna()
+            if sel.any():
+                yerr = np.vstack([(mean[sel] - lo[sel]).to_numpy(), (hi[sel] - mean[sel]).to_numpy()])
+                ax.errorbar(done.loc[sel, "size_mb"], mean[sel], yerr=np.clip(yerr, 0, None), fmt="none", ecolor=c,
+                            zorder=3, label=(interval_name(kind) + (" (3+ seeds)" if kind == "t95" else " (2 seeds)")
+                                             if g == 0 else None), **style)
+        if len(seeds) and metric in seeds:
+            mine = seeds[seeds["label"].isin(done["label"])]
+            ax.scatter(mine["size_mb"], mine[metric], s=9, facecolor="white", edgecolor=c, lw=0.7, zorder=3.5,
+                       label="one seed" if g == 0 else None)
         full = done["n"] >= done["expected"].fillna(0)
         ax.scatter(done.loc[full, "size_mb"], mean[full], s=30, color=c, zorder=4,
-                   label=group or f"{name}, mean over seeds (bars: 95% interval)")
+                   label=group or f"this study: {name} on {data.dataset_words or data.budget.dataset}, "
+                                  "mean over seeds")
         if (~full).any():
             ax.scatter(done.loc[~full, "size_mb"], mean[~full], s=30, facecolor="white", edgecolor=c, zorder=4,
                        label="fewer seeds than asked" if g == 0 else None)
+    if metric in data.chance:
+        ax.axhline(data.chance[metric], color=MUTED, ls="--", lw=0.9, zorder=1,
+                   label=f"chance ({data.chance['top1']:.0f}% top-1, {data.chance['top5']:.0f}% top-5)")
     missing = pts[(pts["n"] == 0) & pts["size_mb"].notna()]
     if len(missing):
         trans = blended_transform_factory(ax.transData, ax.transAxes)
@@ -313,21 +384,26 @@ def _label_size_panel(ax: Axes, data: SizeAccuracy, metric: str) -> None:
     taken: list[Bbox] = []
     groups = _groups(pts, data.swept)
     labels = []
+    every = []  # all means of the panel: a label must sit nearer its own than any of these
     for g, (_, rows) in enumerate(groups):
         done = rows[(rows["n"] > 0) & rows[f"{metric}_mean"].notna()].sort_values("size_mb", kind="stable")
         taken += _marker_boxes(ax, done["size_mb"], done[f"{metric}_mean"])
-        taken += _bar_boxes(ax, done["size_mb"], done[f"{metric}_lo"].clip(lower=0.0),
-                            done[f"{metric}_hi"].clip(upper=100.0))
+        lo, hi = _intervals(done, metric)
+        taken += _bar_boxes(ax, done["size_mb"], lo, hi)
         taken += _segment_boxes(ax, done["size_mb"], done[f"{metric}_mean"])
+        every += [tuple(ax.transData.transform((x, y))) for x, y in zip(done["size_mb"], done[f"{metric}_mean"],
+                                                                         strict=True)]
         color = "#222222" if len(groups) == 1 else colormaps["tab10"](g % 10)
         labels.append((done, color))
+    if len(data.seeds) and metric in data.seeds:
+        taken += _marker_boxes(ax, data.seeds["size_mb"], data.seeds[metric], radius_pt=2.5)
     missing = pts[(pts["n"] == 0) & pts["size_mb"].notna()]
     trans = blended_transform_factory(ax.transData, ax.transAxes)
     taken += _marker_boxes(ax, missing["size_mb"], [0.04] * len(missing), transform=trans)
     for done, color in labels:  # every obstacle is known before the first label goes down
         place_labels(ax, done["size_mb"], done[f"{metric}_mean"], [_point_text(r, data.swept)
                                                                    for _, r in done.iterrows()],
-                     taken=taken, color=color)
+                     taken=taken, color=color, neighbours=every)
     if len(missing):
         place_labels(ax, missing["size_mb"], [0.04] * len(missing),
                      [f"{r['short']} {r['status']}" for _, r in missing.iterrows()], taken=taken, color=MUTED,
@@ -335,46 +411,28 @@ def _label_size_panel(ax: Axes, data: SizeAccuracy, metric: str) -> None:
 
 
 def _paper_panel(ax: Axes, data: SizeAccuracy) -> None:
-    """Ours (top-1, left axis) and the paper's (ImageNet top-5, right axis) on the same size scale."""
+    """The paper's confirmed points alone, on axes fitted to them (ImageNet sizes, ImageNet top-5)."""
     ref = data.reference
-    pts = data.points
-    done = pts[(pts["n"] > 0) & pts["imagenet_size_mb"].notna()].sort_values("imagenet_size_mb", kind="stable")
-    ax.plot(done["imagenet_size_mb"], done["top1_mean"], "-o", color=OURS, ms=4, lw=1.2, alpha=0.8,
-            label=f"this study: {data.budget.dataset} top-1 (left axis)")
-    ax.set_xlabel(INET_SIZE_LABEL)
-    ax.set_ylabel(f"{data.budget.dataset} top-1 (%), this study", color=OURS)
-    ax.tick_params(axis="y", colors=OURS)
+    ax.plot(ref.points["size_mb"], ref.points["top5"], "s", color=PAPER, ms=7)
+    ax.set_xlabel("model size on ImageNet (MB, fp32), the paper's")
+    ax.set_ylabel("ImageNet top-5 (%), the paper's", color=PAPER)
+    ax.tick_params(axis="y", colors=PAPER)
     ax.grid(True, alpha=0.25)
-    twin = ax.twinx()
-    twin.spines["right"].set_visible(True)
-    twin.plot(ref.points["size_mb"], ref.points["top5"], "s", color=PAPER, ms=7, label="ImageNet top-5 (paper)")
-    twin.set_ylabel("ImageNet top-5 (paper) (%)", color=PAPER)
-    twin.tick_params(axis="y", colors=PAPER)
     lo, hi = float(ref.points["top5"].min()), float(ref.points["top5"].max())
-    twin.set_ylim(lo - max(3.0, (hi - lo) * 0.6), hi + max(3.0, (hi - lo) * 0.6))
-    sizes = pd.concat([done["imagenet_size_mb"], ref.points["size_mb"]])
-    if len(sizes):
-        span = float(sizes.max() - sizes.min()) or 1.0
-        ax.set_xlim(max(0.0, float(sizes.min()) - 0.12 * span), float(sizes.max()) + 0.12 * span)
-    ax.margins(y=0.22)
-    ax.set_title(f"against the paper's {ref.figure} (ImageNet, full training)")
-    ax._dse_twin = twin
+    ax.set_ylim(lo - max(3.0, (hi - lo) * 0.6), hi + max(3.0, (hi - lo) * 0.6))
+    sizes = ref.points["size_mb"]
+    span = float(sizes.max() - sizes.min()) or 1.0
+    ax.set_xlim(max(0.0, float(sizes.min()) - 0.35 * span), float(sizes.max()) + 0.35 * span)
+    ax.set_title(f"the paper's {ref.figure} (ImageNet, full training)")
 
 
 def _label_paper_panel(ax: Axes, data: SizeAccuracy) -> None:
-    twin = ax._dse_twin
     ref = data.reference
-    pts = data.points
-    done = pts[(pts["n"] > 0) & pts["imagenet_size_mb"].notna()].sort_values("imagenet_size_mb", kind="stable")
-    taken = _marker_boxes(ax, done["imagenet_size_mb"], done["top1_mean"])
-    taken += _segment_boxes(ax, done["imagenet_size_mb"], done["top1_mean"])
-    taken += _marker_boxes(twin, ref.points["size_mb"], ref.points["top5"], transform=twin.transData, radius_pt=5)
+    taken = _marker_boxes(ax, ref.points["size_mb"], ref.points["top5"], radius_pt=5)
     name = "SR" if ref.param == "sr" else ref.param
-    place_labels(twin, ref.points["size_mb"], ref.points["top5"],
+    place_labels(ax, ref.points["size_mb"], ref.points["top5"],
                  [f"{name} {lab}\n{t:.1f}%" for lab, t in zip(ref.points["label"], ref.points["top5"], strict=True)],
-                 taken=taken, color=PAPER, transform=twin.transData)
-    place_labels(ax, done["imagenet_size_mb"], done["top1_mean"], done["short"].tolist(), taken=taken,
-                 color="#222222")
+                 taken=taken, color=PAPER)
 
 
 # ---------------------------------------------------------------------------------------------- learning curves
@@ -402,8 +460,10 @@ def draw_learning_curves(curves: Curves, title: str) -> Figure:
                 alpha=0.6 if many else 1.0, label=None if many else short, marker=None if many else "o", ms=3)
         if not many and rows["lo"].notna().any():
             ax.fill_between(rows["epoch"], rows["lo"], rows["hi"], color=color, alpha=0.12, lw=0)
+    if curves.chance is not None:
+        ax.axhline(curves.chance, color=MUTED, ls="--", lw=0.9, label=f"chance ({curves.chance:.0f}%)")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("test top-1 accuracy (%)")
+    ax.set_ylabel("top-1 accuracy after each epoch (%)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, alpha=0.25)
     if many:
@@ -412,7 +472,9 @@ def draw_learning_curves(curves: Curves, title: str) -> Figure:
         name = curves.swept[0] if len(curves.swept) == 1 else "point"
         ax.legend(title=f"{name} (by size)", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False,
                   title_fontsize=8)
-    caption = "Mean over seeds per epoch; shaded: range over seeds; dashed: still running. Failed trials left out."
+    caption = ("Mean over seeds per epoch (the per-epoch values the trials reported: validation top-1 where the "
+               "study has a validation split, else test); shaded: range over seeds; dashed colour: still running; "
+               "dashed grey: chance. Failed trials left out.")
     _titles(fig, title, curves.budget.text, caption)
     return fig
 
@@ -440,11 +502,13 @@ def draw_pareto(pareto: Pareto, title: str, swept: tuple[str, ...], max_size_mb:
     fig = _figure(11.5, 5.6)
     ax, side = fig.subplots(1, 2, width_ratios=[1.5, 1])
     pts, front = pareto.points, pareto.front
+    col = pareto.column
+    split = pareto.selection.split if pareto.selection else "test"
     dominated = pts[~pts["on_front"]]
-    ax.scatter(dominated["size_mb"], dominated["top1_mean"], s=18, color=MUTED, alpha=0.4, lw=0,
+    ax.scatter(dominated["size_mb"], dominated[col], s=18, color=MUTED, alpha=0.4, lw=0,
                label=f"dominated ({len(dominated)})")
-    ax.step(front["size_mb"], front["top1_mean"], where="post", color=OURS, lw=1.2, alpha=0.7)
-    ax.scatter(front["size_mb"], front["top1_mean"], s=34, color=OURS, zorder=4,
+    ax.step(front["size_mb"], front[col], where="post", color=OURS, lw=1.2, alpha=0.7)
+    ax.scatter(front["size_mb"], front[col], s=34, color=OURS, zorder=4,
                label=f"Pareto front ({len(front)}), numbered by size")
     if max_size_mb:
         ax.axvline(max_size_mb, color=PAPER, ls=":", lw=1, label=f"size budget {max_size_mb:g} MB")
@@ -455,7 +519,7 @@ def draw_pareto(pareto: Pareto, title: str, swept: tuple[str, ...], max_size_mb:
         ax.set_xlabel(SIZE_LABEL + ", log scale")
     else:
         ax.set_xlabel(SIZE_LABEL)
-    ax.set_ylabel("test top-1 accuracy (%)")
+    ax.set_ylabel(f"{split} top-1 accuracy (%), the one the front is chosen on")
     ax.set_title("accuracy (max) vs size (min)")
     ax.grid(True, alpha=0.25)
     ax.margins(0.08, 0.15)
@@ -465,7 +529,8 @@ def draw_pareto(pareto: Pareto, title: str, swept: tuple[str, ...], max_size_mb:
     rows = []
     for i, (_, r) in enumerate(front.head(shown).iterrows(), start=1):
         values = " ".join(f"{n}={format_value(n, r[n])}" for n in swept)
-        rows.append(textwrap.fill(f"{i:>2}. {r['top1_mean']:.1f}%  {r['size_mb']:.2f} MB  {values}", 58,
+        chosen = f"val {r[col]:.1f}%  " if col != "top1_mean" else ""
+        rows.append(textwrap.fill(f"{i:>2}. {chosen}test {r['top1_mean']:.1f}%  {r['size_mb']:.2f} MB  {values}", 58,
                                   subsequent_indent="    "))
     if len(front) > shown:
         rows.append(f"... {len(front) - shown} more: see the report's front table")
@@ -474,14 +539,16 @@ def draw_pareto(pareto: Pareto, title: str, swept: tuple[str, ...], max_size_mb:
               family="monospace", transform=side.transAxes)
     caption = (f"{len(pts)} design points with results (seed means). A point is on the front when no other is "
                "at least as accurate and at most as large.")
+    if pareto.selection is not None:
+        caption += " " + pareto.selection.text
     if skipped:
         caption += f" {skipped} sampled points over the size budget were not trained and are not shown."
     _titles(fig, title, pareto.budget.text, caption)
     _freeze(fig)
     renderer = fig.canvas.get_renderer()
     taken = [ax.get_legend().get_window_extent(renderer)]
-    taken += _marker_boxes(ax, pts["size_mb"], pts["top1_mean"], radius_pt=3.5)
-    place_labels(ax, front["size_mb"], front["top1_mean"], [str(i) for i in range(1, len(front) + 1)],
+    taken += _marker_boxes(ax, pts["size_mb"], pts[col], radius_pt=3.5)
+    place_labels(ax, front["size_mb"], front[col], [str(i) for i in range(1, len(front) + 1)],
                  taken=taken, color=OURS)
     return fig
 
@@ -530,7 +597,7 @@ def draw_grid(panels: list[GridPanel], title: str, budget: str) -> Figure:
 
 
 @_styled
-def draw_importance(importance: Importance, title: str, budget: str) -> Figure:
+def draw_importance(importance: Importance, title: str, budget: str, spread_text: str = "") -> Figure:
     """Horizontal bars, most important on top."""
     values = importance.values.iloc[::-1]
     fig = _figure(6.4, 1.6 + 0.38 * len(values))
@@ -543,6 +610,8 @@ def draw_importance(importance: Importance, title: str, budget: str) -> Figure:
     caption = f"{importance.n_trials} completed trials, optuna.importance with {importance.evaluator}."
     if "seed" in set(values["param"]):
         caption += " A large share for seed means the differences between points are within seed noise."
+    if spread_text:
+        caption += " " + spread_text
     _titles(fig, title, budget, caption)
     return fig
 

@@ -32,6 +32,15 @@ from dse.report.frame import (
     point_key,
     point_label,
 )
+from dse.report.stats import (
+    SeedSpread,
+    chance_level,
+    chance_warnings,
+    interval_legend,
+    seed_spread,
+    seed_stat,
+    t_quantile,
+)
 
 COMPLETE = TrialState.COMPLETE.name
 CONFIDENCE = 0.95
@@ -39,70 +48,9 @@ CONFIDENCE = 0.95
 # ---------------------------------------------------------------------------------------------- statistics
 
 
-def t_quantile(p: float, df: int) -> float:
-    """Quantile of Student's t (no scipy here): bisection on the CDF from the incomplete beta function."""
-    if not 0 < p < 1 or df < 1:
-        raise ValueError("t_quantile needs 0 < p < 1 and df >= 1")
-    if p == 0.5:
-        return 0.0
-    if p < 0.5:
-        return -t_quantile(1 - p, df)
-    lo, hi = 0.0, 1.0
-    while _t_cdf(hi, df) < p:
-        hi *= 2
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        if _t_cdf(mid, df) < p:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo < 1e-12:
-            break
-    return (lo + hi) / 2
-
-
-def _t_cdf(t: float, df: float) -> float:
-    x = df / (df + t * t)
-    tail = 0.5 * _betai(df / 2, 0.5, x)
-    return 1 - tail if t > 0 else tail
-
-
-def _betai(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta I_x(a, b) (continued fraction, Numerical Recipes 6.4)."""
-    if x <= 0:
-        return 0.0
-    if x >= 1:
-        return 1.0
-    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
-    if x < (a + 1) / (a + b + 2):
-        return front * _betacf(a, b, x) / a
-    return 1 - front * _betacf(b, a, 1 - x) / b
-
-
-def _betacf(a: float, b: float, x: float) -> float:
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1, a - 1
-    c, d = 1.0, 1 - qab * x / qap
-    d = 1 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 300):
-        m2 = 2 * m
-        for aa in (m * (b - m) * x / ((qam + m2) * (a + m2)), -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
-            d = 1 + aa * d
-            d = 1 / (d if abs(d) > tiny else tiny)
-            c = 1 + aa / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1) < 1e-15:
-            break
-    return h
-
-
 def mean_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float, float]:
-    """Mean, sample sd, and the two-sided t-interval of the mean; the interval is NaN for fewer than 2 values.
-
-    Seeds are few (2 to 5), so the t-interval, not a normal one: with 2 seeds it is 12.7 sd wide, as it should be.
-    """
+    """Mean, sample sd, and the two-sided t-interval of the mean, unclipped; the interval is NaN for fewer than 2
+    values. Reports use `dse.report.stats.seed_stat`, which shows a t-interval only from 3 seeds."""
     x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
     if x.size == 0:
         return (math.nan,) * 4
@@ -156,15 +104,33 @@ def training_budget(data: StudyData) -> Budget:
     return Budget(dataset, epoch_text, seeds, short + note, short)
 
 
-def _dataset_name(dataset: Any) -> str:
+_FORMATS = {"jpeg": "JPEG", "jpg": "JPEG", "png": "PNG", "webp": "WebP", "bmp": "BMP", "tiff": "TIFF",
+            "images": "image", "img": "image"}
+
+
+def dataset_label(dataset: Any) -> str:
+    """A dataset as a reader names it: `CIFAR-10`, a folder `cifar10-jpeg` as `CIFAR-10 (JPEG folder)`, any other
+    folder as `folder <name>`."""
     if isinstance(dataset, dict):
         dataset = dataset.get("name") or dataset.get("dataset")
     if not dataset:
         return "unknown dataset"
     text = str(dataset)
-    if text.startswith("folder:"):
-        return f"images in {text.split(':', 1)[1].rstrip('/').split('/')[-1]}"
-    return _DATASET_NAMES.get(text.lower(), text)
+    if not text.startswith("folder:"):
+        return _DATASET_NAMES.get(text.lower(), text)
+    name = text.split(":", 1)[1].rstrip("/").split("/")[-1]
+    stem, _, suffix = name.lower().replace("_", "-").rpartition("-")
+    for known, pretty in _DATASET_NAMES.items():
+        if known in ("synthetic", "imagenet") and stem != known:
+            continue
+        if stem in (known, known.replace("-", "")) and suffix in _FORMATS:
+            return f"{pretty} ({_FORMATS[suffix]} folder)"
+        if name.lower() in (known, known.replace("-", "")):
+            return f"{pretty} (image folder)"
+    return f"folder {name}"
+
+
+_dataset_name = dataset_label
 
 
 def _first(*sources: Any, keys: tuple[str, ...]) -> Any:
@@ -176,6 +142,69 @@ def _first(*sources: Any, keys: tuple[str, ...]) -> Any:
     return None
 
 
+# ---------------------------------------------------------------------------------------------- trust
+
+
+def study_num_classes(data: StudyData) -> int | None:
+    """Classes of the study's networks: the definition's point, else a trial's recorded point."""
+    point = data.spec.get("point")
+    if isinstance(point, dict) and isinstance(point.get("num_classes"), int):
+        return int(point["num_classes"])
+    if data.study is not None:
+        for t in data.study.get_trials(deepcopy=False):
+            p = t.user_attrs.get("point")
+            if isinstance(p, dict) and isinstance(p.get("num_classes"), int):
+                return int(p["num_classes"])
+    return None
+
+
+def study_train_images(data: StudyData) -> int | None:
+    """Images trained on per epoch: the trials' `train_images` attr (after the validation hold-out) when the
+    runner wrote it, else the definition's `subset` (studies from before the validation split trained on all of
+    it), else unknown."""
+    if "train_images" in data.frame:
+        known = pd.to_numeric(data.frame["train_images"], errors="coerce").dropna()
+        if len(known):
+            return int(known.max())
+    subset = data.spec.get("subset")
+    return int(subset) if isinstance(subset, int) and subset > 0 else None
+
+
+def study_batch_size(data: StudyData) -> int | None:
+    recipe = data.spec.get("recipe")
+    size = recipe.get("batch_size") if isinstance(recipe, dict) else None
+    return int(size) if isinstance(size, int) and size > 0 else None
+
+
+def study_warnings(data: StudyData, stats: pd.DataFrame | None = None) -> list[str]:
+    """`chance_warnings` for this study's point means (test top-1) and training budget."""
+    stats = point_stats(data) if stats is None else stats
+    done = stats[stats["n"] > 0]
+    return chance_warnings(zip(done["label"], done["top1_mean"], strict=True), study_num_classes(data),
+                           train_images=study_train_images(data), batch_size=study_batch_size(data))
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which split chooses (front, best) and which measures."""
+
+    column: str  # point_stats column the choices are made on
+    split: str  # "validation" | "test"
+    text: str
+
+
+def selection(stats: pd.DataFrame) -> Selection:
+    """Validation top-1 where every point with a result has it; else test top-1, said as a fallback."""
+    done = stats[stats["n"] > 0]
+    if len(done) and "val_top1_mean" in done and done["val_top1_mean"].notna().all():
+        return Selection("val_top1_mean", "validation",
+                         "Chosen by validation top-1 (a held-out part of the training set); measured: test top-1, "
+                         "which never chooses anything.")
+    return Selection("top1_mean", "test",
+                     "This study recorded no validation split, so choices here (Pareto front, best) fall back to "
+                     "test top-1: the chosen points' test accuracy is optimistic. Measured: test top-1.")
+
+
 # ---------------------------------------------------------------------------------------------- per point
 
 STATUS_ORDER = ("complete", "partial", "running", "queued", "failed", "pruned", "skipped", "missing")
@@ -183,8 +212,9 @@ STATUS_ORDER = ("complete", "partial", "running", "queued", "failed", "pruned", 
 
 
 def point_stats(data: StudyData) -> pd.DataFrame:
-    """One row per design point (all seeds together): mean and 95% t-interval of top-1 and top-5, sizes, and
-    how far the point got (`status`).
+    """One row per design point (all seeds together): mean and interval of top-1 and top-5 (`seed_stat`: a
+    t-interval from 3 seeds, the range for 2), validation top-1 where recorded, sizes, and how far the point got
+    (`status`).
 
     Points of the sweep's grid without any trial appear as `missing`; a point whose trials all failed is
     `failed` with NaN accuracy, never 0.
@@ -210,9 +240,19 @@ def point_stats(data: StudyData) -> pd.DataFrame:
     order.extend(sorted(trial_points, key=lambda kv: tuple(_sortable(v) for v in kv[0])))
     records = [_point_record(data, values, groups.get(key), expected) for key, values in order]
     columns = ["label", "short", *swept, "size_mb", "imagenet_size_mb", "n_params", "n", "expected",
-               "top1_mean", "top1_sd", "top1_lo", "top1_hi", "top5_mean", "top5_sd", "top5_lo", "top5_hi",
-               "train_seconds", "n_failed", "n_running", "n_waiting", "n_pruned", "status", "trials"]
+               *STAT_COLUMNS, "val_top1_mean", "val_top1_n", "train_seconds", "n_failed", "n_running", "n_waiting",
+               "n_pruned", "status", "trials"]
     return pd.DataFrame(records, columns=columns)
+
+
+STAT_COLUMNS = [f"{m}_{k}" for m in ("top1", "top5") for k in ("mean", "sd", "lo", "hi", "interval", "clipped")]
+"""Per metric: mean over seeds, sd, the interval (lo, hi; clipped to 0-100), its kind (`interval`, a key of
+`dse.report.stats.INTERVAL_NAMES`) and whether it was clipped."""
+
+
+def _stat_fields(stat) -> dict[str, Any]:
+    return {"mean": stat.mean, "sd": stat.sd, "lo": stat.lo, "hi": stat.hi, "interval": stat.kind,
+            "clipped": stat.clipped}
 
 
 def _na(frame: pd.DataFrame) -> pd.Series:
@@ -237,8 +277,8 @@ def _point_record(data: StudyData, values: dict[str, Any], rows: pd.DataFrame | 
     n_pruned = int(states.get("PRUNED", 0))
     n_skipped = int(((rows["state"] == "PRUNED") & rows["skip_reason"].notna()).sum())
     n = len(done)
-    top1 = mean_interval(done["top1"].tolist())
-    top5 = mean_interval(done["top5"].dropna().tolist())
+    stats = {f"{m}_{k}": v for m in ("top1", "top5") for k, v in _stat_fields(seed_stat(done[m].tolist())).items()}
+    val = done["val_top1"].dropna() if "val_top1" in done else done["top1"].iloc[0:0]
     size, inet, n_params = _point_size(data, values, rows)
     if n and (expected is None or n >= expected) and not (expected is None and (n_running or n_waiting)):
         status = "complete"
@@ -258,8 +298,7 @@ def _point_record(data: StudyData, values: dict[str, Any], rows: pd.DataFrame | 
         "label": point_label(swept, values), "short": point_label(swept, values, short=True),
         **{k: values.get(k) for k in swept},
         "size_mb": size, "imagenet_size_mb": inet, "n_params": n_params, "n": n, "expected": expected,
-        "top1_mean": top1[0], "top1_sd": top1[1], "top1_lo": top1[2], "top1_hi": top1[3],
-        "top5_mean": top5[0], "top5_sd": top5[1], "top5_lo": top5[2], "top5_hi": top5[3],
+        **stats, "val_top1_mean": float(val.mean()) if len(val) else math.nan, "val_top1_n": len(val),
         "train_seconds": float(done["train_seconds"].mean()) if n and done["train_seconds"].notna().any()
         else math.nan,
         "n_failed": n_failed, "n_running": n_running, "n_waiting": n_waiting, "n_pruned": n_pruned,
@@ -314,6 +353,11 @@ class SizeAccuracy:
     budget: Budget
     reference: Reference | None
     missing: pd.DataFrame = field(repr=False)  # points with no completed trial (status, size if known)
+    seeds: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)  # label, short, size_mb, seed, top1, top5
+    chance: dict[str, float] = field(default_factory=dict)  # metric -> accuracy of guessing (%)
+    warnings: tuple[str, ...] = ()  # `study_warnings`
+    intervals: dict[str, str] = field(default_factory=dict)  # metric -> `interval_legend` of its bars
+    dataset_words: str = ""  # the metric in plain words: "top-1 on CIFAR-10 (JPEG folder)"
 
 
 @cache
@@ -354,9 +398,15 @@ def _study_values(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def accuracy_vs_size(data: StudyData, stats: pd.DataFrame | None = None) -> SizeAccuracy:
-    """Accuracy (mean, 95% interval over seeds) against model size, per design point, with the paper's series."""
+    """Accuracy (every seed, the mean and its interval) against model size per design point, the chance level,
+    the warnings, and the paper's series."""
     stats = point_stats(data) if stats is None else stats
     what = " x ".join(data.swept) if data.swept else "design point"
+    n_classes = study_num_classes(data)
+    chance = {m: chance_level(n_classes, k) for m, k in (("top1", 1), ("top5", 5))} if n_classes else {}
+    done = stats[stats["n"] > 0]
+    intervals = {m: interval_legend(done[f"{m}_interval"], bool(done[f"{m}_clipped"].any()))
+                 for m in ("top1", "top5")}
     return SizeAccuracy(
         points=stats,
         swept=data.swept,
@@ -364,7 +414,22 @@ def accuracy_vs_size(data: StudyData, stats: pd.DataFrame | None = None) -> Size
         budget=training_budget(data),
         reference=paper_reference(data.swept, data.spec) if data.kind == "sweep" else None,
         missing=stats[stats["n"] == 0][["label", "short", "status", "size_mb", "imagenet_size_mb"]],
+        seeds=seed_results(data),
+        chance=chance,
+        warnings=tuple(study_warnings(data, stats)),
+        intervals=intervals,
+        dataset_words=dataset_label(data.spec.get("dataset")),
     )
+
+
+def seed_results(data: StudyData) -> pd.DataFrame:
+    """Every completed trial's own result, to draw beside the mean: label, short, size_mb, imagenet_size_mb,
+    seed, top1, top5."""
+    f = data.frame
+    done = f[(f["state"] == COMPLETE) & f["top1"].notna()]
+    out = done[["label", "size_mb", "imagenet_size_mb", "seed", "top1", "top5"]].copy()
+    out.insert(1, "short", [point_label(data.swept, r, short=True) for r in done.to_dict("records")])
+    return out.reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------------------------------- learning curves
@@ -378,6 +443,7 @@ class Curves:
     lines: pd.DataFrame  # label, short, size_mb, epoch, n, mean, lo (min), hi (max), running
     swept: tuple[str, ...]
     budget: Budget
+    chance: float | None = None  # top-1 of guessing (%)
 
 
 def learning_curves(data: StudyData) -> Curves:
@@ -401,7 +467,9 @@ def learning_curves(data: StudyData) -> Curves:
     lines = pd.DataFrame(records, columns=columns)
     if not lines.empty:
         lines = lines.sort_values(["size_mb", "label", "epoch"], na_position="last", kind="stable")
-    return Curves(lines.reset_index(drop=True), data.swept, training_budget(data))
+    n_classes = study_num_classes(data)
+    return Curves(lines.reset_index(drop=True), data.swept, training_budget(data),
+                  chance_level(n_classes) if n_classes else None)
 
 
 # ---------------------------------------------------------------------------------------------- Pareto front
@@ -414,14 +482,21 @@ class Pareto:
     points: pd.DataFrame  # point_stats rows with a result, plus `on_front`
     front: pd.DataFrame  # the front, by size
     budget: Budget
+    selection: Selection | None = None  # the accuracy the front is chosen on (validation where recorded)
+
+    @property
+    def column(self) -> str:
+        return self.selection.column if self.selection else "top1_mean"
 
 
 def pareto_front(data: StudyData, stats: pd.DataFrame | None = None) -> Pareto:
     """The front over design points (seed means): a point is on it if no other is at least as accurate and at
-    most as large, and strictly better in one."""
+    most as large, and strictly better in one. Accuracy here is validation top-1 where the study recorded it
+    (`selection`), so the test split never chooses."""
     stats = point_stats(data) if stats is None else stats
-    pts = stats[(stats["n"] > 0) & stats["size_mb"].notna() & stats["top1_mean"].notna()].copy()
-    acc = pts["top1_mean"].to_numpy()
+    chosen = selection(stats)
+    pts = stats[(stats["n"] > 0) & stats["size_mb"].notna() & stats[chosen.column].notna()].copy()
+    acc = pts[chosen.column].to_numpy()
     size = pts["size_mb"].to_numpy()
     on_front = [
         not np.any((acc >= acc[i]) & (size <= size[i]) & ((acc > acc[i]) | (size < size[i])))
@@ -429,7 +504,7 @@ def pareto_front(data: StudyData, stats: pd.DataFrame | None = None) -> Pareto:
     ]
     pts["on_front"] = pd.Series(on_front, index=pts.index, dtype=bool)
     front = pts.loc[pts["on_front"]].sort_values("size_mb", kind="stable")
-    return Pareto(pts.reset_index(drop=True), front.reset_index(drop=True), training_budget(data))
+    return Pareto(pts.reset_index(drop=True), front.reset_index(drop=True), training_budget(data), chosen)
 
 
 # ---------------------------------------------------------------------------------------------- grids
@@ -493,17 +568,24 @@ class Importance:
 MIN_IMPORTANCE_TRIALS = 8
 
 
+def varied_params(trials: Sequence[Any]) -> list[str]:
+    """Params that take more than one value over these trials (and that every trial has)."""
+    names = {k for t in trials for k in t.params}
+    return sorted(p for p in names
+                  if all(p in t.params for t in trials) and len({_key(t.params.get(p)) for t in trials}) > 1)
+
+
 def param_importance(data: StudyData, min_trials: int = MIN_IMPORTANCE_TRIALS) -> Importance | None:
-    """None when there are too few completed trials or fewer than two parameters that vary."""
+    """None when there are too few completed trials or fewer than two design parameters (seed aside) that vary:
+    importance answers "which of these matters", a question a 1-D sweep does not ask."""
     study = data.study
     if study is None:
         return None
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
     if len(done) < min_trials:
         return None
-    varying = [p for p in {k for t in done for k in t.params}
-               if len({_key(t.params.get(p)) for t in done}) > 1 and all(p in t.params for t in done)]
-    if len(varying) < 2:
+    varying = varied_params(done)
+    if len([p for p in varying if p != "seed"]) < 2:  # a 1-D sweep: its one figure already answers it
         return None
     try:
         import sklearn  # noqa: F401
@@ -523,6 +605,23 @@ def param_importance(data: StudyData, min_trials: int = MIN_IMPORTANCE_TRIALS) -
     frame = pd.DataFrame({"param": list(scores), "importance": [float(v) for v in scores.values()]})
     name = "fANOVA" if isinstance(evaluator, optuna.importance.FanovaImportanceEvaluator) else "PED-ANOVA"
     return Importance(frame, name, len(done))
+
+
+# ---------------------------------------------------------------------------------------------- seed noise
+
+
+def point_spread(data: StudyData, metric: str = "top1") -> SeedSpread | None:
+    """Seed-to-seed spread (pooled within-point sd) against the spread of the point means, for a study with
+    several seeds per point and several points; None otherwise."""
+    f = data.frame
+    done = f[(f["state"] == COMPLETE) & f[metric].notna()]
+    if done.empty:
+        return None
+    groups = [rows[metric].tolist() for _, rows in done.groupby("label", sort=False)]
+    spread = seed_spread(groups)
+    if spread.n_pooled == 0 or spread.n_points < 2:
+        return None
+    return spread
 
 
 # ---------------------------------------------------------------------------------------------- EDFs

@@ -35,11 +35,12 @@ PARAM_NAMES = ("base_e", "incr_e", "freq", "sr", "pct3x3", "bypass")
 
 # user attr -> column; `params` (a parameter count) is renamed so it cannot be mistaken for Optuna's params.
 ATTR_COLUMNS = {
-    "top1": "top1", "top5": "top5", "loss": "loss", "size_mb": "size_mb", "imagenet_size_mb": "imagenet_size_mb",
+    "top1": "top1", "top5": "top5", "val_top1": "val_top1", "val_top5": "val_top5", "loss": "loss",
+    "size_mb": "size_mb", "imagenet_size_mb": "imagenet_size_mb",
     "params": "n_params", "macs": "macs", "epochs": "epochs", "train_seconds": "train_seconds",
     "images_per_second": "images_per_second", "peak_memory_mb": "peak_memory_mb", "device": "device",
     "diverged": "diverged", "fail_kind": "fail_kind", "fail_reason": "fail_reason", "skip_reason": "skip_reason",
-    "retry_of": "retry_of",
+    "retry_of": "retry_of", "train_images": "train_images", "val_images": "val_images",
 }
 
 
@@ -310,11 +311,11 @@ def study_frame(
     columns = ["study", "number", "state", *_param_columns(rows, swept), "label", *ATTR_COLUMNS.values(),
                "started", "completed", "duration_s"]
     frame = pd.DataFrame(rows, columns=columns)
-    for col in ("top1", "top5", "loss", "size_mb", "imagenet_size_mb", "train_seconds", "images_per_second",
-                "peak_memory_mb", "duration_s"):
+    for col in ("top1", "top5", "val_top1", "val_top5", "loss", "size_mb", "imagenet_size_mb", "train_seconds",
+                "images_per_second", "peak_memory_mb", "duration_s"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
-    for col in ("seed", "number", "n_params", "macs", "epochs", "retry_of", *(c for c in ("base_e", "incr_e", "freq")
-                                                                  if c in frame)):
+    for col in ("seed", "number", "n_params", "macs", "epochs", "retry_of", "train_images", "val_images",
+                *(c for c in ("base_e", "incr_e", "freq") if c in frame)):
         frame[col] = _integers(frame[col])
     return frame
 

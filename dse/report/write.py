@@ -28,10 +28,14 @@ from dse.report.figures import (
     paper_reference,
     param_importance,
     pareto_front,
+    point_spread,
     point_stats,
+    selection,
+    study_warnings,
     training_budget,
 )
 from dse.report.frame import StudyData, format_value
+from dse.report.stats import STAT_DESCRIPTION, STAT_HEADER, format_stat, interval_name
 
 FIGURE_NAMES = ("accuracy_vs_size", "pareto", "learning_curves", "grid", "importance", "error_edf")
 
@@ -87,8 +91,14 @@ def study_figures(data: StudyData, stats: pd.DataFrame | None = None) -> list[Fi
     if importance is not None:
         out.append(Figured("importance", "Parameter importance",
                            f"How much each parameter matters for top-1 ({importance.evaluator}).",
-                           draw.draw_importance(importance, f"{data.name}: parameter importance", budget.text)))
+                           draw.draw_importance(importance, f"{data.name}: parameter importance", budget.text,
+                                                _spread_text(data))))
     return out
+
+
+def _spread_text(data: StudyData) -> str:
+    spread = point_spread(data)
+    return spread.sentence("test top-1") if spread is not None else ""
 
 
 def write_report(data: StudyData, out: Path | str) -> list[Path]:
@@ -166,12 +176,9 @@ def _num(value, digits: int = 1) -> str:
 
 
 def _acc(row: pd.Series, metric: str) -> str:
-    mean = row[f"{metric}_mean"]
-    if pd.isna(mean):
-        return "—"
-    if pd.isna(row[f"{metric}_hi"]):
-        return f"{mean:.1f} (1 seed)" if row["n"] == 1 else f"{mean:.1f}"
-    return f"{mean:.1f} ± {row[f'{metric}_hi'] - mean:.1f}"
+    """`format_stat` of a point_stats row: the one way a mean and its interval are written."""
+    return format_stat(float(row[f"{metric}_mean"]), float(row[f"{metric}_lo"]), float(row[f"{metric}_hi"]),
+                       str(row[f"{metric}_interval"]), bool(row[f"{metric}_clipped"]))
 
 
 def _status(row: pd.Series) -> str:
@@ -185,8 +192,8 @@ def _status(row: pd.Series) -> str:
     return ", ".join(parts)
 
 
-POINT_HEADERS = ["size (MB)", "ImageNet size (MB)", "params", "seeds", "top-1 % (mean ± 95% CI)",
-                 "top-5 % (mean ± 95% CI)", "train s", "status"]
+POINT_HEADERS = ["size (MB)", "ImageNet size (MB)", "params", "seeds", f"test top-1 % ({STAT_HEADER})",
+                 f"test top-5 % ({STAT_HEADER})", "train s", "status"]
 
 
 def _point_rows(stats: pd.DataFrame, swept: tuple[str, ...]) -> list[list[str]]:
@@ -200,7 +207,11 @@ def _point_rows(stats: pd.DataFrame, swept: tuple[str, ...]) -> list[list[str]]:
 
 
 def _points_csv(stats: pd.DataFrame, data: StudyData) -> pd.DataFrame:
-    return stats.drop(columns=["short"]).assign(study=data.name)
+    """points.csv: the interval's kind written by its name, as the tables and figures name it."""
+    out = stats.drop(columns=["short"]).assign(study=data.name)
+    for metric in ("top1", "top5"):
+        out[f"{metric}_interval"] = out[f"{metric}_interval"].map(interval_name)
+    return out
 
 
 def failed_trials(frame: pd.DataFrame) -> pd.DataFrame:
@@ -288,6 +299,33 @@ def _about(data: StudyData) -> list[str]:
             f"Training: {training_budget(data).text}."]
 
 
+def _trust_lines(data: StudyData, stats: pd.DataFrame) -> list[str]:
+    """What a reader must know before trusting a number: warnings, which split chose and which measured."""
+    lines = [f"WARNING: {w}" for w in study_warnings(data, stats)]
+    lines.append(selection(stats).text)
+    return lines
+
+
+def _spread_lines(data: StudyData) -> list[str]:
+    """Seed-to-seed spread next to the spread between points (sweeps with several seeds)."""
+    spread = point_spread(data)
+    if spread is None or data.kind != "sweep":
+        return []
+    return [spread.sentence("test top-1")]
+
+
+SPREAD_HEADERS = ["spread of test top-1", "sd (points)", "what it is"]
+
+
+def _spread_rows(data: StudyData) -> list[list[str]]:
+    spread = point_spread(data)
+    if spread is None or data.kind != "sweep":
+        return []
+    return [["between seeds of one point", _num(spread.within_sd, 2),
+             f"pooled sd over the {spread.n_pooled} points with 2+ seeds"],
+            ["between design points", _num(spread.between_sd, 2), f"sd of the {spread.n_points} point means"]]
+
+
 def _reference_lines(data: StudyData) -> list[str]:
     ref = paper_reference(data.swept, data.spec) if data.kind == "sweep" else None
     if ref is None:
@@ -303,13 +341,18 @@ def _reference_lines(data: StudyData) -> list[str]:
 
 def summary_markdown(data: StudyData, stats: pd.DataFrame, figures: Sequence[Figured]) -> str:
     lines = [f"# {data.name}: dse {data.kind} report", "", *_about(data), "", _counts(data, stats), ""]
+    lines += [f"**{line}**" if line.startswith("WARNING") else line for line in _trust_lines(data, stats)] + [""]
     for f in figures:
         lines += [f"## {f.title}", "", f"![{f.title}]({f.name}.png)", "", f.about, ""]
     lines += _reference_lines(data) + [""] if _reference_lines(data) else []
     if _front_rows(data, stats):
         front = _md_table(FRONT_HEADERS + list(data.swept), _front_rows(data, stats))
         lines += ["## Points on the Pareto front", "", front, ""]
-    lines += ["## Design points", "", _md_table([*data.swept, *POINT_HEADERS], _point_rows(stats, data.swept)), ""]
+    lines += ["## Design points", "", _md_table([*data.swept, *POINT_HEADERS], _point_rows(stats, data.swept)), "",
+              STAT_DESCRIPTION, ""]
+    if _spread_rows(data):
+        lines += ["## Seed noise against differences between points", "", _md_table(SPREAD_HEADERS, _spread_rows(data)),
+                  "", *_spread_lines(data), ""]
     failed = _failed_rows(data)
     lines += ["## Failed trials", "", _md_table(FAILED_HEADERS, failed) if failed else "None.", ""]
     if _unfinished_rows(data):
@@ -318,15 +361,17 @@ def summary_markdown(data: StudyData, stats: pd.DataFrame, figures: Sequence[Fig
     return "\n".join(lines)
 
 
-FRONT_HEADERS = ["#", "top-1 %", "size (MB)", "trials"]
+FRONT_HEADERS = ["#", "chosen on: top-1 %", "test top-1 %", "size (MB)", "trials"]
 
 
 def _front_rows(data: StudyData, stats: pd.DataFrame) -> list[list[str]]:
     """The non-dominated points of a search, smallest first, numbered as in the figure."""
     if not (data.kind == "search" or len(data.directions) > 1):
         return []
-    front = pareto_front(data, stats).front
-    return [[str(i), _acc(r, "top1"), _num(r["size_mb"], 3), str(r["trials"]),
+    pareto = pareto_front(data, stats)
+    front, col = pareto.front, pareto.column
+    return [[str(i), f"{_num(r[col])} ({pareto.selection.split})", _acc(r, "top1"), _num(r["size_mb"], 3),
+             str(r["trials"]),
              *(format_value(n, r[n]) for n in data.swept)] for i, (_, r) in enumerate(front.iterrows(), start=1)]
 
 
@@ -360,7 +405,7 @@ figcaption{font-size:.9rem;color:#555}
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
 th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}th{background:#f5f5f5}
 td:first-child,th:first-child{text-align:left}.note{color:#555;font-size:.9rem}
-.status-failed{color:#b00}details{margin:1rem 0}summary{cursor:pointer}
+.status-failed{color:#b00}.warning{color:#8a4b00;font-weight:600}details{margin:1rem 0}summary{cursor:pointer}
 """
 
 
@@ -380,6 +425,8 @@ def index_html(data: StudyData, stats: pd.DataFrame, figures: Sequence[Figured])
     body = [f"<h1>{html.escape(data.name)}: dse {html.escape(data.kind)} report</h1>"]
     body += [f'<p class="note">{html.escape(line)}</p>' for line in _about(data)]
     body.append(f"<p>{html.escape(_counts(data, stats))}</p>")
+    body += [f'<p class="{"warning" if line.startswith("WARNING") else "note"}">{html.escape(line)}</p>'
+             for line in _trust_lines(data, stats)]
     for f in figures:
         body += [f"<h2>{html.escape(f.title)}</h2>", _figure_html(f)]
     body += [f'<p class="note">{html.escape(line)}</p>' for line in _reference_lines(data)]
@@ -387,7 +434,12 @@ def index_html(data: StudyData, stats: pd.DataFrame, figures: Sequence[Figured])
         front = _html_table(FRONT_HEADERS + list(data.swept), _front_rows(data, stats), cls="front")
         body += ["<h2>Points on the Pareto front</h2>", front]
     body += ["<h2>Design points</h2>", _html_table([*data.swept, *POINT_HEADERS], _point_rows(stats, data.swept),
-                                                   cls="points")]
+                                                   cls="points"),
+             f'<p class="note">{html.escape(STAT_DESCRIPTION)}</p>']
+    if _spread_rows(data):
+        body += ["<h2>Seed noise against differences between points</h2>",
+                 _html_table(SPREAD_HEADERS, _spread_rows(data), cls="spread"),
+                 *(f"<p>{html.escape(line)}</p>" for line in _spread_lines(data))]
     failed = _failed_rows(data)
     body += ["<h2>Failed trials</h2>", _html_table(FAILED_HEADERS, failed, cls="failed") if failed
              else "<p>None.</p>"]

@@ -1,0 +1,281 @@
+"""Small pure statistics of a study's results, named once so every output says the same thing.
+
+Seeds are few (1 to 5). A t-interval from 2 seeds is 12.7 sd wide and says nothing, so an interval is
+shown only where it means something: with 3 or more seeds the 95% t-interval of the mean; with 2 the min-max
+range of the seeds, called a range; with 1 nothing. Accuracies live in [0, 100] %, and an interval that
+passes either end is clipped there, with the clipping said.
+
+Also here: chance level and the warnings for results near it or trained in too few steps, and the spread
+between seeds against the spread between design points. No Optuna, no pandas: the lead may move these to
+the study layer as they are.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+CONFIDENCE = 0.95
+MIN_SEEDS_FOR_CI = 3
+METRIC_RANGE = (0.0, 100.0)  # accuracies, %
+CHANCE_MARGIN = 5.0  # percentage points: a mean closer than this to chance is "near chance"
+MIN_STEPS_PER_EPOCH = 20
+
+# kind -> what it is, in words; the only place these names are written
+INTERVAL_NAMES = {
+    "t95": "95% t-interval of the mean",
+    "range": "min-max range of the seeds",
+    "single": "one seed, no interval",
+    "none": "no result",
+}
+STAT_HEADER = "mean [interval]"
+STAT_DESCRIPTION = (
+    "Each accuracy is the mean over the point's seeds. The interval in brackets is the 95% t-interval of the "
+    "mean where the point has 3 or more seeds, and the min-max range of the seeds where it has 2 (marked "
+    "'range'; a t-interval from 2 seeds is 12.7 standard deviations wide); one seed has no interval. "
+    "Intervals are clipped to the 0-100% an accuracy can take, and marked 'clipped' where that happened."
+)
+
+
+@dataclass(frozen=True)
+class SeedStat:
+    """Mean over seeds and the interval that fits their number (see the module doc)."""
+
+    n: int
+    mean: float
+    sd: float  # sample sd (NaN for fewer than 2)
+    lo: float  # interval, clipped to the metric's range; NaN when there is none
+    hi: float
+    kind: str  # a key of INTERVAL_NAMES
+    clipped: bool  # the interval passed 0 or 100 and was cut there
+
+    @property
+    def name(self) -> str:
+        return interval_name(self.kind)
+
+
+def interval_name(kind: str) -> str:
+    """How an interval kind is named in tables, CSVs, figures and the CLI."""
+    return INTERVAL_NAMES.get(kind, kind)
+
+
+def seed_stat(values: Iterable[float | None], *, confidence: float = CONFIDENCE,
+              bounds: tuple[float, float] | None = METRIC_RANGE) -> SeedStat:
+    """Mean, sd and the interval for this many seeds (None and non-finite values are left out)."""
+    x = [float(v) for v in values if v is not None and math.isfinite(v)]
+    n = len(x)
+    if n == 0:
+        return SeedStat(0, math.nan, math.nan, math.nan, math.nan, "none", False)
+    mean = sum(x) / n
+    if n == 1:
+        return SeedStat(1, mean, math.nan, math.nan, math.nan, "single", False)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in x) / (n - 1))
+    if n >= MIN_SEEDS_FOR_CI:
+        half = t_quantile(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n)
+        lo, hi, kind = mean - half, mean + half, "t95" if confidence == CONFIDENCE else f"t{round(confidence * 100)}"
+    else:
+        lo, hi, kind = min(x), max(x), "range"
+    clipped = False
+    if bounds is not None:
+        clipped = lo < bounds[0] or hi > bounds[1]
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    return SeedStat(n, mean, sd, lo, hi, kind, clipped)
+
+
+def format_stat(mean: float, lo: float, hi: float, kind: str, clipped: bool = False, digits: int = 1) -> str:
+    """`30.8 [20.2, 41.4]`, `30.6 [28.0, 33.2] range`, `30.6 (1 seed)`, `74.3 [33.3, 100.0] clipped`."""
+    if mean is None or not math.isfinite(mean):
+        return "—"
+    if kind == "single" or lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"{mean:.{digits}f} (1 seed)" if kind == "single" else f"{mean:.{digits}f}"
+    text = f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+    if kind == "range":
+        text += " range"
+    if clipped:
+        text += " clipped"
+    return text
+
+
+def interval_legend(kinds: Iterable[str], clipped: bool = False) -> str:
+    """The words for the bars of a figure that holds these kinds of interval."""
+    present = [k for k in ("t95", "range") if k in set(kinds)]
+    if not present:
+        return "no interval (one seed per point)"
+    text = "; ".join(
+        ("bars: " if i == 0 else "") + interval_name(k) + (" (3+ seeds)" if k == "t95" else " (2 seeds)")
+        for i, k in enumerate(present))
+    return text + ("; clipped to 0-100%" if clipped else "")
+
+
+# ---------------------------------------------------------------------------------------------- Student's t
+
+
+def t_quantile(p: float, df: int) -> float:
+    """Quantile of Student's t (no scipy here): bisection on the CDF from the incomplete beta function."""
+    if not 0 < p < 1 or df < 1:
+        raise ValueError("t_quantile needs 0 < p < 1 and df >= 1")
+    if p == 0.5:
+        return 0.0
+    if p < 0.5:
+        return -t_quantile(1 - p, df)
+    lo, hi = 0.0, 1.0
+    while _t_cdf(hi, df) < p:
+        hi *= 2
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if _t_cdf(mid, df) < p:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-12:
+            break
+    return (lo + hi) / 2
+
+
+def _t_cdf(t: float, df: float) -> float:
+    x = df / (df + t * t)
+    tail = 0.5 * _betai(df / 2, 0.5, x)
+    return 1 - tail if t > 0 else tail
+
+
+def _betai(a: float, b: float, x: float) -> float:
+    """Regularized incomplete beta I_x(a, b) (continued fraction, Numerical Recipes 6.4)."""
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1) / (a + b + 2):
+        return front * _betacf(a, b, x) / a
+    return 1 - front * _betacf(b, a, 1 - x) / b
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1, a - 1
+    c, d = 1.0, 1 - qab * x / qap
+    d = 1 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        m2 = 2 * m
+        for aa in (m * (b - m) * x / ((qam + m2) * (a + m2)), -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
+            d = 1 + aa * d
+            d = 1 / (d if abs(d) > tiny else tiny)
+            c = 1 + aa / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1) < 1e-15:
+            break
+    return h
+
+
+# ---------------------------------------------------------------------------------------------- chance
+
+
+def chance_level(num_classes: int, k: int = 1) -> float:
+    """Top-k accuracy (%) of guessing uniformly among `num_classes`."""
+    if num_classes < 1:
+        raise ValueError("num_classes must be >= 1")
+    return 100.0 * min(k, num_classes) / num_classes
+
+
+def steps_per_epoch(train_images: int, batch_size: int) -> int:
+    """Optimizer steps in one epoch as dse trains (dse.data.DeviceData): a batch larger than the split
+    shrinks to it, the last partial batch is dropped."""
+    if train_images < 1 or batch_size < 1:
+        return 0
+    return train_images // min(batch_size, train_images)
+
+
+def chance_warnings(
+    points: Iterable[tuple[str, float]],
+    num_classes: int | None,
+    *,
+    train_images: int | None = None,
+    batch_size: int | None = None,
+    margin: float = CHANCE_MARGIN,
+    min_steps: int = MIN_STEPS_PER_EPOCH,
+) -> list[str]:
+    """Warnings, one line each, for results that cannot be read as learning: (label, mean top-1 %) pairs
+    within `margin` points of chance, and an epoch of fewer than `min_steps` optimizer steps.
+
+    `train_images` is the number of images trained on per epoch (after any subset and validation hold-out);
+    the step warning is left out when it or `batch_size` is unknown.
+    """
+    out = []
+    if num_classes:
+        chance = chance_level(num_classes)
+        near = [(label, top1) for label, top1 in points
+                if top1 is not None and math.isfinite(top1) and top1 < chance + margin]
+        if near:
+            listed = ", ".join(f"{label} ({top1:.1f}%)" for label, top1 in near)
+            out.append(f"{len(near)} point{'s are' if len(near) != 1 else ' is'} within {margin:g} points of "
+                       f"chance ({chance:.1f}% top-1 for {num_classes} classes), so "
+                       f"{'their' if len(near) != 1 else 'its'} differences say little: {listed}.")
+    if train_images and batch_size:
+        steps = steps_per_epoch(int(train_images), int(batch_size))
+        if steps < min_steps:
+            out.append(f"An epoch is only {steps} optimizer step{'s' if steps != 1 else ''} ({int(train_images)} "
+                       f"training images, batch size {int(batch_size)}; fewer than {min_steps}): the networks "
+                       "have barely started to learn, so the ranking of points is mostly noise.")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- seed noise
+
+
+@dataclass(frozen=True)
+class SeedSpread:
+    """Seed-to-seed spread within points against the spread of the point means."""
+
+    within_sd: float  # pooled within-point sd over points with 2+ seeds
+    between_sd: float  # sd of the point means
+    n_points: int  # points with a mean
+    n_pooled: int  # points with 2+ seeds, pooled into within_sd
+    seeds_per_point: float = math.nan  # mean number of seeds behind a point mean
+
+    @property
+    def null_between_sd(self) -> float:
+        """How far the point means would spread from seed noise alone, were the points all alike."""
+        return self.within_sd / math.sqrt(self.seeds_per_point) if self.seeds_per_point > 0 else math.nan
+
+    @property
+    def seeds_dominate(self) -> bool:
+        return math.isfinite(self.within_sd) and math.isfinite(self.between_sd) and self.within_sd >= self.between_sd
+
+    def sentence(self, metric: str = "top-1") -> str:
+        if not (math.isfinite(self.within_sd) and math.isfinite(self.between_sd)):
+            return ""
+        verdict = ("seed-to-seed noise is as large as the differences between points, so the points are not "
+                   "told apart" if self.seeds_dominate else
+                   "the differences between points are larger than the seed-to-seed noise")
+        text = (f"Spread of {metric}: {self.within_sd:.2f} points between seeds of one point (pooled sd over "
+                f"{self.n_pooled} points) against {self.between_sd:.2f} points between the {self.n_points} point "
+                f"means (sd): {verdict}.")
+        if math.isfinite(self.null_between_sd):
+            text += (f" Were the points all alike, seed noise alone would spread their means by about "
+                     f"{self.null_between_sd:.2f} (sd between seeds / sqrt({self.seeds_per_point:.3g} seeds)).")
+        return text
+
+
+def seed_spread(groups: Sequence[Sequence[float]]) -> SeedSpread:
+    """Pooled within-group sd (sqrt of sum (n_i - 1) s_i^2 / sum (n_i - 1)) and the sd of group means."""
+    clean = [[float(v) for v in g if v is not None and math.isfinite(v)] for g in groups]
+    clean = [g for g in clean if g]
+    means = [sum(g) / len(g) for g in clean]
+    num = den = 0.0
+    pooled = 0
+    for g, m in zip(clean, means, strict=True):
+        if len(g) >= 2:
+            num += sum((v - m) ** 2 for v in g)
+            den += len(g) - 1
+            pooled += 1
+    within = math.sqrt(num / den) if den else math.nan
+    if len(means) >= 2:
+        mu = sum(means) / len(means)
+        between = math.sqrt(sum((m - mu) ** 2 for m in means) / (len(means) - 1))
+    else:
+        between = math.nan
+    per_point = sum(len(g) for g in clean) / len(clean) if clean else math.nan
+    return SeedSpread(within, between, len(means), pooled, per_point)
