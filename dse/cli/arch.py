@@ -15,6 +15,7 @@ from dse.cli.options import (
     BypassOpt,
     DropoutOpt,
     FreqOpt,
+    HeadOpt,
     IncrEOpt,
     NormOpt,
     Pct3x3Opt,
@@ -70,6 +71,7 @@ def arch(
     stem: StemOpt = None,
     pooling: PoolingOpt = None,
     norm: NormOpt = None,
+    head: HeadOpt = None,
     dropout: DropoutOpt = None,
     dataset: Annotated[str | None, typer.Option(
         help="Take classes, channels and input size from a dataset (cifar10, cifar100, fashion-mnist, "
@@ -89,8 +91,8 @@ def arch(
         input_size = input_size or info.image_size
     point = point_from_options(
         preset_name=preset, base_e=base_e, incr_e=incr_e, freq=freq, sr=sr, pct3x3=pct3x3, bypass=bypass,
-        stem=stem, pooling=pooling, norm=norm, dropout=dropout, num_classes=num_classes, in_channels=in_channels,
-        input_size=input_size,
+        stem=stem, pooling=pooling, norm=norm, head=head, dropout=dropout, num_classes=num_classes,
+        in_channels=in_channels, input_size=input_size,
     )
     report = arch_report(point)
     if as_json:
@@ -111,7 +113,7 @@ def arch(
 def _table(report: dict) -> Table:
     p = report["point"]
     title = (f"base_e {p['base_e']}, incr_e {p['incr_e']}, freq {p['freq']}, SR {p['sr']}, pct3x3 {p['pct3x3']}, "
-             f"bypass {p['bypass']}, stem {p['stem']}, pooling {p['pooling']}, norm {p['norm']}, "
+             f"bypass {p['bypass']}, stem {p['stem']}, pooling {p['pooling']}, norm {p['norm']}, head {p['head']}, "
              f"{p['num_classes']} classes, {p['in_channels']}x{p['input_size']}x{p['input_size']} input")
     table = Table(title=title, title_justify="left")
     shortcuts = any(row.get("shortcut", "none") != "none" for row in report["layers"])

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from dse.space import Bypass, DesignPoint, Norm, Pooling, Stem, preset
+from dse.space import Bypass, DesignPoint, Head, Norm, Pooling, Stem, preset
 
 _DESIGN = "Design point"
 
@@ -34,6 +34,8 @@ StemOpt = Annotated[Stem | None, typer.Option("--stem", help="First convolution 
 PoolingOpt = Annotated[Pooling | None, typer.Option("--pooling", help="Max-pool layout.", rich_help_panel=_DESIGN)]
 NormOpt = Annotated[Norm | None, typer.Option("--norm", help="Normalisation (default: batch; presets: none).",
                                               rich_help_panel=_DESIGN)]
+HeadOpt = Annotated[Head | None, typer.Option("--head", help="After conv10: linear (default) or relu (the paper's; "
+                                              "presets).", rich_help_panel=_DESIGN)]
 DropoutOpt = Annotated[float | None, typer.Option("--dropout", help="Dropout before conv10.",
                                                   rich_help_panel=_DESIGN)]
 
@@ -50,6 +52,7 @@ def point_from_options(
     stem: Stem | None = None,
     pooling: Pooling | None = None,
     norm: Norm | None = None,
+    head: Head | None = None,
     dropout: float | None = None,
     num_classes: int | None = None,
     in_channels: int | None = None,
@@ -61,7 +64,7 @@ def point_from_options(
         base = base.for_data(base.num_classes, base.in_channels, input_size)
     overrides = {
         "base_e": base_e, "incr_e": incr_e, "freq": freq, "sr": sr, "pct3x3": pct3x3, "bypass": bypass,
-        "stem": stem, "pooling": pooling, "norm": norm, "dropout": dropout, "num_classes": num_classes,
+        "stem": stem, "pooling": pooling, "norm": norm, "head": head, "dropout": dropout, "num_classes": num_classes,
         "in_channels": in_channels, "input_size": input_size,
     }
     return base.replace(**{k: v for k, v in overrides.items() if v is not None})

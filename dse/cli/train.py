@@ -15,6 +15,7 @@ from dse.cli.options import (
     BypassOpt,
     DropoutOpt,
     FreqOpt,
+    HeadOpt,
     IncrEOpt,
     NormOpt,
     Pct3x3Opt,
@@ -63,6 +64,7 @@ def train_command(
     stem: StemOpt = None,
     pooling: PoolingOpt = None,
     norm: NormOpt = None,
+    head: HeadOpt = None,
     dropout: DropoutOpt = None,
     dataset: DatasetOpt = "cifar10",
     data_dir: DataDirOpt = None,
@@ -87,7 +89,7 @@ def train_command(
     dev = resolve_device(device)  # before any loading: a wrong device is reported at once
     info = dataset_info(dataset, data_dir)
     point = _point(info, image_size, preset_name=preset, base_e=base_e, incr_e=incr_e, freq=freq, sr=sr,
-                   pct3x3=pct3x3, bypass=bypass, stem=stem, pooling=pooling, norm=norm, dropout=dropout)
+                   pct3x3=pct3x3, bypass=bypass, stem=stem, pooling=pooling, norm=norm, head=head, dropout=dropout)
     recipe = recipe_for(point, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
     out = err_console if as_json else console
     with out.status(f"loading {dataset}"):
@@ -126,7 +128,8 @@ def _summary(r) -> None:
         f"{r.epochs} epochs of {r.train_images:,} images in {r.train_seconds:.1f} s "
         f"(evaluation {r.eval_seconds:.1f} s), {r.images_per_second:,.0f} img/s, {r.dtype}, {r.device}{memory}\n"
         f"point: base_e {p.base_e}, incr_e {p.incr_e}, freq {p.freq}, sr {p.sr}, pct3x3 {p.pct3x3}, bypass "
-        f"{p.bypass.value}, stem {p.stem.value}, pooling {p.pooling.value}, norm {p.norm.value}, dropout {p.dropout}\n"
+        f"{p.bypass.value}, stem {p.stem.value}, pooling {p.pooling.value}, norm {p.norm.value}, "
+        f"head {p.head.value}, dropout {p.dropout}\n"
         f"recipe: lr {rc.lr}, batch {rc.batch_size}, momentum {rc.momentum}{' nesterov' if rc.nesterov else ''}, "
         f"weight decay {rc.weight_decay}, label smoothing {rc.label_smoothing}, warmup {rc.warmup:.0%}, "
         f"grad clip {rc.grad_clip or 'off'}, augment {'on' if rc.augment else 'off'}, seed {rc.seed}",
@@ -146,6 +149,7 @@ def bench_command(
     stem: StemOpt = None,
     pooling: PoolingOpt = None,
     norm: NormOpt = None,
+    head: HeadOpt = None,
     dropout: DropoutOpt = None,
     dataset: DatasetOpt = "synthetic",
     data_dir: DataDirOpt = None,
@@ -165,7 +169,7 @@ def bench_command(
     dev = resolve_device(device)
     info = dataset_info(dataset, data_dir)
     point = _point(info, image_size, preset_name=preset, base_e=base_e, incr_e=incr_e, freq=freq, sr=sr,
-                   pct3x3=pct3x3, bypass=bypass, stem=stem, pooling=pooling, norm=norm, dropout=dropout)
+                   pct3x3=pct3x3, bypass=bypass, stem=stem, pooling=pooling, norm=norm, head=head, dropout=dropout)
     out = err_console if as_json else console
     with out.status(f"benchmarking on {dataset}"):
         data = (bench_data(point, batch_size) if dataset == "synthetic"
