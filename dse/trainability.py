@@ -76,8 +76,10 @@ class CheckRow:
 
     @property
     def trains(self) -> bool:
-        """Finite throughout and the training loss fell."""
-        return not self.diverged and math.isfinite(self.last_loss) and self.last_loss < self.first_loss
+        """Finite throughout, and the training loss fell, to below a uniform guess's (ln classes): a network whose
+        ReLU head died sits at exactly ln classes."""
+        return (not self.diverged and math.isfinite(self.last_loss)
+                and self.last_loss < min(self.first_loss, math.log(100 / self.chance)))
 
 
 def step_losses(point: DesignPoint, data, recipe, *, device: str = "cpu"):
