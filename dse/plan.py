@@ -15,6 +15,7 @@ from dse.space import (
     Bypass,
     DesignPoint,
     FireWidths,
+    Head,
     Norm,
     Stem,
     fire_widths,
@@ -36,7 +37,7 @@ class Kind(str, Enum):
 class Shortcut(str, Enum):
     none = "none"
     identity = "identity"
-    conv = "conv"  # 1x1 convolution with bias (complex bypass where channel counts differ)
+    conv = "conv"  # 1x1 projection (complex bypass where channel counts differ): with bias, or with BatchNorm
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,12 @@ class Layer:
     dropout: float = 0.0
 
     @property
+    def residual(self) -> bool:
+        """A BatchNorm fire with a shortcut adds it before its ReLU, residual-network style (see `dse.model.Fire`);
+        without BatchNorm the paper's shortcut adds to the ReLU'd output."""
+        return self.kind is Kind.fire and self.norm and self.shortcut is not Shortcut.none
+
+    @property
     def params(self) -> int:
         if self.kind is Kind.conv:
             return conv_params(self.in_channels, self.out_channels, self.kernel, self.norm)
@@ -67,7 +74,7 @@ class Layer:
             total += conv_params(w.squeeze, w.expand1x1, 1, self.norm) if w.expand1x1 else 0
             total += conv_params(w.squeeze, w.expand3x3, 3, self.norm) if w.expand3x3 else 0
             if self.shortcut is Shortcut.conv:
-                total += conv_params(self.in_channels, self.out_channels, 1, norm=False)
+                total += conv_params(self.in_channels, self.out_channels, 1, self.norm)
             return total
         return 0
 
@@ -120,7 +127,8 @@ def layer_plan(point: DesignPoint) -> tuple[Layer, ...]:
             plan.append(Layer(f"maxpool{i + 2}", Kind.maxpool, channels, channels, size, 3, 2))
     plan += [
         Layer("dropout9", Kind.dropout, channels, channels, size, relu=False, dropout=point.dropout),
-        Layer("conv10", Kind.conv, channels, point.num_classes, size, 1, 1, 0, norm=False),
+        Layer("conv10", Kind.conv, channels, point.num_classes, size, 1, 1, 0, norm=False,
+              relu=point.head is Head.relu),
         Layer("avgpool10", Kind.avgpool, point.num_classes, point.num_classes, 1, size, 1, relu=False),
     ]
     return tuple(plan)

@@ -39,8 +39,15 @@ class Pooling(str, Enum):
 
 
 class Norm(str, Enum):
-    batch = "batch"  # BatchNorm after every convolution but conv10: brief training needs it
+    batch = "batch"  # BatchNorm after every convolution but conv10 (shortcut projections too): brief training needs it
     none = "none"  # the paper's network
+
+
+class Head(str, Enum):
+    """What follows conv10 before the global average pool."""
+
+    relu = "relu"  # the paper's (Caffe's, torchvision's) conv10 -> ReLU -> avgpool: logits are never negative
+    linear = "linear"  # conv10 -> avgpool: no ReLU, so brief training cannot stall with every logit clipped to 0
 
 
 STEM_FILTERS = {Stem.imagenet: 96, Stem.cifar: 96, Stem.v1_1: 64}
@@ -64,7 +71,8 @@ class FireWidths:
 
 @dataclass(frozen=True)
 class DesignPoint:
-    """One network of the space. The defaults are SqueezeNet v1.0's metaparameters, with BatchNorm.
+    """One network of the space. The defaults are SqueezeNet v1.0's metaparameters, with BatchNorm and the
+    linear head (what brief training needs: docs/training.md); the presets are the paper's networks exactly.
 
     Enum fields also accept their string values (as Optuna and the CLI hand them over).
     """
@@ -78,13 +86,15 @@ class DesignPoint:
     stem: Stem = Stem.imagenet
     pooling: Pooling = Pooling.v1_0
     norm: Norm = Norm.batch
+    head: Head = Head.linear
     dropout: float = 0.5
     num_classes: int = 1000
     in_channels: int = 3
     input_size: int = 224
 
     def __post_init__(self) -> None:
-        for name, enum in (("bypass", Bypass), ("stem", Stem), ("pooling", Pooling), ("norm", Norm)):
+        for name, enum in (("bypass", Bypass), ("stem", Stem), ("pooling", Pooling), ("norm", Norm),
+                            ("head", Head)):
             value = getattr(self, name)
             try:
                 object.__setattr__(self, name, enum(value))
@@ -106,10 +116,14 @@ class DesignPoint:
 
     @classmethod
     def from_dict(cls, values: dict) -> DesignPoint:
+        """A point from a stored record. A complete record written before `head` existed (it has `norm`, which
+        every record has had) was trained with the paper's ReLU head, not today's default."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise DesignError(f"unknown design field(s): {', '.join(unknown)}")
+        if "norm" in values and "head" not in values:
+            values = {**values, "head": Head.relu}
         return cls(**values)
 
     def replace(self, **changes) -> DesignPoint:
@@ -123,12 +137,13 @@ class DesignPoint:
         return replace(self, num_classes=num_classes, in_channels=in_channels, input_size=input_size, stem=stem)
 
     def imagenet_equivalent(self) -> DesignPoint:
-        """The point as the paper would have trained it: ImageNet stem, 224 input, 1000 classes, no BN.
+        """The point as the paper would have trained it: ImageNet stem, 224 input, 1000 classes, no BN, ReLU head.
 
         Its size is the x-axis of the paper's Figure 3, so CIFAR sweeps can be read against it.
         """
         stem = Stem.v1_1 if self.stem is Stem.v1_1 else Stem.imagenet
-        return replace(self, stem=stem, num_classes=1000, in_channels=3, input_size=224, norm=Norm.none)
+        return replace(self, stem=stem, num_classes=1000, in_channels=3, input_size=224, norm=Norm.none,
+                       head=Head.relu)
 
 
 def _validate(p: DesignPoint) -> None:
@@ -203,7 +218,7 @@ def fire_widths(point: DesignPoint) -> tuple[FireWidths, ...]:
     return tuple(widths)
 
 
-_V1_0 = DesignPoint(norm=Norm.none)
+_V1_0 = DesignPoint(norm=Norm.none, head=Head.relu)
 _V1_1 = replace(_V1_0, stem=Stem.v1_1, pooling=Pooling.v1_1)
 
 PRESETS: dict[str, DesignPoint] = {
@@ -214,7 +229,8 @@ PRESETS: dict[str, DesignPoint] = {
     "squeezenet1_1_simple_bypass": replace(_V1_1, bypass=Bypass.simple),
     "squeezenet1_1_complex_bypass": replace(_V1_1, bypass=Bypass.complex),
 }
-"""The paper's networks exactly (no BatchNorm, ImageNet stem and size): `replace` what a dataset needs."""
+"""The paper's networks exactly (no BatchNorm, conv10's ReLU, ImageNet stem and size): `replace` what a dataset
+needs."""
 
 
 def preset(name: str) -> DesignPoint:

@@ -98,3 +98,40 @@ def test_shortcuts_change_the_function_not_the_size_for_simple_bypass():
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         assert not torch.allclose(plain(x), bypassed(x))
+
+
+def test_a_residual_fire_starts_as_its_shortcut():
+    """With BatchNorm a bypassed fire adds before its ReLU and its expand BatchNorms start at scale 0."""
+    torch.manual_seed(0)
+    model = build_model(DesignPoint(base_e=16, incr_e=16, bypass=Bypass.complex).for_data(10, 3, 32)).train()
+    x = torch.randn(4, 3, 32, 32)
+    seen = {}
+    hooks = [getattr(model, name).register_forward_hook(lambda m, i, o, n=name: seen.update({n: (i[0], o)}))
+             for name in ("fire2", "fire3")]
+    with torch.no_grad():
+        model(x)
+    for hook in hooks:
+        hook.remove()
+    fire3_in, fire3_out = seen["fire3"]
+    assert (fire3_in >= 0).all()
+    torch.testing.assert_close(fire3_out, fire3_in)  # identity shortcut, zero branch: relu(x) = x
+    fire2_in, fire2_out = seen["fire2"]
+    with torch.no_grad():
+        torch.testing.assert_close(fire2_out, torch.relu(model.fire2.shortcut(fire2_in)))
+    assert isinstance(model.fire2.shortcut[1], nn.BatchNorm2d)  # the projection is normalised
+
+
+def test_the_papers_projection_has_a_bias_and_starts_at_zero():
+    model = build_model(preset("squeezenet1_0_complex_bypass").replace(num_classes=10, input_size=64))
+    projection = model.fire2.shortcut[0]
+    assert projection.bias is not None and not projection.weight.detach().any()
+    assert not model.fire2.residual and not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+
+
+def test_the_relu_head_never_gives_negative_logits_and_the_linear_one_does():
+    torch.manual_seed(0)
+    x = torch.randn(8, 3, 32, 32)
+    for head, negative in (("relu", False), ("linear", True)):
+        model = build_model(DesignPoint(base_e=16, incr_e=16, head=head).for_data(10, 3, 32)).eval()
+        with torch.no_grad():
+            assert bool((model(x) < 0).any()) is negative, head

@@ -3,7 +3,7 @@ from importlib import resources
 
 import pytest
 
-from dse.plan import Kind, Shortcut, cost, layer_plan
+from dse.plan import Kind, Shortcut, cost, layer_plan, param_count
 from dse.space import DesignPoint, preset
 
 PAPER = json.loads(resources.files("dse").joinpath("reference/squeezenet-paper.json").read_text())
@@ -67,3 +67,32 @@ def test_imagenet_equivalent_size_ignores_dataset_and_norm():
     base = DesignPoint(sr=0.5)
     assert cost(base.for_data(10, 1, 28)).imagenet_size_mb == cost(base.replace(norm="none")).size_mb
     assert cost(base.for_data(10, 1, 28)).size_mb < cost(base).size_mb  # 10 classes: a much smaller conv10
+
+
+@pytest.mark.parametrize("norm", ["none", "batch"])
+@pytest.mark.parametrize("version", ["squeezenet1_0", "squeezenet1_1"])
+def test_each_bypass_layout_costs_what_its_shortcuts_add(version, norm):
+    """Identity shortcuts are free; a 1x1 projection costs in x out weights plus a bias, or BatchNorm's scale and
+    shift, and only where the plan puts one."""
+    vanilla = preset(version).replace(norm=norm)
+    plans = {b: layer_plan(vanilla.replace(bypass=b)) for b in ("none", "simple", "complex")}
+    per_output = 2 if norm == "batch" else 1
+    projections = [layer for layer in plans["complex"] if layer.shortcut is Shortcut.conv]
+    assert [layer.in_channels != layer.out_channels for layer in projections] == [True] * 4
+    extra = sum(layer.in_channels * layer.out_channels + per_output * layer.out_channels for layer in projections)
+    assert cost(vanilla.replace(bypass="simple")).params == cost(vanilla).params
+    assert cost(vanilla.replace(bypass="complex")).params == cost(vanilla).params + extra
+    for bypass, plan in plans.items():
+        identity = [layer.name for layer in plan if layer.shortcut is Shortcut.identity]
+        assert identity == ([] if bypass == "none" else ["fire3", "fire5", "fire7", "fire9"])
+        # BatchNorm fires with a shortcut are residual (add before the ReLU); the paper's are not
+        assert [layer.name for layer in plan if layer.residual] == (
+            [layer.name for layer in plan if layer.shortcut is not Shortcut.none] if norm == "batch" else [])
+
+
+def test_head_is_part_of_the_plan_and_costs_nothing():
+    relu, linear = (layer_plan(DesignPoint(head=h)) for h in ("relu", "linear"))
+    assert [layer.relu for layer in relu if layer.name == "conv10"] == [True]
+    assert [layer.relu for layer in linear if layer.name == "conv10"] == [False]
+    assert param_count(relu) == param_count(linear)
+    assert preset("squeezenet1_0").head.value == "relu" and DesignPoint().head.value == "linear"

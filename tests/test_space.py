@@ -7,6 +7,7 @@ from dse.space import (
     PRESETS,
     Bypass,
     DesignPoint,
+    Head,
     Norm,
     Stem,
     fire_widths,
@@ -55,6 +56,7 @@ def test_tiny_squeeze_ratio_keeps_one_filter():
         ("bypass", "sideways", "bypass must be one of none, simple, complex"),
         ("stem", "huge", "stem must be one of"),
         ("norm", "layer", "norm must be one of batch, none"),
+        ("head", "softmax", "head must be one of relu, linear"),
         ("pooling", "v2", "pooling must be one of"),
         ("base_e", 1.5, "base_e must be an integer"),
         ("num_classes", 1, "num_classes must be >= 2"),
@@ -69,15 +71,19 @@ def test_invalid_fields_are_named_in_one_line(field, value, words):
 
 
 def test_strings_become_enums_and_round_trip_through_dicts():
-    point = DesignPoint(bypass="simple", stem="cifar", norm="none", input_size=32)
+    point = DesignPoint(bypass="simple", stem="cifar", norm="none", head="relu", input_size=32)
     assert point.bypass is Bypass.simple and point.stem is Stem.cifar and point.norm is Norm.none
+    assert point.head is Head.relu and point.to_dict()["head"] == "relu"
     assert DesignPoint.from_dict(point.to_dict()) == point
+    legacy = {k: v for k, v in DesignPoint().to_dict().items() if k != "head"}  # a record from before `head`
+    assert DesignPoint.from_dict(legacy).head is Head.relu and DesignPoint().head is Head.linear
     with pytest.raises(DesignError, match="unknown design field"):
         DesignPoint.from_dict({"sr": 0.5, "width": 3})
 
 
 def test_presets_are_the_papers_networks():
     assert PRESETS["squeezenet1_0"].norm is Norm.none
+    assert {p.head for p in PRESETS.values()} == {Head.relu} and DesignPoint().head is Head.linear
     assert PRESETS["squeezenet1_1"].stem is Stem.v1_1
     assert PRESETS["squeezenet1_0_simple_bypass"].bypass is Bypass.simple
     with pytest.raises(DesignError, match="unknown preset"):

@@ -82,7 +82,7 @@ def arch(
 def _table(report: dict) -> Table:
     p = report["point"]
     title = (f"base_e {p['base_e']}, incr_e {p['incr_e']}, freq {p['freq']}, SR {p['sr']}, pct3x3 {p['pct3x3']}, "
-             f"bypass {p['bypass']}, stem {p['stem']}, pooling {p['pooling']}, norm {p['norm']}, "
+             f"bypass {p['bypass']}, stem {p['stem']}, pooling {p['pooling']}, norm {p['norm']}, head {p['head']}, "
              f"{p['num_classes']} classes, {p['in_channels']}x{p['input_size']}x{p['input_size']} input")
     table = Table(title=title, title_justify="left")
     shortcuts = any(row.get("shortcut", "none") != "none" for row in report["layers"])
