@@ -32,86 +32,13 @@ from dse.report.frame import (
     point_key,
     point_label,
 )
+from dse.study.progress import CONFIDENCE, mean_interval, pareto_mask, t_quantile  # noqa: F401 - the report's statistics
 
 COMPLETE = TrialState.COMPLETE.name
-CONFIDENCE = 0.95
 
 # ---------------------------------------------------------------------------------------------- statistics
 
 
-def t_quantile(p: float, df: int) -> float:
-    """Quantile of Student's t (no scipy here): bisection on the CDF from the incomplete beta function."""
-    if not 0 < p < 1 or df < 1:
-        raise ValueError("t_quantile needs 0 < p < 1 and df >= 1")
-    if p == 0.5:
-        return 0.0
-    if p < 0.5:
-        return -t_quantile(1 - p, df)
-    lo, hi = 0.0, 1.0
-    while _t_cdf(hi, df) < p:
-        hi *= 2
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        if _t_cdf(mid, df) < p:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo < 1e-12:
-            break
-    return (lo + hi) / 2
-
-
-def _t_cdf(t: float, df: float) -> float:
-    x = df / (df + t * t)
-    tail = 0.5 * _betai(df / 2, 0.5, x)
-    return 1 - tail if t > 0 else tail
-
-
-def _betai(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta I_x(a, b) (continued fraction, Numerical Recipes 6.4)."""
-    if x <= 0:
-        return 0.0
-    if x >= 1:
-        return 1.0
-    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
-    if x < (a + 1) / (a + b + 2):
-        return front * _betacf(a, b, x) / a
-    return 1 - front * _betacf(b, a, 1 - x) / b
-
-
-def _betacf(a: float, b: float, x: float) -> float:
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1, a - 1
-    c, d = 1.0, 1 - qab * x / qap
-    d = 1 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 300):
-        m2 = 2 * m
-        for aa in (m * (b - m) * x / ((qam + m2) * (a + m2)), -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
-            d = 1 + aa * d
-            d = 1 / (d if abs(d) > tiny else tiny)
-            c = 1 + aa / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1) < 1e-15:
-            break
-    return h
-
-
-def mean_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float, float]:
-    """Mean, sample sd, and the two-sided t-interval of the mean; the interval is NaN for fewer than 2 values.
-
-    Seeds are few (2 to 5), so the t-interval, not a normal one: with 2 seeds it is 12.7 sd wide, as it should be.
-    """
-    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
-    if x.size == 0:
-        return (math.nan,) * 4
-    mean = float(x.mean())
-    if x.size < 2:
-        return mean, math.nan, math.nan, math.nan
-    sd = float(x.std(ddof=1))
-    half = t_quantile(0.5 + confidence / 2, x.size - 1) * sd / math.sqrt(x.size)
-    return mean, sd, mean - half, mean + half
 
 
 # ---------------------------------------------------------------------------------------------- budget
@@ -423,10 +350,7 @@ def pareto_front(data: StudyData, stats: pd.DataFrame | None = None) -> Pareto:
     pts = stats[(stats["n"] > 0) & stats["size_mb"].notna() & stats["top1_mean"].notna()].copy()
     acc = pts["top1_mean"].to_numpy()
     size = pts["size_mb"].to_numpy()
-    on_front = [
-        not np.any((acc >= acc[i]) & (size <= size[i]) & ((acc > acc[i]) | (size < size[i])))
-        for i in range(len(pts))
-    ]
+    on_front = pareto_mask(acc.tolist(), size.tolist())
     pts["on_front"] = pd.Series(on_front, index=pts.index, dtype=bool)
     front = pts.loc[pts["on_front"]].sort_values("size_mb", kind="stable")
     return Pareto(pts.reset_index(drop=True), front.reset_index(drop=True), training_budget(data))
