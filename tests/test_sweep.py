@@ -15,8 +15,8 @@ from dse.errors import SweepError
 from dse.study.grid import build_spec, default_study_name, grid_values
 from dse.study.layout import failure
 from dse.study.progress import summarize
-from dse.train import NO_NORM_RECIPE, Diverged, OutOfMemory, Recipe
 from dse.study.runner import RunOptions, open_study, queue_missing, reclaim_lost, run
+from dse.train import NO_NORM_RECIPE, Diverged, OutOfMemory, Recipe
 
 # ------------------------------------------------------------------------------------------------ grids
 

@@ -18,6 +18,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from dse.errors import DseError, ReportError
+from dse.study import layout
 from dse.study.storage import first_line as _first_line
 from dse.study.storage import open_existing
 
@@ -32,6 +33,9 @@ ATTR_COLUMNS = {
     "diverged": "diverged", "fail_kind": "fail_kind", "fail_reason": "fail_reason", "skip_reason": "skip_reason",
     "retry_of": "retry_of",
 }
+for _attr in (*layout.COST_ATTRS, *layout.RESULT_ATTRS):  # whatever the runner records becomes a column
+    if _attr != layout.EPOCH_TOP1:
+        ATTR_COLUMNS.setdefault(_attr, _attr)
 
 
 @dataclass
@@ -84,8 +88,7 @@ def load_studies(source: str, study_name: str | None = None) -> list[StudyData]:
 def study_data(study: optuna.Study, source: str = "") -> StudyData:
     """Read a study's trials once into the tables every figure is computed from."""
     trials = study.get_trials(deepcopy=False)
-    spec = study.user_attrs.get("dse")
-    spec = spec if isinstance(spec, dict) else {}
+    spec = layout.read_definition(study) or {}
     swept = swept_params(spec, trials)
     return StudyData(
         name=study.study_name,
@@ -113,11 +116,8 @@ def swept_params(spec: dict[str, Any], trials: list[FrozenTrial]) -> tuple[str, 
 
 
 def _trial_params(t: FrozenTrial) -> dict[str, Any]:
-    """Params, or for a trial still WAITING in the queue the params it was enqueued with."""
-    if t.params:
-        return dict(t.params)
-    fixed = t.system_attrs.get("fixed_params")
-    return dict(fixed) if isinstance(fixed, dict) else {}
+    """Params, or for a trial still WAITING in the queue the params it was queued with (`layout.QUEUED_ATTR`)."""
+    return dict(t.params) if t.params else layout.work_params(t)
 
 
 def _key(value: Any) -> Any:
@@ -158,7 +158,7 @@ def study_frame(
     filter on `state`. Sizes missing from a trial's attrs (queued trials) come from the cost model.
     """
     trials = study.get_trials(deepcopy=False) if trials is None else trials
-    spec = (study.user_attrs.get("dse") or {}) if spec is None else spec
+    spec = (layout.read_definition(study) or {}) if spec is None else spec
     swept = swept_params(spec, trials) if swept is None else swept
     rows = [_trial_row(study.study_name, t, spec, swept) for t in trials]
     columns = ["study", "number", "state", *_param_columns(rows, swept), "label", *ATTR_COLUMNS.values(),
@@ -218,8 +218,8 @@ def _trial_row(study_name: str, t: FrozenTrial, spec: dict[str, Any], swept: tup
                                        else row["imagenet_size_mb"])
             row["n_params"] = cost.params if row["n_params"] is None else row["n_params"]
             row["macs"] = cost.macs if row["macs"] is None else row["macs"]
-    if t.state == TrialState.FAIL and not row["fail_reason"]:
-        row["fail_reason"] = t.system_attrs.get("fail_reason") or "no reason recorded"
+    if t.state == TrialState.FAIL:
+        row["fail_kind"], row["fail_reason"] = layout.failure(t)
     if t.state != TrialState.FAIL:
         row["fail_reason"] = row["fail_kind"] = None
     row["started"] = t.datetime_start.isoformat(timespec="seconds") if t.datetime_start else None

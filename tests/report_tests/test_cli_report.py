@@ -117,8 +117,8 @@ def _report(db, out):
 
 def test_a_sweep_run_by_dse_worker_reports(tmp_path):
     """The real worker loop and storage, with training replaced by a stub: the layout is what report reads."""
-    from dse.train import Diverged, RunResult
     from dse.study.runner import RunOptions, run
+    from dse.train import Diverged, RunResult
 
     spec = _sweep_spec()
 
