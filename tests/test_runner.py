@@ -16,7 +16,7 @@ import uuid
 import optuna
 import pytest
 from optuna.trial import TrialState
-from sweep_helpers import TINY, ROOT, ScriptedTrain, child_env, completed_once, popen
+from sweep_helpers import ROOT, TINY, ScriptedTrain, child_env, completed_once, popen
 
 from dse.study import layout
 from dse.study.grid import build_spec

@@ -216,7 +216,7 @@ def test_a_trial_of_a_dead_local_worker_is_run_again(tmp_path):
     import subprocess
     import sys
 
-    from dse.study.runner import machine_id, worker_token
+    from dse.study.processes import machine_id, worker_token
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -231,7 +231,7 @@ def test_a_trial_of_a_dead_local_worker_is_run_again(tmp_path):
 
 
 def test_a_live_local_worker_is_left_alone(tmp_path):
-    from dse.study.runner import worker_token
+    from dse.study.processes import worker_token
 
     number = _orphan(tmp_path, worker_token("cpu"))  # this very process: alive
     handle = open_study(_spec(), _opts(tmp_path, grace_period=60))
