@@ -113,6 +113,7 @@ WORKER = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_a_second_machine_started_while_the_first_queues_a_large_grid(tmp_path):
+    """Slow: every trial reads the whole study several times (Optuna's ask, the duplicate check)."""
     from dse.errors import StorageError
     from dse.study.storage import normalize_url, open_storage
 

@@ -55,6 +55,7 @@ from dse.study.storage import (
 )
 
 POLL_S = 2.0  # how often an idle worker looks for new, retried or lost trials
+QUEUE_REREAD = 50  # queueing a grid re-reads the study every this many points
 TrainFn = Callable[..., Any]
 
 
@@ -192,8 +193,10 @@ def queue_missing(handle: StudyHandle) -> int:
     for t in trials:
         if t.state == TrialState.FAIL and t.number not in retried:
             count += requeue(handle.study, t, handle.options.retries, trials)
-    present = {key_of(t) for t in handle.trials()}
-    for params in handle.spec.initial_params():
+    present: set[tuple] = set()
+    for i, params in enumerate(handle.spec.initial_params()):
+        if i % QUEUE_REREAD == 0:  # another start may be queueing the same grid: skip what it has queued
+            present = {key_of(t) for t in handle.trials()}
         if params_key(params) not in present:
             layout.queue(handle.study, params)
             count += 1
