@@ -99,7 +99,7 @@ def test_a_trial_lost_before_its_first_heartbeat_is_reclaimed_within_the_grace_p
 # ------------------------------------------------------------------------------------------------ PostgreSQL
 
 URL = os.environ.get("DSE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-SEEDS = 14  # 72 points x 14 seeds = 1,008 trials
+SEEDS = int(os.environ.get("DSE_TEST_LARGE_SEEDS", "14"))  # 72 points x 14 seeds = 1,008 trials
 WORKER = textwrap.dedent("""
     import sys
     sys.path.insert(0, sys.argv[3])

@@ -98,7 +98,7 @@ def test_report_from_a_postgresql_url(tmp_path):
         optuna.delete_study(study_name=name, storage=url)
 
 
-# ------------------------------------------------------------------------------------------- with dse.sweep
+# ------------------------------------------------------------------------------------- with dse.study.grid
 
 
 def _sweep_spec(subset: int = 64):
