@@ -135,8 +135,8 @@ def test_an_unwritable_study_file_is_one_line_and_untouched(shared_dir):  # noqa
 
 
 def test_another_definition_against_an_existing_study_is_refused_untouched(here):
-    from dse.sweep import build_spec
-    from dse.worker import RunOptions, run
+    from dse.study.grid import build_spec
+    from dse.study.runner import RunOptions, run
 
     spec = build_spec(params=["sr"], values=["0.25,0.5"], dataset="synthetic", subset=64, design=TINY_DESIGN,
                       recipe_options={"epochs": 1, "batch_size": 32})

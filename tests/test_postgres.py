@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 from sweep_helpers import completed_once, popen
 
 from dse.errors import StorageError
-from dse.storage import normalize_url, open_storage
+from dse.study.storage import normalize_url, open_storage
 
 URL = os.environ.get("DSE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 

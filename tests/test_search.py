@@ -9,8 +9,9 @@ from sweep_helpers import TINY_RECIPE, ScriptedTrain
 
 from dse.errors import SweepError
 from dse.plan import cost
-from dse.search import DEFAULT_BOUNDS, build_spec, pareto_front, parse_bounds, smallest_size_mb
-from dse.worker import RunOptions, run
+from dse.study.progress import pareto_front
+from dse.study.runner import RunOptions, run
+from dse.study.search import DEFAULT_BOUNDS, build_spec, parse_bounds, smallest_size_mb
 
 SMALL = ["base_e=16:64:16", "incr_e=0:32:16", "sr=0.125:0.5"]
 

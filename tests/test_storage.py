@@ -15,7 +15,7 @@ import pytest
 from sweep_helpers import ROOT, as_nobody, fingerprint, shared_dir  # noqa: F401
 
 from dse.errors import StorageError
-from dse.storage import default_path, describe, normalize_url, open_storage, resolve, sqlite_path
+from dse.study.storage import default_path, describe, normalize_url, open_storage, resolve, sqlite_path
 
 
 def test_default_is_a_file_per_study_in_studies(tmp_path, monkeypatch):
@@ -114,7 +114,7 @@ def test_an_unknown_url_scheme_is_one_line():
 WORKER = textwrap.dedent("""
     import sys, time
     from optuna.trial import TrialState
-    from dse.storage import open_storage
+    from dse.study.storage import open_storage
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_storage(sys.argv[1], "race")

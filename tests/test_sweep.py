@@ -12,9 +12,11 @@ from optuna.trial import TrialState
 from sweep_helpers import TINY_DESIGN, TINY_RECIPE, ScriptedTrain, completed_once
 
 from dse.errors import SweepError
-from dse.sweep import build_spec, default_study_name, grid_values, summarize
+from dse.study.grid import build_spec, default_study_name, grid_values
+from dse.study.layout import failure
+from dse.study.progress import summarize
+from dse.study.runner import RunOptions, open_study, queue_missing, reclaim_lost, run
 from dse.train import NO_NORM_RECIPE, Diverged, OutOfMemory, Recipe
-from dse.worker import RunOptions, claim, open_study, reap_lost, requeue, run
 
 # ------------------------------------------------------------------------------------------------ grids
 
@@ -202,10 +204,11 @@ def test_ctrl_c_closes_the_trial_and_a_rerun_resumes(tmp_path):
 def _orphan(tmp_path, token: dict, spec=None) -> int:
     """A study whose first trial is RUNNING under `token`, as a killed worker leaves it."""
     handle = open_study(spec or _spec(), _opts(tmp_path, grace_period=1, heartbeat_interval=1))
-    trial = claim(handle)  # takes the first WAITING trial
+    queue_missing(handle)
+    trial = handle.study.ask()  # takes the first WAITING trial
     trial.suggest_float("sr", 0.25, 1.0)  # and dies while taking its params
-    handle.storage.set_trial_user_attr(trial._trial_id, "worker", token)
-    handle.storage.record_heartbeat(trial._trial_id)
+    handle.storage.record_heartbeat(handle.trial_id(trial.number))
+    trial.set_user_attr("worker", token)
     return trial.number
 
 
@@ -213,7 +216,7 @@ def test_a_trial_of_a_dead_local_worker_is_run_again(tmp_path):
     import subprocess
     import sys
 
-    from dse.worker import machine_id, worker_token
+    from dse.study.processes import machine_id, worker_token
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -228,28 +231,30 @@ def test_a_trial_of_a_dead_local_worker_is_run_again(tmp_path):
 
 
 def test_a_live_local_worker_is_left_alone(tmp_path):
-    from dse.worker import worker_token
+    from dse.study.processes import worker_token
 
     number = _orphan(tmp_path, worker_token("cpu"))  # this very process: alive
     handle = open_study(_spec(), _opts(tmp_path, grace_period=60))
-    assert reap_lost(handle) == 0 and handle.study.trials[number].state == TrialState.RUNNING
+    assert reclaim_lost(handle) == 0 and handle.study.trials[number].state == TrialState.RUNNING
 
 
 def test_a_trial_whose_heartbeat_stopped_on_another_machine_is_run_again(tmp_path):
     token = {"host": "elsewhere", "machine": "elsewhere/boot/ns", "pid": os.getpid(), "start": 1, "device": "cuda:0"}
     number = _orphan(tmp_path, token)
     handle = open_study(_spec(), _opts(tmp_path, grace_period=1, heartbeat_interval=1))
-    assert reap_lost(handle) == 0  # heartbeat fresh: alive as far as anyone can tell
+    assert reclaim_lost(handle) == 0  # heartbeat fresh: alive as far as anyone can tell
     time.sleep(2.5)
-    assert reap_lost(handle) == 1
+    assert reclaim_lost(handle) == 1
     lost = handle.study.trials[number]
-    assert lost.state == TrialState.FAIL and "no heartbeat on elsewhere" in lost.user_attrs["fail_reason"]
-    assert reap_lost(handle) == 0  # once only
+    assert lost.state == TrialState.FAIL and failure(lost) == ("lost", "worker lost: no heartbeat on elsewhere for the "
+                                                                "grace period")
+    assert reclaim_lost(handle) == 0  # once only
 
 
 def test_work_enqueued_twice_is_trained_once(tmp_path):
     spec = _spec()
     handle = open_study(spec, _opts(tmp_path))
+    queue_missing(handle)
     for params in spec.initial_params():  # a second start enqueueing at the same moment
         handle.study.enqueue_trial(params)
     fake = ScriptedTrain()
@@ -263,15 +268,15 @@ def test_work_enqueued_twice_is_trained_once(tmp_path):
 def test_requeue_restores_points_never_queued(tmp_path):
     spec = _spec()
     handle = open_study(spec, _opts(tmp_path))
-    assert requeue(handle) == 0
+    assert queue_missing(handle) == 3 and queue_missing(handle) == 0
     storage = f"sqlite:///{tmp_path / 's.db'}"
     # a creator that died while enqueueing: only one trial made it
     optuna.delete_study(study_name="sr", storage=storage)
     study = optuna.create_study(study_name="sr", storage=storage, direction="maximize")
     study.enqueue_trial(spec.initial_params()[0])
-    from dse.worker import DEFINITION_ATTR, _jsonable
+    from dse.study.layout import write_definition
 
-    study.set_user_attr(DEFINITION_ATTR, _jsonable(spec.definition()))
+    write_definition(study, spec.definition())
     fake = ScriptedTrain()
     run(spec, _opts(tmp_path), train_fn=fake, poll=0.05)
     assert len(fake.calls) == 3

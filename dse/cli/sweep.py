@@ -1,6 +1,6 @@
 """`dse sweep` (a grid x seeds, the paper's Figure 3) and `dse search` (multi-objective sampling).
 
-Both run on an Optuna study (`dse.worker`): the same command again resumes it; `--workers N` trains in N
+Both run on an Optuna study (`dse.study.runner`): the same command again resumes it; `--workers N` trains in N
 processes; `--storage postgresql://...` on several machines shares one queue.
 """
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import time
-from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -104,8 +103,8 @@ def sweep_command(
                                        "median or hyperband.", rich_help_panel=_STUDY)] = "none",
     retries: RetriesOpt = 2,
 ) -> None:
-    from dse.sweep import build_spec, default_study_name
-    from dse.worker import RunOptions
+    from dse.study.grid import build_spec, default_study_name
+    from dse.study.runner import RunOptions
 
     design = dict(base_e=base_e, incr_e=incr_e, freq=freq, sr=sr, pct3x3=pct3x3, bypass=bypass, stem=stem,
                   pooling=pooling, norm=norm, dropout=dropout)
@@ -157,8 +156,8 @@ def search_command(
     study_name: StudyOpt = None,
     retries: RetriesOpt = 2,
 ) -> None:
-    from dse.search import build_spec
-    from dse.worker import RunOptions
+    from dse.study.runner import RunOptions
+    from dse.study.search import build_spec
 
     design = dict(base_e=base_e, incr_e=incr_e, freq=freq, sr=sr, pct3x3=pct3x3, bypass=bypass, stem=stem,
                   pooling=pooling, norm=norm, dropout=dropout)
@@ -176,15 +175,16 @@ def search_command(
 
 
 def _run(spec, options, title: str) -> None:
-    from dse.storage import describe, resolve
-    from dse.worker import run, snapshot
+    from dse.study.progress import snapshot, trained_in_run
+    from dse.study.runner import run
+    from dse.study.storage import describe, resolve
 
     where = describe(resolve(options.storage, options.study_name))
     r = spec.recipe
     budget = (f"{spec.dataset}{f' (subset {spec.subset})' if spec.subset else ''}, {r.epochs} epoch"
               f"{'s' if r.epochs > 1 else ''}, batch {r.batch_size}, lr {r.lr}")
     console.print(f"[bold]{title}[/] · study [bold]{options.study_name}[/] in {where} · {budget}", highlight=False)
-    started, started_at = time.monotonic(), datetime.now()
+    started = time.monotonic()
     live = Live(console=console, refresh_per_second=4, transient=True)
     state = {"last": 0.0}
     names = (*spec.params, "seed") if spec.kind == "sweep" and len(spec.seeds) > 1 else tuple(spec.params)
@@ -212,8 +212,7 @@ def _run(spec, options, title: str) -> None:
     else:
         _search_table(trials)
     elapsed = time.monotonic() - started
-    ran = sum(1 for t in trials if t.datetime_complete and t.datetime_complete >= started_at
-              and not t.user_attrs.get("skip_reason") and t.user_attrs.get("fail_kind") != "duplicate")
+    ran = trained_in_run(trials, options.run_id)
     console.print(f"{snap.done} of {snap.total} done, {snap.failed} failed"
                   f"{f', {snap.skipped} over the size budget (not trained)' if snap.skipped else ''}"
                   f" · {f'{ran} trained in this run' if ran else 'nothing left to train'} · {_duration(elapsed)}"
@@ -271,7 +270,7 @@ def _duration(seconds: float) -> str:
 
 
 def _sweep_table(trials, spec, retries: int) -> None:
-    from dse.sweep import summarize
+    from dse.study.progress import summarize
 
     table = Table(title="per point (top-1 mean ± sd over seeds)", title_justify="left")
     for name in spec.params:
@@ -280,7 +279,7 @@ def _sweep_table(trials, spec, retries: int) -> None:
         table.add_column(col, justify="left" if col == "status" else "right")
     for row in summarize(trials, spec, retries):
         acc = "" if math.isnan(row.top1_mean) else f"{row.top1_mean:.2f}" + (
-            f" ± {row.top1_sd:.2f}" if row.seeds_done > 1 else "")
+            f" ± {row.top1_sd:.2f}" if row.seeds_done > 1 and not math.isnan(row.top1_sd) else "")
         status = "; ".join(row.failed) if row.failed else (
             "done" if row.seeds_done == row.seeds_total else "missing")
         table.add_row(*(_fmt(row.values[n]) for n in spec.params),
@@ -291,7 +290,7 @@ def _sweep_table(trials, spec, retries: int) -> None:
 
 
 def _search_table(trials) -> None:
-    from dse.search import pareto_front
+    from dse.study.progress import pareto_front
 
     front = pareto_front(trials)
     table = Table(title=f"Pareto front ({len(front)} of "

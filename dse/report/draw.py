@@ -33,7 +33,7 @@ from dse.report.figures import (
     SizeAccuracy,
 )
 from dse.report.frame import format_value
-from dse.report.stats import interval_legend, interval_name
+from dse.stats import interval_legend, interval_name
 
 DPI = 150
 OURS = "#1f77b4"

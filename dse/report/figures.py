@@ -32,34 +32,21 @@ from dse.report.frame import (
     point_key,
     point_label,
 )
-from dse.report.stats import (
+from dse.stats import (
     SeedSpread,
     chance_level,
     chance_warnings,
     interval_legend,
     seed_spread,
     seed_stat,
-    t_quantile,
 )
+from dse.study.progress import pareto_mask
 
 COMPLETE = TrialState.COMPLETE.name
-CONFIDENCE = 0.95
 
 # ---------------------------------------------------------------------------------------------- statistics
 
 
-def mean_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float, float]:
-    """Mean, sample sd, and the two-sided t-interval of the mean, unclipped; the interval is NaN for fewer than 2
-    values. Reports use `dse.report.stats.seed_stat`, which shows a t-interval only from 3 seeds."""
-    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
-    if x.size == 0:
-        return (math.nan,) * 4
-    mean = float(x.mean())
-    if x.size < 2:
-        return mean, math.nan, math.nan, math.nan
-    sd = float(x.std(ddof=1))
-    half = t_quantile(0.5 + confidence / 2, x.size - 1) * sd / math.sqrt(x.size)
-    return mean, sd, mean - half, mean + half
 
 
 # ---------------------------------------------------------------------------------------------- budget
@@ -247,7 +234,7 @@ def point_stats(data: StudyData) -> pd.DataFrame:
 
 STAT_COLUMNS = [f"{m}_{k}" for m in ("top1", "top5") for k in ("mean", "sd", "lo", "hi", "interval", "clipped")]
 """Per metric: mean over seeds, sd, the interval (lo, hi; clipped to 0-100), its kind (`interval`, a key of
-`dse.report.stats.INTERVAL_NAMES`) and whether it was clipped."""
+`dse.stats.INTERVAL_NAMES`) and whether it was clipped."""
 
 
 def _stat_fields(stat) -> dict[str, Any]:
@@ -498,10 +485,7 @@ def pareto_front(data: StudyData, stats: pd.DataFrame | None = None) -> Pareto:
     pts = stats[(stats["n"] > 0) & stats["size_mb"].notna() & stats[chosen.column].notna()].copy()
     acc = pts[chosen.column].to_numpy()
     size = pts["size_mb"].to_numpy()
-    on_front = [
-        not np.any((acc >= acc[i]) & (size <= size[i]) & ((acc > acc[i]) | (size < size[i])))
-        for i in range(len(pts))
-    ]
+    on_front = pareto_mask(acc.tolist(), size.tolist())
     pts["on_front"] = pd.Series(on_front, index=pts.index, dtype=bool)
     front = pts.loc[pts["on_front"]].sort_values("size_mb", kind="stable")
     return Pareto(pts.reset_index(drop=True), front.reset_index(drop=True), training_budget(data), chosen)

@@ -10,25 +10,17 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import re
-import sqlite3
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import optuna
 import pandas as pd
-import sqlalchemy
-from optuna.storages import BaseStorage, JournalStorage, RDBStorage
-from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from dse.errors import DseError, ReportError
-
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-_OPTUNA_TABLES = {"studies", "trials", "version_info"}
+from dse.study import layout
+from dse.study.storage import first_line as _first_line
+from dse.study.storage import open_existing
 
 PARAM_NAMES = ("base_e", "incr_e", "freq", "sr", "pct3x3", "bypass")
 """The params of the study layout (docs/design.md), besides `seed`."""
@@ -42,6 +34,9 @@ ATTR_COLUMNS = {
     "diverged": "diverged", "fail_kind": "fail_kind", "fail_reason": "fail_reason", "skip_reason": "skip_reason",
     "retry_of": "retry_of", "train_images": "train_images", "val_images": "val_images",
 }
+for _attr in (*layout.COST_ATTRS, *layout.RESULT_ATTRS):  # whatever the runner records becomes a column
+    if _attr != layout.EPOCH_TOP1:
+        ATTR_COLUMNS.setdefault(_attr, _attr)
 
 
 @dataclass
@@ -69,144 +64,7 @@ class StudyData:
 # ---------------------------------------------------------------------------------------------- opening
 
 
-@dataclass(frozen=True)
-class _Source:
-    display: str
-    kind: str  # "sqlite" | "journal" | "rdb"
-    path: Path | None = None
-    url: str | None = None
-
-
-def _resolve(source: str) -> _Source:
-    """A path (`x.db` means sqlite:///x.db) or a storage URL, checked without writing anything."""
-    text = str(source).strip()
-    if not text:
-        raise ReportError("no study given: pass a study file (studies/sr.db) or a storage URL")
-    if _URL.match(text):
-        try:
-            url = sqlalchemy.engine.make_url(text)
-        except Exception:
-            raise ReportError(f"{text!r} is not a valid storage URL") from None
-        display = url.render_as_string(hide_password=True)
-        if url.get_backend_name() == "sqlite":
-            if not url.database or url.database == ":memory:" or url.database.startswith("file:"):
-                raise ReportError(f"{display}: give the SQLite file of a study, e.g. sqlite:///studies/sr.db")
-            return _Source(display, _file_kind(Path(url.database)), path=Path(url.database))
-        from dse.storage import normalize_url  # a bare postgresql:// means the driver that is installed
-
-        return _Source(display, "rdb", url=normalize_url(text))
-    path = Path(text).expanduser()
-    return _Source(str(path), _file_kind(path), path=path)
-
-
-def _file_kind(path: Path) -> str:
-    if not path.exists():
-        raise ReportError(f"{path}: no such file (give a study file such as studies/sr.db, or a storage URL)")
-    if path.is_dir():
-        raise ReportError(f"{path} is a directory, not a study file")
-    try:
-        with path.open("rb") as f:
-            head = f.read(4096)
-    except OSError as exc:
-        raise ReportError(f"{path}: cannot read it ({exc.strerror})") from None
-    if not head:
-        raise ReportError(f"{path} is empty, not an Optuna study")
-    if head.startswith(_SQLITE_MAGIC):
-        return "sqlite"
-    first = head.split(b"\n", 1)[0]
-    try:
-        if isinstance(json.loads(first), dict) and b'"op_code"' in first:
-            return "journal"
-    except ValueError:
-        pass
-    raise ReportError(f"{path} is not an Optuna study (neither an SQLite database nor an Optuna journal file)")
-
-
-def _sqlite_ro_uri(path: Path) -> str:
-    """An SQLite URI that opens the file read-only and creates no file beside it.
-
-    A WAL-mode database opened with mode=ro still creates (and leaves) its -wal and -shm files; when they do
-    not exist no writer is active, so the file is opened as immutable instead.
-    """
-    resolved = path.resolve()
-    with resolved.open("rb") as f:
-        wal_mode = f.read(20)[18:19] == b"\x02"  # header byte 18: file format write version, 2 = WAL
-    wal_absent = not Path(f"{resolved}-wal").exists() or not Path(f"{resolved}-shm").exists()
-    mode = "immutable=1" if wal_mode and wal_absent else "mode=ro"
-    return f"file:{quote(str(resolved))}?{mode}"
-
-
-def _sqlite_ro_url(path: Path) -> str:
-    """The same, as an SQLAlchemy URL."""
-    return f"sqlite:///{_sqlite_ro_uri(path)}&uri=true"
-
-
-def _check_sqlite(path: Path) -> None:
-    try:
-        con = sqlite3.connect(_sqlite_ro_uri(path), uri=True, timeout=60)
-        try:
-            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        finally:
-            con.close()
-    except sqlite3.Error as exc:
-        raise ReportError(f"{path}: cannot read it as SQLite ({exc})") from None
-    if not _OPTUNA_TABLES <= tables:
-        raise ReportError(f"{path} is an SQLite database but not an Optuna study (it has no Optuna tables)")
-
-
-def _rdb_engine_kwargs(url: str) -> dict[str, Any]:
-    if sqlalchemy.engine.make_url(url).get_backend_name() == "postgresql":
-        # Belt and braces: a report never writes, and the server enforces it.
-        return {"connect_args": {"options": "-c default_transaction_read_only=on"}}
-    return {}
-
-
-def _check_rdb(source: _Source, engine_kwargs: dict[str, Any]) -> None:
-    try:
-        engine = sqlalchemy.create_engine(source.url, **engine_kwargs)
-    except (ImportError, ModuleNotFoundError) as exc:
-        raise ReportError(f"{source.display}: no database driver for it ({exc})") from None
-    except Exception as exc:
-        raise ReportError(f"{source.display}: {_first_line(exc)}") from None
-    try:
-        with engine.connect() as connection:
-            tables = set(sqlalchemy.inspect(connection).get_table_names())
-    except sqlalchemy.exc.SQLAlchemyError as exc:
-        raise ReportError(f"cannot open {source.display}: {_first_line(getattr(exc, 'orig', None) or exc)}") from None
-    finally:
-        engine.dispose()
-    if not _OPTUNA_TABLES <= tables:
-        raise ReportError(f"{source.display} is a database but not an Optuna storage (it has no Optuna tables)")
-
-
-def _first_line(exc: object) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def open_storage(source: str, *, read_only: bool = True) -> tuple[BaseStorage, str]:
-    """The Optuna storage behind a path or URL, and how to name it in messages.
-
-    `read_only=False` is for the dashboard, which writes notes; the checks still refuse anything that is not
-    already an Optuna storage, so nothing is created.
-    """
-    src = _resolve(source)
-    try:
-        if src.kind == "journal":
-            return JournalStorage(JournalFileBackend(str(src.path))), src.display
-        if src.kind == "sqlite":
-            _check_sqlite(src.path)
-            url = _sqlite_ro_url(src.path) if read_only else f"sqlite:///{src.path.resolve()}"
-            # A sweep may be committing: wait for its lock (milliseconds) rather than fail at once.
-            return RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}},
-                              skip_table_creation=True), src.display
-        kwargs = _rdb_engine_kwargs(src.url) if read_only else {}
-        _check_rdb(src, kwargs)
-        return RDBStorage(src.url, engine_kwargs=kwargs, skip_table_creation=True), src.display
-    except DseError:
-        raise
-    except Exception as exc:  # schema too old or new, damaged journal, lost connection
-        raise ReportError(f"cannot read {src.display} as an Optuna storage: {_first_line(exc)}") from None
+open_storage = open_existing  # the report's name for it
 
 
 def load_studies(source: str, study_name: str | None = None) -> list[StudyData]:
@@ -231,8 +89,7 @@ def load_studies(source: str, study_name: str | None = None) -> list[StudyData]:
 def study_data(study: optuna.Study, source: str = "") -> StudyData:
     """Read a study's trials once into the tables every figure is computed from."""
     trials = study.get_trials(deepcopy=False)
-    spec = study.user_attrs.get("dse")
-    spec = spec if isinstance(spec, dict) else {}
+    spec = layout.read_definition(study) or {}
     swept = swept_params(spec, trials)
     return StudyData(
         name=study.study_name,
@@ -260,11 +117,8 @@ def swept_params(spec: dict[str, Any], trials: list[FrozenTrial]) -> tuple[str, 
 
 
 def _trial_params(t: FrozenTrial) -> dict[str, Any]:
-    """Params, or for a trial still WAITING in the queue the params it was enqueued with."""
-    if t.params:
-        return dict(t.params)
-    fixed = t.system_attrs.get("fixed_params")
-    return dict(fixed) if isinstance(fixed, dict) else {}
+    """Params, or for a trial still WAITING in the queue the params it was queued with (`layout.QUEUED_ATTR`)."""
+    return dict(t.params) if t.params else layout.work_params(t)
 
 
 def _key(value: Any) -> Any:
@@ -305,7 +159,7 @@ def study_frame(
     filter on `state`. Sizes missing from a trial's attrs (queued trials) come from the cost model.
     """
     trials = study.get_trials(deepcopy=False) if trials is None else trials
-    spec = (study.user_attrs.get("dse") or {}) if spec is None else spec
+    spec = (layout.read_definition(study) or {}) if spec is None else spec
     swept = swept_params(spec, trials) if swept is None else swept
     rows = [_trial_row(study.study_name, t, spec, swept) for t in trials]
     columns = ["study", "number", "state", *_param_columns(rows, swept), "label", *ATTR_COLUMNS.values(),
@@ -365,8 +219,8 @@ def _trial_row(study_name: str, t: FrozenTrial, spec: dict[str, Any], swept: tup
                                        else row["imagenet_size_mb"])
             row["n_params"] = cost.params if row["n_params"] is None else row["n_params"]
             row["macs"] = cost.macs if row["macs"] is None else row["macs"]
-    if t.state == TrialState.FAIL and not row["fail_reason"]:
-        row["fail_reason"] = t.system_attrs.get("fail_reason") or "no reason recorded"
+    if t.state == TrialState.FAIL:
+        row["fail_kind"], row["fail_reason"] = layout.failure(t)
     if t.state != TrialState.FAIL:
         row["fail_reason"] = row["fail_kind"] = None
     row["started"] = t.datetime_start.isoformat(timespec="seconds") if t.datetime_start else None

@@ -35,7 +35,7 @@ from dse.report.figures import (
     training_budget,
 )
 from dse.report.frame import StudyData, format_value
-from dse.report.stats import STAT_DESCRIPTION, STAT_HEADER, format_stat, interval_name
+from dse.stats import STAT_DESCRIPTION, STAT_HEADER, format_stat, interval_name
 
 FIGURE_NAMES = ("accuracy_vs_size", "pareto", "learning_curves", "grid", "importance", "error_edf")
 

@@ -1,4 +1,4 @@
-"""Studies laid out as docs/design.md "study layout" says sweeps and searches write them, built directly with
+"""Studies laid out as sweeps and searches write them (through `dse.study.layout`), built directly with
 Optuna so report tests need no training. Accuracies follow a made-up saturating curve plus seed noise."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from optuna.trial import TrialState, create_trial
 
 from dse.plan import cost
 from dse.space import DesignPoint
+from dse.study import layout
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -88,8 +89,8 @@ def make_sweep(
     names = list(grid)
     points = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(grid[n] for n in names))]
     study = optuna.create_study(storage=storage, study_name=name, direction="maximize")
-    study.set_user_attr("dse", spec("sweep", names, {n: list(v) for n, v in grid.items()}, seeds, fixed,
-                                    epochs, dataset))
+    layout.write_definition(study, spec("sweep", names, {n: list(v) for n, v in grid.items()}, seeds, fixed,
+                                        epochs, dataset))
     fail, running, waiting, skip = set(fail), set(running), set(waiting), set(skip)
     for values in points:
         point = BASE.replace(**fixed, **values)
@@ -100,13 +101,14 @@ def make_sweep(
             if key in skip:
                 continue
             if key in waiting:
-                study.enqueue_trial(params)
+                layout.queue(study, params)
                 continue
             dists = {k: DISTRIBUTIONS[k] for k in params}
             if key in fail:
                 user = attrs(point, seed, None, None, epochs)
-                user["fail_reason"] = "Diverged: non-finite loss at epoch 2"
-                user["diverged"] = True
+                user[layout.FAIL_KIND_ATTR] = "diverged"
+                user[layout.FAIL_REASON_ATTR] = "Diverged: non-finite loss at epoch 2"
+                user[layout.DIVERGED_ATTR] = True
                 study.add_trial(create_trial(state=TrialState.FAIL, params=params, distributions=dists,
                                              user_attrs=user, intermediate_values={1: 10.0}))
                 continue
@@ -130,7 +132,7 @@ def make_search(storage: str | optuna.storages.BaseStorage, name: str = "search"
     """A two-objective search (top-1 max, size min) over random points of the space, one seed each."""
     rng = random.Random(seed)
     study = optuna.create_study(storage=storage, study_name=name, directions=["maximize", "minimize"])
-    study.set_user_attr("dse", spec("search", list(METAPARAMS), None, 1, {}))
+    layout.write_definition(study, spec("search", list(METAPARAMS), None, 1, {}))
     for _ in range(n):
         point = BASE.replace(base_e=rng.choice([32, 64, 128]), incr_e=rng.choice([32, 64, 128]),
                              freq=rng.choice([1, 2, 4]), sr=rng.choice([0.125, 0.25, 0.5, 0.75]),

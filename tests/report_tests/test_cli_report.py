@@ -98,11 +98,11 @@ def test_report_from_a_postgresql_url(tmp_path):
         optuna.delete_study(study_name=name, storage=url)
 
 
-# ------------------------------------------------------------------------------------------- with dse.sweep
+# ------------------------------------------------------------------------------------- with dse.study.grid
 
 
 def _sweep_spec(subset: int = 64):
-    from dse.sweep import build_spec
+    from dse.study.grid import build_spec
 
     return build_spec(params=["sr"], ranges=["0.125:1.0"], points=3, dataset="synthetic", seeds=2, subset=subset,
                       design={"base_e": 16, "incr_e": 16},
@@ -117,8 +117,8 @@ def _report(db, out):
 
 def test_a_sweep_run_by_dse_worker_reports(tmp_path):
     """The real worker loop and storage, with training replaced by a stub: the layout is what report reads."""
+    from dse.study.runner import RunOptions, run
     from dse.train import Diverged, RunResult
-    from dse.worker import RunOptions, run
 
     spec = _sweep_spec()
 
@@ -154,7 +154,7 @@ def test_a_sweep_run_by_dse_worker_reports(tmp_path):
 @pytest.mark.slow
 def test_a_tiny_real_sweep_reports(tmp_path):
     """3 points x 2 seeds of a 16-filter network on 64 synthetic images, really trained on the CPU."""
-    from dse.worker import RunOptions, run
+    from dse.study.runner import RunOptions, run
 
     db = tmp_path / "sr.db"
     run(_sweep_spec(), RunOptions(storage=str(db), study_name="sr", device="cpu"))

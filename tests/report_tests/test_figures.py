@@ -18,15 +18,14 @@ from dse.report.figures import (
     error_edf,
     grid_panels,
     learning_curves,
-    mean_interval,
     paper_reference,
     param_importance,
     pareto_front,
     point_stats,
-    t_quantile,
     training_budget,
 )
 from dse.report.frame import study_data
+from dse.stats import mean_interval, t_quantile
 
 from .conftest import SR_FAIL, SR_RUNNING, SR_SKIP, SR_WAITING
 from .studies import BASE, PCT_VALUES, SR_VALUES, make_search, make_sweep

@@ -19,7 +19,7 @@ from dse.report.figures import (
     study_warnings,
 )
 from dse.report.frame import study_data
-from dse.report.stats import (
+from dse.stats import (
     INTERVAL_NAMES,
     chance_level,
     chance_warnings,

@@ -173,6 +173,20 @@ def _betacf(a: float, b: float, x: float) -> float:
 # ---------------------------------------------------------------------------------------------- chance
 
 
+def mean_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float, float]:
+    """Mean, sample sd, and the two-sided t-interval of the mean, unclipped; the interval is NaN for fewer than 2
+    values. What a reader sees goes through `seed_stat`, which shows a t-interval only from 3 seeds."""
+    x = [float(v) for v in values if v is not None and math.isfinite(v)]
+    if not x:
+        return (math.nan,) * 4
+    mean = sum(x) / len(x)
+    if len(x) < 2:
+        return mean, math.nan, math.nan, math.nan
+    sd = math.sqrt(sum((v - mean) ** 2 for v in x) / (len(x) - 1))
+    half = t_quantile(0.5 + confidence / 2, len(x) - 1) * sd / math.sqrt(len(x))
+    return mean, sd, mean - half, mean + half
+
+
 def chance_level(num_classes: int, k: int = 1) -> float:
     """Top-k accuracy (%) of guessing uniformly among `num_classes`."""
     if num_classes < 1:

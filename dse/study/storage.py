@@ -24,19 +24,28 @@ The rollback journal (not WAL) keeps the file self-contained, so it can be copie
 from __future__ import annotations
 
 import importlib.util
+import inspect
+import json
 import os
 import random
+import re
 import sqlite3
 import time
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import optuna
 import sqlalchemy
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
-from dse.errors import StorageError
+from dse.errors import DseError, ReportError, StorageError
 
 STUDIES_DIR = Path("studies")
 SQLITE_TIMEOUT_S = 120  # busy timeout: how long a writer waits for the lock before giving up
@@ -45,6 +54,7 @@ HEARTBEAT_INTERVAL_S = 10  # a worker records a heartbeat for its running trial 
 GRACE_PERIOD_S = 60  # a RUNNING trial without a heartbeat for this long belongs to a lost worker
 SQLITE_MAGIC = b"SQLite format 3\x00"
 OPTUNA_TABLES = frozenset({"studies", "trials", "version_info"})
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
 
 def default_path(study_name: str) -> Path:
@@ -165,10 +175,12 @@ def open_storage(
     heartbeat_interval: int = HEARTBEAT_INTERVAL_S,
     grace_period: int = GRACE_PERIOD_S,
     check: bool = True,
+    on_stale: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
 ) -> optuna.storages.RDBStorage:
     """Open (creating the file and its folder if needed) the storage of a study.
 
-    The heartbeat lets any worker, on any machine, find trials whose worker died (see `dse.worker`).
+    The heartbeat lets any worker, on any machine, find trials whose worker died; `on_stale` is called by
+    `optuna.storages.fail_stale_trials` for each trial it fails (see `dse.study.runner`).
     """
     url = resolve(target, study_name)
     path = sqlite_path(url)
@@ -181,32 +193,40 @@ def open_storage(
     elif url.startswith("postgresql"):
         kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
         kwargs["pool_pre_ping"] = True
-    storage = _rdb_storage(url, kwargs, heartbeat_interval, grace_period)
+    storage = _rdb_storage(url, kwargs, heartbeat_interval, grace_period, on_stale)
     if path is not None:
         _serialize_sqlite_transactions(storage.engine)
     return storage
 
 
-def _rdb_storage(url: str, engine_kwargs: dict, heartbeat_interval: int, grace_period: int):
+def _stale_callback_argument() -> str:
+    """RDBStorage's name for the callback of heartbeat-stale trials: `heartbeat_stale_trial_callback` from Optuna
+    4.9 (checked on 5.0), `failed_trial_callback` before (checked on 3.6 to 4.8, deprecated since 4.9)."""
+    names = inspect.signature(RDBStorage.__init__).parameters
+    return "heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback" in names else "failed_trial_callback"
+
+
+def _rdb_storage(url: str, engine_kwargs: dict, heartbeat_interval: int, grace_period: int, on_stale=None):
     """RDBStorage, retried briefly: two machines creating the schema of a new database at once may collide."""
+    callback = {_stale_callback_argument(): on_stale} if on_stale is not None else {}
     for attempt in range(4):
         try:
             with warnings.catch_warnings():  # Optuna marks the heartbeat experimental: noise to dse users
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return optuna.storages.RDBStorage(
                     url, engine_kwargs=dict(engine_kwargs), heartbeat_interval=heartbeat_interval,
-                    grace_period=grace_period,
+                    grace_period=grace_period, **callback,
                 )
         except sqlalchemy.exc.OperationalError as exc:
-            raise StorageError(f"cannot open storage {describe(url)}: {_first_line(exc.orig or exc)}") from None
+            raise StorageError(f"cannot open storage {describe(url)}: {first_line(exc.orig or exc)}") from None
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as exc:
             if attempt == 3:
-                raise StorageError(f"cannot open storage {describe(url)}: {_first_line(exc.orig or exc)}") from None
+                raise StorageError(f"cannot open storage {describe(url)}: {first_line(exc.orig or exc)}") from None
             time.sleep(0.2 + random.random())
         except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError, ImportError, ValueError) as exc:
-            raise StorageError(f"invalid storage URL {describe(url)}: {_first_line(exc)}") from None
+            raise StorageError(f"invalid storage URL {describe(url)}: {first_line(exc)}") from None
         except RuntimeError as exc:  # Optuna: schema of another version
-            raise StorageError(f"cannot use storage {describe(url)}: {_first_line(exc)}") from None
+            raise StorageError(f"cannot use storage {describe(url)}: {first_line(exc)}") from None
     raise AssertionError("unreachable")
 
 
@@ -224,6 +244,144 @@ def _serialize_sqlite_transactions(engine: sqlalchemy.engine.Engine) -> None:
     engine.dispose()  # connections made while Optuna set up its tables predate the listeners
 
 
-def _first_line(exc: BaseException) -> str:
+# ------------------------------------------------------------------------------------------------ reading
+
+
+@dataclass(frozen=True)
+class _Source:
+    display: str
+    kind: str  # "sqlite" | "journal" | "rdb"
+    path: Path | None = None
+    url: str | None = None
+
+
+def _resolve(source: str) -> _Source:
+    """A path (`x.db` means sqlite:///x.db) or a storage URL, checked without writing anything."""
+    text = str(source).strip()
+    if not text:
+        raise ReportError("no study given: pass a study file (studies/sr.db) or a storage URL")
+    if _URL.match(text):
+        try:
+            url = sqlalchemy.engine.make_url(text)
+        except Exception:
+            raise ReportError(f"{text!r} is not a valid storage URL") from None
+        display = url.render_as_string(hide_password=True)
+        if url.get_backend_name() == "sqlite":
+            if not url.database or url.database == ":memory:" or url.database.startswith("file:"):
+                raise ReportError(f"{display}: give the SQLite file of a study, e.g. sqlite:///studies/sr.db")
+            return _Source(display, _file_kind(Path(url.database)), path=Path(url.database))
+        return _Source(display, "rdb", url=normalize_url(text))
+    path = Path(text).expanduser()
+    return _Source(str(path), _file_kind(path), path=path)
+
+
+def _file_kind(path: Path) -> str:
+    if not path.exists():
+        raise ReportError(f"{path}: no such file (give a study file such as studies/sr.db, or a storage URL)")
+    if path.is_dir():
+        raise ReportError(f"{path} is a directory, not a study file")
+    try:
+        with path.open("rb") as f:
+            head = f.read(4096)
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot read it ({exc.strerror})") from None
+    if not head:
+        raise ReportError(f"{path} is empty, not an Optuna study")
+    if head.startswith(SQLITE_MAGIC):
+        return "sqlite"
+    first = head.split(b"\n", 1)[0]
+    try:
+        if isinstance(json.loads(first), dict) and b'"op_code"' in first:
+            return "journal"
+    except ValueError:
+        pass
+    raise ReportError(f"{path} is not an Optuna study (neither an SQLite database nor an Optuna journal file)")
+
+
+def _sqlite_ro_uri(path: Path) -> str:
+    """An SQLite URI that opens the file read-only and creates no file beside it.
+
+    A WAL-mode database opened with mode=ro still creates (and leaves) its -wal and -shm files; when they do
+    not exist no writer is active, so the file is opened as immutable instead.
+    """
+    resolved = path.resolve()
+    with resolved.open("rb") as f:
+        wal_mode = f.read(20)[18:19] == b"\x02"  # header byte 18: file format write version, 2 = WAL
+    wal_absent = not Path(f"{resolved}-wal").exists() or not Path(f"{resolved}-shm").exists()
+    mode = "immutable=1" if wal_mode and wal_absent else "mode=ro"
+    return f"file:{quote(str(resolved))}?{mode}"
+
+
+def _sqlite_ro_url(path: Path) -> str:
+    """The same, as an SQLAlchemy URL."""
+    return f"sqlite:///{_sqlite_ro_uri(path)}&uri=true"
+
+
+def _check_sqlite(path: Path) -> None:
+    try:
+        con = sqlite3.connect(_sqlite_ro_uri(path), uri=True, timeout=60)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        raise ReportError(f"{path}: cannot read it as SQLite ({exc})") from None
+    if not OPTUNA_TABLES <= tables:
+        raise ReportError(f"{path} is an SQLite database but not an Optuna study (it has no Optuna tables)")
+
+
+def _rdb_engine_kwargs(url: str) -> dict[str, Any]:
+    if sqlalchemy.engine.make_url(url).get_backend_name() == "postgresql":
+        # Belt and braces: a report never writes, and the server enforces it.
+        return {"connect_args": {"options": "-c default_transaction_read_only=on"}}
+    return {}
+
+
+def _check_rdb(source: _Source, engine_kwargs: dict[str, Any]) -> None:
+    try:
+        engine = sqlalchemy.create_engine(source.url, **engine_kwargs)
+    except (ImportError, ModuleNotFoundError) as exc:
+        raise ReportError(f"{source.display}: no database driver for it ({exc})") from None
+    except Exception as exc:
+        raise ReportError(f"{source.display}: {first_line(exc)}") from None
+    try:
+        with engine.connect() as connection:
+            tables = set(sqlalchemy.inspect(connection).get_table_names())
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        raise ReportError(f"cannot open {source.display}: {first_line(getattr(exc, 'orig', None) or exc)}") from None
+    finally:
+        engine.dispose()
+    if not OPTUNA_TABLES <= tables:
+        raise ReportError(f"{source.display} is a database but not an Optuna storage (it has no Optuna tables)")
+
+
+def first_line(exc: object) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def open_existing(source: str, *, read_only: bool = True) -> tuple[BaseStorage, str]:
+    """The Optuna storage behind a path or URL, and how to name it in messages.
+
+    `read_only=False` is for the dashboard, which writes notes; the checks still refuse anything that is not
+    already an Optuna storage, so nothing is created.
+    """
+    src = _resolve(source)
+    try:
+        if src.kind == "journal":
+            return JournalStorage(JournalFileBackend(str(src.path))), src.display
+        if src.kind == "sqlite":
+            _check_sqlite(src.path)
+            url = _sqlite_ro_url(src.path) if read_only else f"sqlite:///{src.path.resolve()}"
+            # A sweep may be committing: wait for its lock (milliseconds) rather than fail at once.
+            return RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}},
+                              skip_table_creation=True), src.display
+        kwargs = _rdb_engine_kwargs(src.url) if read_only else {}
+        _check_rdb(src, kwargs)
+        return RDBStorage(src.url, engine_kwargs=kwargs, skip_table_creation=True), src.display
+    except DseError:
+        raise
+    except Exception as exc:  # schema too old or new, damaged journal, lost connection
+        raise ReportError(f"cannot read {src.display} as an Optuna storage: {first_line(exc)}") from None
+
+

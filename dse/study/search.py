@@ -1,4 +1,4 @@
-"""Search: multi-objective sampling of the design space (top-1 accuracy up, model size down), run by `dse.worker`.
+"""Search: multi-objective sampling of the design space (top-1 accuracy up, model size down), run by `dse.study.runner`.
 
 The five metaparameters and bypass are sampled within bounds (`DEFAULT_BOUNDS`, narrowed with --param
 NAME=A:B[:STEP] or NAME=v1,v2 for bypass, or fixed with --set). Optuna's TPE sampler, multi-objective,
@@ -15,13 +15,21 @@ from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
-from optuna.trial import FrozenTrial, TrialState
 
 import dse
 from dse.errors import DesignError, SweepError
 from dse.plan import cost
 from dse.space import Bypass, DesignPoint
-from dse.sweep import INTEGER, PAPER_FIXED, SWEEPABLE, parse_assignments, parse_param
+from dse.study.grid import (
+    INTEGER,
+    PAPER_FIXED,
+    SWEEPABLE,
+    distribution,
+    fixed_values,
+    parse_assignments,
+    parse_param,
+    torch_version,
+)
 
 # name -> (low, high, step): the paper's space around squeezenet1_0, steps where a finer grain means nothing
 DEFAULT_BOUNDS: dict[str, tuple] = {
@@ -62,8 +70,7 @@ class SearchSpec:
         return tuple(name for name, _ in self.bounds)
 
     def fixed(self) -> dict:
-        values = self.point.to_dict()
-        return {name: values[name] for name in SWEEPABLE if name not in self.params}
+        return fixed_values(self.point, self.params)
 
     def definition(self) -> dict:
         """The study's identity; --trials is not part of it, so a rerun with more trials extends the search."""
@@ -80,7 +87,7 @@ class SearchSpec:
             "point": self.point.to_dict(),
             "max_size_mb": self.max_size_mb,
             "dse_version": dse.__version__,
-            "torch_version": _torch_version(),
+            "torch_version": torch_version(),
         }
 
     def directions(self) -> list[str]:
@@ -95,8 +102,7 @@ class SearchSpec:
             if name == "bypass":
                 out[name] = CategoricalDistribution(list(b) if b else [values[name]])
             elif b is None:
-                v = values[name]
-                out[name] = IntDistribution(v, v) if name in INTEGER else FloatDistribution(v, v)
+                out[name] = distribution(name, (values[name],))
             elif name in INTEGER:
                 out[name] = IntDistribution(b[0], b[1], step=b[2] or 1)
             else:
@@ -126,12 +132,6 @@ class SearchSpec:
 
     def values(self, top1: float, size_mb: float) -> list[float]:
         return [top1, size_mb]
-
-
-def _torch_version() -> str:
-    import torch
-
-    return torch.__version__
 
 
 def parse_bounds(items: list[str] | None) -> dict[str, tuple]:
@@ -247,11 +247,3 @@ def smallest_size_mb(spec: SearchSpec) -> float:
             corner[name] = b[0]
     choices = dict(spec.bounds).get("bypass", (spec.point.bypass.value,))
     return min(cost(spec.point.replace(**corner, bypass=c)).size_mb for c in choices)
-
-
-def pareto_front(trials: list[FrozenTrial]) -> list[FrozenTrial]:
-    """Completed trials that no other completed trial beats on both accuracy and size, smallest first."""
-    done = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
-    front = [t for t in done if not any(
-        o.values[0] >= t.values[0] and o.values[1] <= t.values[1] and o.values != t.values for o in done)]
-    return sorted(front, key=lambda t: t.values[1])

@@ -1,4 +1,4 @@
-"""Sweeps: a grid of design points x seeds, each (point, seed) one Optuna trial, run by `dse.worker`.
+"""Sweeps: a grid of design points x seeds, each (point, seed) one Optuna trial, run by `dse.study.runner`.
 
 Grids (one per --param; several --param give the full grid):
 
@@ -22,13 +22,10 @@ from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
-from optuna.trial import FrozenTrial, TrialState
 
 import dse
 from dse.errors import DesignError, SweepError
-from dse.plan import cost
 from dse.space import METAPARAMETERS, Bypass, DesignPoint
-from dse.worker import final_failures, key_of, mean_sd, params_key
 
 SWEEPABLE = (*METAPARAMETERS, "bypass")
 INTEGER = ("base_e", "incr_e", "freq")
@@ -69,8 +66,7 @@ class SweepSpec:
         return [self.point.replace(**dict(zip(self.params, values, strict=True))) for values in combos]
 
     def fixed(self) -> dict:
-        values = self.point.to_dict()
-        return {name: values[name] for name in SWEEPABLE if name not in self.params}
+        return fixed_values(self.point, self.params)
 
     def initial_params(self) -> list[dict]:
         """Every (point, seed) as trial params, seed by seed: the first seed's curve is complete first."""
@@ -97,7 +93,7 @@ class SweepSpec:
             "point": self.point.to_dict(),
             "prune": self.prune,
             "dse_version": dse.__version__,
-            "torch_version": _torch_version(),
+            "torch_version": torch_version(),
         }
 
     def directions(self) -> list[str]:
@@ -109,12 +105,7 @@ class SweepSpec:
         out: dict[str, BaseDistribution] = {}
         for name in SWEEPABLE:
             grid = self.grid[self.params.index(name)] if name in self.params else (values[name],)
-            if name == "bypass":
-                out[name] = CategoricalDistribution([b.value for b in Bypass])
-            elif name in INTEGER:
-                out[name] = IntDistribution(min(grid), max(grid))
-            else:
-                out[name] = FloatDistribution(min(grid), max(grid))
+            out[name] = distribution(name, grid)
         out["seed"] = IntDistribution(min(self.seeds), max(self.seeds))
         return out
 
@@ -131,7 +122,23 @@ class SweepSpec:
         return [top1]
 
 
-def _torch_version() -> str:
+def fixed_values(point: DesignPoint, swept: tuple[str, ...]) -> dict:
+    """The sweepable values a sweep or search holds fixed."""
+    values = point.to_dict()
+    return {name: values[name] for name in SWEEPABLE if name not in swept}
+
+
+def distribution(name: str, values: tuple) -> BaseDistribution:
+    """The distribution of a param over the given values: a fixed value gets a one-value distribution, so
+    optuna-dashboard (and its importance) never sees choices that were not made."""
+    if name == "bypass":
+        return CategoricalDistribution(list(dict.fromkeys(values)))
+    if name in INTEGER:
+        return IntDistribution(min(values), max(values))
+    return FloatDistribution(min(values), max(values))
+
+
+def torch_version() -> str:
     import torch
 
     return torch.__version__
@@ -350,44 +357,3 @@ def build_spec(
 
 def default_study_name(params: list[str]) -> str:
     return "-".join(parse_param(p)[0] for p in params)
-
-
-# ------------------------------------------------------------------------------------------------ summary
-
-
-@dataclass(frozen=True)
-class PointSummary:
-    """One design point of a finished (or partial) sweep: its seeds pooled."""
-
-    values: dict  # the swept params' values
-    size_mb: float
-    imagenet_size_mb: float
-    seeds_done: int
-    seeds_total: int
-    top1_mean: float
-    top1_sd: float
-    seconds_mean: float
-    failed: tuple[str, ...]  # reasons of final failures
-
-
-def summarize(trials: list[FrozenTrial], spec: SweepSpec, retries: int) -> list[PointSummary]:
-    """The final table: per grid point, accuracy mean +- sd over its completed seeds, size, time."""
-    failed = {key_of(t): t for t in final_failures(trials, retries)}
-    complete: dict[tuple, FrozenTrial] = {}
-    for t in trials:
-        if t.state == TrialState.COMPLETE:
-            complete.setdefault(key_of(t), t)
-    by_point: dict[tuple, list[tuple]] = {}
-    for params in spec.initial_params():
-        by_point.setdefault(tuple((n, params[n]) for n in spec.params), []).append(params_key(params))
-    rows = []
-    for point_key, keys in by_point.items():
-        done = [complete[k] for k in keys if k in complete]
-        mean, sd = mean_sd([t.value for t in done])
-        c = cost(spec.point.replace(**dict(point_key)))
-        rows.append(PointSummary(
-            values=dict(point_key), size_mb=c.size_mb, imagenet_size_mb=c.imagenet_size_mb,
-            seeds_done=len(done), seeds_total=len(keys), top1_mean=mean, top1_sd=sd,
-            seconds_mean=mean_sd([t.user_attrs.get("train_seconds", 0.0) for t in done])[0],
-            failed=tuple(failed[k].user_attrs.get("fail_reason") or "failed" for k in keys if k in failed)))
-    return rows

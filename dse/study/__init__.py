@@ -1,0 +1,1 @@
+"""The study layer: an Optuna study is the sweep's definition, queue and results (docs/sweeps.md)."""

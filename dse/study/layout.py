@@ -1,0 +1,178 @@
+"""The study layout: what dse writes into an Optuna study and how it is read back (docs/design.md, docs/sweeps.md).
+
+The runner, the report (`dse.report.frame`) and the test fixtures all go through this module, so nothing can read a
+dialect that nothing writes. Everything here uses Optuna's public API (user attrs, `enqueue_trial`, `params`).
+
+* The definition: study user attr ``dse`` (one JSON object, compared on resume) and the same fields again as
+  readable study user attrs ``dse.<field>`` (one per field, for optuna-dashboard). Written before any trial is
+  queued, so a study with trials and no definition was not made by dse.
+* A queued (point, seed): a WAITING trial whose user attr ``queued_params`` holds its params (with ``seed``);
+  `params_key` of those params is the identity of the work, whatever trial carries it.
+* Results: `COST_ATTRS` when a trial starts, `RESULT_ATTRS` when it completes; failures as ``fail_kind`` and
+  ``fail_reason``. To record another result field, add it to `RESULT_ATTRS` (and to the training result's dict).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+from enum import Enum
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+DEFINITION_ATTR = "dse"  # the study user attr holding the sweep or search definition (compared on resume)
+FIELD_PREFIX = "dse."  # readable copies of the definition, one study user attr per field (not compared)
+VERSION_KEYS = ("dse_version", "torch_version")  # recorded, not compared: machines may differ
+METRIC_NAMES = {"sweep": ["top-1 (%)"], "search": ["top-1 (%)", "size (MB)"]}
+
+QUEUED_ATTR = "queued_params"  # the params (with seed) a trial was queued with
+WORKER_ATTR = "worker"  # who took the trial: host, machine, pid, start, device, run
+RETRY_OF_ATTR = "retry_of"  # the trial number a retry repeats
+DUPLICATE_OF_ATTR = "duplicate_of"
+FAIL_KIND_ATTR = "fail_kind"
+FAIL_REASON_ATTR = "fail_reason"
+SKIP_REASON_ATTR = "skip_reason"  # a search point over the size budget: PRUNED, never trained
+POINT_ATTR = "point"  # the full design point
+DIVERGED_ATTR = "diverged"
+COST_ATTRS = ("params", "size_mb", "imagenet_size_mb", "macs")  # from dse.plan.cost, before training
+RESULT_ATTRS = ("top1", "top5", "loss", "epochs", "train_seconds", "images_per_second", "peak_memory_mb", "device",
+                "epoch_top1")  # from the training result's to_dict(), after training
+RESULT_SECONDS = "train_seconds"
+EPOCH_TOP1 = "epoch_top1"
+
+RETRIED_KINDS = frozenset({"oom", "error", "lost"})  # failures that count as attempts and are retried
+FINAL_KINDS = frozenset({"diverged", "invalid"})  # failures that are results: recorded once, never retried
+NOT_WORK_KINDS = frozenset({"duplicate", "unused"})  # never trained; leave them out of everything
+LIVE = (TrialState.WAITING, TrialState.RUNNING)
+DONE = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+# ------------------------------------------------------------------------------------------------ definition
+
+
+def jsonable(value: Any) -> Any:
+    """Tuples as lists, enums as values: what a JSON round trip through the storage gives back."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def write_definition(study: optuna.Study, definition: dict) -> None:
+    """The definition (compared on resume), its fields as readable attrs, and the objectives' names."""
+    definition = jsonable(definition)
+    study.set_user_attr(DEFINITION_ATTR, definition)
+    for name, value in definition.items():
+        study.set_user_attr(FIELD_PREFIX + name, value)
+    names = METRIC_NAMES.get(definition.get("kind", ""))
+    if names and len(names) == len(study.directions):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
+
+
+def read_definition(study_or_attrs: optuna.Study | dict) -> dict | None:
+    """The stored definition, or None (a study dse did not make, or one whose creator has not written it yet)."""
+    attrs = study_or_attrs if isinstance(study_or_attrs, dict) else study_or_attrs.user_attrs
+    value = attrs.get(DEFINITION_ATTR)
+    return value if isinstance(value, dict) else None
+
+
+def definition_differences(stored: dict, wanted: dict) -> list[str]:
+    """The fields that differ (versions aside): a rerun must match the study it resumes."""
+    wanted = jsonable(wanted)
+    return [k for k in sorted(set(stored) | set(wanted)) if k not in VERSION_KEYS and stored.get(k) != wanted.get(k)]
+
+
+# ------------------------------------------------------------------------------------------------ work keys
+
+
+def params_key(params: dict) -> tuple:
+    """The identity of a (point, seed): its params, floats rounded so JSON and Optuna agree."""
+    return tuple(sorted((k, round(v, 9) if isinstance(v, float) else v) for k, v in params.items()))
+
+
+def work_params(trial: FrozenTrial) -> dict:
+    """The params a trial was queued with, else its params (a trial that died while taking them has only some)."""
+    queued = trial.user_attrs.get(QUEUED_ATTR)
+    return dict(queued) if isinstance(queued, dict) else dict(trial.params)
+
+
+def key_of(trial: FrozenTrial) -> tuple:
+    return params_key(work_params(trial))
+
+
+def queue(study: optuna.Study, params: dict, **user_attrs: Any) -> None:
+    """Queue a (point, seed): a WAITING trial that any worker of any machine may take."""
+    params = jsonable(params)
+    study.enqueue_trial(params, user_attrs={QUEUED_ATTR: params, **user_attrs})
+
+
+# ------------------------------------------------------------------------------------------------ results
+
+
+def record_cost(trial: optuna.Trial, point_dict: dict, cost: Any) -> None:
+    trial.set_user_attr(POINT_ATTR, point_dict)
+    for name in COST_ATTRS:
+        trial.set_user_attr(name, getattr(cost, name))
+
+
+def record_result(trial: optuna.Trial, result: dict) -> None:
+    for name in RESULT_ATTRS:
+        trial.set_user_attr(name, result.get(name))
+    trial.set_user_attr(DIVERGED_ATTR, False)
+    trial.set_user_attr(FAIL_REASON_ATTR, None)
+
+
+def record_failure(trial: optuna.Trial, kind: str, reason: str) -> None:
+    trial.set_user_attr(FAIL_KIND_ATTR, kind)
+    trial.set_user_attr(FAIL_REASON_ATTR, reason)
+    if kind == "diverged":
+        trial.set_user_attr(DIVERGED_ATTR, True)
+
+
+def failure(trial: FrozenTrial) -> tuple[str, str]:
+    """(kind, reason) of a FAIL trial. One failed by Optuna's heartbeat check (`fail_stale_trials`) carries no
+    attrs of ours: its worker stopped beating, so it is `lost`."""
+    kind = trial.user_attrs.get(FAIL_KIND_ATTR)
+    reason = trial.user_attrs.get(FAIL_REASON_ATTR)
+    if kind is None:
+        worker = trial.user_attrs.get(WORKER_ATTR)
+        host = f" on {worker['host']}" if isinstance(worker, dict) and worker.get("host") else ""
+        return "lost", reason or f"worker lost: no heartbeat{host} for the grace period"
+    return kind, reason or kind
+
+
+def is_work(trial: FrozenTrial) -> bool:
+    """False for trials that were never work: duplicates of queued work, and trials asked after the queue emptied."""
+    return not (trial.state == TrialState.FAIL and trial.user_attrs.get(FAIL_KIND_ATTR) in NOT_WORK_KINDS)
+
+
+def attempts(trials: Iterable[FrozenTrial], key: tuple) -> int:
+    """Failed trainings of a (point, seed): the failures that count against the retry limit."""
+    return sum(1 for t in trials if t.state == TrialState.FAIL and failure(t)[0] in RETRIED_KINDS
+               and key_of(t) == key)
+
+
+def retried_numbers(trials: Iterable[FrozenTrial]) -> set[int]:
+    return {t.user_attrs[RETRY_OF_ATTR] for t in trials if RETRY_OF_ATTR in t.user_attrs}
+
+
+def final_failures(trials: list[FrozenTrial], retries: int) -> list[FrozenTrial]:
+    """FAIL trials that will not be run again: diverged, or out of retries, with nothing live or done beside."""
+    settled = {key_of(t) for t in trials if t.state in LIVE or t.state in DONE}
+    out, seen = [], set()
+    for t in reversed(trials):
+        key = key_of(t)
+        if t.state != TrialState.FAIL or key in settled or key in seen or not is_work(t):
+            continue
+        kind = failure(t)[0]
+        if kind in FINAL_KINDS or (kind in RETRIED_KINDS and attempts(trials, key) > retries):
+            out.append(t)
+            seen.add(key)
+    return out[::-1]

@@ -1,0 +1,188 @@
+"""Worker processes and who is alive: machine identity, dead local workers, spawning, Ctrl-C and SIGTERM.
+
+Nothing here touches Optuna; `dse.study.runner` decides what a worker does.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from dse.errors import DseError
+
+
+def machine_id() -> str:
+    """This machine and PID namespace: a PID means the same process only under the same id."""
+    parts = [socket.gethostname()]
+    for path in ("/proc/sys/kernel/random/boot_id",):
+        try:
+            parts.append(Path(path).read_text().strip())
+        except OSError:
+            pass
+    try:
+        parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
+    except OSError:
+        pass
+    return "/".join(parts)
+
+
+def _process_start(pid: int) -> int | None:
+    """The start time of a live process (clock ticks since boot), to tell a reused PID; None if none."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except FileNotFoundError:
+        return None
+    except (OSError, IndexError, ValueError):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return -1  # alive, start time unknown
+
+
+def worker_token(device: str, run_id: str = "") -> dict:
+    return {"host": socket.gethostname(), "machine": machine_id(), "pid": os.getpid(),
+            "start": _process_start(os.getpid()), "device": device, "run": run_id}
+
+
+def dead_locally(token: dict | None) -> bool:
+    """True when the token's process ran on this machine and is gone (or its PID now belongs to another)."""
+    if not token or token.get("machine") != machine_id():
+        return False
+    start = _process_start(int(token["pid"]))
+    return start is None or (start != -1 and token.get("start") not in (None, start))
+
+
+def load_data(spec):
+    from dse.data import load_dataset
+
+    return load_dataset(spec.dataset, spec.data_dir, image_size=spec.point.input_size, subset=spec.subset)
+
+
+def worker_devices(device: str, workers: int) -> list[str]:
+    """One device per worker: `auto`/`cuda` spread workers over every GPU (several may share one)."""
+    import torch
+
+    from dse.train import resolve_device
+
+    if device in ("auto", "cuda") and torch.cuda.is_available():
+        n = torch.cuda.device_count()
+        return [f"cuda:{i % n}" for i in range(workers)]
+    resolved = str(resolve_device(device))  # a device that does not exist here fails now, with one line
+    return [resolved] * workers
+
+
+@contextmanager
+def terminate_as_interrupt():
+    """SIGTERM (a scheduler stopping the job) closes the running trial as Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_processes(spec, options, devices: list[str], notify, *, has_work) -> None:
+    """Spawn one worker per device and wait for them, calling `notify` about once a second."""
+    ctx = multiprocessing.get_context("spawn")
+    gate = ctx.Lock()
+    procs = [ctx.Process(target=_worker_main, args=(spec, options, device, len(devices), gate), name=f"worker {i}")
+             for i, device in enumerate(devices)]
+    try:
+        with _sigint_ignored():  # inherited: a worker takes Ctrl-C only once it can close a trial cleanly
+            for p in procs:
+                p.start()
+        while any(p.is_alive() for p in procs):
+            if notify:
+                notify()
+            for p in procs:
+                p.join(timeout=1.0 / len(procs))
+    except KeyboardInterrupt:
+        _stop(procs)
+        raise
+    failed = [p for p in procs if p.exitcode != 0]
+    if failed:
+        codes = ", ".join(f"{p.name}: {_exit_text(p.exitcode)}" for p in failed)
+        left = "the next start re-runs what it left" if has_work() else "the other workers finished its work"
+        print(f"dse: {codes}; {left}", file=sys.stderr)
+
+
+@contextmanager
+def _sigint_ignored():
+    """SIGINT ignored while workers start: they inherit that (and not a Python handler) through exec, so a
+    Ctrl-C in their start-up imports does nothing rather than print a traceback. `_worker_main` restores it."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _stop(procs: list) -> None:
+    """Ctrl-C: workers in the same terminal got it too; keep passing it to any still running (one may still be
+    starting, with Ctrl-C ignored), then wait for each to close its trial."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the waiting short
+    try:
+        deadline = time.monotonic() + 1.0
+        for p in procs:
+            p.join(timeout=max(0.0, deadline - time.monotonic()))
+        deadline = time.monotonic() + 60.0
+        while any(p.is_alive() for p in procs) and time.monotonic() < deadline:
+            for p in procs:
+                if p.is_alive() and p.pid:
+                    os.kill(p.pid, signal.SIGINT)
+            for p in procs:
+                p.join(timeout=0.5 / len(procs))
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+                p.join(5)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _exit_text(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit {code}"
+
+
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _worker_main(spec, options, device: str, workers: int, gate) -> None:
+    """A spawned worker: its own storage connection, the dataset loaded once, then trials until none are left."""
+    signal.signal(signal.SIGTERM, _interrupt)  # terminated: close the trial as Ctrl-C does
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # started with it ignored (_run_processes)
+        if device == "cpu" and workers > 1:
+            import torch
+
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+        from dse.study.runner import open_study, work
+
+        handle = open_study(spec, options, check=False)
+        data = load_data(spec)
+        work(handle, data, device, gate=gate)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command may pass on another: the trial is closed
+        sys.exit(130)
+    except DseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)

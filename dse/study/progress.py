@@ -1,0 +1,126 @@
+"""Where a study stands and what it found: the live snapshot, the sweep's table, the Pareto front, mean and interval.
+
+One statistic for the CLI and the report (`dse.stats`) and one Pareto
+rule (`pareto_mask`), so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from optuna.trial import FrozenTrial, TrialState
+
+from dse.stats import mean_interval
+from dse.study.layout import DONE, RESULT_SECONDS, final_failures, key_of, params_key
+
+
+def pareto_mask(accuracy: Sequence[float], size: Sequence[float]) -> list[bool]:
+    """On the front: no other point is at least as accurate and at most as large, and strictly better in one."""
+    acc, mb = np.asarray(accuracy, dtype=float), np.asarray(size, dtype=float)
+    return [not bool(np.any((acc >= acc[i]) & (mb <= mb[i]) & ((acc > acc[i]) | (mb < mb[i]))))
+            for i in range(acc.size)]
+
+
+def pareto_front(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """Completed trials of a search (values: top-1, size) on the front, smallest first."""
+    done = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
+    mask = pareto_mask([t.values[0] for t in done], [t.values[1] for t in done])
+    return sorted((t for t, on in zip(done, mask, strict=True) if on), key=lambda t: t.values[1])
+
+
+# ------------------------------------------------------------------------------------------------ progress
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Where a sweep or search stands, from its trials (for the live display)."""
+
+    total: int  # (point, seed) pairs of a sweep; --trials of a search
+    done: int
+    running: int
+    waiting: int
+    failed: int  # final failures
+    skipped: int  # search: sampled over the size budget, never trained
+    best: FrozenTrial | None
+    eta_s: float | None
+    running_trials: tuple[FrozenTrial, ...] = ()
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.total - self.done - self.failed)
+
+
+def snapshot(trials: list[FrozenTrial], total: int, retries: int, workers: int) -> Snapshot:
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    done_keys = {key_of(t) for t in trials if t.state in DONE and not t.user_attrs.get("skip_reason")}
+    running = [t for t in trials if t.state == TrialState.RUNNING]
+    failed = final_failures(trials, retries)
+    best = max(complete, key=lambda t: t.values[0], default=None)
+    durations = [t.duration.total_seconds() for t in complete if t.duration]
+    done = len(done_keys)
+    remaining = max(0, total - done - len(failed))
+    eta = None
+    if durations and remaining:
+        eta = sum(durations) / len(durations) * remaining / max(1, min(workers, remaining))
+    return Snapshot(total=total, done=done, running=len(running),
+                    waiting=sum(1 for t in trials if t.state == TrialState.WAITING), failed=len(failed),
+                    skipped=sum(1 for t in trials if t.user_attrs.get("skip_reason")), best=best, eta_s=eta,
+                    running_trials=tuple(running))
+
+
+def trained_in_run(trials: list[FrozenTrial], run_id: str) -> int:
+    """Trials this command's workers trained (completed, pruned, or failed in training), each counted once."""
+    from dse.study.layout import WORKER_ATTR, failure
+
+    def trained(t: FrozenTrial) -> bool:
+        if t.state == TrialState.COMPLETE:
+            return True
+        if t.state == TrialState.PRUNED:
+            return not t.user_attrs.get("skip_reason")
+        return t.state == TrialState.FAIL and failure(t)[0] in ("diverged", "oom", "error", "interrupted")
+
+    return sum(1 for t in trials if (t.user_attrs.get(WORKER_ATTR) or {}).get("run") == run_id and trained(t))
+
+
+@dataclass(frozen=True)
+class PointSummary:
+    """One design point of a finished (or partial) sweep: its seeds pooled."""
+
+    values: dict  # the swept params' values
+    size_mb: float
+    imagenet_size_mb: float
+    seeds_done: int
+    seeds_total: int
+    top1_mean: float
+    top1_sd: float  # NaN with fewer than 2 seeds
+    seconds_mean: float
+    failed: tuple[str, ...]  # reasons of final failures
+
+
+def summarize(trials: list[FrozenTrial], spec, retries: int) -> list[PointSummary]:
+    """The final table of a sweep (`dse.study.grid.SweepSpec`): per grid point, top-1 mean and sd over its
+    completed seeds (`mean_interval`), size, time."""
+    from dse.plan import cost
+    from dse.study.layout import failure
+
+    failed = {key_of(t): t for t in final_failures(trials, retries)}
+    complete: dict[tuple, FrozenTrial] = {}
+    for t in trials:
+        if t.state == TrialState.COMPLETE:
+            complete.setdefault(key_of(t), t)
+    by_point: dict[tuple, list[tuple]] = {}
+    for params in spec.initial_params():
+        by_point.setdefault(tuple((n, params[n]) for n in spec.params), []).append(params_key(params))
+    rows = []
+    for point_key, keys in by_point.items():
+        done = [complete[k] for k in keys if k in complete]
+        mean, sd, _, _ = mean_interval([t.value for t in done])
+        c = cost(spec.point.replace(**dict(point_key)))
+        rows.append(PointSummary(
+            values=dict(point_key), size_mb=c.size_mb, imagenet_size_mb=c.imagenet_size_mb,
+            seeds_done=len(done), seeds_total=len(keys), top1_mean=mean, top1_sd=sd,
+            seconds_mean=mean_interval([t.user_attrs.get(RESULT_SECONDS, 0.0) for t in done])[0],
+            failed=tuple(failure(failed[k])[1] for k in keys if k in failed)))
+    return rows

@@ -1,0 +1,150 @@
+"""The three resume holes of the old home-made queue, with real processes: killed while queueing, a second machine
+starting while the first still queues a large grid (PostgreSQL), a trial lost before its first heartbeat."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from sweep_helpers import ROOT, TINY, ScriptedTrain, child_env, completed_once, popen
+
+from dse.study import layout
+from dse.study.grid import build_spec
+from dse.study.runner import RunOptions, open_study, run
+
+GRID = ["--param", "sr=0.125:1.0", "--param", "pct3x3=0.01:0.99"]  # 8 x 9 points
+
+
+def _spec(seeds: int):
+    return build_spec(params=["sr=0.125:1.0", "pct3x3=0.01:0.99"], dataset="synthetic", subset=64, seeds=seeds,
+                      design={"base_e": 16, "incr_e": 16}, recipe_options={"epochs": 1, "batch_size": 32})
+
+
+def _count(db, state: str) -> int:
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as con:
+            return con.execute("SELECT COUNT(*) FROM trials WHERE state = ?", (state,)).fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0  # no file or no tables yet
+
+
+@pytest.mark.slow
+def test_killed_while_queueing_then_the_same_sweep_finishes(tmp_path):
+    db = tmp_path / "studies" / "sr-pct3x3.db"
+    proc = popen("sweep", *GRID, *TINY, cwd=tmp_path)
+    deadline = time.monotonic() + 180
+    while _count(db, "WAITING") < 5:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    queued = _count(db, "WAITING")
+    assert 0 < queued < 72, queued  # killed in the middle of queueing
+
+    study = optuna.load_study(study_name="sr-pct3x3", storage=f"sqlite:///{db}")
+    assert layout.read_definition(study) is not None  # written before the first trial
+    fake = ScriptedTrain()
+    opts = RunOptions(storage=str(db), study_name="sr-pct3x3", device="cpu")
+    run(_spec(1), opts, train_fn=fake, poll=0.05)  # the rerun: accepted, completes the queue
+    study = optuna.load_study(study_name="sr-pct3x3", storage=f"sqlite:///{db}")
+    counts = completed_once(study)
+    assert len(counts) == 72 and set(counts.values()) == {1} and len(fake.calls) == 72
+
+
+LOST_BEFORE_HEARTBEAT = textwrap.dedent("""
+    import os, signal, sys
+    import optuna
+    from dse.study.storage import open_storage
+    storage = open_storage(sys.argv[1], "sr", heartbeat_interval=1, grace_period=2)
+    study = optuna.load_study(study_name="sr", storage=storage)
+    trial = study.ask()  # takes the first queued trial (RUNNING) ...
+    print(trial.number, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # ... and dies before any heartbeat
+""")
+
+
+def test_a_trial_lost_before_its_first_heartbeat_is_reclaimed_within_the_grace_period(tmp_path):
+    spec = build_spec(params=["sr"], values=["0.25,0.5,1.0"], dataset="synthetic", subset=32,
+                      design={"base_e": 16, "incr_e": 16}, recipe_options={"epochs": 1, "batch_size": 32})
+    opts = RunOptions(storage=str(tmp_path / "s.db"), study_name="sr", device="cpu", grace_period=2,
+                      heartbeat_interval=1)
+    handle = open_study(spec, opts)
+    from dse.study.runner import queue_missing
+
+    queue_missing(handle)
+    dead = subprocess.run([sys.executable, "-c", LOST_BEFORE_HEARTBEAT, str(tmp_path / "s.db")], env=child_env(),
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert dead.returncode == -signal.SIGKILL, dead.stderr
+    number = int(dead.stdout.split()[0])
+    assert handle.study.trials[number].state == TrialState.RUNNING
+    fake = ScriptedTrain()
+    run(spec, opts, train_fn=fake, poll=0.1)  # waits for the grace period, reclaims it, trains it
+    study = optuna.load_study(study_name="sr", storage=f"sqlite:///{tmp_path / 's.db'}")
+    lost = study.trials[number]
+    assert lost.state == TrialState.FAIL and layout.failure(lost) == ("lost", "worker lost before its first heartbeat")
+    counts = completed_once(study)
+    assert len(counts) == 3 and set(counts.values()) == {1} and len(fake.calls) == 3
+
+
+# ------------------------------------------------------------------------------------------------ PostgreSQL
+
+URL = os.environ.get("DSE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+SEEDS = int(os.environ.get("DSE_TEST_LARGE_SEEDS", "14"))  # 72 points x 14 seeds = 1,008 trials
+WORKER = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, sys.argv[3])
+    from sweep_helpers import ScriptedTrain
+    from test_runner import _spec
+    from dse.study.runner import RunOptions, run
+    run(_spec(int(sys.argv[4])), RunOptions(storage=sys.argv[1], study_name=sys.argv[2], device="cpu"),
+        train_fn=ScriptedTrain(), poll=0.2)
+""")
+
+
+@pytest.mark.slow
+def test_a_second_machine_started_while_the_first_queues_a_large_grid(tmp_path):
+    """Slow: every trial reads the whole study several times (Optuna's ask, the duplicate check)."""
+    from dse.errors import StorageError
+    from dse.study.storage import normalize_url, open_storage
+
+    try:
+        storage = open_storage(URL, "probe")
+    except StorageError as exc:
+        pytest.skip(f"no PostgreSQL server for this test: {exc}")
+    name = f"dse-test-{uuid.uuid4().hex[:12]}"
+    args = [sys.executable, "-c", WORKER, URL, name, str(ROOT / "tests"), str(SEEDS)]
+    try:
+        first = subprocess.Popen(args, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while True:  # the first is queueing: some trials are there, not all
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+            try:
+                n = len(optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False))
+            except KeyError:
+                n = 0
+            if 0 < n < 72 * SEEDS // 2:
+                break
+            time.sleep(0.05)
+        second = subprocess.Popen(args, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for p in (first, second):
+            _, err = p.communicate(timeout=900)
+            assert p.returncode == 0, err
+        study = optuna.load_study(study_name=name, storage=normalize_url(URL))
+        counts = completed_once(study)
+        assert len(counts) == 72 * SEEDS and set(counts.values()) == {1}
+        assert not [t for t in study.trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+        pids = {t.user_attrs["worker"]["pid"] for t in study.trials if t.state == TrialState.COMPLETE}
+        assert pids == {first.pid, second.pid}  # both machines trained
+    finally:
+        with contextlib.suppress(KeyError):
+            optuna.delete_study(study_name=name, storage=storage)
