@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from dse.space import PRESETS, Bypass, DesignPoint, Head, Norm, Stem, min_input_size
 
-# the ends of the search's default bounds (dse.search.DEFAULT_BOUNDS; a test keeps the two equal)
+# the ends of the search's default bounds (dse.study.search.DEFAULT_BOUNDS; a test keeps the two equal)
 DOMAIN_ENDS: dict[str, tuple] = {
     "sr": (0.125, 1.0),
     "pct3x3": (0.01, 0.99),

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from dse.data import load_dataset, take_subset
-from dse.search import DEFAULT_BOUNDS
 from dse.space import Bypass, DesignPoint, Head, Norm, Stem
+from dse.study.search import DEFAULT_BOUNDS
 from dse.train import recipe_for
 from dse.trainability import DOMAIN_ENDS, check, check_points, corner_points, preset_points, step_losses
 

@@ -61,10 +61,10 @@ def export_command(
     from dse.artifacts import WEIGHTS_ATTR, fetch_weights, store_for, weights_id
     from dse.export import export
     from dse.plan import cost
-    from dse.report.frame import open_storage
+    from dse.study.storage import open_existing
     from dse.weights import WeightsMismatch
 
-    storage, display = open_storage(study)
+    storage, display = open_existing(study)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     names = optuna.get_all_study_names(storage)
     if study_name is not None and study_name not in names:

@@ -226,7 +226,7 @@ def _run(spec, options, title: str) -> None:
 
 def _dashboard_url(where: str, options) -> str:
     """What to hand optuna-dashboard (a database URL without its password)."""
-    from dse.storage import resolve
+    from dse.study.storage import resolve
 
     return f"sqlite:///{where}" if resolve(options.storage, options.study_name).startswith("sqlite:") else where
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from dse.errors import ReportError
-from dse.report.frame import open_storage
+from dse.study.storage import open_existing
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -24,7 +24,7 @@ def dashboard_app(source: str) -> tuple[Callable, str]:
     """
     import optuna_dashboard
 
-    storage, display = open_storage(source, read_only=False)
+    storage, display = open_existing(source, read_only=False)
     return optuna_dashboard.wsgi(storage), display
 
 

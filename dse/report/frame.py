@@ -64,12 +64,11 @@ class StudyData:
 # ---------------------------------------------------------------------------------------------- opening
 
 
-open_storage = open_existing  # the report's name for it
 
 
 def load_studies(source: str, study_name: str | None = None) -> list[StudyData]:
     """Every study in the storage, or the one named."""
-    storage, display = open_storage(source)
+    storage, display = open_existing(source)
     try:
         names = optuna.get_all_study_names(storage)
     except Exception as exc:
