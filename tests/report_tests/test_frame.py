@@ -12,8 +12,9 @@ from optuna.storages.journal import JournalFileBackend
 
 from dse.errors import ReportError
 from dse.plan import cost
-from dse.report.frame import grid_points, load_studies, open_storage, study_data
+from dse.report.frame import grid_points, load_studies, study_data
 from dse.space import DesignPoint
+from dse.study.storage import open_existing as open_storage
 
 from .conftest import snapshot
 from .studies import BASE, SR_VALUES, make_sweep
