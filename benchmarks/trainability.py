@@ -41,7 +41,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    full = load_dataset(f"folder:{args.folder}", args.data_dir)
+    full = load_dataset(f"folder:{args.folder}", args.data_dir, val_fraction=0)
     data = take_subset(full, args.subset, test=args.test)
     widths = {"base_e": args.base_e, "incr_e": args.incr_e}
     base = DesignPoint(**widths).for_data(data.info.num_classes, data.info.in_channels, data.info.image_size)
@@ -57,7 +57,7 @@ def main() -> None:
     def data_for(size: int):
         if size == data.info.image_size:
             return data
-        return take_subset(load_dataset(f"folder:{args.folder}", args.data_dir, image_size=size), args.subset,
+        return take_subset(load_dataset(f"folder:{args.folder}", args.data_dir, image_size=size, val_fraction=0), args.subset,
                            test=args.test)
 
     def recipe_of(point):

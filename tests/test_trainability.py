@@ -32,7 +32,7 @@ def one_thread():
 
 @functools.cache
 def data_for(size: int):
-    return take_subset(load_dataset("synthetic", image_size=size, subset=STEPS * BATCH), STEPS * BATCH, test=100)
+    return take_subset(load_dataset("synthetic", image_size=size, subset=STEPS * BATCH, val_fraction=0), STEPS * BATCH, test=100)
 
 
 def quick(point):
@@ -65,7 +65,7 @@ def test_the_check_covers_every_value_of_every_categorical_field_and_each_domain
 def test_per_step_losses_are_recovered_from_the_running_means():
     point = BASE.replace(bypass=Bypass.simple)
     recipe = quick(point).replace(epochs=2)
-    data = take_subset(load_dataset("synthetic", image_size=16, subset=128), 128, test=50)
+    data = take_subset(load_dataset("synthetic", image_size=16, subset=128, val_fraction=0), 128, test=50)
     result, losses = step_losses(point, data, recipe)
     assert len(losses) == 2 * 4 and all(math.isfinite(v) for v in losses)
     # the first step's loss is the first running mean; each loss is a cross-entropy of 10 classes (~ln 10 early)
