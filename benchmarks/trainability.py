@@ -57,7 +57,8 @@ def main() -> None:
     def data_for(size: int):
         if size == data.info.image_size:
             return data
-        return take_subset(load_dataset(f"folder:{args.folder}", args.data_dir, image_size=size, val_fraction=0), args.subset,
+        full = load_dataset(f"folder:{args.folder}", args.data_dir, image_size=size, val_fraction=0)
+        return take_subset(full, args.subset,
                            test=args.test)
 
     def recipe_of(point):

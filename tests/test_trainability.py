@@ -32,7 +32,8 @@ def one_thread():
 
 @functools.cache
 def data_for(size: int):
-    return take_subset(load_dataset("synthetic", image_size=size, subset=STEPS * BATCH, val_fraction=0), STEPS * BATCH, test=100)
+    data = load_dataset("synthetic", image_size=size, subset=STEPS * BATCH, val_fraction=0)
+    return take_subset(data, STEPS * BATCH, test=100)
 
 
 def quick(point):
