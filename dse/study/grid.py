@@ -24,8 +24,10 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 import dse
+from dse.data import VAL_FRACTION, VAL_SEED
 from dse.errors import DesignError, SweepError
 from dse.space import METAPARAMETERS, Bypass, DesignPoint
+from dse.study.layout import RECIPE_NOT_COMPARED
 
 SWEEPABLE = (*METAPARAMETERS, "bypass")
 INTEGER = ("base_e", "incr_e", "freq")
@@ -53,6 +55,7 @@ class SweepSpec:
     subset: int | None = None
     data_dir: str | None = None
     prune: str = "none"
+    val_fraction: float = VAL_FRACTION  # of the training split, held out to choose on (dse.data)
     kind: str = "sweep"
 
     def __post_init__(self) -> None:
@@ -89,7 +92,9 @@ class SweepSpec:
             "seeds": list(self.seeds),
             "dataset": self.dataset,
             "subset": self.subset,
-            "recipe": {k: v for k, v in self.recipe.to_dict().items() if k != "seed"},
+            "val_fraction": self.val_fraction,
+            "val_seed": VAL_SEED,
+            "recipe": {k: v for k, v in self.recipe.to_dict().items() if k not in RECIPE_NOT_COMPARED},
             "point": self.point.to_dict(),
             "prune": self.prune,
             "dse_version": dse.__version__,

@@ -25,7 +25,8 @@ from optuna.trial import FrozenTrial, TrialState
 DEFINITION_ATTR = "dse"  # the study user attr holding the sweep or search definition (compared on resume)
 FIELD_PREFIX = "dse."  # readable copies of the definition, one study user attr per field (not compared)
 VERSION_KEYS = ("dse_version", "torch_version")  # recorded, not compared: machines may differ
-METRIC_NAMES = {"sweep": ["top-1 (%)"], "search": ["top-1 (%)", "size (MB)"]}
+METRIC_NAMES = {"sweep": ["top-1 (%)"], "search": ["top-1 (%)", "size (MB)"]}  # without a validation split
+VAL_METRIC_NAMES = {"sweep": ["validation top-1 (%)"], "search": ["validation top-1 (%)", "size (MB)"]}
 
 QUEUED_ATTR = "queued_params"  # the params (with seed) a trial was queued with
 WORKER_ATTR = "worker"  # who took the trial: host, machine, pid, start, device, run
@@ -38,7 +39,14 @@ POINT_ATTR = "point"  # the full design point
 DIVERGED_ATTR = "diverged"
 COST_ATTRS = ("params", "size_mb", "imagenet_size_mb", "macs")  # from dse.plan.cost, before training
 RESULT_ATTRS = ("top1", "top5", "loss", "epochs", "train_seconds", "images_per_second", "peak_memory_mb", "device",
-                "epoch_top1")  # from the training result's to_dict(), after training
+                "epoch_top1", "val_top1", "val_top5", "val_loss", "epoch_val_top1", "train_images", "val_images",
+                "test_images", "step")  # from the training result's to_dict(), after training
+# Test top-1 is measured on every trial, never chosen on: the objective (what pruning, the sampler and "best"
+# read) is validation top-1 where the study holds a validation split.
+EPOCH_VAL_TOP1 = "epoch_val_top1"
+# Recipe fields kept out of the stored definition: the seed is per trial, and the step kind (eager or CUDA graph)
+# computes the same step (tested), so a sweep may resume on another device; each result records its `step`.
+RECIPE_NOT_COMPARED = ("seed", "step")
 RESULT_SECONDS = "train_seconds"
 EPOCH_TOP1 = "epoch_top1"
 
@@ -69,7 +77,7 @@ def write_definition(study: optuna.Study, definition: dict) -> None:
     study.set_user_attr(DEFINITION_ATTR, definition)
     for name, value in definition.items():
         study.set_user_attr(FIELD_PREFIX + name, value)
-    names = METRIC_NAMES.get(definition.get("kind", ""))
+    names = (VAL_METRIC_NAMES if definition.get("val_fraction") else METRIC_NAMES).get(definition.get("kind", ""))
     if names and len(names) == len(study.directions):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

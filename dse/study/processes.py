@@ -65,7 +65,8 @@ def dead_locally(token: dict | None) -> bool:
 def load_data(spec):
     from dse.data import load_dataset
 
-    return load_dataset(spec.dataset, spec.data_dir, image_size=spec.point.input_size, subset=spec.subset)
+    return load_dataset(spec.dataset, spec.data_dir, image_size=spec.point.input_size, subset=spec.subset,
+                        val_fraction=spec.val_fraction)
 
 
 def worker_devices(device: str, workers: int) -> list[str]:

@@ -68,6 +68,7 @@ class Spec(Protocol):
     subset: int | None
     point: DesignPoint
     prune: str
+    val_fraction: float
 
     @property
     def recipe(self) -> Any: ...
@@ -348,10 +349,13 @@ class _Objective:
         self._event()
         epoch_top1: list[float] = []
         single = len(spec.directions()) == 1
+        # what on_epoch is given: validation top-1 where the data holds a validation split, else test top-1
+        has_val = spec.val_fraction or getattr(self.data, "num_val", 0)
+        live_attr = layout.EPOCH_VAL_TOP1 if has_val else layout.EPOCH_TOP1
 
         def on_epoch(epoch: int, top1: float) -> None:
             epoch_top1.append(float(top1))
-            trial.set_user_attr(layout.EPOCH_TOP1, list(epoch_top1))
+            trial.set_user_attr(live_attr, list(epoch_top1))
             if single:
                 trial.report(float(top1), epoch)
                 if trial.should_prune():
@@ -375,8 +379,10 @@ class _Objective:
         except Exception as exc:  # noqa: BLE001 - recorded on the trial; the sweep goes on
             traceback.print_exc(file=sys.stderr)
             self._fail(trial, "error", f"{type(exc).__name__}: {exc}")
-        layout.record_result(trial, result.to_dict())
-        return spec.values(result.top1, c.size_mb)
+        recorded = result.to_dict()
+        layout.record_result(trial, recorded)
+        chosen = recorded.get("val_top1")
+        return spec.values(result.top1 if chosen is None else chosen, c.size_mb)
 
     def _fail(self, trial: optuna.Trial, kind: str, reason: str):
         layout.record_failure(trial, kind, reason)

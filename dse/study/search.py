@@ -17,6 +17,7 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 import dse
+from dse.data import VAL_FRACTION, VAL_SEED
 from dse.errors import DesignError, SweepError
 from dse.plan import cost
 from dse.space import Bypass, DesignPoint
@@ -30,6 +31,7 @@ from dse.study.grid import (
     parse_param,
     torch_version,
 )
+from dse.study.layout import RECIPE_NOT_COMPARED
 
 # name -> (low, high, step): the paper's space around squeezenet1_0, steps where a finer grain means nothing
 DEFAULT_BOUNDS: dict[str, tuple] = {
@@ -57,6 +59,7 @@ class SearchSpec:
     subset: int | None = None
     data_dir: str | None = None
     prune: str = "none"
+    val_fraction: float = VAL_FRACTION  # of the training split, held out to choose on (dse.data)
     kind: str = "search"
 
     def __post_init__(self) -> None:
@@ -83,7 +86,9 @@ class SearchSpec:
             "seeds": [self.seed],
             "dataset": self.dataset,
             "subset": self.subset,
-            "recipe": {k: v for k, v in self.recipe.to_dict().items() if k != "seed"},
+            "val_fraction": self.val_fraction,
+            "val_seed": VAL_SEED,
+            "recipe": {k: v for k, v in self.recipe.to_dict().items() if k not in RECIPE_NOT_COMPARED},
             "point": self.point.to_dict(),
             "max_size_mb": self.max_size_mb,
             "dse_version": dse.__version__,
