@@ -84,8 +84,9 @@ def sweep_command(
     name = study_name or default_name(default_study_name(param or []), dataset)
     options = RunOptions(storage=storage, study_name=name, workers=workers, device=device, retries=retries)
     n_seeds = len(spec.seeds)
-    _run(spec, options, f"sweep {', '.join(spec.params)}: {spec.target()} trials ({len(spec.points())} points x "
-         f"{n_seeds} seed{'s' if n_seeds > 1 else ''})")
+    n_points = len(spec.points())
+    _run(spec, options, f"sweep {', '.join(spec.params)}: {_count(spec.target(), 'trial')} ("
+         f"{_count(n_points, 'point')} x {_count(n_seeds, 'seed')})")
 
 
 @command("search", help="Sample the design space for accuracy (max) and size (min), optionally under a size "
@@ -121,7 +122,7 @@ def search_command(
     options = RunOptions(storage=storage, study_name=study_name or default_name("search", dataset), workers=workers,
                          device=device, retries=retries)
     budget = f" under {max_size_mb:g} MB" if max_size_mb is not None else ""
-    _run(spec, options, f"search {', '.join(spec.params)}: {spec.trials} trials{budget}")
+    _run(spec, options, f"search {', '.join(spec.params)}: {_count(spec.trials, 'trial')}{budget}")
 
 
 def default_name(base: str, dataset: str) -> str:
@@ -342,6 +343,10 @@ def _dashboard_url(where: str, options) -> str:
     return f"sqlite:///{where}" if resolve(options.storage, options.study_name).startswith("sqlite:") else where
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _fmt(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
@@ -384,7 +389,6 @@ def point_rows(trials, spec, retries: int) -> list[dict]:
 def _sweep_table(trials, spec, retries: int) -> None:
     import math
 
-    from rich.markup import escape
     from rich.table import Table
 
     from dse.stats import STAT_HEADER, chance_warnings, interval_name
@@ -392,7 +396,9 @@ def _sweep_table(trials, spec, retries: int) -> None:
     rows = point_rows(trials, spec, retries)
     has_val = any(r["val"] for r in rows)
     chose = "validation top-1 chose, test top-1 measured" if has_val else "no validation split: test top-1 chose"
-    table = Table(title=escape(f"per point · top-1 % as {STAT_HEADER} over seeds · {chose}"), title_justify="left")
+    console.print(f"per point · top-1 % as {STAT_HEADER} over seeds · {chose}", highlight=False, markup=False,
+                  soft_wrap=True)
+    table = Table()
     for name in spec.params:
         table.add_column(name, justify="right")
     columns = ["size MB", "ImageNet MB", *(["val top-1 %"] if has_val else []), "test top-1 %", "seeds", "time s",
@@ -422,8 +428,9 @@ def _search_table(trials) -> None:
     front = pareto_front(trials)
     has_val = any(t.user_attrs.get("val_top1") is not None for t in front)
     chose = "on validation top-1; test top-1 measured" if has_val else "on test top-1 (no validation split)"
-    table = Table(title=f"Pareto front {chose} ({len(front)} of {sum(1 for t in trials if t.values)} trained "
-                  "points)", title_justify="left")
+    console.print(f"Pareto front {chose} ({len(front)} of {sum(1 for t in trials if t.values)} trained points)",
+                  highlight=False, soft_wrap=True)
+    table = Table()
     cols = ("#", "base_e", "incr_e", "freq", "sr", "pct3x3", "bypass", "size MB",
             *(("val top-1 %",) if has_val else ()), "test top-1 %", "time s")
     for col in cols:
