@@ -140,3 +140,17 @@ def test_running_trials_report_their_epoch_and_step(tmp_path, one_thread):  # no
     assert ends == {(1, 2), (2, 2)}, seen
     trial = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 's.db'}").trials[0]
     assert trial.user_attrs[layout.PROGRESS_ATTR]["epochs"] == 2
+
+
+def test_header_estimates_from_the_prior_speed_and_says_when_nothing_is_left():
+    from dse.cli.live import Snapshot, TrialView
+    from dse.cli.sweep import header
+
+    queued = tuple(TrialView(n, f"sr={n}", "queued", work=600.0) for n in range(3))
+    line = header("sweep sr: 3 trials", "sr", "studies/sr.db", "cpu", Snapshot(total=3, trials=queued, rate=10.0))
+    assert line == "sweep sr: 3 trials · study sr in studies/sr.db · cpu · 3 to train, about 3m00s (estimate)"
+    search = Snapshot(total=4, rate=10.0, workers=2)  # a new search: nothing sampled yet, the base point's work
+    assert "4 to train, about 1m00s" in header("search", "search", "s.db", "cpu", search, base_work=300.0)
+    assert header("search", "search", "s.db", "cpu", Snapshot(total=4)).endswith("· 4 to train")  # no speed yet
+    done = tuple(TrialView(n, "x", "done", work=1.0, seconds=1.0, top1=50.0) for n in range(3))
+    assert header("t", "sr", "f.db", "cpu", Snapshot(total=3, trials=done)).endswith("nothing left to train")

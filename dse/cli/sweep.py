@@ -237,12 +237,14 @@ def _run(spec, options, title: str) -> None:
             watch.rate = _prior_rate(spec, dev)
             watch.phase = f"starting {options.workers} workers" if options.workers > 1 else "starting"
         snap = watch.snapshot(trials)
-        console.print(header(title, options.study_name, handle.where, _device_text(dev, options.workers), snap),
-                      highlight=False, soft_wrap=True)
-        console.print(_budget(spec), style="dim", highlight=False, soft_wrap=True)
-        eta = eta_seconds(snap)
+        wrap = not console.is_terminal  # a log keeps one line; a terminal wraps between words
+        base = watch.work(spec.point.to_dict())
+        console.print(header(title, options.study_name, handle.where, _device_text(dev, options.workers), snap, base),
+                      highlight=False, soft_wrap=wrap)
+        console.print(_budget(spec), style="dim", highlight=False, soft_wrap=wrap)
+        eta = estimate(snap, base)
         if dev.type == "cpu" and eta is not None and eta > QUICK_HINT_AFTER_S:
-            console.print(quick_hint(eta), highlight=False, soft_wrap=True)
+            console.print(quick_hint(eta), highlight=False, soft_wrap=wrap)
         display.show(snap)
 
     handle = None
@@ -259,10 +261,11 @@ def _run(spec, options, title: str) -> None:
     _finish(handle, spec, options, time.monotonic() - started)
 
 
-def header(title: str, study: str, where: str, device: str, snap: Snapshot) -> str:
-    """One line: what runs, the study and its file, the device, and the time it should take."""
+def header(title: str, study: str, where: str, device: str, snap: Snapshot, base_work: float = 0.0) -> str:
+    """One line: what runs, the study and its file, the device, and the time it should take (`base_work`: one
+    trial's work, for a search whose trials are not sampled yet)."""
     left = snap.remaining
-    eta = eta_seconds(snap)
+    eta = estimate(snap, base_work)
     if not left:
         plan = "nothing left to train"
     elif eta is None:
@@ -270,6 +273,15 @@ def header(title: str, study: str, where: str, device: str, snap: Snapshot) -> s
     else:
         plan = f"{left} to train, about {duration(eta)} (estimate)"
     return f"{title} · study {study} in {where} · {device} · {plan}"
+
+
+def estimate(snap: Snapshot, base_work: float = 0.0) -> float | None:
+    """Seconds left (`dse.cli.live.eta_seconds`); trials not created yet and no trial to compare them with
+    (a new search) count at `base_work` each."""
+    known = any(t.work > 0 and t.state != "skipped" for t in snap.trials)
+    if known or not base_work or not snap.rate:
+        return eta_seconds(snap)
+    return snap.remaining * base_work / snap.rate / max(1, min(snap.workers, snap.remaining))
 
 
 def quick_hint(eta: float) -> str:

@@ -366,6 +366,8 @@ class _Objective:
 
         recipe = spec.recipe.replace(seed=int(params["seed"]))
         extra = {"on_progress": self._progress_writer(trial)} if self.progress else {}
+        if self.progress and str(self.device).startswith("cpu"):
+            extra["check_every"] = 1  # a CPU step is slow and reading its loss costs no device sync
         try:
             result = self.train_fn(point, self.data, recipe, device=self.device, on_epoch=on_epoch, **extra)
         except (optuna.TrialPruned, KeyboardInterrupt):
