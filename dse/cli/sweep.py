@@ -340,7 +340,8 @@ def _finish(handle, spec, options, elapsed: float) -> None:
     console.print(f"{snap.done} of {snap.total} done, {snap.failed} failed"
                   f"{f', {snap.skipped} over the size budget (not trained)' if snap.skipped else ''}"
                   f" · {f'{ran} trained in this run' if ran else 'nothing left to train'} · {duration(elapsed)}"
-                  f" · optuna-dashboard {_dashboard_url(where, options)}", highlight=False, soft_wrap=True)
+                  f" · optuna-dashboard {_dashboard_url(where, options)}", highlight=False,
+                  soft_wrap=not console.is_terminal)
     if snap.failed:
         err_console.print(f"{snap.failed} trial(s) failed for good (reasons above; --retries sets how often "
                           "failures are retried)", highlight=False)
@@ -389,8 +390,8 @@ def point_rows(trials, spec, retries: int) -> list[dict]:
         test = seed_stat(t.user_attrs.get("top1", t.value) for t in done)
         rows.append({
             "values": row.values, "size_mb": row.size_mb, "imagenet_size_mb": row.imagenet_size_mb,
-            "val": format_stat(val.mean, val.lo, val.hi, val.kind, val.clipped, digits=2) if val.n else "",
-            "test": format_stat(test.mean, test.lo, test.hi, test.kind, test.clipped, digits=2) if test.n else "",
+            "val": format_stat(val.mean, val.lo, val.hi, val.kind, val.clipped) if val.n else "",
+            "test": format_stat(test.mean, test.lo, test.hi, test.kind, test.clipped) if test.n else "",
             "test_mean": test.mean if test.n else None, "seeds": f"{row.seeds_done}/{row.seeds_total}",
             "seconds": row.seconds_mean,
             "status": "; ".join(row.failed) if row.failed else (
@@ -401,6 +402,7 @@ def point_rows(trials, spec, retries: int) -> list[dict]:
 def _sweep_table(trials, spec, retries: int) -> None:
     import math
 
+    from rich import box
     from rich.table import Table
 
     from dse.stats import STAT_HEADER, chance_warnings, interval_name
@@ -409,30 +411,33 @@ def _sweep_table(trials, spec, retries: int) -> None:
     has_val = any(r["val"] for r in rows)
     chose = "validation top-1 chose, test top-1 measured" if has_val else "no validation split: test top-1 chose"
     console.print(f"per point · top-1 % as {STAT_HEADER} over seeds · {chose}", highlight=False, markup=False,
-                  soft_wrap=True)
-    table = Table()
+                  soft_wrap=not console.is_terminal)
+    status = any(r["status"] != "done" for r in rows)  # all done: the closing line says so
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for name in spec.params:
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", no_wrap=True)
     columns = ["size MB", "ImageNet MB", *(["val top-1 %"] if has_val else []), "test top-1 %", "seeds", "time s",
-               "status"]
+               *(["status"] if status else [])]
     for col in columns:
-        table.add_column(col, justify="left" if col == "status" else "right")
+        table.add_column(col, justify="left" if col == "status" else "right", no_wrap=col != "status")
     for r in rows:
         table.add_row(*(_fmt(r["values"][n]) for n in spec.params), f"{r['size_mb']:.3f}",
                       f"{r['imagenet_size_mb']:.3f}", *([r["val"]] if has_val else []), r["test"], r["seeds"],
-                      "" if math.isnan(r["seconds"]) else f"{r['seconds']:.1f}", r["status"])
+                      "" if math.isnan(r["seconds"]) else f"{r['seconds']:.1f}", *([r["status"]] if status else []))
     console.print(table)
-    console.print(f"[interval]: {interval_name('t95')} with 3 or more seeds, {interval_name('range')} with 2 "
-                  "(marked range)", style="dim", highlight=False, markup=False, soft_wrap=True)
+    if any("[" in r["test"] for r in rows):
+        console.print(f"[interval]: {interval_name('t95')} with 3 or more seeds, {interval_name('range')} with 2 "
+                      "(marked range)", style="dim", highlight=False, markup=False, soft_wrap=not console.is_terminal)
     trained = next((t.user_attrs.get("train_images") for t in trials if t.user_attrs.get("train_images")), None)
     labelled = [(", ".join(f"{n}={_fmt(r['values'][n])}" for n in spec.params), r["test_mean"]) for r in rows
                 if r["test_mean"] is not None]
     for line in chance_warnings(labelled, spec.point.num_classes, train_images=trained,
                                 batch_size=spec.recipe.batch_size):
-        console.print(f"warning: {line}", style="yellow", highlight=False, soft_wrap=True)
+        console.print(f"warning: {line}", style="yellow", highlight=False, soft_wrap=not console.is_terminal)
 
 
 def _search_table(trials) -> None:
+    from rich import box
     from rich.table import Table
 
     from dse.study.progress import pareto_front
@@ -441,8 +446,8 @@ def _search_table(trials) -> None:
     has_val = any(t.user_attrs.get("val_top1") is not None for t in front)
     chose = "on validation top-1; test top-1 measured" if has_val else "on test top-1 (no validation split)"
     console.print(f"Pareto front {chose} ({len(front)} of {sum(1 for t in trials if t.values)} trained points)",
-                  highlight=False, soft_wrap=True)
-    table = Table()
+                  highlight=False, soft_wrap=not console.is_terminal)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     cols = ("#", "base_e", "incr_e", "freq", "sr", "pct3x3", "bypass", "size MB",
             *(("val top-1 %",) if has_val else ()), "test top-1 %", "time s")
     for col in cols:
