@@ -266,7 +266,8 @@ def test_kill_9_of_one_of_two_workers_is_recovered_within_the_run(here):
     study = _check_complete(here / "studies" / "sr-synthetic.db", "sr-synthetic", 3)
     assert study.trials[number].user_attrs["fail_kind"] == "lost"
     again = dse(*SLOW, "--workers", "2", cwd=here)
-    assert again.returncode == 0 and len(load(here / "studies" / "sr-synthetic.db", "sr-synthetic").trials) == len(study.trials)
+    assert again.returncode == 0
+    assert len(load(here / "studies" / "sr-synthetic.db", "sr-synthetic").trials) == len(study.trials)
 
 
 @pytest.mark.slow

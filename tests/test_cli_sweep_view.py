@@ -154,3 +154,21 @@ def test_header_estimates_from_the_prior_speed_and_says_when_nothing_is_left():
     assert header("search", "search", "s.db", "cpu", Snapshot(total=4)).endswith("· 4 to train")  # no speed yet
     done = tuple(TrialView(n, "x", "done", work=1.0, seconds=1.0, top1=50.0) for n in range(3))
     assert header("t", "sr", "f.db", "cpu", Snapshot(total=3, trials=done)).endswith("nothing left to train")
+
+
+def test_a_folder_seen_the_first_time_is_named_as_decoding(tmp_path):
+    """The display says why the first start waits: the folder's images are decoded once, then read from the cache."""
+    from dse_testdata import image_tree
+
+    from dse.cli.sweep import _loading_phase
+    from dse.data import images_to_decode, load_dataset
+    from dse.study.grid import build_spec
+
+    root = image_tree(tmp_path / "pets")  # 3 classes: 6 train and 2 test images each
+    name, cache = f"folder:{root}", tmp_path / "cache"
+    spec = build_spec(params=["sr"], values=["0.5"], dataset=name, data_dir=str(cache), design=TINY_DESIGN)
+    assert images_to_decode(name, cache) == 24
+    assert _loading_phase(spec) == "decoding 24 images (once, into the cache)"
+    load_dataset(name, cache)
+    assert images_to_decode(name, cache) == 0 and _loading_phase(spec) == f"loading {name}"
+    assert images_to_decode("synthetic") == 0
