@@ -140,6 +140,18 @@ def dataset_info(name: str, data_dir: str | os.PathLike | None = None) -> Datase
         raise DataError(f"unknown dataset {name!r}; known: {', '.join(dataset_names())}") from None
 
 
+def images_to_decode(name: str, data_dir: str | os.PathLike | None = None, image_size: int | None = None) -> int:
+    """How many image files `load_dataset` will decode first: a folder without its cache file, else 0 (so a
+    display can say why the first start waits)."""
+    if not name.startswith(FOLDER_PREFIX):
+        return 0
+    folder = _Folder(name)
+    size = image_size or FOLDER_IMAGE_SIZE
+    if (data_root(data_dir) / CACHE_DIR / f"{folder.cache_key(size)}.pt").is_file():
+        return 0
+    return sum(len(found) for split in folder.splits() for found in folder.scan(split))
+
+
 def load_dataset(
     name: str,
     data_dir: str | os.PathLike | None = None,

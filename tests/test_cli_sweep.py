@@ -52,7 +52,7 @@ def test_three_point_sweep_on_cpu_then_a_rerun_trains_nothing(here):
     result = cli(*SR3)
     assert result.exit_code == 0, result.output
     assert "3 of 3 done" in result.stdout and "per point" in result.stdout
-    study = load(here / "studies" / "sr.db", "sr")
+    study = load(here / "studies" / "sr-synthetic.db", "sr-synthetic")
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
     assert [t.params["sr"] for t in study.trials] == [0.125, 0.5625, 1.0]
     for t in study.trials:
@@ -64,15 +64,15 @@ def test_three_point_sweep_on_cpu_then_a_rerun_trains_nothing(here):
 
     again = cli(*SR3)
     assert again.exit_code == 0 and "3 of 3 done" in again.stdout
-    study = load(here / "studies" / "sr.db", "sr")
+    study = load(here / "studies" / "sr-synthetic.db", "sr-synthetic")
     assert [(t.number, t.datetime_complete) for t in study.trials] == before
 
     # optuna-dashboard reads the study as it is
     from optuna_dashboard import wsgi
 
-    body = _get(wsgi("sqlite:///studies/sr.db"), "/api/studies")
-    assert [s["study_name"] for s in body["study_summaries"]] == ["sr"]
-    detail = _get(wsgi("sqlite:///studies/sr.db"), f"/api/studies/{body['study_summaries'][0]['study_id']}")
+    body = _get(wsgi("sqlite:///studies/sr-synthetic.db"), "/api/studies")
+    assert [s["study_name"] for s in body["study_summaries"]] == ["sr-synthetic"]
+    detail = _get(wsgi("sqlite:///studies/sr-synthetic.db"), f"/api/studies/{body['study_summaries'][0]['study_id']}")
     assert len(detail["trials"]) == 3
 
 
@@ -98,8 +98,8 @@ BAD = [
     (["--param", "sr", "--range", "0.5:0.5"], "empty"),
     (["--param", "sr", "--values", "0.5,1.5"], "outside its domain"),
     (["--param", "freq", "--values", "0,2"], "outside its domain"),
-    (["--param", "sr", "--seeds", "0"], "--seeds must be >= 1"),
-    (["--param", "sr", "--workers", "0"], "--workers must be >= 1"),
+    (["--param", "sr", "--seeds", "0"], "Invalid value for '--seeds'"),
+    (["--param", "sr", "--workers", "0"], "Invalid value for '--workers'"),
     (["--param", "sr", "--prune", "sometimes"], "--prune must be one of"),
     (["--param", "sr", "--storage", "{dir}"], "is a directory"),
     (["--param", "sr", "--storage", "{text}"], "not an SQLite database"),
@@ -140,12 +140,12 @@ def test_another_definition_against_an_existing_study_is_refused_untouched(here)
 
     spec = build_spec(params=["sr"], values=["0.25,0.5"], dataset="synthetic", subset=64, design=TINY_DESIGN,
                       recipe_options={"epochs": 1, "batch_size": 32})
-    run(spec, RunOptions(storage=None, study_name="sr", device="cpu"), train_fn=ScriptedTrain(), poll=0.05)
-    before = fingerprint(here / "studies" / "sr.db")
+    run(spec, RunOptions(storage=None, study_name="sr-synthetic", device="cpu"), train_fn=ScriptedTrain(), poll=0.05)
+    before = fingerprint(here / "studies" / "sr-synthetic.db")
     result = cli("sweep", "--param", "sr", "--values", "0.25,0.75", *TINY)
     assert result.exit_code != 0 and "another sweep definition (grid" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-    assert fingerprint(here / "studies" / "sr.db") == before
+    assert fingerprint(here / "studies" / "sr-synthetic.db") == before
     assert cli("sweep", "--param", "sr", "--values", "0.25,0.5", *TINY).exit_code == 0  # the same one resumes
 
 
@@ -153,7 +153,7 @@ def test_divergence_is_recorded_as_failed_and_the_sweep_goes_on(here):
     result = cli("sweep", "--param", "sr", "--values", "0.25,0.5", *TINY, "--lr", "1e12")
     assert result.exit_code == 0, result.output
     assert "2 failed" in result.stdout and "diverged" in result.stdout
-    study = load(here / "studies" / "sr.db", "sr")
+    study = load(here / "studies" / "sr-synthetic.db", "sr-synthetic")
     assert len(study.trials) == 2 and all(t.state == TrialState.FAIL for t in study.trials)
     assert all(t.user_attrs["diverged"] and "non-finite loss" in t.user_attrs["fail_reason"] for t in study.trials)
 
@@ -164,7 +164,7 @@ def test_search_on_cpu_under_a_budget(here):
                  "--epochs", "1", "--batch-size", "32", "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert "Pareto front" in result.stdout
-    study = load(here / "studies" / "search.db", "search")
+    study = load(here / "studies" / "search-synthetic.db", "search-synthetic")
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert len(complete) == 2 and all(t.values[1] <= 0.1 for t in complete)
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
@@ -213,16 +213,16 @@ def _check_complete(db: Path, name: str, n: int) -> optuna.Study:
 @pytest.mark.slow
 def test_ctrl_c_exits_130_leaves_nothing_running_and_a_rerun_resumes(here):
     proc = popen(*SLOW, cwd=here)
-    _wait_running(here / "studies" / "sr.db", proc)
+    _wait_running(here / "studies" / "sr-synthetic.db", proc)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
-    rows = _states(here / "studies" / "sr.db")
+    rows = _states(here / "studies" / "sr-synthetic.db")
     assert rows and "RUNNING" not in [s for _, s, _ in rows]
     rerun = dse(*SLOW, cwd=here)
     assert rerun.returncode == 0, rerun.stderr
-    study = _check_complete(here / "studies" / "sr.db", "sr", 3)
+    study = _check_complete(here / "studies" / "sr-synthetic.db", "sr-synthetic", 3)
     interrupted = [t for t in study.trials if t.user_attrs.get("fail_kind") == "interrupted"]
     assert len(interrupted) <= 1
 
@@ -231,24 +231,24 @@ def test_ctrl_c_exits_130_leaves_nothing_running_and_a_rerun_resumes(here):
 def test_ctrl_c_in_a_terminal_with_two_workers(here):
     """A terminal's Ctrl-C reaches the whole foreground group: the command and both workers."""
     proc = popen(*SLOW, "--workers", "2", cwd=here, session=True)
-    _wait_running(here / "studies" / "sr.db", proc)
+    _wait_running(here / "studies" / "sr-synthetic.db", proc)
     os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
-    assert "RUNNING" not in [s for _, s, _ in _states(here / "studies" / "sr.db")]
+    assert "RUNNING" not in [s for _, s, _ in _states(here / "studies" / "sr-synthetic.db")]
 
 
 @pytest.mark.slow
 def test_kill_9_mid_trial_then_the_same_command_completes_each_point_once(here):
     proc = popen(*SLOW, cwd=here)
-    number, _, worker = _wait_running(here / "studies" / "sr.db", proc)
+    number, _, worker = _wait_running(here / "studies" / "sr-synthetic.db", proc)
     assert worker["pid"] == proc.pid  # one worker: it trains in the command's own process
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=60)
     rerun = dse(*SLOW, cwd=here)
     assert rerun.returncode == 0, rerun.stderr
-    study = _check_complete(here / "studies" / "sr.db", "sr", 3)
+    study = _check_complete(here / "studies" / "sr-synthetic.db", "sr-synthetic", 3)
     lost = study.trials[number]
     assert lost.state == TrialState.FAIL and lost.user_attrs["fail_kind"] == "lost"
     assert f"process {proc.pid}" in lost.user_attrs["fail_reason"]
@@ -257,16 +257,17 @@ def test_kill_9_mid_trial_then_the_same_command_completes_each_point_once(here):
 @pytest.mark.slow
 def test_kill_9_of_one_of_two_workers_is_recovered_within_the_run(here):
     proc = popen(*SLOW, "--workers", "2", cwd=here)
-    number, _, worker = _wait_running(here / "studies" / "sr.db", proc)
+    number, _, worker = _wait_running(here / "studies" / "sr-synthetic.db", proc)
     assert worker["pid"] != proc.pid
     os.kill(worker["pid"], signal.SIGKILL)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert "killed by SIGKILL" in err
-    study = _check_complete(here / "studies" / "sr.db", "sr", 3)
+    study = _check_complete(here / "studies" / "sr-synthetic.db", "sr-synthetic", 3)
     assert study.trials[number].user_attrs["fail_kind"] == "lost"
     again = dse(*SLOW, "--workers", "2", cwd=here)
-    assert again.returncode == 0 and len(load(here / "studies" / "sr.db", "sr").trials) == len(study.trials)
+    assert again.returncode == 0
+    assert len(load(here / "studies" / "sr-synthetic.db", "sr-synthetic").trials) == len(study.trials)
 
 
 @pytest.mark.slow
@@ -274,7 +275,7 @@ def test_four_workers_share_one_sqlite_study(here):
     result = dse("sweep", "--param", "sr", "--range", "0.125:1.0", *TINY, "--workers", "4", cwd=here)
     assert result.returncode == 0, result.stderr
     assert "locked" not in result.stderr and "Traceback" not in result.stderr
-    study = _check_complete(here / "studies" / "sr.db", "sr", 8)
+    study = _check_complete(here / "studies" / "sr-synthetic.db", "sr-synthetic", 8)
     assert len(study.trials) == 8
     assert len({t.user_attrs["worker"]["pid"] for t in study.trials}) >= 2
 

@@ -40,7 +40,7 @@ def _count(db, state: str) -> int:
 
 @pytest.mark.slow
 def test_killed_while_queueing_then_the_same_sweep_finishes(tmp_path):
-    db = tmp_path / "studies" / "sr-pct3x3.db"
+    db = tmp_path / "studies" / "sr-pct3x3-synthetic.db"
     proc = popen("sweep", *GRID, *TINY, cwd=tmp_path)
     deadline = time.monotonic() + 180
     while _count(db, "WAITING") < 5:
@@ -51,12 +51,12 @@ def test_killed_while_queueing_then_the_same_sweep_finishes(tmp_path):
     queued = _count(db, "WAITING")
     assert 0 < queued < 72, queued  # killed in the middle of queueing
 
-    study = optuna.load_study(study_name="sr-pct3x3", storage=f"sqlite:///{db}")
+    study = optuna.load_study(study_name="sr-pct3x3-synthetic", storage=f"sqlite:///{db}")
     assert layout.read_definition(study) is not None  # written before the first trial
     fake = ScriptedTrain()
-    opts = RunOptions(storage=str(db), study_name="sr-pct3x3", device="cpu")
+    opts = RunOptions(storage=str(db), study_name="sr-pct3x3-synthetic", device="cpu")
     run(_spec(1), opts, train_fn=fake, poll=0.05)  # the rerun: accepted, completes the queue
-    study = optuna.load_study(study_name="sr-pct3x3", storage=f"sqlite:///{db}")
+    study = optuna.load_study(study_name="sr-pct3x3-synthetic", storage=f"sqlite:///{db}")
     counts = completed_once(study)
     assert len(counts) == 72 and set(counts.values()) == {1} and len(fake.calls) == 72
 

@@ -70,7 +70,14 @@ def _lr() -> str:
     return f"{Recipe.lr}; {NO_NORM_RECIPE.lr} with --norm none"
 
 
+def _val_fraction() -> float:
+    from dse.data import VAL_FRACTION
+
+    return VAL_FRACTION
+
+
 _LIBRARY_DEFAULTS: dict[str, Callable[[], Any]] = {
+    "val_fraction": _val_fraction,
     "epochs": _recipe("epochs"),
     "batch_size": _recipe("batch_size"),
     "seed": _recipe("seed"),
@@ -241,6 +248,10 @@ SubsetOpt = Annotated[int | None, typer.Option(
 ImageSizeOpt = Annotated[int | None, typer.Option(
     "--image-size", min=1, help="Input side in px (the dataset's; folders 32).", rich_help_panel=DATA,
     show_default=False)]
+ValFractionOpt = Annotated[float | None, typer.Option(
+    "--val-fraction", min=0.0, max=0.9, help="Share of the training images held out as the validation split, "
+    "which chooses (pruning, best point, search); the test split only measures. 0: no validation split, and "
+    "the test split chooses (a folder's own val/ is always used).", rich_help_panel=DATA, show_default=False)]
 
 
 # ------------------------------------------------------------------------------------------------ training

@@ -1,222 +1,347 @@
 """`dse sweep` (a grid x seeds, the paper's Figure 3) and `dse search` (multi-objective sampling).
 
 Both run on an Optuna study (`dse.study.runner`): the same command again resumes it; `--workers N` trains in N
-processes; `--storage postgresql://...` on several machines shares one queue.
+processes; `--storage postgresql://...` on several machines shares one queue. While it runs, a live display
+(`dse.cli.live`) shows each trial's epoch and step, the ETA and the last results; plain lines when stdout is
+not a terminal.
 """
 
 from __future__ import annotations
 
-import math
+import re
 import time
-from typing import Annotated
+from typing import Any
 
 import typer
-from rich.console import Group
-from rich.live import Live
-from rich.progress_bar import ProgressBar
-from rich.table import Table
-from rich.text import Text
 
 from dse.cli.app import command, console, err_console, fail
+from dse.cli.live import LiveDisplay, Snapshot, SweepLog, TrialView, duration, eta_seconds, sweep_lines
 from dse.cli.options import (
-    BaseEOpt,
-    BypassOpt,
-    DropoutOpt,
-    FreqOpt,
-    IncrEOpt,
-    NormOpt,
-    Pct3x3Opt,
-    PoolingOpt,
-    PresetOpt,
-    SrOpt,
-    StemOpt,
+    BatchSizeOpt,
+    DataDirOpt,
+    DatasetOpt,
+    DesignChoice,
+    DeviceOpt,
+    EpochsOpt,
+    ImageSizeOpt,
+    LrOpt,
+    MaxSizeOpt,
+    ParamOpt,
+    PointsOpt,
+    PruneOpt,
+    RangeOpt,
+    RetriesOpt,
+    SeedOpt,
+    SeedsOpt,
+    StorageOpt,
+    StudyNameOpt,
+    SubsetOpt,
+    TrialsOpt,
+    ValFractionOpt,
+    ValuesOpt,
+    WorkersOpt,
+    design_options,
 )
-from dse.cli.train import DataDirOpt, DatasetOpt, DeviceOpt, ImageSizeOpt, SubsetOpt
-from dse.space import DesignPoint, preset
 
-_GRID = "Grid"
-_TRAIN = "Training"
-_STUDY = "Study and workers"
-
-ParamOpt = Annotated[list[str] | None, typer.Option(
-    "--param", help="Metaparameter to vary: base_e, incr_e, freq, sr, pct3x3 or bypass. Repeat for a full grid; "
-    "then give each its grid inline: --param sr=0.125:1.0 --param bypass=none,simple.", rich_help_panel=_GRID)]
-SetOpt = Annotated[list[str] | None, typer.Option(
-    "--set", help="Fix a design field: --set sr=0.25 (repeatable).", rich_help_panel=_GRID)]
-EpochsOpt = Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs per trial (default 8).",
-                                               rich_help_panel=_TRAIN)]
-BatchOpt = Annotated[int | None, typer.Option("--batch-size", min=1, help="Training batch size (default 512).",
-                                              rich_help_panel=_TRAIN)]
-LrOpt = Annotated[float | None, typer.Option("--lr", help="Peak learning rate (default: the recipe's for the norm).",
-                                             rich_help_panel=_TRAIN)]
-SeedOpt = Annotated[int | None, typer.Option("--seed", help="First seed (default 0); --seeds K uses K from it.",
-                                             rich_help_panel=_TRAIN)]
-WorkersOpt = Annotated[int, typer.Option("--workers", help="Worker processes on this machine (spread over GPUs; "
-                                         "several may share one).", rich_help_panel=_STUDY)]
-StorageOpt = Annotated[str | None, typer.Option(
-    "--storage", help="Study file or database URL (default studies/<study>.db; postgresql://user@host/db to share "
-    "one study between machines).", rich_help_panel=_STUDY)]
-StudyOpt = Annotated[str | None, typer.Option("--study-name", help="Study name (default: the swept params "
-                                              "joined by '-'; search: 'search').", rich_help_panel=_STUDY)]
-RetriesOpt = Annotated[int, typer.Option("--retries", min=0, help="Re-runs of a (point, seed) whose training "
-                                         "failed (out of memory, error, lost worker); divergence is final.",
-                                         rich_help_panel=_STUDY)]
+SearchParamOpt = ParamOpt  # the same flag; search reads it as bounds (see its help)
+DEFAULT_DATASET = "cifar10"  # keeps the bare study name (the mission's `dse sweep --param sr` -> studies/sr.db)
+QUICK_HINT_AFTER_S = 600  # a CPU estimate longer than this gets the line on how to make a quick run
 
 
 @command("sweep", help="Train a grid of design points (x seeds) as one Optuna study; the same command resumes it.")
+@design_options()
 def sweep_command(
+    design: DesignChoice,
     param: ParamOpt = None,
-    range_: Annotated[str | None, typer.Option(
-        "--range", help="A:B[:STEP]: A, the multiples of STEP between, B (STEP defaults: sr and pct3x3 0.125, "
-        "base_e and incr_e 32, freq 1).", rich_help_panel=_GRID)] = None,
-    points: Annotated[int | None, typer.Option(
-        "--points", help="N evenly spaced values over the range instead of a step.", rich_help_panel=_GRID)] = None,
-    values: Annotated[str | None, typer.Option(
-        "--values", help="Exactly these values: v1,v2,... (bypass: none,simple,complex).",
-        rich_help_panel=_GRID)] = None,
-    set_: SetOpt = None,
-    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per point.", rich_help_panel=_GRID)] = 1,
-    preset_name: PresetOpt = None,
-    base_e: BaseEOpt = None,
-    incr_e: IncrEOpt = None,
-    freq: FreqOpt = None,
-    sr: SrOpt = None,
-    pct3x3: Pct3x3Opt = None,
-    bypass: BypassOpt = None,
-    stem: StemOpt = None,
-    pooling: PoolingOpt = None,
-    norm: NormOpt = None,
-    dropout: DropoutOpt = None,
-    dataset: DatasetOpt = "cifar10",
+    range_: RangeOpt = None,
+    points: PointsOpt = None,
+    values: ValuesOpt = None,
+    seeds: SeedsOpt = 1,
+    dataset: DatasetOpt = DEFAULT_DATASET,
     data_dir: DataDirOpt = None,
     subset: SubsetOpt = None,
     image_size: ImageSizeOpt = None,
+    val_fraction: ValFractionOpt = None,
     epochs: EpochsOpt = None,
-    batch_size: BatchOpt = None,
+    batch_size: BatchSizeOpt = None,
     lr: LrOpt = None,
     seed: SeedOpt = None,
     device: DeviceOpt = "auto",
     workers: WorkersOpt = 1,
     storage: StorageOpt = None,
-    study_name: StudyOpt = None,
-    prune: Annotated[str, typer.Option("--prune", help="Stop weak trials early on per-epoch accuracy: none, "
-                                       "median or hyperband.", rich_help_panel=_STUDY)] = "none",
+    study_name: StudyNameOpt = None,
+    prune: PruneOpt = "none",
     retries: RetriesOpt = 2,
 ) -> None:
     from dse.study.grid import build_spec, default_study_name
     from dse.study.runner import RunOptions
 
-    design = dict(base_e=base_e, incr_e=incr_e, freq=freq, sr=sr, pct3x3=pct3x3, bypass=bypass, stem=stem,
-                  pooling=pooling, norm=norm, dropout=dropout)
     spec = build_spec(
         params=param or [], ranges=[range_] if range_ else None, points=points, values=[values] if values else None,
-        assignments=set_, base=preset(preset_name) if preset_name else DesignPoint(), design=design,
-        dataset=dataset, recipe_options=dict(epochs=epochs, batch_size=batch_size, lr=lr), seed=seed, seeds=seeds,
-        subset=subset, data_dir=data_dir, image_size=image_size, prune=prune)
-    name = study_name or default_study_name(param or [])
+        base=design.base(), design=design.values, dataset=dataset,
+        recipe_options=dict(epochs=epochs, batch_size=batch_size, lr=lr), seed=seed, seeds=seeds, subset=subset,
+        data_dir=data_dir, image_size=image_size, prune=prune, val_fraction=val_fraction)
+    name = study_name or default_name(default_study_name(param or []), dataset)
     options = RunOptions(storage=storage, study_name=name, workers=workers, device=device, retries=retries)
-    _run(spec, options, f"sweep {', '.join(spec.params)}: {spec.target()} trials "
-         f"({len(spec.points())} points x {len(spec.seeds)} seed{'s' if len(spec.seeds) > 1 else ''})")
+    n_seeds = len(spec.seeds)
+    n_points = len(spec.points())
+    _run(spec, options, f"sweep {', '.join(spec.params)}: {_count(spec.target(), 'trial')} ("
+         f"{_count(n_points, 'point')} x {_count(n_seeds, 'seed')})")
 
 
 @command("search", help="Sample the design space for accuracy (max) and size (min), optionally under a size "
          "budget; the same command resumes it, a larger --trials extends it.")
+@design_options()
 def search_command(
-    param: Annotated[list[str] | None, typer.Option(
-        "--param", help="Search this parameter (default: all six), optionally within bounds: --param sr=0.25:1.0, "
-        "--param base_e=64:256:32, --param bypass=none,simple.", rich_help_panel=_GRID)] = None,
-    set_: SetOpt = None,
-    trials: Annotated[int, typer.Option("--trials", help="Trained trials wanted (points over the budget do not "
-                                        "count).", rich_help_panel=_GRID)] = 20,
-    max_size_mb: Annotated[float | None, typer.Option(
-        "--max-size-mb", help="Size budget (MB, fp32 parameters); points over it are never trained.",
-        rich_help_panel=_GRID)] = None,
-    preset_name: PresetOpt = None,
-    base_e: BaseEOpt = None,
-    incr_e: IncrEOpt = None,
-    freq: FreqOpt = None,
-    sr: SrOpt = None,
-    pct3x3: Pct3x3Opt = None,
-    bypass: BypassOpt = None,
-    stem: StemOpt = None,
-    pooling: PoolingOpt = None,
-    norm: NormOpt = None,
-    dropout: DropoutOpt = None,
-    dataset: DatasetOpt = "cifar10",
+    design: DesignChoice,
+    param: SearchParamOpt = None,
+    trials: TrialsOpt = 20,
+    max_size_mb: MaxSizeOpt = None,
+    dataset: DatasetOpt = DEFAULT_DATASET,
     data_dir: DataDirOpt = None,
     subset: SubsetOpt = None,
     image_size: ImageSizeOpt = None,
+    val_fraction: ValFractionOpt = None,
     epochs: EpochsOpt = None,
-    batch_size: BatchOpt = None,
+    batch_size: BatchSizeOpt = None,
     lr: LrOpt = None,
     seed: SeedOpt = None,
     device: DeviceOpt = "auto",
     workers: WorkersOpt = 1,
     storage: StorageOpt = None,
-    study_name: StudyOpt = None,
+    study_name: StudyNameOpt = None,
     retries: RetriesOpt = 2,
 ) -> None:
     from dse.study.runner import RunOptions
     from dse.study.search import build_spec
 
-    design = dict(base_e=base_e, incr_e=incr_e, freq=freq, sr=sr, pct3x3=pct3x3, bypass=bypass, stem=stem,
-                  pooling=pooling, norm=norm, dropout=dropout)
     spec = build_spec(
-        params=param, assignments=set_, base=preset(preset_name) if preset_name else DesignPoint(), design=design,
-        dataset=dataset, recipe_options=dict(epochs=epochs, batch_size=batch_size, lr=lr), seed=seed,
-        trials=trials, max_size_mb=max_size_mb, subset=subset, data_dir=data_dir, image_size=image_size)
-    options = RunOptions(storage=storage, study_name=study_name or "search", workers=workers, device=device,
-                         retries=retries)
-    budget = f" under {max_size_mb} MB" if max_size_mb is not None else ""
-    _run(spec, options, f"search {', '.join(spec.params)}: {spec.trials} trials{budget}")
+        params=param, base=design.base(), design=design.values, dataset=dataset,
+        recipe_options=dict(epochs=epochs, batch_size=batch_size, lr=lr), seed=seed, trials=trials,
+        max_size_mb=max_size_mb, subset=subset, data_dir=data_dir, image_size=image_size, val_fraction=val_fraction)
+    options = RunOptions(storage=storage, study_name=study_name or default_name("search", dataset), workers=workers,
+                         device=device, retries=retries)
+    budget = f" under {max_size_mb:g} MB" if max_size_mb is not None else ""
+    _run(spec, options, f"search {', '.join(spec.params)}: {_count(spec.trials, 'trial')}{budget}")
+
+
+def default_name(base: str, dataset: str) -> str:
+    """The study name when none is given: CIFAR-10 keeps `base`, any other dataset is named after it
+    (`sr-fashion-mnist`, `sr-synthetic`, `sr-<folder name>`), so runs on two datasets never share a study."""
+    if dataset == DEFAULT_DATASET:
+        return base
+    if dataset.startswith("folder:"):
+        dataset = dataset[len("folder:"):].rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1] or "folder"
+    return f"{base}-{re.sub(r'[^a-z0-9_.]+', '-', dataset.lower()).strip('-.') or 'data'}"
 
 
 # ------------------------------------------------------------------------------------------------ running
 
 
-def _run(spec, options, title: str) -> None:
-    from dse.study.progress import snapshot, trained_in_run
-    from dse.study.runner import run
-    from dse.study.storage import describe, resolve
+class _Watch:
+    """What the live display is shown: the study's trials turned into a `Snapshot`, with the phase the run is in
+    and the prior speed until trials measure their own."""
 
-    where = describe(resolve(options.storage, options.study_name))
-    r = spec.recipe
-    budget = (f"{spec.dataset}{f' (subset {spec.subset})' if spec.subset else ''}, {r.epochs} epoch"
-              f"{'s' if r.epochs > 1 else ''}, batch {r.batch_size}, lr {r.lr}")
-    console.print(f"[bold]{title}[/] · study [bold]{options.study_name}[/] in {where} · {budget}", highlight=False)
-    started = time.monotonic()
-    live = Live(console=console, refresh_per_second=4, transient=True)
-    state = {"last": 0.0}
-    names = (*spec.params, "seed") if spec.kind == "sweep" and len(spec.seeds) > 1 else tuple(spec.params)
+    def __init__(self, spec, options, started: float) -> None:
+        self.spec, self.options, self.started = spec, options, started
+        self.started_wall = time.time() - (time.monotonic() - started)
+        self.phase, self.rate, self.train_images = "", None, 0
+        self.names = (*spec.params, "seed") if spec.kind == "sweep" and len(spec.seeds) > 1 else tuple(spec.params)
+        self._macs: dict[tuple, float] = {}
 
-    def show(handle) -> None:
+    def macs(self, params: dict) -> float:
+        from dse.errors import DesignError
+        from dse.plan import cost
+
+        key = tuple(sorted((k, v) for k, v in params.items() if k != "seed"))
+        if key not in self._macs:
+            try:
+                self._macs[key] = float(cost(self.spec.point.replace(**dict(key))).macs)
+            except (DesignError, TypeError):
+                self._macs[key] = 0.0
+        return self._macs[key]
+
+    def work(self, params: dict) -> float:
+        """Analytic work of one trial: MACs per image x training images x epochs."""
+        return self.macs(params) * self.train_images * self.spec.recipe.epochs
+
+    def snapshot(self, trials) -> Snapshot:
         now = time.monotonic()
-        if now - state["last"] < 0.25:
+        return Snapshot(total=self.spec.target(), trials=tuple(trial_views(trials, self)), elapsed=now - self.started,
+                        taken_at=now, workers=self.options.workers, phase=self.phase, rate=self.rate)
+
+
+def trial_views(trials, watch: _Watch) -> list[TrialView]:
+    """Each trial as the display shows it: retried failures, duplicates and unused asks are left out (a retry
+    stands for its failure), so the counts add up to the trials the run is to finish."""
+    from optuna.trial import TrialState
+
+    from dse.study import layout
+
+    final = {t.number for t in layout.final_failures(trials, watch.options.retries)}
+    now = time.time()
+    out = []
+    for t in trials:
+        params = layout.work_params(t)
+        label = ", ".join(f"{k}={_fmt(params[k])}" for k in watch.names if k in params)
+        started = t.datetime_start.timestamp() if t.datetime_start else now
+        ended = t.datetime_complete.timestamp() if t.datetime_complete else now
+        common = dict(number=t.number, label=label, work=watch.work(params), seconds=max(0.0, ended - started),
+                      epochs=watch.spec.recipe.epochs,
+                      finished_at=ended - watch.started_wall,
+                      epoch_top1=tuple(t.user_attrs.get(layout.EPOCH_VAL_TOP1) or t.user_attrs.get(layout.EPOCH_TOP1)
+                                       or ()))
+        if t.state == TrialState.WAITING:
+            out.append(TrialView(**{**common, "seconds": 0.0}, state="queued"))
+        elif t.state == TrialState.RUNNING:
+            p = t.user_attrs.get(layout.PROGRESS_ATTR) or {}
+            out.append(TrialView(**common, state="running", epoch=int(p.get("epoch", 0)), step=int(p.get("step", 0)),
+                                 steps=int(p.get("steps", 0)), images_per_second=p.get("images_per_second")))
+        elif t.state == TrialState.COMPLETE:
+            out.append(TrialView(**common, state="done", top1=t.values[0] if t.values else None,
+                                 images_per_second=t.user_attrs.get("images_per_second")))
+        elif t.state == TrialState.PRUNED:
+            skip = t.user_attrs.get(layout.SKIP_REASON_ATTR)
+            out.append(TrialView(**common, state="skipped" if skip else "pruned", note=skip or ""))
+        elif t.state == TrialState.FAIL and t.number in final:
+            out.append(TrialView(**common, state="failed", note=layout.failure(t)[1]))
+    return out
+
+
+def _run(spec, options, title: str) -> None:
+    from dse.study.runner import run
+    from dse.train import resolve_device
+
+    started = time.monotonic()
+    dev = resolve_device(options.device)  # a device that does not exist: one line before anything else
+    watch = _Watch(spec, options, started)
+    watch.phase = _loading_phase(spec)
+    state: dict[str, Any] = {"last": 0.0, "where": None}
+    display = LiveDisplay(console, sweep_lines, SweepLog(), transient=True)
+
+    def show(handle, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - state["last"] < 0.5:
             return
         state["last"] = now
-        snap = snapshot(handle.trials(), spec.target(), options.retries, options.workers)
-        live.update(_render(snap, now - started, names))
+        display.show(watch.snapshot(handle.trials()))
+
+    def opened(handle, data) -> None:
+        """The study exists and matched: now the header may name its file; the prior speed is measured."""
+        state["where"] = handle.where
+        trials = handle.trials()
+        if data is not None:
+            watch.train_images = data.num_train
+            watch.phase = "measuring speed (a short benchmark of the base point)"
+            display.show(watch.snapshot(trials))
+            watch.rate = _prior_rate(spec, dev)
+            watch.phase = f"starting {options.workers} workers" if options.workers > 1 else "starting"
+        snap = watch.snapshot(trials)
+        wrap = not console.is_terminal  # a log keeps one line; a terminal wraps between words
+        base = watch.work(spec.point.to_dict())
+        console.print(header(title, options.study_name, handle.where, _device_text(dev, options.workers), snap, base),
+                      highlight=False, soft_wrap=wrap)
+        console.print(_budget(spec), style="dim", highlight=False, soft_wrap=wrap)
+        eta = estimate(snap, base)
+        if dev.type == "cpu" and eta is not None and eta > QUICK_HINT_AFTER_S:
+            console.print(quick_hint(eta), highlight=False, soft_wrap=wrap)
+        display.show(snap)
 
     handle = None
     try:
-        with live:
-            handle = run(spec, options, on_event=show)
+        with display:
+            display.show(watch.snapshot([]))
+            handle = run(spec, options, on_event=show, on_open=opened)
+            show(handle, force=True)
     except KeyboardInterrupt:
-        err_console.print(f"interrupted: no trial is left running; run the same command again to resume "
-                          f"(study {options.study_name!r} in {where})", highlight=False)
+        where = f" (study {options.study_name!r} in {state['where']})" if state["where"] else ""
+        err_console.print(f"interrupted: no trial is left running; run the same command again to resume{where}",
+                          highlight=False)
         raise typer.Exit(130) from None
+    _finish(handle, spec, options, time.monotonic() - started)
+
+
+def header(title: str, study: str, where: str, device: str, snap: Snapshot, base_work: float = 0.0) -> str:
+    """One line: what runs, the study and its file, the device, and the time it should take (`base_work`: one
+    trial's work, for a search whose trials are not sampled yet)."""
+    left = snap.remaining
+    eta = estimate(snap, base_work)
+    if not left:
+        plan = "nothing left to train"
+    elif eta is None:
+        plan = f"{left} to train"
+    else:
+        plan = f"{left} to train, about {duration(eta)} (estimate)"
+    return f"{title} · study {study} in {where} · {device} · {plan}"
+
+
+def estimate(snap: Snapshot, base_work: float = 0.0) -> float | None:
+    """Seconds left (`dse.cli.live.eta_seconds`); trials not created yet and no trial to compare them with
+    (a new search) count at `base_work` each."""
+    known = any(t.work > 0 and t.state != "skipped" for t in snap.trials)
+    if known or not base_work or not snap.rate:
+        return eta_seconds(snap)
+    return snap.remaining * base_work / snap.rate / max(1, min(snap.workers, snap.remaining))
+
+
+def quick_hint(eta: float) -> str:
+    return (f"on this CPU that is about {duration(eta)}; for a quick run add --dataset synthetic --subset 2000 "
+            "--epochs 1 --base-e 16 --incr-e 16 (or --subset with your data), and run the real job on a GPU")
+
+
+def _loading_phase(spec) -> str:
+    from dse.data import images_to_decode
+
+    n = images_to_decode(spec.dataset, spec.data_dir, spec.point.input_size)
+    return f"decoding {n:,} images (once, into the cache)" if n else f"loading {spec.dataset}"
+
+
+def _prior_rate(spec, dev) -> float | None:
+    """Work per second (MACs x images) of the base point, from a few timed training steps (`dse.bench`): the
+    ETA before the first trial has measured its own speed. On a CPU a small batch keeps this to seconds."""
+    from dse.bench import bench
+    from dse.errors import DseError
+    from dse.plan import cost
+    from dse.train import TrainingFailed
+
+    batch = spec.recipe.batch_size if dev.type == "cuda" else min(spec.recipe.batch_size, 64)
+    try:
+        result = bench(spec.point, device=dev, batch_size=batch, steps=3, warmup_steps=1)
+    except (TrainingFailed, RuntimeError, DseError):
+        return None  # no prior: the ETA appears after the first steps
+    return result.images_per_second * cost(spec.point).macs
+
+
+def _device_text(dev, workers: int) -> str:
+    from dse.train import device_name
+
+    return f"{workers} workers on {device_name(dev)}" if workers > 1 else device_name(dev)
+
+
+def _budget(spec) -> str:
+    r = spec.recipe
+    val = (f"validation {spec.val_fraction:.0%} of train chooses, test measures" if spec.val_fraction
+           else "no validation split: the test split chooses")
+    return (f"{spec.dataset}{f' (subset {spec.subset})' if spec.subset else ''}, {r.epochs} epoch"
+            f"{'s' if r.epochs > 1 else ''}, batch {r.batch_size}, lr {r.lr:g}; {val}")
+
+
+def _finish(handle, spec, options, elapsed: float) -> None:
+    from dse.study.progress import snapshot, trained_in_run
+
     trials = handle.trials()
     snap = snapshot(trials, spec.target(), options.retries, options.workers)
     if spec.kind == "sweep":
         _sweep_table(trials, spec, options.retries)
     else:
         _search_table(trials)
-    elapsed = time.monotonic() - started
+    where = handle.where
     ran = trained_in_run(trials, options.run_id)
     console.print(f"{snap.done} of {snap.total} done, {snap.failed} failed"
                   f"{f', {snap.skipped} over the size budget (not trained)' if snap.skipped else ''}"
-                  f" · {f'{ran} trained in this run' if ran else 'nothing left to train'} · {_duration(elapsed)}"
-                  f" · optuna-dashboard {_dashboard_url(where, options)}", highlight=False)
+                  f" · {f'{ran} trained in this run' if ran else 'nothing left to train'} · {duration(elapsed)}"
+                  f" · optuna-dashboard {_dashboard_url(where, options)}", highlight=False,
+                  soft_wrap=not console.is_terminal)
     if snap.failed:
         err_console.print(f"{snap.failed} trial(s) failed for good (reasons above; --retries sets how often "
                           "failures are retried)", highlight=False)
@@ -231,77 +356,107 @@ def _dashboard_url(where: str, options) -> str:
     return f"sqlite:///{where}" if resolve(options.storage, options.study_name).startswith("sqlite:") else where
 
 
-def _render(snap, elapsed: float, names: tuple[str, ...]):
-    parts = [f"{snap.done}/{snap.total} done", f"{snap.running} running", f"{snap.waiting} queued",
-             f"{snap.failed} failed"]
-    if snap.skipped:
-        parts.append(f"{snap.skipped} over budget")
-    if snap.eta_s is not None:
-        parts.append(f"ETA {_duration(snap.eta_s)}")
-    parts.append(f"elapsed {_duration(elapsed)}")
-    if snap.best is not None:
-        parts.append(f"best {snap.best.values[0]:.2f}% ({_label(snap.best, names)})")
-    bar = ProgressBar(total=max(1, snap.total), completed=snap.done + snap.failed, width=40)
-    lines = [Group(bar, Text(" · ".join(parts)))]
-    for t in snap.running_trials[:8]:
-        epochs = t.user_attrs.get("epoch_top1") or []
-        last = f", top-1 {epochs[-1]:.1f}% after epoch {len(epochs)}" if epochs else ""
-        lines.append(Text(f"  #{t.number} {_label(t, names)}{last}", style="dim"))
-    return Group(*lines)
-
-
-def _label(trial, names: tuple[str, ...]) -> str:
-    """The values that tell trials apart here (a sweep's swept params and seed), as name=value."""
-    p = trial.params
-    return ", ".join(f"{k}={_fmt(p[k])}" for k in names if k in p)
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _fmt(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+# ------------------------------------------------------------------------------------------------ end tables
+
+
+def point_rows(trials, spec, retries: int) -> list[dict]:
+    """Per grid point of a sweep: its values, size, and validation and test top-1 over its completed seeds as
+    `dse.stats` names them (t-interval from 3 seeds, range from 2)."""
+    from optuna.trial import TrialState
+
+    from dse.stats import format_stat, seed_stat
+    from dse.study.layout import key_of, params_key
+    from dse.study.progress import summarize
+
+    complete: dict[tuple, Any] = {}
+    for t in trials:
+        if t.state == TrialState.COMPLETE:
+            complete.setdefault(key_of(t), t)
+    keys_of: dict[tuple, list[tuple]] = {}
+    for params in spec.initial_params():
+        keys_of.setdefault(tuple(params_key({n: params[n] for n in spec.params})), []).append(params_key(params))
+    rows = []
+    for row in summarize(trials, spec, retries):
+        done = [complete[k] for k in keys_of.get(tuple(params_key(row.values)), []) if k in complete]
+        val = seed_stat(t.user_attrs.get("val_top1") for t in done)
+        test = seed_stat(t.user_attrs.get("top1", t.value) for t in done)
+        rows.append({
+            "values": row.values, "size_mb": row.size_mb, "imagenet_size_mb": row.imagenet_size_mb,
+            "val": format_stat(val.mean, val.lo, val.hi, val.kind, val.clipped) if val.n else "",
+            "test": format_stat(test.mean, test.lo, test.hi, test.kind, test.clipped) if test.n else "",
+            "test_mean": test.mean if test.n else None, "seeds": f"{row.seeds_done}/{row.seeds_total}",
+            "seconds": row.seconds_mean,
+            "status": "; ".join(row.failed) if row.failed else (
+                "done" if row.seeds_done == row.seeds_total else "missing")})
+    return rows
 
 
 def _sweep_table(trials, spec, retries: int) -> None:
-    from dse.study.progress import summarize
+    import math
 
-    table = Table(title="per point (top-1 mean ± sd over seeds)", title_justify="left")
+    from rich import box
+    from rich.table import Table
+
+    from dse.stats import STAT_HEADER, chance_warnings, interval_name
+
+    rows = point_rows(trials, spec, retries)
+    has_val = any(r["val"] for r in rows)
+    chose = "validation top-1 chose, test top-1 measured" if has_val else "no validation split: test top-1 chose"
+    console.print(f"per point · top-1 % as {STAT_HEADER} over seeds · {chose}", highlight=False, markup=False,
+                  soft_wrap=not console.is_terminal)
+    status = any(r["status"] != "done" for r in rows)  # all done: the closing line says so
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for name in spec.params:
-        table.add_column(name, justify="right")
-    for col in ("size MB", "ImageNet MB", "top-1 %", "seeds", "time s", "status"):
-        table.add_column(col, justify="left" if col == "status" else "right")
-    for row in summarize(trials, spec, retries):
-        acc = "" if math.isnan(row.top1_mean) else f"{row.top1_mean:.2f}" + (
-            f" ± {row.top1_sd:.2f}" if row.seeds_done > 1 and not math.isnan(row.top1_sd) else "")
-        status = "; ".join(row.failed) if row.failed else (
-            "done" if row.seeds_done == row.seeds_total else "missing")
-        table.add_row(*(_fmt(row.values[n]) for n in spec.params),
-                      f"{row.size_mb:.3f}", f"{row.imagenet_size_mb:.3f}", acc,
-                      f"{row.seeds_done}/{row.seeds_total}",
-                      "" if math.isnan(row.seconds_mean) else f"{row.seconds_mean:.1f}", status)
+        table.add_column(name, justify="right", no_wrap=True)
+    columns = ["size MB", "ImageNet MB", *(["val top-1 %"] if has_val else []), "test top-1 %", "seeds", "time s",
+               *(["status"] if status else [])]
+    for col in columns:
+        table.add_column(col, justify="left" if col == "status" else "right", no_wrap=col != "status")
+    for r in rows:
+        table.add_row(*(_fmt(r["values"][n]) for n in spec.params), f"{r['size_mb']:.3f}",
+                      f"{r['imagenet_size_mb']:.3f}", *([r["val"]] if has_val else []), r["test"], r["seeds"],
+                      "" if math.isnan(r["seconds"]) else f"{r['seconds']:.1f}", *([r["status"]] if status else []))
     console.print(table)
+    if any("[" in r["test"] for r in rows):
+        console.print(f"[interval]: {interval_name('t95')} with 3 or more seeds, {interval_name('range')} with 2 "
+                      "(marked range)", style="dim", highlight=False, markup=False, soft_wrap=not console.is_terminal)
+    trained = next((t.user_attrs.get("train_images") for t in trials if t.user_attrs.get("train_images")), None)
+    labelled = [(", ".join(f"{n}={_fmt(r['values'][n])}" for n in spec.params), r["test_mean"]) for r in rows
+                if r["test_mean"] is not None]
+    for line in chance_warnings(labelled, spec.point.num_classes, train_images=trained,
+                                batch_size=spec.recipe.batch_size):
+        console.print(f"warning: {line}", style="yellow", highlight=False, soft_wrap=not console.is_terminal)
 
 
 def _search_table(trials) -> None:
+    from rich import box
+    from rich.table import Table
+
     from dse.study.progress import pareto_front
 
     front = pareto_front(trials)
-    table = Table(title=f"Pareto front ({len(front)} of "
-                  f"{sum(1 for t in trials if t.values)} trained points)", title_justify="left")
-    for col in ("#", "base_e", "incr_e", "freq", "sr", "pct3x3", "bypass", "size MB", "top-1 %", "time s"):
+    has_val = any(t.user_attrs.get("val_top1") is not None for t in front)
+    chose = "on validation top-1; test top-1 measured" if has_val else "on test top-1 (no validation split)"
+    console.print(f"Pareto front {chose} ({len(front)} of {sum(1 for t in trials if t.values)} trained points)",
+                  highlight=False, soft_wrap=not console.is_terminal)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    cols = ("#", "base_e", "incr_e", "freq", "sr", "pct3x3", "bypass", "size MB",
+            *(("val top-1 %",) if has_val else ()), "test top-1 %", "time s")
+    for col in cols:
         table.add_column(col, justify="right")
     for t in front:
         p = t.params
+        test = t.user_attrs.get("top1", t.values[0])
         table.add_row(str(t.number), *(_fmt(p.get(k, "")) for k in ("base_e", "incr_e", "freq", "sr", "pct3x3",
                                                                     "bypass")),
-                      f"{t.values[1]:.3f}", f"{t.values[0]:.2f}", f"{t.user_attrs.get('train_seconds', 0):.1f}")
+                      f"{t.values[1]:.3f}", *((f"{t.values[0]:.2f}",) if has_val else ()), f"{test:.2f}",
+                      f"{t.user_attrs.get('train_seconds', 0):.1f}")
     console.print(table)
-
-

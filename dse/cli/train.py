@@ -26,6 +26,7 @@ from dse.cli.options import (  # noqa: F401  (DataDirOpt ... SubsetOpt: re-expor
     LrOpt,
     SeedOpt,
     SubsetOpt,
+    ValFractionOpt,
     design_options,
 )
 
@@ -42,6 +43,7 @@ def train_command(
     data_dir: DataDirOpt = None,
     subset: SubsetOpt = None,
     image_size: ImageSizeOpt = None,
+    val_fraction: ValFractionOpt = None,
     epochs: EpochsOpt = None,
     batch_size: BatchSizeOpt = None,
     lr: LrOpt = None,
@@ -49,7 +51,7 @@ def train_command(
     device: DeviceOpt = "auto",
     as_json: JsonOpt = False,
 ) -> None:
-    from dse.data import dataset_info, load_dataset
+    from dse.data import VAL_FRACTION, dataset_info, load_dataset
     from dse.train import device_name, recipe_for, resolve_device, train
 
     started = time.monotonic()
@@ -65,7 +67,8 @@ def train_command(
     with _display(out) as display:
         first_load = " (a folder's images are decoded once, into the cache)" if dataset.startswith("folder:") else ""
         display.show(RunView(label, phase=f"loading {dataset}{first_load}", elapsed=time.monotonic() - started))
-        data = load_dataset(dataset, data_dir, image_size=point.input_size, subset=subset)
+        data = load_dataset(dataset, data_dir, image_size=point.input_size, subset=subset,
+                            val_fraction=VAL_FRACTION if val_fraction is None else val_fraction)
         phase = f"training on {data.num_train:,} images"
         display.show(RunView(label, phase=phase, elapsed=time.monotonic() - started))
         first = time.monotonic()

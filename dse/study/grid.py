@@ -294,6 +294,7 @@ def build_spec(
     data_dir: str | None = None,
     image_size: int | None = None,
     prune: str = "none",
+    val_fraction: float | None = None,
 ) -> SweepSpec:
     """A checked SweepSpec from the command line's pieces; nothing is written.
 
@@ -353,7 +354,8 @@ def build_spec(
         first = recipe.seed if seed is None else seed
         spec = SweepSpec(params=tuple(names), grid=tuple(grid), point=point,
                          seeds=tuple(range(first, first + seeds)), dataset=dataset, recipe=recipe, subset=subset,
-                         data_dir=None if data_dir is None else str(data_dir), prune=prune)
+                         data_dir=None if data_dir is None else str(data_dir), prune=prune,
+                         val_fraction=VAL_FRACTION if val_fraction is None else val_fraction)
         spec.points()  # every combination is a valid network
     except DesignError as exc:
         raise SweepError(str(exc)) from None

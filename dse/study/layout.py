@@ -37,6 +37,7 @@ FAIL_REASON_ATTR = "fail_reason"
 SKIP_REASON_ATTR = "skip_reason"  # a search point over the size budget: PRUNED, never trained
 POINT_ATTR = "point"  # the full design point
 DIVERGED_ATTR = "diverged"
+PROGRESS_ATTR = "progress"  # a running trial: epoch, epochs, step, steps, images_per_second (every few seconds)
 COST_ATTRS = ("params", "size_mb", "imagenet_size_mb", "macs")  # from dse.plan.cost, before training
 RESULT_ATTRS = ("top1", "top5", "loss", "epochs", "train_seconds", "images_per_second", "peak_memory_mb", "device",
                 "epoch_top1", "val_top1", "val_top5", "val_loss", "epoch_val_top1", "train_images", "val_images",
@@ -95,6 +96,24 @@ def definition_differences(stored: dict, wanted: dict) -> list[str]:
     """The fields that differ (versions aside): a rerun must match the study it resumes."""
     wanted = jsonable(wanted)
     return [k for k in sorted(set(stored) | set(wanted)) if k not in VERSION_KEYS and stored.get(k) != wanted.get(k)]
+
+
+def difference_lines(stored: dict, wanted: dict) -> list[str]:
+    """Each differing field with both values, `subset 4000 (study) vs 1000 (this command)`; a differing dict
+    (grid, recipe, point) names its differing keys, `recipe.epochs 8 (study) vs 1 (this command)`."""
+    import json
+
+    def show(v: Any) -> str:
+        return "none" if v is None else v if isinstance(v, str) else json.dumps(v)
+
+    wanted = jsonable(wanted)
+    out = []
+    for k in definition_differences(stored, wanted):
+        a, b = stored.get(k), wanted.get(k)
+        pairs = ([(f"{k}.{n}", a.get(n), b.get(n)) for n in sorted(set(a) | set(b)) if a.get(n) != b.get(n)]
+                 if isinstance(a, dict) and isinstance(b, dict) else [(k, a, b)])
+        out += [f"{name} {show(x)} (study) vs {show(y)} (this command)" for name, x, y in pairs]
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ work keys

@@ -55,6 +55,7 @@ from dse.study.storage import (
 )
 
 POLL_S = 2.0  # how often an idle worker looks for new, retried or lost trials
+PROGRESS_EVERY_S = 3.0  # a running trial's step count is written at most this often (for live displays)
 QUEUE_REREAD = 50  # queueing a grid re-reads the study every this many points
 TrainFn = Callable[..., Any]
 
@@ -176,10 +177,10 @@ def _check_definition(handle: StudyHandle) -> None:
         layout.write_definition(study, spec.definition())  # new, or made by a start that died before writing it
         stored = layout.read_definition(handle.storage.get_study_user_attrs(
             handle.storage.get_study_id_from_name(study.study_name)))  # another start may have written its own
-    differ = layout.definition_differences(stored, spec.definition())
+    differ = layout.difference_lines(stored, spec.definition())
     if differ:
-        raise SweepError(f"{where} holds another {stored.get('kind', 'study')} definition ({', '.join(differ)} "
-                         "differ); run it with the same options to resume, or choose another --study-name")
+        raise SweepError(f"{where} holds another {stored.get('kind', 'study')} definition ({'; '.join(differ)}); "
+                         "run it with the same options to resume, or choose another --study-name")
 
 
 def queue_missing(handle: StudyHandle) -> int:
@@ -298,6 +299,7 @@ class _Objective:
         self.token = worker_token(device, handle.options.run_id)
         self.grid = {params_key(p) for p in handle.spec.initial_params()}
         self.number: int | None = None
+        self.progress = False  # the real trainer: pass on_progress (a scripted stand-in may not take it)
 
     def release(self) -> None:
         if self.gate_held:
@@ -363,8 +365,11 @@ class _Objective:
             self._event()
 
         recipe = spec.recipe.replace(seed=int(params["seed"]))
+        extra = {"on_progress": self._progress_writer(trial)} if self.progress else {}
+        if self.progress and str(self.device).startswith("cpu"):
+            extra["check_every"] = 1  # a CPU step is slow and reading its loss costs no device sync
         try:
-            result = self.train_fn(point, self.data, recipe, device=self.device, on_epoch=on_epoch)
+            result = self.train_fn(point, self.data, recipe, device=self.device, on_epoch=on_epoch, **extra)
         except (optuna.TrialPruned, KeyboardInterrupt):
             raise
         except Diverged as exc:
@@ -383,6 +388,23 @@ class _Objective:
         layout.record_result(trial, recorded)
         chosen = recorded.get("val_top1")
         return spec.values(result.top1 if chosen is None else chosen, c.size_mb)
+
+    def _progress_writer(self, trial: optuna.Trial) -> Callable[[Any], None]:
+        """The trainer's progress as a trial attr, written at most every PROGRESS_EVERY_S (any process can read
+        it: a live display shows each running trial's epoch and step)."""
+        last = [0.0]
+
+        def write(p) -> None:
+            now = time.monotonic()
+            if now - last[0] < PROGRESS_EVERY_S and p.step < p.steps:
+                return
+            last[0] = now
+            trial.set_user_attr(layout.PROGRESS_ATTR, {
+                "epoch": p.epoch, "epochs": p.epochs, "step": p.step, "steps": p.steps,
+                "images_per_second": round(float(p.images_per_second), 1)})
+            self._event()
+
+        return write
 
     def _fail(self, trial: optuna.Trial, kind: str, reason: str):
         layout.record_failure(trial, kind, reason)
@@ -432,7 +454,8 @@ def work(handle: StudyHandle, data, device: str, *, train_fn: TrainFn | None = N
     `gate` (a lock shared by this machine's workers) makes "is a trial queued? then ask" one step, so local
     workers never ask Optuna for a trial once the queue is empty (which would make a fresh, sampled trial).
     """
-    if train_fn is None:
+    real = train_fn is None
+    if real:
         from dse.data import DeviceData
         from dse.train import resolve_device
         from dse.train import train as train_fn
@@ -440,6 +463,7 @@ def work(handle: StudyHandle, data, device: str, *, train_fn: TrainFn | None = N
         data = DeviceData(data, resolve_device(device))  # uploaded once: every trial of this worker reuses it
     gate = gate if gate is not None else threading.Lock()
     objective = _Objective(handle, data, device, train_fn, on_event, gate)
+    objective.progress = real
     callbacks = [_retry_callback(handle.options.retries)]
     while True:
         gate.acquire()
@@ -511,13 +535,16 @@ class _interrupts_deferred:
 
 
 def run(spec: Spec, options: RunOptions, *, train_fn: TrainFn | None = None,
-        on_event: Callable[[StudyHandle], None] | None = None, poll: float = POLL_S) -> StudyHandle:
+        on_event: Callable[[StudyHandle], None] | None = None, poll: float = POLL_S,
+        on_open: Callable[[StudyHandle, Any], None] | None = None) -> StudyHandle:
     """Open or resume the study and train what it lacks with `options.workers` workers.
 
     One worker runs in this process (Ctrl-C reaches its training directly); several run as spawned
     processes, each loading the dataset once, while this one watches and calls `on_event` about once a
     second. The data is loaded here first, before a new study is written: a missing dataset or device fails
-    without leaving a study behind, and the cache is built once. KeyboardInterrupt propagates after every
+    without leaving a study behind, and the cache is built once. `on_open` is called once the study exists and
+    its definition matched (a header may name its file then), with the loaded data (None when nothing is left to
+    train). KeyboardInterrupt propagates after every
     worker has closed its trial.
     """
     devices = worker_devices(options.device, options.workers)
@@ -525,11 +552,15 @@ def run(spec: Spec, options: RunOptions, *, train_fn: TrainFn | None = None,
     if handle is not None:
         queue_missing(handle)
         if not has_work(handle):
+            if on_open:
+                on_open(handle, None)
             return handle
     data = load_data(spec)
     if handle is None:
         handle = open_study(spec, options, check=False)
         queue_missing(handle)
+    if on_open:
+        on_open(handle, data)
     notify = (lambda: on_event(handle)) if on_event else None
     with terminate_as_interrupt():
         if options.workers == 1:

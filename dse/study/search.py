@@ -200,6 +200,7 @@ def build_spec(
     subset: int | None = None,
     data_dir: str | None = None,
     image_size: int | None = None,
+    val_fraction: float | None = None,
 ) -> SearchSpec:
     """A checked SearchSpec: no --param searches all six parameters in their default bounds."""
     from dse.data import dataset_info
@@ -232,7 +233,8 @@ def build_spec(
         raise SweepError(str(exc)) from None
     spec = SearchSpec(bounds=tuple(bounds.items()), point=point, seed=recipe.seed if seed is None else seed,
                       dataset=dataset, recipe=recipe, trials=trials, max_size_mb=max_size_mb, subset=subset,
-                      data_dir=None if data_dir is None else str(data_dir))
+                      data_dir=None if data_dir is None else str(data_dir),
+                      val_fraction=VAL_FRACTION if val_fraction is None else val_fraction)
     if max_size_mb is not None:
         smallest = smallest_size_mb(spec)
         if smallest > max_size_mb:

@@ -1,0 +1,174 @@
+"""What `dse sweep` and `dse search` show: the header (study, file, device, trials, estimate), default study names
+per dataset, the refusal naming both values, plain lines when stdout is not a terminal, the end table, and each
+running trial's epoch and step as the workers report it."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from sweep_helpers import TINY, TINY_DESIGN, ScriptedTrain, fingerprint, load, one_thread  # noqa: F401
+from typer.testing import CliRunner
+
+from dse.cli import app
+from dse.cli.sweep import default_name
+
+
+def cli(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch, one_thread):  # noqa: F811
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize(("dataset", "name"), [
+    ("cifar10", "sr"), ("fashion-mnist", "sr-fashion-mnist"), ("synthetic", "sr-synthetic"),
+    ("cifar100", "sr-cifar100"), ("folder:/data/cifar10-jpeg", "sr-cifar10-jpeg"),
+    ("folder:/data/My Photos/", "sr-my-photos")])
+def test_default_study_names_differ_per_dataset_and_cifar10_keeps_the_bare_name(dataset, name):
+    assert default_name("sr", dataset) == name
+
+
+def _existing(here, name: str, subset: int = 64) -> None:
+    """A finished sweep of sr on synthetic data, made through the runner (a scripted trainer)."""
+    from dse.study.grid import build_spec
+    from dse.study.runner import RunOptions, run
+
+    spec = build_spec(params=["sr"], values=["0.25,0.5"], dataset="synthetic", subset=subset, design=TINY_DESIGN,
+                      recipe_options={"epochs": 1, "batch_size": 32})
+    run(spec, RunOptions(storage=None, study_name=name, device="cpu"), train_fn=ScriptedTrain(), poll=0.05)
+
+
+def test_the_mission_sweep_on_cifar10_uses_studies_sr_db_and_a_refusal_names_both_values(here):
+    _existing(here, "sr")  # as if someone had swept synthetic data under the bare name
+    before = fingerprint(here / "studies" / "sr.db")
+    result = cli("sweep", "--param", "sr", "--values", "0.25,0.5", "--subset", "64", "--epochs", "1",
+                 "--batch-size", "32", "--device", "cpu", "--base-e", "16", "--incr-e", "16")
+    assert result.exit_code == 2, result.output
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1
+    assert "study 'sr' in studies/sr.db" in line  # the CIFAR-10 default is the bare name
+    assert "dataset synthetic (study) vs cifar10 (this command)" in line, line
+    assert fingerprint(here / "studies" / "sr.db") == before
+    assert "sr.db" not in result.stdout  # the header names a file only once the study is open and matched
+
+
+def test_a_refused_definition_names_each_differing_field_with_both_values(here):
+    _existing(here, "sr-synthetic", subset=64)
+    result = cli("sweep", "--param", "sr", "--values", "0.25,0.5", *TINY[:2], "--subset", "96", *TINY[4:],
+                 "--lr", "0.05")
+    assert result.exit_code == 2, result.output
+    assert "subset 64 (study) vs 96 (this command)" in result.stderr
+    assert "recipe.lr" in result.stderr and "0.05 (this command)" in result.stderr
+    assert "study sr-synthetic in" not in result.stdout
+
+
+def test_header_table_and_plain_lines_of_a_tiny_sweep(here):
+    result = cli("sweep", "--param", "sr", "--values", "0.25,1.0", "--seeds", "2", *TINY)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    header = next(line for line in out.splitlines() if line.startswith("sweep sr:"))
+    assert "4 trials (2 points x 2 seeds)" in header
+    assert "study sr-synthetic in studies/sr-synthetic.db" in header
+    assert " · cpu" in header and "4 to train, about " in header and "(estimate)" in header
+    # not a terminal: one plain line per event, no bar, no cursor movement
+    progress = out.split("per point")[0]
+    assert "━" not in progress and "\x1b[" not in out
+    assert "#0 sr=0.25, seed=0: started" in out and "decoding" not in out
+    assert out.count(": started") == 4 and "4/4 done" in out
+    # the end table: validation chose, test measured, the statistic named as dse.stats names it
+    assert "per point · top-1 % as mean [interval] over seeds · validation top-1 chose, test top-1 measured" in out
+    assert "val top-1 %" in out and "test top-1 %" in out and "] range" in out
+    assert "min-max range of the seeds with 2" in out
+    assert "warning: An epoch is only 1 optimizer step" in out  # dse.stats.chance_warnings, one line each
+    study = load(here / "studies" / "sr-synthetic.db", "sr-synthetic")
+    assert all("val_top1" in t.user_attrs for t in study.trials)
+
+    again = cli("sweep", "--param", "sr", "--values", "0.25,1.0", "--seeds", "2", *TINY)
+    assert again.exit_code == 0
+    assert "nothing left to train" in next(line for line in again.stdout.splitlines() if line.startswith("sweep sr:"))
+
+
+def test_val_fraction_zero_lets_the_test_split_choose(here):
+    result = cli("sweep", "--param", "sr", "--values", "0.5", "--val-fraction", "0", *TINY)
+    assert result.exit_code == 0, result.output
+    assert "no validation split: the test split chooses" in result.stdout
+    assert "no validation split: test top-1 chose" in result.stdout and "val top-1 %" not in result.stdout
+    study = load(here / "studies" / "sr-synthetic.db", "sr-synthetic")
+    assert study.user_attrs["dse"]["val_fraction"] == 0
+
+
+@pytest.mark.parametrize("args", [["sweep", "--param", "sr", "--val-fraction", "1.5"],
+                                  ["search", "--seeds", "2"], ["search", "--val-fraction", "x"]])
+def test_usage_errors_are_one_line(here, args):
+    result = cli(*args)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("error: ")
+    assert not (here / "studies").exists()
+
+
+def test_search_help_lists_only_its_own_options():
+    out = CliRunner().invoke(app, ["search", "--help"], env={"COLUMNS": "200"}).stdout
+    assert "--seeds" not in out and "--trials" in out and "--val-fraction" in out and "--base-e" in out
+    assert "--val-fraction" in CliRunner().invoke(app, ["train", "--help"]).stdout
+
+
+def test_running_trials_report_their_epoch_and_step(tmp_path, one_thread):  # noqa: F811
+    """The worker writes the trainer's progress on the trial; the display's view of the study shows it."""
+    from dse.cli.sweep import _Watch, trial_views
+    from dse.study import layout
+    from dse.study.grid import build_spec
+    from dse.study.runner import RunOptions, run
+
+    spec = build_spec(params=["sr"], values=["0.5"], dataset="synthetic", subset=96, design=TINY_DESIGN,
+                      recipe_options={"epochs": 2, "batch_size": 32})
+    options = RunOptions(storage=str(tmp_path / "s.db"), study_name="s", device="cpu")
+    watch = _Watch(spec, options, 0.0)
+    seen = []
+
+    def opened(handle, data) -> None:
+        watch.train_images = data.num_train
+
+    def event(handle) -> None:
+        running = [v for v in trial_views(handle.trials(), watch) if v.state == "running" and v.steps]
+        seen.extend((v.epoch, v.step, v.steps, v.epochs) for v in running)
+
+    run(spec, options, on_event=event, on_open=opened)
+    ends = {(epoch, epochs) for epoch, step, steps, epochs in seen if step == steps > 0}  # each epoch's last step
+    assert ends == {(1, 2), (2, 2)}, seen
+    trial = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 's.db'}").trials[0]
+    assert trial.user_attrs[layout.PROGRESS_ATTR]["epochs"] == 2
+
+
+def test_header_estimates_from_the_prior_speed_and_says_when_nothing_is_left():
+    from dse.cli.live import Snapshot, TrialView
+    from dse.cli.sweep import header
+
+    queued = tuple(TrialView(n, f"sr={n}", "queued", work=600.0) for n in range(3))
+    line = header("sweep sr: 3 trials", "sr", "studies/sr.db", "cpu", Snapshot(total=3, trials=queued, rate=10.0))
+    assert line == "sweep sr: 3 trials · study sr in studies/sr.db · cpu · 3 to train, about 3m00s (estimate)"
+    search = Snapshot(total=4, rate=10.0, workers=2)  # a new search: nothing sampled yet, the base point's work
+    assert "4 to train, about 1m00s" in header("search", "search", "s.db", "cpu", search, base_work=300.0)
+    assert header("search", "search", "s.db", "cpu", Snapshot(total=4)).endswith("· 4 to train")  # no speed yet
+    done = tuple(TrialView(n, "x", "done", work=1.0, seconds=1.0, top1=50.0) for n in range(3))
+    assert header("t", "sr", "f.db", "cpu", Snapshot(total=3, trials=done)).endswith("nothing left to train")
+
+
+def test_a_folder_seen_the_first_time_is_named_as_decoding(tmp_path):
+    """The display says why the first start waits: the folder's images are decoded once, then read from the cache."""
+    from dse_testdata import image_tree
+
+    from dse.cli.sweep import _loading_phase
+    from dse.data import images_to_decode, load_dataset
+    from dse.study.grid import build_spec
+
+    root = image_tree(tmp_path / "pets")  # 3 classes: 6 train and 2 test images each
+    name, cache = f"folder:{root}", tmp_path / "cache"
+    spec = build_spec(params=["sr"], values=["0.5"], dataset=name, data_dir=str(cache), design=TINY_DESIGN)
+    assert images_to_decode(name, cache) == 24
+    assert _loading_phase(spec) == "decoding 24 images (once, into the cache)"
+    load_dataset(name, cache)
+    assert images_to_decode(name, cache) == 0 and _loading_phase(spec) == f"loading {name}"
+    assert images_to_decode("synthetic") == 0
