@@ -19,12 +19,16 @@ from rich.text import Text
 
 from dse.cli.app import command, console, err_console, fail
 from dse.cli.options import (
+    ArtifactsOpt,
     BaseEOpt,
     BypassOpt,
     DropoutOpt,
     FreqOpt,
     IncrEOpt,
+    KeepWeightsOpt,
+    MaxLatencyOpt,
     NormOpt,
+    ObjectiveOpt,
     Pct3x3Opt,
     PoolingOpt,
     PresetOpt,
@@ -102,6 +106,8 @@ def sweep_command(
     prune: Annotated[str, typer.Option("--prune", help="Stop weak trials early on per-epoch accuracy: none, "
                                        "median or hyperband.", rich_help_panel=_STUDY)] = "none",
     retries: RetriesOpt = 2,
+    keep_weights: KeepWeightsOpt = None,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
     from dse.study.grid import build_spec, default_study_name
     from dse.study.runner import RunOptions
@@ -114,7 +120,8 @@ def sweep_command(
         dataset=dataset, recipe_options=dict(epochs=epochs, batch_size=batch_size, lr=lr), seed=seed, seeds=seeds,
         subset=subset, data_dir=data_dir, image_size=image_size, prune=prune)
     name = study_name or default_study_name(param or [])
-    options = RunOptions(storage=storage, study_name=name, workers=workers, device=device, retries=retries)
+    options = RunOptions(storage=storage, study_name=name, workers=workers, device=device, retries=retries,
+                         keep_weights=keep_weights, artifacts=artifacts)
     _run(spec, options, f"sweep {', '.join(spec.params)}: {spec.target()} trials "
          f"({len(spec.points())} points x {len(spec.seeds)} seed{'s' if len(spec.seeds) > 1 else ''})")
 
@@ -155,6 +162,10 @@ def search_command(
     storage: StorageOpt = None,
     study_name: StudyOpt = None,
     retries: RetriesOpt = 2,
+    keep_weights: KeepWeightsOpt = None,
+    artifacts: ArtifactsOpt = None,
+    max_latency_ms: MaxLatencyOpt = None,
+    objective: ObjectiveOpt = "size",
 ) -> None:
     from dse.study.runner import RunOptions
     from dse.study.search import build_spec
@@ -164,10 +175,12 @@ def search_command(
     spec = build_spec(
         params=param, assignments=set_, base=preset(preset_name) if preset_name else DesignPoint(), design=design,
         dataset=dataset, recipe_options=dict(epochs=epochs, batch_size=batch_size, lr=lr), seed=seed,
-        trials=trials, max_size_mb=max_size_mb, subset=subset, data_dir=data_dir, image_size=image_size)
+        trials=trials, max_size_mb=max_size_mb, subset=subset, data_dir=data_dir, image_size=image_size,
+        max_latency_ms=max_latency_ms, objective=objective)
     options = RunOptions(storage=storage, study_name=study_name or "search", workers=workers, device=device,
-                         retries=retries)
+                         retries=retries, keep_weights=keep_weights, artifacts=artifacts)
     budget = f" under {max_size_mb} MB" if max_size_mb is not None else ""
+    budget += f" under {max_latency_ms} ms" if max_latency_ms is not None else ""
     _run(spec, options, f"search {', '.join(spec.params)}: {spec.trials} trials{budget}")
 
 
@@ -175,6 +188,7 @@ def search_command(
 
 
 def _run(spec, options, title: str) -> None:
+    from dse.study.keep import plan
     from dse.study.progress import snapshot, trained_in_run
     from dse.study.runner import run
     from dse.study.storage import describe, resolve
@@ -184,6 +198,7 @@ def _run(spec, options, title: str) -> None:
     budget = (f"{spec.dataset}{f' (subset {spec.subset})' if spec.subset else ''}, {r.epochs} epoch"
               f"{'s' if r.epochs > 1 else ''}, batch {r.batch_size}, lr {r.lr}")
     console.print(f"[bold]{title}[/] · study [bold]{options.study_name}[/] in {where} · {budget}", highlight=False)
+    console.print(plan(spec, options).line(), highlight=False)  # what --keep-weights costs on disk
     started = time.monotonic()
     live = Live(console=console, refresh_per_second=4, transient=True)
     state = {"last": 0.0}
