@@ -142,3 +142,19 @@ def test_latency_options_are_checked():
         _search(max_latency_ms=0)
     with pytest.raises(SweepError, match="--objective must be one of size, latency"):
         _search(objective="speed")
+
+
+def test_bench_latency_times_a_point_without_training(tmp_path):
+    import json
+
+    r = dse("bench", "--latency", "--dataset", "synthetic", "--set", "base_e=16", "--set", "incr_e=16", "--json",
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["single_ms"] > 0 and out["batch_ms"] > 0 and out["batch_size"] == 32 and out["threads"] >= 1
+    assert out["point"]["base_e"] == 16 and out["point"]["input_size"] == 32
+
+
+def test_report_size_axis_is_checked(tmp_path):
+    r = dse("report", "nothing.db", "--size", "int3", cwd=tmp_path)
+    assert r.returncode == 2 and "--size must be one of fp32, int8, int4" in r.stderr
