@@ -158,3 +158,26 @@ def test_bench_latency_times_a_point_without_training(tmp_path):
 def test_report_size_axis_is_checked(tmp_path):
     r = dse("report", "nothing.db", "--size", "int3", cwd=tmp_path)
     assert r.returncode == 2 and "--size must be one of fp32, int8, int4" in r.stderr
+
+
+def test_the_readme_disk_estimate_is_the_computed_one():
+    """README "Take a network home" quotes what the two Figure 3 sweeps keep; the numbers must be plan_keep's."""
+    import re
+
+    from sweep_helpers import ROOT
+
+    from dse.artifacts import plan_keep
+    from dse.latency import RUNS, WARMUP
+
+    points = {}
+    for param, rng in (("sr", "0.125:1.0"), ("pct3x3", "0.01:0.99")):
+        spec = sweep_spec(params=[param], ranges=[rng], dataset="cifar10", seeds=3)
+        points[param] = policy_points(spec)
+    both = plan_keep(points["sr"] + points["pct3x3"])
+    sr = plan_keep(points["sr"])
+    text = " ".join((ROOT / "README.md").read_text().split())
+    found = re.search(r"\((\w+)-10, 3 seeds, (\d+) trials\) that is ([\d.]+) MB in fp16 \(([\d.]+) MB for the SR", text)
+    assert found, "README lost its disk estimate"
+    assert int(found[2]) == len(points["sr"]) + len(points["pct3x3"])
+    assert found[3] == f"{both.all_mb:.1f}" and found[4] == f"{sr.all_mb:.1f}"
+    assert f"median of {RUNS} timed runs after {WARMUP} warm-up runs" in text
