@@ -181,3 +181,23 @@ def test_the_readme_disk_estimate_is_the_computed_one():
     assert int(found[2]) == len(points["sr"]) + len(points["pct3x3"])
     assert found[3] == f"{both.all_mb:.1f}" and found[4] == f"{sr.all_mb:.1f}"
     assert f"median of {RUNS} timed runs after {WARMUP} warm-up runs" in text
+
+
+def test_the_precision_check_evaluates_where_the_data_lives():
+    """The device-side top-1 (what a GPU sweep uses to choose fp16) is the CPU evaluation's on a CPU."""
+    import torch
+
+    from dse.data import DeviceData, load_dataset
+    from dse.model import build_model
+    from dse.study.keep import data_normalisation, test_top1
+    from dse.weights import evaluate
+
+    data = load_dataset("synthetic", subset=64)
+    point = DesignPoint(**TINY_DESIGN).for_data(data.info.num_classes, data.info.in_channels, data.info.image_size)
+    torch.manual_seed(0)
+    model = build_model(point).eval()
+    device_data = DeviceData(data, "cpu")
+    mean, std = data_normalisation(device_data)
+    assert mean == pytest.approx(data.mean) and std == pytest.approx(data.std)
+    assert test_top1(data) is None
+    assert test_top1(device_data)(model) == evaluate(model, data.test_images, data.test_labels, data.mean, data.std)

@@ -145,7 +145,7 @@ class Keeper:
         cpu = copy.deepcopy(model).to("cpu", torch.float32, memory_format=torch.contiguous_format).eval()
         mean, std = data_normalisation(self.data)
         images, labels = self.data.test_images.cpu(), self.data.test_labels.cpu()
-        precision = choose_precision(cpu, lambda m: evaluate(m, images, labels, mean, std))
+        precision = choose_precision(cpu, test_top1(self.data) or (lambda m: evaluate(m, images, labels, mean, std)))
         record = {"dataset": self.data.info.name, "top1": result.top1, "val_top1": result.val_top1,
                   "study": self.handle.study.study_name, "trial": trial.number}
         weights = pack(cpu, point, precision=precision, mean=mean, std=std, probe_images=images,
@@ -172,3 +172,24 @@ def data_normalisation(data) -> tuple[tuple[float, ...], tuple[float, ...]]:
     shift = data.shift.flatten().double().cpu()
     std = 1 / (255 * scale)
     return tuple(float(m) for m in -shift * std), tuple(float(s) for s in std)
+
+
+def test_top1(data):
+    """model -> top-1 % on the test split, run where a DeviceData lives (a GPU sweep's evaluation stays on the
+    GPU, in fp32, both networks alike); None for a host Dataset (then `dse.weights.evaluate` on the CPU)."""
+    if not hasattr(data, "normalise") or not hasattr(data, "device"):
+        return None
+    import copy
+
+    import torch
+
+    def top1(model) -> float:
+        net = copy.deepcopy(model).to(data.device).eval()
+        hits = 0
+        with torch.inference_mode():
+            for i in range(0, data.num_test, 500):
+                logits = net(data.normalise(data.test_images[i:i + 500]))
+                hits += int((logits.argmax(1) == data.test_labels[i:i + 500]).sum())
+        return 100 * hits / max(1, data.num_test)
+
+    return top1
