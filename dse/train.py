@@ -17,7 +17,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -174,9 +174,10 @@ class RunResult:
     val_loss: float | None = None
     epoch_val_top1: tuple[float, ...] = ()
     val_images: int = 0
+    model: nn.Module | None = field(default=None, repr=False, compare=False)  # train(keep_model=True) only
 
     def to_dict(self) -> dict:
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "model"}
         out.update(epoch_top1=list(self.epoch_top1), epoch_val_top1=list(self.epoch_val_top1),
                    point=self.point.to_dict(), recipe=self.recipe.to_dict())
         return out
@@ -236,6 +237,7 @@ def train(
     on_progress: Callable[[Progress], None] | None = None,
     check_every: int = 50,
     compile: bool = False,
+    keep_model: bool = False,
 ) -> RunResult:
     """Train `point` on `data` with `recipe` (default: `recipe_for(point)`) and evaluate after every epoch.
 
@@ -246,13 +248,14 @@ def train(
     Raises Diverged on a non-finite loss and OutOfMemory on CUDA out-of-memory; on CUDA any exception
     leaves the run's memory released. `compile` runs the model through torch.compile (GPU speed; off by
     default because compiling costs more than a brief CPU run). `recipe.step` picks the eager step or the one
-    captured in a CUDA graph (`_StaticStep`); the result's `step` says which ran.
+    captured in a CUDA graph (`_StaticStep`); the result's `step` says which ran. `keep_model` returns the
+    trained network on `RunResult.model` (on the run's device) for whoever keeps or times it.
     """
     recipe = recipe or recipe_for(point)
     check_fits(point, data.info)
     dev = resolve_device(device)
     return run_released(dev, recipe.batch_size, lambda: _Session(point, data, recipe, dev, compile).run(
-        on_epoch, on_progress, max(1, check_every)))
+        on_epoch, on_progress, max(1, check_every), keep_model))
 
 
 def run_released(dev: torch.device, batch_size: int, fn: Callable[[], RunResult]):
@@ -488,10 +491,11 @@ class _Session:
     def autocast(self):
         return torch.autocast(self.dev.type, dtype=torch.bfloat16, enabled=self.amp_dtype is not None)
 
-    def run(self, on_epoch, on_progress, check_every: int) -> RunResult:
+    def run(self, on_epoch, on_progress, check_every: int, keep_model: bool = False) -> RunResult:
         with self.seeded():
             self.build()
-            return self._loop(on_epoch, on_progress, check_every)
+            result = self._loop(on_epoch, on_progress, check_every)
+        return replace(result, model=self.model.eval()) if keep_model else result
 
     def _loop(self, on_epoch, on_progress, check_every: int) -> RunResult:
         assert self.model is not None

@@ -308,3 +308,18 @@ RetriesOpt = Annotated[int, typer.Option("--retries", min=0, help="Re-runs of a 
                                          rich_help_panel=STUDY)]
 PruneOpt = Annotated[str, typer.Option("--prune", help="Stop weak trials early on per-epoch accuracy: none, "
                                        "median or hyperband.", rich_help_panel=STUDY)]
+KeepWeightsOpt = Annotated[str | None, typer.Option(
+    "--keep-weights", metavar="all|best|none", help="Store each trained network's weights with the study (dse "
+    "export takes them home): all, best (those on the accuracy-size front as they finish) or none. Default: all "
+    "while the sweep's weights fit 1 GB (the size is printed), else best.", rich_help_panel=STUDY,
+    show_default=False)]
+ArtifactsOpt = Annotated[str | None, typer.Option(
+    "--artifacts", metavar="DIR|URL", help="Where the weights are stored: a directory every worker reaches, "
+    "s3://bucket or gs://bucket (default beside an SQLite study: studies/<study>.artifacts; a PostgreSQL study "
+    "needs it to keep weights).", rich_help_panel=STUDY, show_default=False)]
+MaxLatencyOpt = Annotated[float | None, typer.Option(
+    "--max-latency-ms", help="Latency budget (ms per image on this machine's CPU, measured before training); "
+    "points over it are never trained.", rich_help_panel=GRID, show_default=False)]
+ObjectiveOpt = Annotated[str, typer.Option(
+    "--objective", metavar="size|latency", help="What to minimize beside accuracy: size, or latency as well "
+    "(measured on this machine's CPU after training).", rich_help_panel=GRID)]

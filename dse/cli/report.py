@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 
 from dse.cli.app import command, console
+from dse.cli.options import ArtifactsOpt
 from dse.errors import ReportError
 
 if TYPE_CHECKING:
@@ -29,6 +30,9 @@ def report(
     study_name: Annotated[str | None, typer.Option(
         "--study-name", help="Report only this study of each storage \\[default: every study in it].",
         show_default=False)] = None,
+    size: Annotated[str, typer.Option(
+        "--size", metavar="fp32|int8|int4", help="The accuracy-vs-size axis: fp32 weights, or every weight at 8 "
+        "or 4 bits (the paper's compression headline is at 4-8 bits).")] = "fp32",
 ) -> None:
     """Write figures (PNG, SVG), results.csv, summary.md and a self-contained index.html for each study.
 
@@ -36,8 +40,11 @@ def report(
 
     Several studies are also compared with error EDFs.
     """
+    from dse.report.figures import SIZES
     from dse.report.frame import load_studies
 
+    if size not in SIZES:
+        raise ReportError(f"--size must be one of {', '.join(SIZES)}; got {size!r}")
     datas: list[StudyData] = []
     for source in studies:  # read everything first: a bad input must leave no half-written report
         datas.extend(load_studies(source, study_name))
@@ -56,7 +63,7 @@ def report(
     try:
         for data in datas:
             folder = targets[data.name]
-            written = write_report(data, folder)
+            written = write_report(data, folder, size)
             console.print(f"[bold]{escape(data.name)}[/]: {_describe(data)} -> {escape(str(folder))}/index.html "
                           f"({len(written)} files)", highlight=False)
         if root is not None:
@@ -78,6 +85,7 @@ def dashboard(
     host: Annotated[str, typer.Option("--host", help="Address to listen on; 0.0.0.0 exposes it to the network.")]
     = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free port).")] = 8080,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
     """Start optuna-dashboard on a study file or storage URL (Ctrl-C stops it)."""
     from dse.report.dashboard import serve
@@ -89,7 +97,7 @@ def dashboard(
         console.print(f"optuna-dashboard for {escape(storage)} at {url} (Ctrl-C stops it)", highlight=False,
                       soft_wrap=True)
 
-    serve(study, host, port, ready=ready)
+    serve(study, host, port, ready=ready, artifacts=artifacts)
 
 
 def _describe(data: StudyData) -> str:

@@ -17,6 +17,7 @@ import typer
 from dse.cli.app import command, console, err_console, fail
 from dse.cli.live import LiveDisplay, Snapshot, SweepLog, TrialView, duration, eta_seconds, sweep_lines
 from dse.cli.options import (
+    ArtifactsOpt,
     BatchSizeOpt,
     DataDirOpt,
     DatasetOpt,
@@ -24,8 +25,11 @@ from dse.cli.options import (
     DeviceOpt,
     EpochsOpt,
     ImageSizeOpt,
+    KeepWeightsOpt,
     LrOpt,
+    MaxLatencyOpt,
     MaxSizeOpt,
+    ObjectiveOpt,
     ParamOpt,
     PointsOpt,
     PruneOpt,
@@ -72,6 +76,8 @@ def sweep_command(
     study_name: StudyNameOpt = None,
     prune: PruneOpt = "none",
     retries: RetriesOpt = 2,
+    keep_weights: KeepWeightsOpt = None,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
     from dse.study.grid import build_spec, default_study_name
     from dse.study.runner import RunOptions
@@ -82,7 +88,8 @@ def sweep_command(
         recipe_options=dict(epochs=epochs, batch_size=batch_size, lr=lr), seed=seed, seeds=seeds, subset=subset,
         data_dir=data_dir, image_size=image_size, prune=prune, val_fraction=val_fraction)
     name = study_name or default_name(default_study_name(param or []), dataset)
-    options = RunOptions(storage=storage, study_name=name, workers=workers, device=device, retries=retries)
+    options = RunOptions(storage=storage, study_name=name, workers=workers, device=device, retries=retries,
+                         keep_weights=keep_weights, artifacts=artifacts)
     n_seeds = len(spec.seeds)
     n_points = len(spec.points())
     _run(spec, options, f"sweep {', '.join(spec.params)}: {_count(spec.target(), 'trial')} ("
@@ -97,6 +104,8 @@ def search_command(
     param: SearchParamOpt = None,
     trials: TrialsOpt = 20,
     max_size_mb: MaxSizeOpt = None,
+    max_latency_ms: MaxLatencyOpt = None,
+    objective: ObjectiveOpt = "size",
     dataset: DatasetOpt = DEFAULT_DATASET,
     data_dir: DataDirOpt = None,
     subset: SubsetOpt = None,
@@ -111,6 +120,8 @@ def search_command(
     storage: StorageOpt = None,
     study_name: StudyNameOpt = None,
     retries: RetriesOpt = 2,
+    keep_weights: KeepWeightsOpt = None,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
     from dse.study.runner import RunOptions
     from dse.study.search import build_spec
@@ -118,10 +129,13 @@ def search_command(
     spec = build_spec(
         params=param, base=design.base(), design=design.values, dataset=dataset,
         recipe_options=dict(epochs=epochs, batch_size=batch_size, lr=lr), seed=seed, trials=trials,
-        max_size_mb=max_size_mb, subset=subset, data_dir=data_dir, image_size=image_size, val_fraction=val_fraction)
+        max_size_mb=max_size_mb, subset=subset, data_dir=data_dir, image_size=image_size, val_fraction=val_fraction,
+        max_latency_ms=max_latency_ms, objective=objective)
     options = RunOptions(storage=storage, study_name=study_name or default_name("search", dataset), workers=workers,
-                         device=device, retries=retries)
+                         device=device, retries=retries, keep_weights=keep_weights, artifacts=artifacts)
     budget = f" under {max_size_mb:g} MB" if max_size_mb is not None else ""
+    if max_latency_ms is not None:
+        budget += f" under {max_latency_ms:g} ms"
     _run(spec, options, f"search {', '.join(spec.params)}: {_count(spec.trials, 'trial')}{budget}")
 
 
@@ -209,6 +223,7 @@ def trial_views(trials, watch: _Watch) -> list[TrialView]:
 
 
 def _run(spec, options, title: str) -> None:
+    from dse.study.keep import plan as keep_plan
     from dse.study.runner import run
     from dse.train import resolve_device
 
@@ -242,6 +257,7 @@ def _run(spec, options, title: str) -> None:
         console.print(header(title, options.study_name, handle.where, _device_text(dev, options.workers), snap, base),
                       highlight=False, soft_wrap=wrap)
         console.print(_budget(spec), style="dim", highlight=False, soft_wrap=wrap)
+        console.print(keep_plan(spec, options).line(), style="dim", highlight=False, soft_wrap=wrap)
         eta = estimate(snap, base)
         if dev.type == "cpu" and eta is not None and eta > QUICK_HINT_AFTER_S:
             console.print(quick_hint(eta), highlight=False, soft_wrap=wrap)

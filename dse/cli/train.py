@@ -122,8 +122,13 @@ def bench_command(
                                         rich_help_panel=TRAINING)] = 10,
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model.",
                                                 rich_help_panel=TRAINING)] = False,
+    latency: Annotated[bool, typer.Option("--latency", help="Instead: the point's inference latency on this CPU "
+                                          "(median ms per image and per batch of 32, fp32), without training.",
+                                          rich_help_panel=TRAINING)] = False,
     as_json: JsonOpt = False,
 ) -> None:
+    if latency:
+        return _latency(design, dataset, data_dir, image_size, as_json)
     from dse.bench import bench, bench_data
     from dse.data import dataset_info, load_dataset
     from dse.train import Recipe, device_name, resolve_device
@@ -164,3 +169,22 @@ def bench_command(
         f"point: {name}, {point.input_size}px input, {point.num_classes} classes",
         highlight=False, soft_wrap=not console.is_terminal,
     )
+
+
+def _latency(design: DesignChoice, dataset: str, data_dir, image_size: int | None, as_json: bool) -> None:
+    """`dse bench --latency`: an untrained network of the point times what the trained one would (dse.latency)."""
+    from dse.data import dataset_info
+    from dse.latency import point_latency
+
+    info = dataset_info(dataset, data_dir)
+    point = design.point(info.num_classes, info.in_channels, image_size or info.image_size)
+    result = point_latency(point)
+    if as_json:
+        typer.echo(json.dumps({**result.to_dict(), "point": point.to_dict()}))
+        return
+    console.print(
+        f"[bold]{result.single_ms:.3f} ms per image[/] (batch 1), {result.batch_ms:.2f} ms per batch of "
+        f"{result.batch_size} ({result.batch_image_ms:.3f} ms per image); median of {result.runs} runs after "
+        f"{result.warmup} warm-up, fp32, {result.threads} thread{'s' if result.threads != 1 else ''} on "
+        f"{result.cpu}, torch {result.torch_version}\npoint: {describe_point(point)}, {point.input_size}px input, "
+        f"{point.num_classes} classes", highlight=False, soft_wrap=not console.is_terminal)

@@ -29,6 +29,7 @@ from dse.report.figures import (
     ErrorEdf,
     GridPanel,
     Importance,
+    LatencyAccuracy,
     Pareto,
     SizeAccuracy,
 )
@@ -369,7 +370,7 @@ def _size_panel(ax: Axes, data: SizeAccuracy, metric: str, ylabel: str, color: s
     if len(sizes):
         span = float(sizes.max() - sizes.min()) or max(1.0, float(sizes.max()))
         ax.set_xlim(max(0.0, float(sizes.min()) - 0.1 * span), float(sizes.max()) + 0.1 * span)
-    ax.set_xlabel(SIZE_LABEL)
+    ax.set_xlabel(data.size_label or SIZE_LABEL)
     ax.set_ylabel(ylabel)
     ax.set_title(f"{name} vs size (this study)")
     ax.grid(True, alpha=0.25)
@@ -645,4 +646,37 @@ def draw_edf(edf: ErrorEdf, title: str) -> Figure:
     if len(budgets) > 1 and any("proxy" in b for b in budgets):
         caption += " Brief-training proxies, not the paper's full ImageNet training."
     _titles(fig, title, budget, caption)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------- latency
+
+
+@_styled
+def draw_accuracy_vs_latency(data: LatencyAccuracy, title: str) -> Figure:
+    """Accuracy against measured CPU latency; the points on the (accuracy, size, latency) front numbered and
+    sized by their fp32 MB, the others faint."""
+    fig = _figure(9.0, 5.6)
+    ax = fig.subplots()
+    pts, front, col = data.points, data.front, data.selection.column
+    rest = pts[~pts["on_front"]]
+    ax.scatter(rest["latency_ms"], rest[col], s=18, color=MUTED, alpha=0.4, lw=0, label=f"dominated ({len(rest)})")
+    biggest = float(pts["size_mb"].max()) or 1.0
+    ax.scatter(front["latency_ms"], front[col], s=20 + 120 * front["size_mb"] / biggest, color=OURS, alpha=0.8,
+               zorder=4, label=f"front over accuracy, size and latency ({len(front)}); area ~ fp32 MB")
+    ax.set_xlabel(f"latency (ms per image, batch 1, fp32) on {data.cpu}, {data.threads} thread(s)")
+    ax.set_ylabel(f"{data.selection.split} top-1 accuracy (%)")
+    ax.set_title("accuracy (max) vs CPU latency (min)")
+    ax.grid(True, alpha=0.25)
+    ax.margins(0.08, 0.15)
+    ax.legend(loc="lower right", frameon=True, framealpha=0.9, edgecolor="none")
+    caption = (f"{len(pts)} design points with a measured latency (median over their trials; median of timed "
+               "runs after warm-up on the machine that trained them). A point is on the front when no other is "
+               "at least as accurate, as small and as fast, and better in one. " + data.selection.text)
+    _titles(fig, title, data.budget.text, caption)
+    _freeze(fig)
+    renderer = fig.canvas.get_renderer()
+    taken = [ax.get_legend().get_window_extent(renderer)]
+    taken += _marker_boxes(ax, pts["latency_ms"], pts[col], radius_pt=3.5)
+    place_labels(ax, front["latency_ms"], front[col], list(front["short"].astype(str)), taken=taken, color=OURS)
     return fig

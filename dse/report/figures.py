@@ -345,6 +345,7 @@ class SizeAccuracy:
     warnings: tuple[str, ...] = ()  # `study_warnings`
     intervals: dict[str, str] = field(default_factory=dict)  # metric -> `interval_legend` of its bars
     dataset_words: str = ""  # the metric in plain words: "top-1 on CIFAR-10 (JPEG folder)"
+    size_label: str = ""  # the x axis when it is not fp32 MB (`accuracy_vs_size_at`)
 
 
 @cache
@@ -645,3 +646,89 @@ def edf_value(edf: ErrorEdf, study: str, error: float) -> float:
     curve = edf.curves[edf.curves["study"] == study]
     n = len(curve)
     return float((curve["error"] <= error).sum() / n) if n else math.nan
+
+
+# ---------------------------------------------------------------------------------------------- other size axes
+
+SIZES = {"fp32": 32, "int8": 8, "int4": 4}  # bits per weight of the report's size axis (dse report --size)
+SIZE_COLUMNS = {"fp32": "size_mb", "int8": "size_mb_int8", "int4": "size_mb_int4"}  # results.csv columns
+
+
+def size_label(size: str) -> str:
+    if size == "fp32":
+        return "model size (MB, fp32 weights)"
+    return f"model size (MB, every weight at {SIZES[size]} bits; quantization scales not counted)"
+
+
+def accuracy_vs_size_at(data: StudyData, size: str = "fp32", stats: pd.DataFrame | None = None) -> SizeAccuracy:
+    """`accuracy_vs_size` on another size axis: the analytic size at 8 or 4 bits per weight (`Cost.size_mb_int8`,
+    `size_mb_int4`: parameters x bits), the axis on which the paper states Deep Compression's 0.47 MB."""
+    if size not in SIZES:
+        from dse.errors import ReportError
+
+        raise ReportError(f"--size must be one of {', '.join(SIZES)}; got {size!r}")
+    stats = point_stats(data) if stats is None else stats
+    if size == "fp32":
+        return accuracy_vs_size(data, stats)
+    factor = SIZES[size] / 32  # size_mb is parameters x 32 bits, so every point scales alike (missing ones too)
+    scaled = stats.assign(size_mb=stats["size_mb"] * factor)
+    out = accuracy_vs_size(data, scaled)
+    seeds = out.seeds.assign(size_mb=out.seeds["size_mb"] * factor) if len(out.seeds) else out.seeds
+    missing = out.missing.assign(size_mb=out.missing["size_mb"] * factor) if len(out.missing) else out.missing
+    from dataclasses import replace
+
+    return replace(out, seeds=seeds, missing=missing, size_label=size_label(size),
+                   title=out.title.replace("model size", f"{size} model size"))
+
+
+# ---------------------------------------------------------------------------------------------- latency
+
+
+@dataclass(frozen=True)
+class LatencyAccuracy:
+    """Accuracy against measured CPU latency per design point, and the Pareto front over (accuracy, fp32 MB,
+    latency): a point is on it when no other is at least as good on all three and better on one."""
+
+    points: pd.DataFrame  # label, short, size_mb, latency_ms (median over the point's trials), n, top1_mean,
+    #                       val_top1_mean, on_front
+    front: pd.DataFrame  # the front, fastest first
+    selection: Selection
+    budget: Budget
+    cpu: str  # the CPU(s) the latencies were measured on
+    threads: str
+
+
+def front_mask(maximize: Sequence[float], *minimize: Sequence[float]) -> list[bool]:
+    """Non-dominated points of one objective to maximize and any number to minimize."""
+    cols = [-np.asarray(maximize, dtype=float), *(np.asarray(m, dtype=float) for m in minimize)]
+    values = np.stack(cols, axis=1) if len(cols[0]) else np.zeros((0, len(cols)))
+    out = []
+    for i in range(len(values)):
+        better_or_equal = (values <= values[i]).all(axis=1)
+        strictly = (values < values[i]).any(axis=1)
+        out.append(not bool((better_or_equal & strictly).any()))
+    return out
+
+
+def accuracy_vs_latency(data: StudyData, stats: pd.DataFrame | None = None) -> LatencyAccuracy | None:
+    """None when no completed trial recorded its latency (a study from before latencies, or a fake trainer)."""
+    f = data.frame
+    if "latency_ms" not in f:
+        return None
+    done = f[(f["state"] == COMPLETE) & pd.to_numeric(f["latency_ms"], errors="coerce").notna()]
+    if done.empty:
+        return None
+    stats = point_stats(data) if stats is None else stats
+    chosen = selection(stats)
+    latency = done.assign(latency_ms=pd.to_numeric(done["latency_ms"])).groupby("label")["latency_ms"].median()
+    pts = stats[(stats["n"] > 0) & stats["label"].isin(latency.index) & stats[chosen.column].notna()].copy()
+    pts["latency_ms"] = pts["label"].map(latency).astype(float)
+    pts = pts[["label", "short", "size_mb", "latency_ms", "n", "top1_mean", "val_top1_mean"]].reset_index(drop=True)
+    pts["on_front"] = front_mask(pts[chosen.column].to_numpy(), pts["size_mb"].to_numpy(),
+                                 pts["latency_ms"].to_numpy())
+    front = pts[pts["on_front"]].sort_values("latency_ms", kind="stable").reset_index(drop=True)
+    cpus = sorted({str(c) for c in done.get("latency_cpu", pd.Series(dtype=object)).dropna()})
+    threads = sorted({str(int(t)) for t in pd.to_numeric(done.get("latency_threads", pd.Series(dtype=float)),
+                                                            errors="coerce").dropna()})
+    return LatencyAccuracy(pts, front, chosen, training_budget(data), ", ".join(cpus) or "unknown CPU",
+                           ", ".join(threads) or "?")

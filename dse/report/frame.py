@@ -34,7 +34,8 @@ ATTR_COLUMNS = {
     "diverged": "diverged", "fail_kind": "fail_kind", "fail_reason": "fail_reason", "skip_reason": "skip_reason",
     "retry_of": "retry_of", "train_images": "train_images", "val_images": "val_images",
 }
-for _attr in (*layout.COST_ATTRS, *layout.RESULT_ATTRS):  # whatever the runner records becomes a column
+# whatever the runner records becomes a column: quantized sizes, CPU latency, kept weights too
+for _attr in (*layout.COST_ATTRS, *layout.RESULT_ATTRS, *layout.LATENCY_ATTRS, *layout.WEIGHTS_ATTRS):
     if _attr != layout.EPOCH_TOP1:
         ATTR_COLUMNS.setdefault(_attr, _attr)
 
@@ -165,7 +166,8 @@ def study_frame(
                "started", "completed", "duration_s"]
     frame = pd.DataFrame(rows, columns=columns)
     for col in ("top1", "top5", "val_top1", "val_top5", "loss", "size_mb", "imagenet_size_mb", "train_seconds",
-                "images_per_second", "peak_memory_mb", "duration_s"):
+                "images_per_second", "peak_memory_mb", "duration_s", "size_mb_int8", "size_mb_int4", "latency_ms",
+                "latency_batch_ms"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
     for col in ("seed", "number", "n_params", "macs", "epochs", "retry_of", "train_images", "val_images",
                 *(c for c in ("base_e", "incr_e", "freq") if c in frame)):

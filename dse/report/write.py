@@ -21,7 +21,8 @@ from matplotlib.figure import Figure
 
 from dse.report import draw
 from dse.report.figures import (
-    accuracy_vs_size,
+    accuracy_vs_latency,
+    accuracy_vs_size_at,
     error_edf,
     grid_panels,
     learning_curves,
@@ -37,7 +38,8 @@ from dse.report.figures import (
 from dse.report.frame import StudyData, format_value
 from dse.stats import STAT_DESCRIPTION, STAT_HEADER, format_stat, interval_name
 
-FIGURE_NAMES = ("accuracy_vs_size", "pareto", "learning_curves", "grid", "importance", "error_edf")
+FIGURE_NAMES = ("accuracy_vs_size", "pareto", "accuracy_vs_latency", "learning_curves", "grid", "importance",
+                "error_edf")
 
 
 @dataclass
@@ -58,14 +60,14 @@ class Figured:
         return self.png
 
 
-def study_figures(data: StudyData, stats: pd.DataFrame | None = None) -> list[Figured]:
+def study_figures(data: StudyData, stats: pd.DataFrame | None = None, size: str = "fp32") -> list[Figured]:
     """The figures that apply to this study: Figure 3's layout for sweeps, the front for searches, learning
     curves when epochs were recorded, a heat map for grids, importance when enough trials vary."""
     stats = point_stats(data) if stats is None else stats
     out: list[Figured] = []
     budget = training_budget(data)
     if data.kind == "sweep" and len(stats):
-        sa = accuracy_vs_size(data, stats)
+        sa = accuracy_vs_size_at(data, size, stats)  # --size: the x axis at fp32, 8 or 4 bits per weight
         about = ("Accuracy against model size per design point, the layout of the paper's Figure 3"
                  + (f"; the paper's {sa.reference.figure} is shown on its own axis (ImageNet top-5)."
                     if sa.reference else "."))
@@ -79,6 +81,11 @@ def study_figures(data: StudyData, stats: pd.DataFrame | None = None) -> list[Fi
                                draw.draw_pareto(pareto, f"{data.name}: Pareto front", data.swept,
                                                 float(limit) if isinstance(limit, (int, float)) else None,
                                                 int(data.frame["skip_reason"].notna().sum()))))
+    timed = accuracy_vs_latency(data, stats)
+    if timed is not None and len(timed.points):
+        out.append(Figured("accuracy_vs_latency", "Accuracy vs latency", "Accuracy against CPU latency measured "
+                           "after training; the front over accuracy, size and latency is drawn and labelled.",
+                           draw.draw_accuracy_vs_latency(timed, f"{data.name}: accuracy vs latency")))
     curves = learning_curves(data)
     if len(curves.lines):
         out.append(Figured("learning_curves", "Learning curves", "Test top-1 after each epoch, per design point.",
@@ -101,12 +108,13 @@ def _spread_text(data: StudyData) -> str:
     return spread.sentence("test top-1") if spread is not None else ""
 
 
-def write_report(data: StudyData, out: Path | str) -> list[Path]:
-    """Write every file of one study's report into `out` (created); returns the paths written."""
+def write_report(data: StudyData, out: Path | str, size: str = "fp32") -> list[Path]:
+    """Write every file of one study's report into `out` (created); returns the paths written. `size`: the
+    accuracy-vs-size axis (fp32, int8, int4)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     stats = point_stats(data)
-    figures = study_figures(data, stats)
+    figures = study_figures(data, stats, size)
     written = _save_figures(figures, out)
     written.append(_write_text(out / "results.csv", data.frame.to_csv(index=False)))
     written.append(_write_text(out / "points.csv", _points_csv(stats, data).to_csv(index=False)))

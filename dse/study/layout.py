@@ -38,7 +38,10 @@ SKIP_REASON_ATTR = "skip_reason"  # a search point over the size budget: PRUNED,
 POINT_ATTR = "point"  # the full design point
 DIVERGED_ATTR = "diverged"
 PROGRESS_ATTR = "progress"  # a running trial: epoch, epochs, step, steps, images_per_second (every few seconds)
-COST_ATTRS = ("params", "size_mb", "imagenet_size_mb", "macs")  # from dse.plan.cost, before training
+COST_ATTRS = ("params", "size_mb", "imagenet_size_mb", "macs", "size_mb_int8", "size_mb_int4")  # dse.plan.cost
+# CPU inference latency (dse.latency.Latency.attrs), measured after training (or before, under a latency budget)
+LATENCY_ATTRS = ("latency_ms", "latency_batch_ms", "latency_batch_size", "latency_threads", "latency_cpu")
+WEIGHTS_ATTRS = ("weights_artifact_id", "weights_precision", "weights_bytes")  # dse.artifacts.store_weights
 RESULT_ATTRS = ("top1", "top5", "loss", "epochs", "train_seconds", "images_per_second", "peak_memory_mb", "device",
                 "epoch_top1", "val_top1", "val_top5", "val_loss", "epoch_val_top1", "train_images", "val_images",
                 "test_images", "step")  # from the training result's to_dict(), after training
@@ -147,6 +150,11 @@ def record_cost(trial: optuna.Trial, point_dict: dict, cost: Any) -> None:
     trial.set_user_attr(POINT_ATTR, point_dict)
     for name in COST_ATTRS:
         trial.set_user_attr(name, getattr(cost, name))
+
+
+def record_latency(trial: optuna.Trial, attrs: dict) -> None:
+    for name in LATENCY_ATTRS:
+        trial.set_user_attr(name, attrs.get(name))
 
 
 def record_result(trial: optuna.Trial, result: dict) -> None:

@@ -35,6 +35,8 @@ from optuna.trial import FrozenTrial, TrialState
 from dse.errors import DesignError, DseError, SweepError
 from dse.space import DesignPoint
 from dse.study import layout
+from dse.study.keep import Keeper
+from dse.study.keep import plan as keep_plan
 from dse.study.layout import DONE, LIVE, RETRIED_KINDS, failure, key_of, params_key, work_params
 from dse.study.processes import (
     dead_locally,
@@ -97,8 +99,13 @@ class RunOptions:
     heartbeat_interval: int = HEARTBEAT_INTERVAL_S
     grace_period: int = GRACE_PERIOD_S
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])  # tells this command's trials apart
+    keep_weights: str | None = None  # all | best | none; None: all within a disk budget (dse.study.keep.plan)
+    artifacts: str | None = None  # the artifact store; None: beside an SQLite study
+    latency_runs: int | None = None  # timed runs per latency; None: dse.latency's default; 0: none
 
     def __post_init__(self) -> None:
+        if self.keep_weights not in (None, "all", "best", "none"):
+            raise SweepError(f"--keep-weights must be all, best or none; got {self.keep_weights!r}")
         if self.workers < 1:
             raise SweepError(f"--workers must be >= 1; got {self.workers}")
         if self.retries < 0:
@@ -300,6 +307,7 @@ class _Objective:
         self.grid = {params_key(p) for p in handle.spec.initial_params()}
         self.number: int | None = None
         self.progress = False  # the real trainer: pass on_progress (a scripted stand-in may not take it)
+        self.keep = Keeper.for_worker(handle, data)  # weights and latency (dse.study.keep)
 
     def release(self) -> None:
         if self.gate_held:
@@ -344,7 +352,7 @@ class _Objective:
         constraint = spec.constraint(c.size_mb)
         if constraint is not None:
             trial.set_constraint("size_over_budget_mb", constraint)
-        skip = spec.skip_reason(c.size_mb)
+        skip = spec.skip_reason(c.size_mb) or self.keep.before_training(trial, point)
         if skip:
             trial.set_user_attr(layout.SKIP_REASON_ATTR, skip)
             raise optuna.TrialPruned(skip)
@@ -386,8 +394,9 @@ class _Objective:
             self._fail(trial, "error", f"{type(exc).__name__}: {exc}")
         recorded = result.to_dict()
         layout.record_result(trial, recorded)
+        more_values = self.keep.after_training(trial, point, result)  # before tell: weights, latency
         chosen = recorded.get("val_top1")
-        return spec.values(result.top1 if chosen is None else chosen, c.size_mb)
+        return spec.values(result.top1 if chosen is None else chosen, c.size_mb, *more_values)
 
     def _progress_writer(self, trial: optuna.Trial) -> Callable[[Any], None]:
         """The trainer's progress as a trial attr, written at most every PROGRESS_EVERY_S (any process can read
@@ -456,9 +465,12 @@ def work(handle: StudyHandle, data, device: str, *, train_fn: TrainFn | None = N
     """
     real = train_fn is None
     if real:
+        from functools import partial
+
         from dse.data import DeviceData
-        from dse.train import resolve_device
-        from dse.train import train as train_fn
+        from dse.train import resolve_device, train
+
+        train_fn = partial(train, keep_model=True)  # the network, for its weights and latency (dse.study.keep)
 
         data = DeviceData(data, resolve_device(device))  # uploaded once: every trial of this worker reuses it
     gate = gate if gate is not None else threading.Lock()
@@ -548,6 +560,7 @@ def run(spec: Spec, options: RunOptions, *, train_fn: TrainFn | None = None,
     worker has closed its trial.
     """
     devices = worker_devices(options.device, options.workers)
+    keep_plan(spec, options)  # a policy that cannot be kept here fails before any study is written
     handle = open_study(spec, options, create=False)
     if handle is not None:
         queue_missing(handle)

@@ -42,6 +42,7 @@ DEFAULT_BOUNDS: dict[str, tuple] = {
     "pct3x3": (0.01, 0.99, None),
     "bypass": tuple(b.value for b in Bypass),
 }
+OBJECTIVES = ("size", "latency")  # what a search minimizes beside accuracy: size, or size and latency
 STARTUP_TRIALS = 8  # random points before TPE models the results
 
 
@@ -60,6 +61,8 @@ class SearchSpec:
     data_dir: str | None = None
     prune: str = "none"
     val_fraction: float = VAL_FRACTION  # of the training split, held out to choose on (dse.data)
+    max_latency_ms: float | None = None  # CPU latency budget, measured before training (dse.study.keep)
+    objective: str = "size"  # size: (top-1, MB); latency: (top-1, MB, measured ms per image)
     kind: str = "search"
 
     def __post_init__(self) -> None:
@@ -67,6 +70,10 @@ class SearchSpec:
             raise SweepError(f"--trials must be >= 1; got {self.trials}")
         if self.max_size_mb is not None and self.max_size_mb <= 0:
             raise SweepError(f"--max-size-mb must be positive; got {self.max_size_mb}")
+        if self.max_latency_ms is not None and self.max_latency_ms <= 0:
+            raise SweepError(f"--max-latency-ms must be positive; got {self.max_latency_ms}")
+        if self.objective not in OBJECTIVES:
+            raise SweepError(f"--objective must be one of {', '.join(OBJECTIVES)}; got {self.objective!r}")
 
     @property
     def params(self) -> tuple[str, ...]:
@@ -91,12 +98,14 @@ class SearchSpec:
             "recipe": {k: v for k, v in self.recipe.to_dict().items() if k not in RECIPE_NOT_COMPARED},
             "point": self.point.to_dict(),
             "max_size_mb": self.max_size_mb,
+            **({"max_latency_ms": self.max_latency_ms} if self.max_latency_ms is not None else {}),
+            **({"objective": self.objective} if self.objective != "size" else {}),
             "dse_version": dse.__version__,
             "torch_version": torch_version(),
         }
 
     def directions(self) -> list[str]:
-        return ["maximize", "minimize"]
+        return ["maximize", "minimize"] + (["minimize"] if self.objective == "latency" else [])
 
     def distributions(self) -> dict[str, BaseDistribution]:
         values = self.point.to_dict()
@@ -135,8 +144,9 @@ class SearchSpec:
         """For the sampler (feasible when <= 0): MB over the budget."""
         return None if self.max_size_mb is None else size_mb - self.max_size_mb
 
-    def values(self, top1: float, size_mb: float) -> list[float]:
-        return [top1, size_mb]
+    def values(self, top1: float, size_mb: float, *latency_ms: float) -> list[float]:
+        """(top-1, MB), and the measured ms per image with --objective latency (`Keeper.after_training`)."""
+        return [top1, size_mb, *latency_ms]
 
 
 def parse_bounds(items: list[str] | None) -> dict[str, tuple]:
@@ -201,6 +211,8 @@ def build_spec(
     data_dir: str | None = None,
     image_size: int | None = None,
     val_fraction: float | None = None,
+    max_latency_ms: float | None = None,
+    objective: str = "size",
 ) -> SearchSpec:
     """A checked SearchSpec: no --param searches all six parameters in their default bounds."""
     from dse.data import dataset_info
@@ -233,8 +245,8 @@ def build_spec(
         raise SweepError(str(exc)) from None
     spec = SearchSpec(bounds=tuple(bounds.items()), point=point, seed=recipe.seed if seed is None else seed,
                       dataset=dataset, recipe=recipe, trials=trials, max_size_mb=max_size_mb, subset=subset,
-                      data_dir=None if data_dir is None else str(data_dir),
-                      val_fraction=VAL_FRACTION if val_fraction is None else val_fraction)
+                      data_dir=None if data_dir is None else str(data_dir), max_latency_ms=max_latency_ms,
+                      objective=objective, val_fraction=VAL_FRACTION if val_fraction is None else val_fraction)
     if max_size_mb is not None:
         smallest = smallest_size_mb(spec)
         if smallest > max_size_mb:

@@ -83,3 +83,40 @@ def test_port_in_use_is_one_line(sr_db):
             make_dashboard_server(str(sr_db), "127.0.0.1", server.server_port)
     finally:
         server.server_close()
+
+
+def test_dashboard_serves_the_weights_kept_beside_the_study(tmp_path):
+    """The store beside an SQLite study goes to optuna-dashboard, which then serves each trial's file."""
+    import optuna
+    from optuna.artifacts import upload_artifact
+
+    from dse.artifacts import ArtifactStoreMissing, open_store
+
+    db = tmp_path / "studies" / "k.db"
+    db.parent.mkdir()
+    storage = optuna.storages.RDBStorage(f"sqlite:///{db}")
+    study = optuna.create_study(study_name="k", storage=storage)
+    trial = study.ask()
+    payload = tmp_path / "weights.pt"
+    payload.write_bytes(b"dse weights stand-in")
+    artifact_id = upload_artifact(artifact_store=open_store(tmp_path / "studies" / "k.artifacts", create=True),
+                                  file_path=str(payload), study_or_trial=trial)
+    study.tell(trial, 1.0)
+    study_id = storage.get_study_id_from_name("k")
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, 0)
+    for artifacts, status in ((None, 200), (str(tmp_path / "elsewhere"), None)):
+        if status is None:
+            with pytest.raises(ArtifactStoreMissing, match="no artifact store"):
+                make_dashboard_server(str(db), "127.0.0.1", 0, artifacts)
+            continue
+        server, _ = make_dashboard_server(str(db), "127.0.0.1", 0, artifacts)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            url = f"http://127.0.0.1:{server.server_port}/artifacts/{study_id}/{trial_id}/{artifact_id}"
+            with urllib.request.urlopen(url, timeout=10) as response:
+                assert response.status == status and response.read() == b"dse weights stand-in"
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(5)

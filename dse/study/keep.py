@@ -1,0 +1,195 @@
+"""What a sweep or search keeps of each trained trial besides its accuracy: the weights (`--keep-weights`) and
+the network's CPU latency (docs: README "Take a network home").
+
+The runner calls a `Keeper` at two moments of a trial, both while the trial is still running (Optuna refuses
+attrs on finished trials):
+
+* `before_training`: a search with a latency budget or a latency objective measures the point's latency on an
+  untrained network (dense convolutions take the same time whatever the weights, `dse.latency`), records it,
+  and skips a point over the budget as the size budget does;
+* `after_training`: the trained network's latency is measured (unless it was measured before) and its weights
+  are stored in the study's artifact store when the policy keeps them (`dse.artifacts.keeps`): all, none, or
+  best (on the accuracy-size front of the trials finished so far). The stored file is fp16 where the fp16
+  network scores exactly what the fp32 one does on the test split (`dse.weights.choose_precision`).
+
+A train function that hands back no network (`RunResult.model` None) has nothing to keep or time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from optuna.trial import TrialState
+
+from dse.study import layout
+
+LATENCY_OBJECTIVE = "latency"
+
+
+def policy_points(spec) -> list:
+    """One design point per trial the study will train, for the disk estimate: the sweep's grid x seeds; for a
+    search, its largest point within the bounds once per --trials (an upper bound)."""
+    if spec.kind == "sweep":
+        return [spec.point.replace(**{k: v for k, v in params.items() if k != "seed"})
+                for params in spec.initial_params()]
+    return [largest_point(spec)] * spec.target()
+
+
+def largest_point(spec):
+    """The bounds' largest corner (size grows with every bound but freq), over the bypass choices."""
+    from dse.plan import cost
+
+    corner = {name: (b[0] if name == "freq" else b[1]) for name, b in spec.bounds if name != "bypass"}
+    choices = dict(spec.bounds).get("bypass", (spec.point.bypass.value,))
+    return max((spec.point.replace(**corner, bypass=c) for c in choices), key=lambda p: cost(p).size_mb)
+
+
+def plan(spec, options):
+    """The `dse.artifacts.KeepPlan` of this run (the policy the workers apply and the line the CLI prints).
+
+    Without --keep-weights: all when the study's weights fit `KEEP_BUDGET_MB`, else best; a study in a
+    database server without --artifacts keeps none (said in the line). An explicit all/best there is refused.
+    """
+    from dse.artifacts import ArtifactStoreMissing, KeepPlan, default_location, plan_keep
+    from dse.study.storage import resolve
+
+    server = default_location(resolve(options.storage, options.study_name)) is None and options.artifacts is None
+    if server and options.keep_weights in ("all", "best"):
+        raise ArtifactStoreMissing(f"--keep-weights {options.keep_weights}: a study in a database server keeps "
+                                   "its weights in a store named with --artifacts (a shared directory, s3://bucket "
+                                   "or gs://bucket)")
+    if server and options.keep_weights is None:
+        return KeepPlan("none", 0.0, 0.0, "keeping no weights: a study in a database server needs --artifacts "
+                        "DIR|s3://bucket|gs://bucket to keep them")
+    return plan_keep(policy_points(spec), options.keep_weights)
+
+
+@dataclass
+class Keeper:
+    """One worker's keeping: the policy, the store (opened once), how many latency runs."""
+
+    handle: Any  # dse.study.runner.StudyHandle
+    data: Any  # the worker's Dataset or DeviceData (test split, normalisation)
+    policy: str
+    store: Any  # an optuna.artifacts store, or None when nothing is kept
+    latency_runs: int | None = None  # None: dse.latency.RUNS; 0: no latency measured
+
+    @classmethod
+    def for_worker(cls, handle, data) -> Keeper:
+        from dse.artifacts import store_for
+        from dse.study.storage import resolve
+
+        options = handle.options
+        policy = plan(handle.spec, options).policy
+        store = None
+        if policy != "none":
+            store = store_for(resolve(options.storage, options.study_name), options.artifacts, create=True)
+        return cls(handle, data, policy, store, options.latency_runs)
+
+    # -- latency
+
+    def _wanted_before(self) -> bool:
+        return getattr(self.handle.spec, "max_latency_ms", None) is not None
+
+    def _measure(self, trial, model, point) -> float:
+        from dse.latency import RUNS, measure
+
+        runs = RUNS if self.latency_runs is None else self.latency_runs
+        latency = measure(model, (point.in_channels, point.input_size, point.input_size), runs=runs)
+        layout.record_latency(trial, latency.attrs())
+        return latency.single_ms
+
+    def before_training(self, trial, point) -> str | None:
+        """A skip reason for a point over the latency budget (measured now), else None."""
+        if not self._wanted_before() or self.latency_runs == 0:
+            return None
+        from dse.model import build_model
+
+        ms = self._measure(trial, build_model(point), point)
+        budget = getattr(self.handle.spec, "max_latency_ms", None)
+        if budget is not None and ms > budget:
+            return f"over the latency budget: {ms:.3f} ms > {budget:g} ms per image on this CPU; not trained"
+        return None
+
+    # -- after training
+
+    def after_training(self, trial, point, result) -> list[float]:
+        """Latency and weights of the trained network; the extra objective values the spec asks for."""
+        model = getattr(result, "model", None)
+        wanted = getattr(self.handle.spec, "objective", "") == LATENCY_OBJECTIVE
+        latency = trial.user_attrs.get("latency_ms")  # measured before training under a latency budget
+        if latency is None and self.latency_runs != 0 and (model is not None or wanted):
+            if model is None:  # a trainer that hands back no network: an untrained one times the same
+                from dse.model import build_model
+
+                model = build_model(point)
+            latency = self._measure(trial, model, point)
+        if getattr(result, "model", None) is not None:
+            self._store(trial, point, result.model, result)
+        return [math.nan if latency is None else float(latency)] if wanted else []
+
+    def _store(self, trial, point, model, result) -> None:
+        from dse.artifacts import keeps, store_weights
+
+        chosen = result.val_top1 if result.val_top1 is not None else result.top1
+        if not keeps(self.policy, (chosen, result.size_mb), self._finished()):
+            return
+        import copy
+
+        import torch
+
+        from dse.weights import choose_precision, evaluate, pack
+
+        cpu = copy.deepcopy(model).to("cpu", torch.float32, memory_format=torch.contiguous_format).eval()
+        mean, std = data_normalisation(self.data)
+        images, labels = self.data.test_images.cpu(), self.data.test_labels.cpu()
+        precision = choose_precision(cpu, test_top1(self.data) or (lambda m: evaluate(m, images, labels, mean, std)))
+        record = {"dataset": self.data.info.name, "top1": result.top1, "val_top1": result.val_top1,
+                  "study": self.handle.study.study_name, "trial": trial.number}
+        weights = pack(cpu, point, precision=precision, mean=mean, std=std, probe_images=images,
+                       probe_labels=labels, record=record)
+        store_weights(trial, weights, self.store)
+
+    def _finished(self) -> list[tuple[float, float]]:
+        """(accuracy that chooses, size MB) of the completed trials so far."""
+        out = []
+        for t in self.handle.trials([TrialState.COMPLETE]):
+            a = t.user_attrs
+            acc = a.get("val_top1") if a.get("val_top1") is not None else a.get("top1")
+            if acc is not None and a.get("size_mb") is not None:
+                out.append((float(acc), float(a["size_mb"])))
+        return out
+
+
+def data_normalisation(data) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(mean, std) of a Dataset, or of a DeviceData recovered from its affine map (x * scale + shift with
+    scale = 1 / (255 std), shift = -mean / std)."""
+    if hasattr(data, "mean") and hasattr(data, "std"):
+        return tuple(float(m) for m in data.mean), tuple(float(s) for s in data.std)
+    scale = data.scale.flatten().double().cpu()
+    shift = data.shift.flatten().double().cpu()
+    std = 1 / (255 * scale)
+    return tuple(float(m) for m in -shift * std), tuple(float(s) for s in std)
+
+
+def test_top1(data):
+    """model -> top-1 % on the test split, run where a DeviceData lives (a GPU sweep's evaluation stays on the
+    GPU, in fp32, both networks alike); None for a host Dataset (then `dse.weights.evaluate` on the CPU)."""
+    if not hasattr(data, "normalise") or not hasattr(data, "device"):
+        return None
+    import copy
+
+    import torch
+
+    def top1(model) -> float:
+        net = copy.deepcopy(model).to(data.device).eval()
+        hits = 0
+        with torch.inference_mode():
+            for i in range(0, data.num_test, 500):
+                logits = net(data.normalise(data.test_images[i:i + 500]))
+                hits += int((logits.argmax(1) == data.test_labels[i:i + 500]).sum())
+        return 100 * hits / max(1, data.num_test)
+
+    return top1
