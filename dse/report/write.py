@@ -81,7 +81,7 @@ def study_figures(data: StudyData, stats: pd.DataFrame | None = None) -> list[Fi
                                                 int(data.frame["skip_reason"].notna().sum()))))
     curves = learning_curves(data)
     if len(curves.lines):
-        out.append(Figured("learning_curves", "Learning curves", "Test top-1 after each epoch, per design point.",
+        out.append(Figured("learning_curves", "Learning curves", _curves_about(curves.splits),
                            draw.draw_learning_curves(curves, f"{data.name}: learning curves")))
     panels = grid_panels(data, stats)
     if panels:
@@ -94,6 +94,15 @@ def study_figures(data: StudyData, stats: pd.DataFrame | None = None) -> list[Fi
                            draw.draw_importance(importance, f"{data.name}: parameter importance", budget.text,
                                                 _spread_text(data))))
     return out
+
+
+def _curves_about(splits: list[str]) -> str:
+    if splits == ["validation", "test"]:
+        return ("Top-1 after each epoch, per design point: validation (which chose: pruning, best) beside test "
+                "(measured only).")
+    if splits == ["validation"]:
+        return "Validation top-1 after each epoch, per design point (what pruning and every choice read)."
+    return "Test top-1 after each epoch, per design point (this study has no validation split)."
 
 
 def _spread_text(data: StudyData) -> str:
@@ -126,12 +135,15 @@ def write_comparison(datas: Sequence[StudyData], out: Path | str, links: dict[st
     written = _save_figures([fig], out)
     written.append(_write_text(out / "edf.csv", edf.curves.to_csv(index=False)))
     links = links or {}
-    headers = ["study", "points", "best error %", "median error %", "mean error %", "training"]
-    rows = [[r.study, str(int(r.n)), _num(r.best), _num(r.median), _num(r.mean), edf.budgets[r.study]]
-            for r in edf.summary.itertuples()]
+    headers = ["study", "points", "best: test error % (chosen on)", "median test error %", "mean test error %",
+               "training"]
+    rows = [[r.study, str(int(r.n)), f"{_num(r.best)} ({r.chosen_on})", _num(r.median), _num(r.mean),
+             edf.budgets[r.study]] for r in edf.summary.itertuples()]
     md = [f"# Design spaces compared: {names}", "", "![Error EDFs](error_edf.png)", "",
           "Error EDF: for each design space, the share of its design points (seed means) with top-1 error at most "
-          "x (Radosavovic et al., *On Network Design Spaces for Visual Recognition*).", "",
+          "x (Radosavovic et al., *On Network Design Spaces for Visual Recognition*). The best point is the one "
+          "with the highest validation top-1, reported with its test error: the test split never chooses "
+          "(a study without a validation split falls back to its lowest test error, marked 'test').", "",
           _md_table(headers, [[_link_md(r[0], links.get(r[0])), *r[1:]] for r in rows]), ""]
     written.append(_write_text(out / "summary.md", "\n".join(md)))
     table = _html_table(headers, [[_link_html(r[0], links.get(r[0])), *(html.escape(c) for c in r[1:])]
