@@ -314,8 +314,30 @@ def _about(data: StudyData) -> list[str]:
 def _trust_lines(data: StudyData, stats: pd.DataFrame) -> list[str]:
     """What a reader must know before trusting a number: warnings, which split chose and which measured."""
     lines = [f"WARNING: {w}" for w in study_warnings(data, stats)]
-    lines.append(selection(stats).text)
+    lines.append(split_sentence(data, stats))
     return lines
+
+
+def split_sentence(data: StudyData, stats: pd.DataFrame) -> str:
+    """Which split chose what in this study, and which one every shown accuracy is measured on."""
+    chosen = selection(stats)
+    if chosen.split != "validation":
+        return chosen.text
+    f = data.frame
+
+    def images(column: str) -> str:
+        known = pd.to_numeric(f[column], errors="coerce").dropna() if column in f else pd.Series(dtype=float)
+        return f"{int(known.max()):,} images" if len(known) else "size not recorded"
+
+    if data.kind == "search":
+        choices = "the search's sampler, the Pareto front and its numbering"
+    else:
+        prune = data.spec.get("prune")
+        choices = (f"pruning (--prune {prune}) and " if prune and prune != "none" else "") + \
+            "the best point in a comparison of studies (error EDF)"
+    return (f"Which split chose and which measured: validation top-1 (a held-out part of the training data, "
+            f"{images('val_images')}) chose {choices}; test top-1 ({images('test_images')}) is every accuracy "
+            "shown in this report's figures and tables, and chose nothing.")
 
 
 def _spread_lines(data: StudyData) -> list[str]:
