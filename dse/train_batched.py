@@ -64,8 +64,10 @@ def train_seeds(
     the Diverged error of a seed whose loss became non-finite (the others train on; a NaN stays in its model).
 
     `recipe.seed` is ignored (each run gets its seed from `seeds`) and so is `recipe.step` (the batched step
-    is eager; the results say step="batched"). `on_epoch(index, epoch, top1)` runs for each live seed after
-    each evaluation and may raise to stop the whole batch. Each RunResult's train_seconds and
+    is eager; the results say step="batched"). Like `dse.train.train`, each epoch is evaluated on the validation
+    split (where the data has one) and the test split; `on_epoch(index, epoch, top1)` runs for each live seed
+    after each evaluation with its VALIDATION top-1 (test top-1 only without a validation split) and may raise
+    to stop the whole batch. Each RunResult's train_seconds and
     images_per_second are the batch's time and one model's rate (the aggregate is len(seeds) times it).
     Raises OutOfMemory on CUDA out-of-memory (for the whole batch: try fewer seeds or a smaller batch).
     """
@@ -257,20 +259,20 @@ class _SeedBatch:
         self.loss_sum += losses.detach()
 
     @torch.no_grad()
-    def evaluate(self) -> torch.Tensor:
-        """[K, 3]: top-1 %, top-5 %, mean cross-entropy of each model on the test split; no sync."""
+    def evaluate(self, split: str = "test") -> torch.Tensor:
+        """[K, 3]: top-1 %, top-5 %, mean cross-entropy of each model on the `test` or `val` split; no sync."""
         self.base.eval()
         k = min(5, self.point.num_classes)
         first = self.sessions[0]
         totals = torch.zeros(self.k, 3, device=self.dev, dtype=torch.float64)
-        for x, y in self.data.test_batches(self.recipe.eval_batch_size, dtype=first.dtype):
+        for x, y in self.data.eval_batches(split, self.recipe.eval_batch_size, dtype=first.dtype):
             with first.autocast():
                 logits = wide(self.logits(self.params, self.buffers, x))  # [K, B, classes]
             hits = logits.topk(k, 2).indices == y[None, :, None]
             ce = torch.stack([F.cross_entropy(one, y, reduction="sum") for one in logits])
             totals += torch.stack([hits[..., 0].sum(1).double(), hits.any(2).sum(1).double(), ce.double()], 1)
         self.base.train()
-        n = self.data.num_test
+        n = self.data.num_test if split == "test" else self.data.num_val
         return totals * torch.tensor([100 / n, 100 / n, 1 / n], device=self.dev, dtype=torch.float64)
 
     def run(self, on_epoch, check_every: int) -> list[RunResult | TrainingFailed]:
@@ -286,7 +288,9 @@ class _SeedBatch:
         recipe, steps, first = self.recipe, self.steps_per_epoch, self.sessions[0]
         failed: list[TrainingFailed | None] = [None] * self.k
         history: list[list[float]] = [[] for _ in range(self.k)]
-        metrics = None
+        val_history: list[list[float]] = [[] for _ in range(self.k)]
+        metrics = val_metrics = None
+        has_val = self.data.num_val > 0
         train_time = eval_time = 0.0
         step = 0
         started = time.perf_counter()
@@ -307,14 +311,17 @@ class _SeedBatch:
                 break
             eval_started = time.perf_counter()
             metrics = self.evaluate().tolist()
+            val_metrics = self.evaluate("val").tolist() if has_val else None
             eval_time += time.perf_counter() - eval_started
             for k, (top1, _, test_loss) in enumerate(metrics):
                 if failed[k] is None and not math.isfinite(test_loss):
                     failed[k] = Diverged(epoch, f" (test loss, seed {self.seeds[k]})")
                 if failed[k] is None:
                     history[k].append(top1)
-                    if on_epoch:
-                        on_epoch(k, epoch, top1)
+                    if val_metrics is not None:
+                        val_history[k].append(val_metrics[k][0])
+                    if on_epoch:  # choices read validation, as in dse.train
+                        on_epoch(k, epoch, val_metrics[k][0] if val_metrics is not None else top1)
         wall = time.perf_counter() - started
         c = cost(self.point)
         peak = torch.cuda.max_memory_allocated(self.dev) / 2**20 if self.dev.type == "cuda" else 0.0
@@ -324,6 +331,7 @@ class _SeedBatch:
                 out.append(failed[k])
                 continue
             top1, top5, test_loss = metrics[k]
+            val_top1, val_top5, val_loss = val_metrics[k] if val_metrics is not None else (None, None, None)
             out.append(RunResult(
                 top1=top1, top5=top5, loss=test_loss, epochs=recipe.epochs, train_seconds=wall,
                 eval_seconds=eval_time, images_per_second=self.total_steps * self.batch_size / max(train_time, 1e-9),
@@ -331,7 +339,8 @@ class _SeedBatch:
                 epoch_top1=tuple(history[k]), params=c.params, size_mb=c.size_mb, macs=c.macs,
                 imagenet_size_mb=c.imagenet_size_mb, dataset=self.data.info.name, train_images=self.data.num_train,
                 test_images=self.data.num_test, point=self.point, recipe=recipe.replace(seed=self.seeds[k]),
-                step="batched"))
+                step="batched", val_top1=val_top1, val_top5=val_top5, val_loss=val_loss,
+                epoch_val_top1=tuple(val_history[k]), val_images=self.data.num_val))
         return out
 
 

@@ -54,15 +54,34 @@ def test_each_stacked_model_is_its_separate_run(data):
 
 
 def test_train_seeds_returns_the_separate_runs_results(data):
+    """Test and validation metrics of each seed, and what on_epoch is given (validation top-1, which chooses),
+    are those of its separate run."""
+    assert data.val_labels is not None and len(data.val_labels) > 0  # the fixture holds a validation split
     seen = []
-    results = train_seeds(NARROW, data, EXACT, (0, 1), device="cpu", on_epoch=lambda k, e, t: seen.append((k, e)))
-    assert seen == [(0, 1), (1, 1), (0, 2), (1, 2)]
-    for seed, r in zip((0, 1), results, strict=True):
-        alone = train(NARROW, data, EXACT.replace(seed=seed), device="cpu")
+    results = train_seeds(NARROW, data, EXACT, (0, 1), device="cpu",
+                          on_epoch=lambda k, e, t: seen.append((k, e, t)))
+    assert [(k, e) for k, e, _ in seen] == [(0, 1), (1, 1), (0, 2), (1, 2)]
+    for k, (seed, r) in enumerate(zip((0, 1), results, strict=True)):
+        told = []
+        alone = train(NARROW, data, EXACT.replace(seed=seed), device="cpu",
+                      on_epoch=lambda e, t, told=told: told.append(t))
         assert isinstance(r, RunResult) and r.step == "batched" and r.recipe.seed == seed
         assert r.loss == pytest.approx(alone.loss, rel=1e-10) and r.epoch_top1 == alone.epoch_top1
         assert (r.top5, r.params, r.macs, r.train_images) == (alone.top5, alone.params, alone.macs,
                                                                alone.train_images)
+        assert r.val_loss == pytest.approx(alone.val_loss, rel=1e-10)
+        assert (r.val_top1, r.val_top5, r.epoch_val_top1, r.val_images) == (
+            alone.val_top1, alone.val_top5, alone.epoch_val_top1, alone.val_images)
+        assert r.val_images == len(data.val_labels) and len(r.epoch_val_top1) == EXACT.epochs
+        assert [t for j, _, t in seen if j == k] == told == list(alone.epoch_val_top1)
+
+
+def test_without_a_validation_split_on_epoch_gets_test_top1(data):
+    bare = dataclasses.replace(data, val_images=None, val_labels=None, val_source="")
+    seen = []
+    (r,) = train_seeds(NARROW, bare, EXACT.replace(epochs=1), (0,), device="cpu",
+                       on_epoch=lambda k, e, t: seen.append(t))
+    assert r.val_top1 is None and r.epoch_val_top1 == () and r.val_images == 0 and seen == list(r.epoch_top1)
 
 
 def test_diverged_seeds_are_reported_in_place_and_bad_seeds_refused(data):

@@ -441,9 +441,11 @@ def _label_paper_panel(ax: Axes, data: SizeAccuracy) -> None:
 
 @_styled
 def draw_learning_curves(curves: Curves, title: str) -> Figure:
-    """Test top-1 per epoch, one line per design point (mean over seeds, band = range over seeds)."""
-    fig = _figure(7.2, 4.8)
-    ax = fig.subplots()
+    """Top-1 per epoch, one line per design point (mean over seeds, band = range over seeds): one panel per
+    split, validation (what chose) beside test (what measured), on a shared accuracy axis."""
+    splits = curves.splits or ["test"]
+    fig = _figure(7.2 if len(splits) == 1 else 11.0, 4.8)
+    axes = fig.subplots(1, len(splits), sharey=True, squeeze=False)[0]
     lines = curves.lines
     labels = list(dict.fromkeys(lines["label"]))
     many = len(labels) > 12
@@ -451,33 +453,48 @@ def draw_learning_curves(curves: Curves, title: str) -> Figure:
     norm = Normalize(vmin=float(np.nanmin(sizes)) if sizes.notna().any() else 0,
                      vmax=float(np.nanmax(sizes)) if sizes.notna().any() else 1)
     cmap = _viridis()
-    for i, label in enumerate(labels):
-        rows = lines[lines["label"] == label]
-        size = sizes.get(label)
-        color = cmap(norm(size)) if size is not None and np.isfinite(size) else cmap(i / max(1, len(labels) - 1))
-        style = "--" if rows["running"].any() else "-"
-        short = rows["short"].iloc[0] + (" (running)" if rows["running"].any() else "")
-        ax.plot(rows["epoch"], rows["mean"], style, color=color, lw=0.8 if many else 1.6,
-                alpha=0.6 if many else 1.0, label=None if many else short, marker=None if many else "o", ms=3)
-        if not many and rows["lo"].notna().any():
-            ax.fill_between(rows["epoch"], rows["lo"], rows["hi"], color=color, alpha=0.12, lw=0)
-    if curves.chance is not None:
-        ax.axhline(curves.chance, color=MUTED, ls="--", lw=0.9, label=f"chance ({curves.chance:.0f}%)")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("top-1 accuracy after each epoch (%)")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(True, alpha=0.25)
+    for ax, split in zip(axes, splits, strict=True):
+        mine = lines[lines["split"] == split] if "split" in lines else lines
+        for i, label in enumerate(labels):
+            rows = mine[mine["label"] == label]
+            if rows.empty:
+                continue
+            size = sizes.get(label)
+            color = (cmap(norm(size)) if size is not None and np.isfinite(size)
+                     else cmap(i / max(1, len(labels) - 1)))
+            style = "--" if rows["running"].any() else "-"
+            short = rows["short"].iloc[0] + (" (running)" if rows["running"].any() else "")
+            ax.plot(rows["epoch"], rows["mean"], style, color=color, lw=0.8 if many else 1.6,
+                    alpha=0.6 if many else 1.0, label=None if many else short, marker=None if many else "o", ms=3)
+            if not many and rows["lo"].notna().any():
+                ax.fill_between(rows["epoch"], rows["lo"], rows["hi"], color=color, alpha=0.12, lw=0)
+        if curves.chance is not None:
+            ax.axhline(curves.chance, color=MUTED, ls="--", lw=0.9, label=f"chance ({curves.chance:.0f}%)")
+        ax.set_title(CURVE_TITLES.get(split, split), fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(True, alpha=0.25)
+    axes[0].set_ylabel("top-1 accuracy after each epoch (%)")
     if many:
-        fig.colorbar(_mappable(norm, cmap), ax=ax, label=SIZE_LABEL)
+        fig.colorbar(_mappable(norm, cmap), ax=list(axes), label=SIZE_LABEL)
     elif labels:
         name = curves.swept[0] if len(curves.swept) == 1 else "point"
-        ax.legend(title=f"{name} (by size)", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False,
-                  title_fontsize=8)
-    caption = ("Mean over seeds per epoch (the per-epoch values the trials reported: validation top-1 where the "
-               "study has a validation split, else test); shaded: range over seeds; dashed colour: still running; "
+        axes[-1].legend(title=f"{name} (by size)", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False,
+                        title_fontsize=8)
+    if splits == ["validation", "test"]:
+        which = ("Left: validation top-1 (a held-out part of the training set), the value pruning and every "
+                 "choice read; right: test top-1 of the same trials, measured only. ")
+    elif splits == ["validation"]:
+        which = "Validation top-1 (the value pruning and every choice read); no test curve was recorded. "
+    else:
+        which = "Test top-1: this study has no validation split, so any pruning read these test values. "
+    caption = (which + "Mean over seeds per epoch; shaded: range over seeds; dashed colour: still running; "
                "dashed grey: chance. Failed trials left out.")
     _titles(fig, title, curves.budget.text, caption)
     return fig
+
+
+CURVE_TITLES = {"validation": "validation top-1 (chooses)", "test": "test top-1 (measured, never chooses)"}
 
 
 def _viridis():
@@ -617,6 +634,11 @@ def draw_importance(importance: Importance, title: str, budget: str, spread_text
     return fig
 
 
+def _chosen_note(summary_row) -> str:
+    """How an EDF's best was chosen, when not on validation."""
+    return " lowest test" if summary_row.get("chosen_on", "validation") != "validation" else ""
+
+
 @_styled
 def draw_edf(edf: ErrorEdf, title: str) -> Figure:
     """Cumulative share of design points under each error, one step line per study (Radosavovic et al.)."""
@@ -630,7 +652,8 @@ def draw_edf(edf: ErrorEdf, title: str) -> Figure:
         xs = np.concatenate([[curve["error"].iloc[0]], curve["error"].to_numpy()])
         ys = np.concatenate([[0.0], curve["fraction"].to_numpy()])
         ax.step(xs, ys, where="post", color=cmap(i % 10), lw=1.8,
-                label=f"{s['study']} (n={int(s['n'])}, best {s['best']:.1f}%, median {s['median']:.1f}%)")
+                label=f"{s['study']} (n={int(s['n'])}, best {s['best']:.1f}%{_chosen_note(s)}, "
+                      f"median {s['median']:.1f}%)")
     ax.set_xlabel("top-1 test error (%)")
     ax.set_ylabel("cumulative fraction of design points")
     ax.set_ylim(0, 1.02)
@@ -642,7 +665,8 @@ def draw_edf(edf: ErrorEdf, title: str) -> Figure:
             f"{k}: {v}" for k, v in (edf.short_budgets or edf.budgets).items()))
     caption = ("Error EDF (Radosavovic et al., On Network Design Spaces for Visual Recognition): for each design "
                "space, the share of its models (seed means) with error at most x. Higher and further left is a "
-               "better space.")
+               "better space. 'best': the test error of the point with the highest validation top-1 (the "
+               "test split never chooses); 'lowest test' where a study has no validation split.")
     if len(budgets) > 1 and any("proxy" in b for b in budgets):
         caption += " Brief-training proxies, not the paper's full ImageNet training."
     _titles(fig, title, budget, caption)

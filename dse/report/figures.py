@@ -22,6 +22,7 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from dse.report.frame import (
+    CURVE_SPLITS,
     PARAM_NAMES,
     StudyData,
     _key,
@@ -425,36 +426,47 @@ def seed_results(data: StudyData) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class Curves:
-    """Per-epoch test top-1 per design point: mean and range over the seeds that reached each epoch (the range,
-    not a t-interval: with two seeds the interval is so wide the curves disappear under it)."""
+    """Per-epoch top-1 per design point and split (validation: what chose; test: measured), mean and range over
+    the seeds that reached each epoch (the range, not a t-interval: with two seeds the interval is so wide the
+    curves disappear under it)."""
 
-    lines: pd.DataFrame  # label, short, size_mb, epoch, n, mean, lo (min), hi (max), running
+    lines: pd.DataFrame  # split, label, short, size_mb, epoch, n, mean, lo (min), hi (max), running
     swept: tuple[str, ...]
     budget: Budget
     chance: float | None = None  # top-1 of guessing (%)
+
+    @property
+    def splits(self) -> list[str]:
+        """The splits present, validation first (the order of the panels)."""
+        have = set(self.lines["split"]) if "split" in self.lines else set()
+        return [s for s in CURVE_SPLITS if s in have]
 
 
 def learning_curves(data: StudyData) -> Curves:
     """Curves of completed, pruned and running trials; a failed trial's epochs are left out, as its result is."""
     frame, curves = data.frame, data.curves
-    columns = ["label", "short", "size_mb", "epoch", "n", "mean", "lo", "hi", "running"]
+    columns = ["split", "label", "short", "size_mb", "epoch", "n", "mean", "lo", "hi", "running"]
     if curves.empty:
         return Curves(pd.DataFrame(columns=columns), data.swept, training_budget(data))
     keep = curves[curves["state"].isin([COMPLETE, "PRUNED", "RUNNING"])]
+    if "split" not in keep:  # a curve table made before splits were named: its values are test top-1
+        keep = keep.assign(split="test")
     info = frame.set_index("number")[["label", "size_mb"]]
     keep = keep.join(info, on="number")
     shorts = {}
     for _, row in frame.iterrows():
         shorts[row["label"]] = point_label(data.swept, row.to_dict(), short=True)
     records = []
-    for (label, epoch), rows in keep.groupby(["label", "epoch"], sort=False):
+    for (split, label, epoch), rows in keep.groupby(["split", "label", "epoch"], sort=False):
         mean, lo, hi = float(rows["top1"].mean()), float(rows["top1"].min()), float(rows["top1"].max())
-        records.append({"label": label, "short": shorts.get(label, label), "size_mb": rows["size_mb"].iloc[0],
-                        "epoch": int(epoch), "n": len(rows), "mean": mean, "lo": lo, "hi": hi,
-                        "running": bool((rows["state"] == "RUNNING").any())})
+        records.append({"split": split, "label": label, "short": shorts.get(label, label),
+                        "size_mb": rows["size_mb"].iloc[0], "epoch": int(epoch), "n": len(rows), "mean": mean,
+                        "lo": lo, "hi": hi, "running": bool((rows["state"] == "RUNNING").any())})
     lines = pd.DataFrame(records, columns=columns)
     if not lines.empty:
-        lines = lines.sort_values(["size_mb", "label", "epoch"], na_position="last", kind="stable")
+        order = {s: i for i, s in enumerate(CURVE_SPLITS)}
+        lines = lines.assign(_split=lines["split"].map(order)).sort_values(
+            ["_split", "size_mb", "label", "epoch"], na_position="last", kind="stable").drop(columns="_split")
     n_classes = study_num_classes(data)
     return Curves(lines.reset_index(drop=True), data.swept, training_budget(data),
                   chance_level(n_classes) if n_classes else None)
@@ -617,28 +629,36 @@ class ErrorEdf:
     """Empirical distribution of top-1 error over the design points of each study (Radosavovic et al.)."""
 
     curves: pd.DataFrame  # study, error, fraction: F(error) = share of points with error <= this one
-    summary: pd.DataFrame  # study, n, best, median, mean error
+    summary: pd.DataFrame  # study, n, best, chosen_on, median, mean (test) error
     budgets: dict[str, str]
     short_budgets: dict[str, str] = field(default_factory=dict)
 
 
 def error_edf(datas: Sequence[StudyData]) -> ErrorEdf:
-    """One EDF per study over its design points (seed means), so a design space with more good models sits up
-    and to the left; failed and unfinished points are not models and are left out."""
+    """One EDF per study over its design points (seed means of test top-1), so a design space with more good
+    models sits up and to the left; failed and unfinished points are not models and are left out.
+
+    The summary's `best` is the test error of the point chosen on validation top-1 (`selection`), not the lowest
+    test error: picking the minimum of the test errors would choose on test and overstate the best model. Only a
+    study without a validation split falls back to the lowest test error (`chosen_on` says which)."""
     rows, summary, budgets, shorts = [], [], {}, {}
     for data in datas:
         stats = point_stats(data)
-        errors = np.sort(100.0 - stats.loc[stats["n"] > 0, "top1_mean"].dropna().to_numpy(dtype=float))
+        done = stats[(stats["n"] > 0) & stats["top1_mean"].notna()]
+        errors = np.sort(100.0 - done["top1_mean"].to_numpy(dtype=float))
         n = len(errors)
         for i, e in enumerate(errors):
             rows.append({"study": data.name, "error": float(e), "fraction": (i + 1) / n})
-        summary.append({"study": data.name, "n": n, "best": float(errors[0]) if n else math.nan,
+        chosen = selection(stats)
+        best = (100.0 - float(done.loc[done[chosen.column].idxmax(), "top1_mean"])) if n else math.nan
+        summary.append({"study": data.name, "n": n, "best": best, "chosen_on": chosen.split,
                         "median": float(np.median(errors)) if n else math.nan,
                         "mean": float(errors.mean()) if n else math.nan})
         budget = training_budget(data)
         budgets[data.name], shorts[data.name] = budget.text, budget.short
     return ErrorEdf(pd.DataFrame(rows, columns=["study", "error", "fraction"]),
-                    pd.DataFrame(summary, columns=["study", "n", "best", "median", "mean"]), budgets, shorts)
+                    pd.DataFrame(summary, columns=["study", "n", "best", "chosen_on", "median", "mean"]), budgets,
+                    shorts)
 
 
 def edf_value(edf: ErrorEdf, study: str, error: float) -> float:

@@ -49,7 +49,7 @@ class StudyData:
     spec: dict[str, Any]  # the study's `dse` user attr ({} for a study dse did not make)
     directions: tuple[str, ...]  # "maximize" / "minimize" per objective
     frame: pd.DataFrame  # one row per trial (see `study_frame`)
-    curves: pd.DataFrame  # one row per (trial, epoch): study, number, state, epoch, top1
+    curves: pd.DataFrame  # one row per (trial, split, epoch): study, number, state, split, epoch, top1
     swept: tuple[str, ...]  # the params that define a design point here
     study: optuna.Study | None = field(default=None, repr=False)
 
@@ -97,7 +97,7 @@ def study_data(study: optuna.Study, source: str = "") -> StudyData:
         spec=spec,
         directions=tuple(d.name.lower() for d in study.directions),
         frame=study_frame(study, trials=trials, spec=spec, swept=swept),
-        curves=curve_frame(study, trials=trials),
+        curves=curve_frame(study, trials=trials, spec=spec),
         swept=swept,
         study=study,
     )
@@ -254,19 +254,33 @@ def _cost(spec: dict[str, Any], point: Any, params: dict[str, Any]):
         return None
 
 
-def curve_frame(study: optuna.Study, *, trials: list[FrozenTrial] | None = None) -> pd.DataFrame:
-    """Per-epoch test top-1 of every trial: intermediate values, else the `epoch_top1` attr."""
+CURVE_SPLITS = ("validation", "test")
+
+
+def curve_frame(study: optuna.Study, *, trials: list[FrozenTrial] | None = None,
+                spec: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Per-epoch top-1 of every trial, one row per (trial, split, epoch), the split named: `epoch_val_top1`
+    (validation: what chose) and `epoch_top1` (test: measured) as recorded; a trial with neither falls back to
+    its intermediate values, which are validation top-1 where the study holds a validation split (the
+    definition's `val_fraction`, or the trial's `val_top1`) and test top-1 in studies from before it."""
     trials = study.get_trials(deepcopy=False) if trials is None else trials
+    spec = (layout.read_definition(study) or {}) if spec is None else spec
     rows = []
     for t in trials:
-        steps = dict(t.intermediate_values)
-        if not steps and isinstance(t.user_attrs.get("epoch_top1"), list):
-            steps = {i + 1: v for i, v in enumerate(t.user_attrs["epoch_top1"])}
-        for epoch, value in sorted(steps.items()):
-            if value is not None and math.isfinite(value):
-                rows.append({"study": study.study_name, "number": t.number, "state": t.state.name,
-                             "epoch": int(epoch), "top1": float(value)})
-    return pd.DataFrame(rows, columns=["study", "number", "state", "epoch", "top1"])
+        series: dict[str, dict[int, float]] = {}
+        for split, attr in (("validation", layout.EPOCH_VAL_TOP1), ("test", layout.EPOCH_TOP1)):
+            values = t.user_attrs.get(attr)
+            if isinstance(values, list) and values:
+                series[split] = {i + 1: v for i, v in enumerate(values)}
+        if not series and t.intermediate_values:
+            has_val = bool(spec.get("val_fraction")) or t.user_attrs.get("val_top1") is not None
+            series["validation" if has_val else "test"] = dict(t.intermediate_values)
+        for split, steps in series.items():
+            for epoch, value in sorted(steps.items()):
+                if isinstance(value, (int, float)) and math.isfinite(value):
+                    rows.append({"study": study.study_name, "number": t.number, "state": t.state.name,
+                                 "split": split, "epoch": int(epoch), "top1": float(value)})
+    return pd.DataFrame(rows, columns=["study", "number", "state", "split", "epoch", "top1"])
 
 
 def grid_points(spec: dict[str, Any]) -> list[dict[str, Any]]:

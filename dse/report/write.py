@@ -88,7 +88,7 @@ def study_figures(data: StudyData, stats: pd.DataFrame | None = None, size: str 
                            draw.draw_accuracy_vs_latency(timed, f"{data.name}: accuracy vs latency")))
     curves = learning_curves(data)
     if len(curves.lines):
-        out.append(Figured("learning_curves", "Learning curves", "Test top-1 after each epoch, per design point.",
+        out.append(Figured("learning_curves", "Learning curves", _curves_about(curves.splits),
                            draw.draw_learning_curves(curves, f"{data.name}: learning curves")))
     panels = grid_panels(data, stats)
     if panels:
@@ -101,6 +101,15 @@ def study_figures(data: StudyData, stats: pd.DataFrame | None = None, size: str 
                            draw.draw_importance(importance, f"{data.name}: parameter importance", budget.text,
                                                 _spread_text(data))))
     return out
+
+
+def _curves_about(splits: list[str]) -> str:
+    if splits == ["validation", "test"]:
+        return ("Top-1 after each epoch, per design point: validation (which chose: pruning, best) beside test "
+                "(measured only).")
+    if splits == ["validation"]:
+        return "Validation top-1 after each epoch, per design point (what pruning and every choice read)."
+    return "Test top-1 after each epoch, per design point (this study has no validation split)."
 
 
 def _spread_text(data: StudyData) -> str:
@@ -134,12 +143,15 @@ def write_comparison(datas: Sequence[StudyData], out: Path | str, links: dict[st
     written = _save_figures([fig], out)
     written.append(_write_text(out / "edf.csv", edf.curves.to_csv(index=False)))
     links = links or {}
-    headers = ["study", "points", "best error %", "median error %", "mean error %", "training"]
-    rows = [[r.study, str(int(r.n)), _num(r.best), _num(r.median), _num(r.mean), edf.budgets[r.study]]
-            for r in edf.summary.itertuples()]
+    headers = ["study", "points", "best: test error % (chosen on)", "median test error %", "mean test error %",
+               "training"]
+    rows = [[r.study, str(int(r.n)), f"{_num(r.best)} ({r.chosen_on})", _num(r.median), _num(r.mean),
+             edf.budgets[r.study]] for r in edf.summary.itertuples()]
     md = [f"# Design spaces compared: {names}", "", "![Error EDFs](error_edf.png)", "",
           "Error EDF: for each design space, the share of its design points (seed means) with top-1 error at most "
-          "x (Radosavovic et al., *On Network Design Spaces for Visual Recognition*).", "",
+          "x (Radosavovic et al., *On Network Design Spaces for Visual Recognition*). The best point is the one "
+          "with the highest validation top-1, reported with its test error: the test split never chooses "
+          "(a study without a validation split falls back to its lowest test error, marked 'test').", "",
           _md_table(headers, [[_link_md(r[0], links.get(r[0])), *r[1:]] for r in rows]), ""]
     written.append(_write_text(out / "summary.md", "\n".join(md)))
     table = _html_table(headers, [[_link_html(r[0], links.get(r[0])), *(html.escape(c) for c in r[1:])]
@@ -310,8 +322,30 @@ def _about(data: StudyData) -> list[str]:
 def _trust_lines(data: StudyData, stats: pd.DataFrame) -> list[str]:
     """What a reader must know before trusting a number: warnings, which split chose and which measured."""
     lines = [f"WARNING: {w}" for w in study_warnings(data, stats)]
-    lines.append(selection(stats).text)
+    lines.append(split_sentence(data, stats))
     return lines
+
+
+def split_sentence(data: StudyData, stats: pd.DataFrame) -> str:
+    """Which split chose what in this study, and which one every shown accuracy is measured on."""
+    chosen = selection(stats)
+    if chosen.split != "validation":
+        return chosen.text
+    f = data.frame
+
+    def images(column: str) -> str:
+        known = pd.to_numeric(f[column], errors="coerce").dropna() if column in f else pd.Series(dtype=float)
+        return f"{int(known.max()):,} images" if len(known) else "size not recorded"
+
+    if data.kind == "search":
+        choices = "the search's sampler, the Pareto front and its numbering"
+    else:
+        prune = data.spec.get("prune")
+        choices = (f"pruning (--prune {prune}) and " if prune and prune != "none" else "") + \
+            "the best point in a comparison of studies (error EDF)"
+    return (f"Which split chose and which measured: validation top-1 (a held-out part of the training data, "
+            f"{images('val_images')}) chose {choices}; test top-1 ({images('test_images')}) is every accuracy "
+            "shown in this report's figures and tables, and chose nothing.")
 
 
 def _spread_lines(data: StudyData) -> list[str]:

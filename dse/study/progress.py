@@ -2,6 +2,10 @@
 
 One statistic for the CLI and the report (`dse.stats`) and one Pareto
 rule (`pareto_mask`), so the two can never disagree.
+
+Every choice here (the front, the best trial) is made on `chosen_top1`: validation top-1 where the trial recorded
+it, test top-1 only for studies from before the validation split. Test top-1 (`measured_top1`) is reported, never
+chosen on.
 """
 
 from __future__ import annotations
@@ -12,8 +16,28 @@ from dataclasses import dataclass
 import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
-from dse.stats import mean_interval
+from dse.stats import SeedStat, mean_interval, seed_stat
 from dse.study.layout import DONE, RESULT_SECONDS, final_failures, key_of, params_key
+
+
+def chosen_top1(t: FrozenTrial) -> float:
+    """What a choice reads: validation top-1 where recorded, else (a study without a validation split) the
+    objective, which is then test top-1."""
+    val = t.user_attrs.get("val_top1")
+    return float(val) if isinstance(val, (int, float)) else float(t.values[0])
+
+
+def measured_top1(t: FrozenTrial) -> float:
+    """Test top-1, what a result reports: the recorded attr, else the objective (studies before the split)."""
+    test = t.user_attrs.get("top1")
+    return float(test) if isinstance(test, (int, float)) else float(t.values[0])
+
+
+def chosen_split(trials: list[FrozenTrial]) -> str:
+    """"validation" when every completed trial recorded validation top-1, else "test" (said as a fallback)."""
+    done = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
+    return "validation" if done and all(isinstance(t.user_attrs.get("val_top1"), (int, float)) for t in done) \
+        else "test"
 
 
 def pareto_mask(accuracy: Sequence[float], size: Sequence[float]) -> list[bool]:
@@ -24,9 +48,10 @@ def pareto_mask(accuracy: Sequence[float], size: Sequence[float]) -> list[bool]:
 
 
 def pareto_front(trials: list[FrozenTrial]) -> list[FrozenTrial]:
-    """Completed trials of a search (values: top-1, size) on the front, smallest first."""
+    """Completed trials of a search (values: top-1, size) on the front, smallest first; accuracy is
+    `chosen_top1` (validation where recorded)."""
     done = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
-    mask = pareto_mask([t.values[0] for t in done], [t.values[1] for t in done])
+    mask = pareto_mask([chosen_top1(t) for t in done], [t.values[1] for t in done])
     return sorted((t for t, on in zip(done, mask, strict=True) if on), key=lambda t: t.values[1])
 
 
@@ -43,9 +68,10 @@ class Snapshot:
     waiting: int
     failed: int  # final failures
     skipped: int  # search: sampled over the size budget, never trained
-    best: FrozenTrial | None
+    best: FrozenTrial | None  # the most accurate by `chosen_top1`: validation where recorded
     eta_s: float | None
     running_trials: tuple[FrozenTrial, ...] = ()
+    chosen_on: str = "validation"  # the split `best` was chosen on (`chosen_split`)
 
     @property
     def remaining(self) -> int:
@@ -57,7 +83,7 @@ def snapshot(trials: list[FrozenTrial], total: int, retries: int, workers: int) 
     done_keys = {key_of(t) for t in trials if t.state in DONE and not t.user_attrs.get("skip_reason")}
     running = [t for t in trials if t.state == TrialState.RUNNING]
     failed = final_failures(trials, retries)
-    best = max(complete, key=lambda t: t.values[0], default=None)
+    best = max((t for t in complete if t.values), key=chosen_top1, default=None)
     durations = [t.duration.total_seconds() for t in complete if t.duration]
     done = len(done_keys)
     remaining = max(0, total - done - len(failed))
@@ -67,7 +93,7 @@ def snapshot(trials: list[FrozenTrial], total: int, retries: int, workers: int) 
     return Snapshot(total=total, done=done, running=len(running),
                     waiting=sum(1 for t in trials if t.state == TrialState.WAITING), failed=len(failed),
                     skipped=sum(1 for t in trials if t.user_attrs.get("skip_reason")), best=best, eta_s=eta,
-                    running_trials=tuple(running))
+                    running_trials=tuple(running), chosen_on=chosen_split(trials))
 
 
 def trained_in_run(trials: list[FrozenTrial], run_id: str) -> int:
@@ -93,15 +119,18 @@ class PointSummary:
     imagenet_size_mb: float
     seeds_done: int
     seeds_total: int
-    top1_mean: float
+    top1_mean: float  # TEST top-1, measured (never chosen on)
     top1_sd: float  # NaN with fewer than 2 seeds
     seconds_mean: float
     failed: tuple[str, ...]  # reasons of final failures
+    top1: SeedStat | None = None  # test top-1: mean and the interval for this many seeds (`dse.stats.seed_stat`)
+    val_top1_mean: float = float("nan")  # validation top-1, what chooses; NaN for studies without the split
 
 
 def summarize(trials: list[FrozenTrial], spec, retries: int) -> list[PointSummary]:
-    """The final table of a sweep (`dse.study.grid.SweepSpec`): per grid point, top-1 mean and sd over its
-    completed seeds (`mean_interval`), size, time."""
+    """The final table of a sweep (`dse.study.grid.SweepSpec`): per grid point, test top-1 over its completed
+    seeds (mean, sd and `seed_stat`, as the report writes it), validation top-1 mean where recorded, size,
+    time."""
     from dse.plan import cost
     from dse.study.layout import failure
 
@@ -116,11 +145,14 @@ def summarize(trials: list[FrozenTrial], spec, retries: int) -> list[PointSummar
     rows = []
     for point_key, keys in by_point.items():
         done = [complete[k] for k in keys if k in complete]
-        mean, sd, _, _ = mean_interval([t.value for t in done])
+        test = seed_stat([measured_top1(t) for t in done])
+        vals = [t.user_attrs.get("val_top1") for t in done]
+        val_mean = (mean_interval(vals)[0] if done and all(isinstance(v, (int, float)) for v in vals)
+                    else float("nan"))
         c = cost(spec.point.replace(**dict(point_key)))
         rows.append(PointSummary(
             values=dict(point_key), size_mb=c.size_mb, imagenet_size_mb=c.imagenet_size_mb,
-            seeds_done=len(done), seeds_total=len(keys), top1_mean=mean, top1_sd=sd,
+            seeds_done=len(done), seeds_total=len(keys), top1_mean=test.mean, top1_sd=test.sd,
             seconds_mean=mean_interval([t.user_attrs.get(RESULT_SECONDS, 0.0) for t in done])[0],
-            failed=tuple(failure(failed[k])[1] for k in keys if k in failed)))
+            failed=tuple(failure(failed[k])[1] for k in keys if k in failed), top1=test, val_top1_mean=val_mean))
     return rows

@@ -120,3 +120,67 @@ def test_dashboard_serves_the_weights_kept_beside_the_study(tmp_path):
             server.shutdown()
             server.server_close()
             thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def real_sweep(tmp_path_factory):
+    """A tiny sweep trained for real (synthetic data, 1 epoch, tiny widths) with bypass fixed, as `dse sweep`
+    writes it: the study the dashboard is checked on."""
+    from sweep_helpers import TINY_RECIPE
+
+    from dse.study.grid import build_spec
+    from dse.study.runner import RunOptions, run
+
+    path = tmp_path_factory.mktemp("dash") / "real.db"
+    spec = build_spec(params=["sr"], values=["0.125,0.5,1.0"], seeds=3, dataset="synthetic", subset=200,
+                      assignments=["base_e=16", "incr_e=16", "bypass=simple"],
+                      recipe_options={**TINY_RECIPE, "batch_size": 16})
+    run(spec, RunOptions(storage=str(path), study_name="sr", device="cpu"), poll=0.05)
+    return path
+
+
+@pytest.mark.slow
+def test_dashboard_reads_like_the_report(real_sweep):
+    """Through optuna-dashboard's own JSON API: the metric is named (validation top-1, what chose), the fixed
+    bypass has a one-value distribution, the definition is one readable attr per field, the dashboard's best
+    trial is the validation best, and importance gives fixed params nothing."""
+    from optuna.trial import TrialState
+
+    from dse.study.progress import snapshot
+
+    server, _ = make_dashboard_server(str(real_sweep), "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}/api/studies"
+    try:
+        (summary,) = _get_json(base)["study_summaries"]
+        detail = _get_json(f"{base}/{summary['study_id']}")
+        importances = _get_json(f"{base}/{summary['study_id']}/param_importances")["param_importances"]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert detail["objective_names"] == ["validation top-1 (%)"]
+    attrs = {a["key"]: a["value"] for a in detail["user_attrs"]}
+    assert attrs["dse.kind"] == "sweep" and attrs["dse.val_fraction"] == "0.1" and "dse.recipe" in attrs
+    trials = detail["trials"]
+    assert len(trials) == 9 and all(t["state"] == "Complete" for t in trials)
+    for t in trials:
+        params = {p["name"]: p for p in t["params"]}
+        bypass = params["bypass"]["distribution"]
+        assert [c["value"] for c in bypass["choices"]] == ["simple"], bypass
+        assert params["sr"]["distribution"]["type"] in ("FloatDistribution", "CategoricalDistribution")
+    # the dashboard's best trial is chosen on validation, as dse chooses
+    import optuna
+
+    study = optuna.load_study(study_name="sr", storage=f"sqlite:///{real_sweep}")
+    best = snapshot(study.get_trials(deepcopy=False), 9, 2, 1).best
+    assert [t["number"] for t in detail["best_trials"]] == [best.number]
+    assert all(t.user_attrs["val_top1"] == t.value for t in study.get_trials(states=(TrialState.COMPLETE,)))
+    # importance: nothing for what was fixed (bypass, base_e, ... hold one value each). With too few distinct
+    # results PED-ANOVA finds nothing and the dashboard then shares 1/n over every param: not that case here.
+    (scores,) = importances
+    given = {s["name"]: s["importance"] for s in scores}
+    assert len(set(given.values())) > 1, f"the dashboard fell back to equal shares: {given}"
+    fixed = {"bypass", "base_e", "incr_e", "freq", "pct3x3"}
+    assert not fixed & {name for name, value in given.items() if value > 0}, given

@@ -146,3 +146,18 @@ def test_every_figure_kind_draws(kind):
     fig.canvas.draw()
     drawn = sum(len(ax.lines) + len(ax.collections) + len(ax.patches) + len(ax.images) for ax in fig.axes)
     assert drawn > 0 and fig.get_suptitle()
+
+
+def test_learning_curves_draw_validation_beside_test():
+    from .test_figures import _val_sweep
+
+    curves = learning_curves(_val_sweep([(0.25, 0, 70.0, 60.0), (0.5, 0, 65.0, 80.0)]))
+    fig = draw.draw_learning_curves(curves, "t")
+    fig.canvas.draw()
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == [draw.CURVE_TITLES["validation"], draw.CURVE_TITLES["test"]]
+    # each panel plots its own split's means: the validation panel ends at 70 for sr 0.25, the test panel at 60
+    finals = [sorted(line.get_ydata()[-1] for line in ax.lines if not line.get_label().startswith("chance"))
+              for ax in panels]
+    assert finals == [[65.0, 70.0], [60.0, 80.0]]
+    assert "Left: validation top-1" in fig._supxlabel.get_text()

@@ -211,3 +211,42 @@ def test_budget_reads_the_sweep_definition():
     plain.add_trial(create_trial(value=1.0, params={"x": 1}, distributions={"x": IntDistribution(0, 2)},
                                  state=TrialState.COMPLETE))
     assert "unknown dataset" in training_budget(study_data(plain)).text
+
+
+def _val_sweep(points):
+    """A sweep with a validation split: per (sr, seed), validation and test top-1 and their per-epoch curves."""
+    from dse.study import layout
+
+    from .studies import DISTRIBUTIONS, METAPARAMS, attrs, spec
+
+    study = optuna.create_study(direction="maximize")
+    definition = spec("sweep", ["sr"], {"sr": sorted({p[0] for p in points})}, 1, {})
+    layout.write_definition(study, {**definition, "val_fraction": 0.1, "val_seed": 0})
+    for sr, seed, val, test in points:
+        point = BASE.replace(sr=sr)
+        params = {**{k: getattr(point, k) for k in METAPARAMS}, "seed": seed, "bypass": point.bypass.value}
+        user = {**attrs(point, seed, test, 90.0, 2), "epoch_top1": [test - 5, test], "val_top1": val,
+                "epoch_val_top1": [val - 5, val]}
+        study.add_trial(create_trial(state=TrialState.COMPLETE, value=val, params=params, user_attrs=user,
+                                     distributions={k: DISTRIBUTIONS[k] for k in params},
+                                     intermediate_values={1: val - 5, 2: val}))
+    return study_data(study)
+
+
+def test_learning_curves_name_validation_and_test():
+    data = _val_sweep([(0.25, 0, 70.0, 60.0), (0.5, 0, 65.0, 80.0)])
+    curves = learning_curves(data)
+    assert curves.splits == ["validation", "test"]
+    lines = curves.lines.set_index(["split", "short", "epoch"])["mean"]
+    assert lines["validation", "0.25", 2] == 70.0 and lines["test", "0.25", 2] == 60.0
+    assert lines["validation", "0.5", 1] == 60.0 and lines["test", "0.5", 1] == 75.0
+    old = learning_curves(study_data(make_sweep(None, "old", {"sr": (0.25, 0.5)}, seeds=1)))
+    assert old.splits == ["test"]  # a study from before the split: its curves are test, and say so
+
+
+def test_edf_best_is_the_validation_choice_reported_on_test():
+    data = _val_sweep([(0.25, 0, 70.0, 60.0), (0.5, 0, 65.0, 80.0), (0.75, 0, 50.0, 85.0)])
+    summary = error_edf([data]).summary.iloc[0]
+    assert summary["chosen_on"] == "validation" and summary["best"] == pytest.approx(40.0)  # sr 0.25's test error
+    old = error_edf([_two_objective([(80, 1), (90, 2)])]).summary.iloc[0]
+    assert old["chosen_on"] == "test" and old["best"] == pytest.approx(10.0)

@@ -148,3 +148,18 @@ def test_point_labels_do_not_overlap_at_the_paper_grids(param, values, fixed, se
         for text, box, ax in boxes:
             frame = ax.get_window_extent(fig.canvas.get_renderer())
             assert frame.x0 - 1 <= box.x0 and box.x1 <= frame.x1 + 1, f"label {text!r} leaves its panel"
+
+
+def test_summary_says_which_split_chose_and_which_measured():
+    from dse.report.figures import point_stats
+    from dse.report.write import summary_markdown
+
+    from .test_figures import _val_sweep
+
+    data = _val_sweep([(0.25, 0, 70.0, 60.0), (0.5, 0, 65.0, 80.0)])
+    data.frame["val_images"], data.frame["test_images"] = 500, 1000
+    text = summary_markdown(data, point_stats(data), [])
+    assert ("validation top-1 (a held-out part of the training data, 500 images) chose" in text
+            and "test top-1 (1,000 images) is every accuracy shown" in text)
+    old = study_data(make_sweep(None, "old", {"sr": (0.25, 0.5)}, seeds=1))
+    assert "fall back to test top-1" in summary_markdown(old, point_stats(old), [])
