@@ -3,9 +3,15 @@
 The recipe is the default one for the point's norm (`recipe_for`), with a small batch; a point trains when no
 step's loss is non-finite and the mean loss of the last steps is below that of the first ones and below ln 10
 (where a network whose ReLU head died stays).
+
+Not slow: each bypass at the default head and norm, the paper's ReLU head, and the paper's complex shortcut
+without BatchNorm (about 3 s of CPU each). Slow: the other bypass/head/norm combinations and the sweep over every
+preset and corner. A run is a pure function of its point (fixed seed, data and recipe, one thread), so each
+distinct point trains once per session and the corner sweep reuses the runs of the points it shares.
 """
 
 import functools
+import itertools
 import math
 
 import pytest
@@ -40,10 +46,16 @@ def quick(point):
     return recipe_for(point, epochs=1, batch_size=BATCH)
 
 
+@functools.cache
+def trained(point):
+    [row] = check({"": point}, data_for, quick, window=WINDOW)
+    return row
+
+
 def assert_trains(name, point):
-    [row] = check({name: point}, data_for, quick, window=WINDOW)
-    assert not row.diverged, row
-    assert row.trains, row
+    row = trained(point)
+    assert not row.diverged, (name, row)
+    assert row.trains, (name, row)
 
 
 def test_domain_ends_are_the_searchs_bounds():
@@ -73,19 +85,31 @@ def test_per_step_losses_are_recovered_from_the_running_means():
     assert 1.0 < losses[0] < 4.0 and result.epochs == 2
 
 
-@pytest.mark.parametrize("head", list(Head))
-@pytest.mark.parametrize("bypass", list(Bypass))
+FAST = {(Bypass.none, Head.linear), (Bypass.simple, Head.linear), (Bypass.complex, Head.linear),
+        (Bypass.none, Head.relu), (Bypass.complex, Norm.none)}
+
+
+def _cases(*values):
+    """Each combination as a param, `slow` unless it is in FAST."""
+    return [pytest.param(*combo, id="-".join(v.value for v in combo),
+                         marks=() if combo in FAST else pytest.mark.slow)
+            for combo in itertools.product(*values)]
+
+
+@pytest.mark.parametrize("bypass, head", _cases(Bypass, Head))
 def test_each_bypass_and_head_trains_at_the_default_recipe(bypass, head):
     assert_trains(f"{bypass.value}/{head.value}", BASE.replace(bypass=bypass, head=head))
 
 
-@pytest.mark.parametrize("bypass", list(Bypass))
-def test_the_papers_shortcuts_train_without_batchnorm(bypass):
-    assert_trains(f"{bypass.value}/none", BASE.replace(bypass=bypass, norm=Norm.none))
+@pytest.mark.parametrize("bypass, norm", _cases(Bypass, [Norm.none]))
+def test_the_papers_shortcuts_train_without_batchnorm(bypass, norm):
+    assert_trains(f"{bypass.value}/none", BASE.replace(bypass=bypass, norm=norm))
 
 
-PAPERS = pytest.mark.xfail(reason="open: the paper's exact squeezenet1_0 (no BatchNorm, ReLU head) dies to ln 10 "
-                           "within 40 steps of NO_NORM_RECIPE here (docs/training.md)", strict=True)
+PAPERS = pytest.mark.xfail(reason="the paper's exact squeezenet1_0 (no BatchNorm, ReLU head) dies to ln 10 within "
+                           "40 steps here: its ReLU head, not the recipe (NO_NORM_RECIPE and 8 variants of it, lr "
+                           "0.005-0.08, 3 seeds each: 1 run in 30 clearly above chance; docs/training.md)",
+                           strict=True)
 
 
 def _marked(name, point):

@@ -25,6 +25,8 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from matplotlib.transforms import Bbox, blended_transform_factory
 
 from dse.report.figures import (
+    UNCONFIRMED,
+    BypassTable,
     Curves,
     ErrorEdf,
     GridPanel,
@@ -704,3 +706,142 @@ def draw_accuracy_vs_latency(data: LatencyAccuracy, title: str) -> Figure:
     taken += _marker_boxes(ax, pts["latency_ms"], pts[col], radius_pt=3.5)
     place_labels(ax, front["latency_ms"], front[col], list(front["short"].astype(str)), taken=taken, color=OURS)
     return fig
+
+
+# ---------------------------------------------------------------------------------------------- bypass (Table 3)
+
+
+def _variant_ticks(table: BypassTable, paper: bool = False) -> tuple[list[float], list[str]]:
+    """One tick per variant at its own position: its name (the paper's, on the paper's panel) and its size."""
+    pts = table.variants
+    ref = table.paper.set_index("variant")
+    positions, labels = [], []
+    for i, variant in enumerate(ref.index):
+        rows = pts[pts["variant"] == variant]
+        positions.append(float(i))
+        if paper:
+            r = ref.loc[variant]
+            labels.append(f"{r['paper_name']}\n{r['size_mb']:g} MB" if r["confirmed"]
+                          else f"{r['paper_name']}\nno confirmed value")
+            continue
+        sizes = rows["size_mb"].dropna()
+        inet = rows["imagenet_size_mb"].dropna()
+        text = variant
+        if len(table.groups) == 1 and len(sizes):
+            text += f"\n{sizes.iloc[0]:.2f} MB" + (f"\n(ImageNet {inet.iloc[0]:.2f})" if len(inet) else "")
+        labels.append(text)
+    return positions, labels
+
+
+@_styled
+def draw_bypass_table(table: BypassTable) -> Figure:
+    """The paper's Table 3 as a figure: per bypass variant, each seed's test accuracy (one mark each), the mean
+    and its interval; the paper's ImageNet values on their own panel at the same positions, and for a variant the
+    confirmed reference lacks, words instead of a number."""
+    pts, seeds = table.variants, table.seeds
+    has_top5 = bool(pts["top5_mean"].notna().any())
+    metrics = ["top1", "top5"] if has_top5 else ["top1"]
+    fig = _figure(4.0 * len(metrics) + 4.2, 6.2)
+    axd = fig.subplot_mosaic([["legend"] * (len(metrics) + 1), [*metrics, "paper"]], height_ratios=[0.18, 1])
+    words = table.dataset_words or table.budget.dataset
+    cmap = colormaps["tab10"]
+    positions, labels = _variant_ticks(table)
+    for metric in metrics:
+        ax = axd[metric]
+        for g, group in enumerate(table.groups):
+            c = OURS if len(table.groups) == 1 else cmap(g % 10)
+            rows = pts[(pts["group"] == group) & (pts["n"] > 0)]
+            mine = seeds[seeds["group"] == group]
+            ax.scatter(mine["x"], mine[metric], s=16, facecolor="white", edgecolor=c, lw=0.8, zorder=3.5,
+                       gid=f"seeds-{metric}-{g}", label="one seed (its test result)" if g == 0 else None)
+            mean = rows[f"{metric}_mean"]
+            for kind, style in (("t95", {"capsize": 4, "elinewidth": 1.1}),
+                                ("range", {"capsize": 0, "elinewidth": 2.4, "alpha": 0.45})):
+                sel = (rows[f"{metric}_interval"] == kind) & rows[f"{metric}_lo"].notna()
+                if sel.any():
+                    yerr = np.vstack([(mean[sel] - rows.loc[sel, f"{metric}_lo"]).to_numpy(),
+                                      (rows.loc[sel, f"{metric}_hi"] - mean[sel]).to_numpy()])
+                    ax.errorbar(rows.loc[sel, "x"], mean[sel], yerr=np.clip(yerr, 0, None), fmt="none", ecolor=c,
+                                zorder=3, label=(interval_name(kind) + (" (3+ seeds)" if kind == "t95"
+                                                                        else " (2 seeds)")) if g == 0 else None,
+                                **style)
+            ax.scatter(rows["x"], mean, s=44, marker="D", color=c, zorder=4,
+                       label=(group or f"this study: test {metric.replace('top', 'top-')} on {words}, mean over "
+                              "seeds"))
+            for _, r in rows.iterrows():
+                ax.annotate(f"{r[f'{metric}_mean']:.1f}" + (" *" if r["chosen"] else ""), (r["x"], r[f"{metric}_mean"]),
+                            xytext=(7, 0), textcoords="offset points", va="center", fontsize=7.5, color=c)
+        if metric in table.chance:
+            ax.axhline(table.chance[metric], color=MUTED, ls="--", lw=0.9, zorder=1,
+                       label=f"chance ({table.chance['top1']:.0f}% top-1, {table.chance['top5']:.0f}% top-5)")
+        ax.set_xticks(positions, labels)
+        ax.set_xlim(-0.6, len(positions) - 0.4)
+        ax.set_ylabel(f"test {metric.replace('top', 'top-')} on {words} (%)")
+        ax.set_title(f"{metric.replace('top', 'top-')} per bypass variant (this study)")
+        ax.grid(True, axis="y", alpha=0.25)
+        ax.margins(y=0.2)
+        ax.autoscale_view()
+        bottom, top = ax.get_ylim()
+        ax.set_ylim(max(bottom, -2.0), min(top, 102.0))
+    _paper_table3_panel(axd["paper"], table)
+    handles, names = [], []
+    for metric in [*metrics, "paper"]:
+        for h, lab in zip(*axd[metric].get_legend_handles_labels(), strict=True):
+            if lab not in names:
+                handles.append(h)
+                names.append(lab)
+    axd["legend"].axis("off")
+    axd["legend"].legend(handles, names, loc="center", ncols=2, frameon=False)
+    caption = ("WARNING: " + " ".join(table.warnings) + " ") if table.warnings else ""
+    caption += (f"Each variant at its own position: open circles = each seed's test result, diamond = the mean "
+                f"over seeds; {table.intervals.get('top1', '')}.")
+    if len(table.groups) == 1:
+        caption += (" Under each variant: its model size here and (in brackets) at ImageNet's input and 1000 "
+                    "classes, the sizes the paper gives.")
+    caption += " " + table.selection.text
+    chosen = pts[pts["chosen"]]
+    if len(chosen):
+        caption += " * = the best variant by " + table.selection.split + " top-1" + (
+            " (per line)" if len(table.groups) > 1 else "") + ": " + ", ".join(
+            f"{r['variant']}" + (f" ({r['group']})" if r["group"] else "") for _, r in chosen.iterrows()) + "."
+    missing = pts[pts["n"] == 0]
+    if len(missing):
+        caption += " No result: " + ", ".join(f"{r['label']} ({r['status']})" for _, r in missing.iterrows()) + "."
+    caption += (" Right: the paper's Table 3 on its own axis (ImageNet top-1 and top-5 after full training, "
+                "ImageNet model sizes)")
+    if table.unconfirmed:
+        caption += "; " + ", ".join(table.paper.set_index("variant").loc[table.unconfirmed, "paper_name"]) + (
+            f": {UNCONFIRMED}, so no value is shown")
+    caption += "."
+    if not table.paper_matches:
+        caption += " Note: the paper trains SqueezeNet v1.0's metaparameters (" + ", ".join(
+            f"{k}={v}" for k, v in table.paper_fixed.items()) + "); this study fixes others."
+    _titles(fig, table.title, table.budget.text, caption)
+    return fig
+
+
+def _paper_table3_panel(ax: Axes, table: BypassTable) -> None:
+    """The paper's top-1 and top-5 per variant; a variant without a confirmed value gets words, not a mark."""
+    ref = table.paper.reset_index(drop=True)
+    xs = np.arange(len(ref), dtype=float)
+    ok = ref["confirmed"].to_numpy(dtype=bool)
+    for metric, marker, name in (("top1", "s", "top-1"), ("top5", "^", "top-5")):
+        ax.plot(xs[ok], ref.loc[ok, metric], marker, color=PAPER, ms=7, ls="none",
+                label=f"the paper: ImageNet {name} after full training (Table 3)")
+        for x, v in zip(xs[ok], ref.loc[ok, metric], strict=True):
+            ax.annotate(f"{v:.1f}", (x, v), xytext=(7, 0), textcoords="offset points", va="center", fontsize=7.5,
+                        color=PAPER)
+    positions, labels = _variant_ticks(table, paper=True)
+    ax.set_xticks(positions, labels)
+    ax.set_xlim(-0.6, len(positions) - 0.4)
+    values = pd.concat([ref.loc[ok, "top1"], ref.loc[ok, "top5"]])
+    if len(values):
+        ax.set_ylim(float(values.min()) - 8, float(values.max()) + 8)
+    for x, r in zip(xs[~ok], ref[~ok].itertuples(), strict=True):
+        ax.text(x, 0.5, f"{r.paper_name}:\n" + textwrap.fill(UNCONFIRMED, 12),
+                transform=blended_transform_factory(ax.transData, ax.transAxes), ha="center", va="center",
+                fontsize=7.5, color=MUTED, gid=f"unconfirmed-{r.variant}")
+    ax.set_ylabel("ImageNet accuracy (%), the paper's", color=PAPER)
+    ax.tick_params(axis="y", colors=PAPER)
+    ax.grid(True, axis="y", alpha=0.25)
+    ax.set_title("the paper's Table 3 (ImageNet, full training)")

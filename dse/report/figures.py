@@ -752,3 +752,125 @@ def accuracy_vs_latency(data: StudyData, stats: pd.DataFrame | None = None) -> L
                                                             errors="coerce").dropna()})
     return LatencyAccuracy(pts, front, chosen, training_budget(data), ", ".join(cpus) or "unknown CPU",
                            ", ".join(threads) or "?")
+
+
+# ---------------------------------------------------------------------------------------------- bypass (Table 3)
+
+BYPASS_VARIANTS = ("none", "simple", "complex")
+PAPER_BYPASS_NAMES = {"none": "vanilla", "simple": "simple bypass", "complex": "complex bypass"}
+"""dse's `bypass` values -> the rows of the paper's Table 3."""
+UNCONFIRMED = "not in the confirmed reference"
+
+
+@dataclass(frozen=True)
+class BypassTable:
+    """The paper's Table 3 for a sweep over `bypass`: accuracy per variant (every seed, the mean and the interval
+    `seed_stat` gives for that many seeds), its size, and the paper's values beside it where the confirmed
+    reference (dse/reference/squeezenet-paper.json) has them: a variant it lacks gets no number, only
+    `UNCONFIRMED`."""
+
+    variants: pd.DataFrame  # `point_stats` rows in variant order, plus variant, paper_name, group, x, chosen
+    seeds: pd.DataFrame  # one row per completed trial: variant, group, label, seed, x, top1, top5, val_top1
+    paper: pd.DataFrame  # variant, paper_name, confirmed, top1, top5, size_mb (NaN where not confirmed)
+    groups: tuple[str, ...]  # the other swept params' values, one entry per line ("" when only bypass is swept)
+    selection: Selection  # the split that chooses the best variant (validation where recorded)
+    budget: Budget
+    title: str
+    paper_fixed: dict[str, Any]  # the metaparameters Table 3 was trained with (SqueezeNet v1.0's)
+    paper_matches: bool  # this study fixes the same ones
+    source: str
+    chance: dict[str, float] = field(default_factory=dict)  # metric -> accuracy of guessing (%)
+    warnings: tuple[str, ...] = ()
+    intervals: dict[str, str] = field(default_factory=dict)  # metric -> `interval_legend` of its bars
+    dataset_words: str = ""
+
+    @property
+    def unconfirmed(self) -> list[str]:
+        """Variants of this study whose Table 3 values the confirmed reference does not hold."""
+        return [v for v, ok in zip(self.paper["variant"], self.paper["confirmed"], strict=True) if not ok]
+
+
+def is_bypass_sweep(data: StudyData) -> bool:
+    """A sweep with `bypass` among its swept params: the one study Table 3's layout applies to."""
+    return data.kind == "sweep" and "bypass" in data.swept
+
+
+def paper_table3(variants: Sequence[str]) -> pd.DataFrame:
+    """The paper's Table 3 row of each variant (ImageNet, full training); NaN and `confirmed` False for a
+    variant the confirmed reference lacks (the complex bypass), so no number is ever typed in for it."""
+    rows = {r["variant"]: r for r in paper()["table_3_macroarchitecture"]}
+    out = []
+    for v in variants:
+        name = PAPER_BYPASS_NAMES.get(v, str(v))
+        r = rows.get(name)
+        out.append({"variant": v, "paper_name": name, "confirmed": r is not None,
+                    "top1": float(r["top1"]) if r else math.nan, "top5": float(r["top5"]) if r else math.nan,
+                    "size_mb": float(r["size_mb"]) if r else math.nan})
+    return pd.DataFrame(out, columns=["variant", "paper_name", "confirmed", "top1", "top5", "size_mb"])
+
+
+def _variant_order(values: Sequence[Any]) -> list[str]:
+    present = list(dict.fromkeys(str(v) for v in values if v is not None and not pd.isna(v)))
+    return [v for v in BYPASS_VARIANTS if v in present] + [v for v in present if v not in BYPASS_VARIANTS]
+
+
+def bypass_table(data: StudyData, stats: pd.DataFrame | None = None) -> BypassTable:
+    """Table 3's data for a bypass sweep. Points are placed at x = the variant's index (offset per group when
+    other params are swept too); each seed sits beside its point. `chosen` marks the best variant per group by
+    the selecting split (`selection`); the test split is what is reported."""
+    if not is_bypass_sweep(data):
+        raise ValueError(f"{data.name} is not a sweep over bypass (swept: {', '.join(data.swept) or 'nothing'})")
+    stats = point_stats(data) if stats is None else stats
+    others = tuple(n for n in data.swept if n != "bypass")
+    pts = stats.copy()
+    pts["variant"] = pts["bypass"].map(lambda v: str(v) if v is not None and not pd.isna(v) else "?")
+    pts["paper_name"] = pts["variant"].map(lambda v: PAPER_BYPASS_NAMES.get(v, v))
+    pts["group"] = [point_label(others, r) if others else "" for r in pts.to_dict("records")]
+    order = _variant_order(pts["variant"])
+    groups = tuple(dict.fromkeys(pts["group"]))
+    width = 0.7 / len(groups)
+    place = {(v, g): i + (j - (len(groups) - 1) / 2) * width for i, v in enumerate(order)
+             for j, g in enumerate(groups)}
+    pts["x"] = [place.get((v, g), math.nan) for v, g in zip(pts["variant"], pts["group"], strict=True)]
+    pts["_rank"] = pts["variant"].map(order.index)
+    pts = pts.sort_values(["_rank", "x"], kind="stable").drop(columns="_rank").reset_index(drop=True)
+    chosen = selection(stats)
+    pts["chosen"] = False
+    for _, rows in pts[(pts["n"] > 0) & pts[chosen.column].notna()].groupby("group", sort=False):
+        pts.loc[rows[chosen.column].idxmax(), "chosen"] = True
+
+    f = data.frame
+    done = f[(f["state"] == COMPLETE) & f["top1"].notna()].copy()
+    seeds = pd.DataFrame(columns=["variant", "group", "label", "seed", "x", "top1", "top5", "val_top1"])
+    if len(done):
+        at = pts.set_index("label")
+        done = done[done["label"].isin(at.index)]
+        done = done.assign(variant=done["label"].map(at["variant"]), group=done["label"].map(at["group"]),
+                           val_top1=done["val_top1"] if "val_top1" in done else math.nan)
+        done = done.sort_values(["label", "seed"], kind="stable")
+        # a column of seed marks just left of the point's mean, so neither hides the other
+        spread = min(0.04, 0.25 * width / max(1, int(done.groupby("label").size().max())))
+        xs = []
+        for label, rows in done.groupby("label", sort=False):
+            k = len(rows)
+            xs += [(label, at.loc[label, "x"] - 0.2 * width + (i - (k - 1) / 2) * spread) for i in range(k)]
+        done["x"] = [x for _, x in xs] if xs else []
+        done = done.assign(_rank=done["variant"].map(order.index)).sort_values(["_rank", "x"], kind="stable")
+        seeds = done[list(seeds.columns)].reset_index(drop=True)
+
+    n_classes = study_num_classes(data)
+    chance = {m: chance_level(n_classes, k) for m, k in (("top1", 1), ("top5", 5))} if n_classes else {}
+    with_result = pts[pts["n"] > 0]
+    intervals = {m: interval_legend(with_result[f"{m}_interval"], bool(with_result[f"{m}_clipped"].any()))
+                 for m in ("top1", "top5")}
+    fixed = dict(paper()["metaparameters_v1_0"])
+    ours = _study_values(data.spec)
+    matches = all(ours.get(k) is None or _key(ours[k]) == _key(v) for k, v in fixed.items()
+                  if k not in data.swept)
+    return BypassTable(
+        variants=pts, seeds=seeds, paper=paper_table3(order), groups=groups, selection=chosen,
+        budget=training_budget(data), title=f"{data.name}: accuracy per bypass variant (the paper's Table 3)",
+        paper_fixed=fixed, paper_matches=matches, source=paper()["source"], chance=chance,
+        warnings=tuple(study_warnings(data, stats)), intervals=intervals,
+        dataset_words=dataset_label(data.spec.get("dataset")),
+    )

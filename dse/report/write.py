@@ -21,10 +21,13 @@ from matplotlib.figure import Figure
 
 from dse.report import draw
 from dse.report.figures import (
+    UNCONFIRMED,
     accuracy_vs_latency,
     accuracy_vs_size_at,
+    bypass_table,
     error_edf,
     grid_panels,
+    is_bypass_sweep,
     learning_curves,
     paper_reference,
     param_importance,
@@ -38,8 +41,8 @@ from dse.report.figures import (
 from dse.report.frame import StudyData, format_value
 from dse.stats import STAT_DESCRIPTION, STAT_HEADER, format_stat, interval_name
 
-FIGURE_NAMES = ("accuracy_vs_size", "pareto", "accuracy_vs_latency", "learning_curves", "grid", "importance",
-                "error_edf")
+FIGURE_NAMES = ("accuracy_vs_size", "bypass_table3", "pareto", "accuracy_vs_latency", "learning_curves", "grid",
+                "importance", "error_edf")
 
 
 @dataclass
@@ -72,6 +75,8 @@ def study_figures(data: StudyData, stats: pd.DataFrame | None = None, size: str 
                  + (f"; the paper's {sa.reference.figure} is shown on its own axis (ImageNet top-5)."
                     if sa.reference else "."))
         out.append(Figured("accuracy_vs_size", "Accuracy vs model size", about, draw.draw_accuracy_vs_size(sa)))
+    if is_bypass_sweep(data) and len(stats):
+        out.append(_bypass_figure(data, stats))
     if data.kind == "search" or len(data.directions) > 1:
         pareto = pareto_front(data, stats)
         if len(pareto.points):
@@ -110,6 +115,13 @@ def _curves_about(splits: list[str]) -> str:
     if splits == ["validation"]:
         return "Validation top-1 after each epoch, per design point (what pruning and every choice read)."
     return "Test top-1 after each epoch, per design point (this study has no validation split)."
+
+
+def _bypass_figure(data: StudyData, stats: pd.DataFrame) -> Figured:
+    table = bypass_table(data, stats)
+    about = ("Accuracy per bypass variant, the paper's Table 3: each seed's test result, the mean and its interval, "
+             "and the paper's ImageNet values beside them where the confirmed reference has them.")
+    return Figured("bypass_table3", "Bypass variants (the paper's Table 3)", about, draw.draw_bypass_table(table))
 
 
 def _spread_text(data: StudyData) -> str:
@@ -387,6 +399,7 @@ def summary_markdown(data: StudyData, stats: pd.DataFrame, figures: Sequence[Fig
     for f in figures:
         lines += [f"## {f.title}", "", f"![{f.title}]({f.name}.png)", "", f.about, ""]
     lines += _reference_lines(data) + [""] if _reference_lines(data) else []
+    lines += _bypass_markdown(data, stats)
     if _front_rows(data, stats):
         front = _md_table(FRONT_HEADERS + list(data.swept), _front_rows(data, stats))
         lines += ["## Points on the Pareto front", "", front, ""]
@@ -472,6 +485,7 @@ def index_html(data: StudyData, stats: pd.DataFrame, figures: Sequence[Figured])
     for f in figures:
         body += [f"<h2>{html.escape(f.title)}</h2>", _figure_html(f)]
     body += [f'<p class="note">{html.escape(line)}</p>' for line in _reference_lines(data)]
+    body += _bypass_html(data, stats)
     if _front_rows(data, stats):
         front = _html_table(FRONT_HEADERS + list(data.swept), _front_rows(data, stats), cls="front")
         body += ["<h2>Points on the Pareto front</h2>", front]
@@ -496,3 +510,62 @@ def index_html(data: StudyData, stats: pd.DataFrame, figures: Sequence[Figured])
                 '<a href="points.csv">points.csv</a> (one row per design point), '
                 '<a href="summary.md">summary.md</a>.</p>')
     return _page(f"dse report: {data.name}", body)
+
+
+# ---------------------------------------------------------------------------------------------- bypass (Table 3)
+
+
+BYPASS_TITLE = "Bypass variants against the paper's Table 3"
+
+
+def _bypass_table_rows(data: StudyData, stats: pd.DataFrame) -> tuple[list[str], list[list[str]], list[str]]:
+    """Headers, one row per design point of a bypass sweep (variant order), and the notes under the table."""
+    if not is_bypass_sweep(data) or not len(stats):
+        return [], [], []
+    table = bypass_table(data, stats)
+    others = [n for n in data.swept if n != "bypass"]
+    val = table.selection.split == "validation"
+    headers = ["bypass", "the paper's name", *others, "seeds", f"test top-1 % ({STAT_HEADER})",
+               "test top-1 % per seed", f"test top-5 % ({STAT_HEADER})", *(["validation top-1 %"] if val else []),
+               "size (MB)", "ImageNet size (MB)", "paper top-1 %", "paper top-5 %", "paper size (MB)"]
+    paper = table.paper.set_index("variant")
+    rows = []
+    for _, r in table.variants.iterrows():
+        mine = table.seeds[table.seeds["label"] == r["label"]]
+        ref = paper.loc[r["variant"]] if r["variant"] in paper.index else None
+        confirmed = ref is not None and bool(ref["confirmed"])
+        cells = [_num(ref[k], 1) if confirmed else UNCONFIRMED for k in ("top1", "top5")]
+        cells.append(f"{ref['size_mb']:g}" if confirmed else UNCONFIRMED)
+        rows.append([r["variant"] + (" *" if r["chosen"] else ""), r["paper_name"],
+                     *(format_value(n, r[n]) for n in others), f"{r['n']}", _acc(r, "top1"),
+                     ", ".join(_num(v) for v in mine["top1"]) or "—", _acc(r, "top5"),
+                     *([_num(r["val_top1_mean"])] if val else []), _num(r["size_mb"], 2),
+                     _num(r["imagenet_size_mb"], 2), *cells])
+    chosen = table.variants[table.variants["chosen"]]
+    notes = []
+    if len(chosen):
+        notes.append(f"* the best variant{' of each line' if len(table.groups) > 1 else ''} by "
+                     f"{table.selection.split} top-1. {table.selection.text}")
+    notes.append(f"Paper: Table 3 of {table.source} (ImageNet top-1/top-5 after full training, SqueezeNet v1.0's "
+                 "metaparameters, ImageNet model sizes)."
+                 + (" " + ", ".join(paper.loc[table.unconfirmed, "paper_name"]) + f": {UNCONFIRMED}, so no value "
+                    "is given." if table.unconfirmed else "")
+                 + ("" if table.paper_matches else " This study fixes other metaparameters than the paper's."))
+    notes.append(f"Training: {table.budget.text}. {STAT_DESCRIPTION}")
+    return headers, rows, notes
+
+
+def _bypass_markdown(data: StudyData, stats: pd.DataFrame) -> list[str]:
+    headers, rows, notes = _bypass_table_rows(data, stats)
+    if not rows:
+        return []
+    return [f"## {BYPASS_TITLE}", "", _md_table(headers, rows), "",
+            *(line for note in notes for line in (note, "")), ""]
+
+
+def _bypass_html(data: StudyData, stats: pd.DataFrame) -> list[str]:
+    headers, rows, notes = _bypass_table_rows(data, stats)
+    if not rows:
+        return []
+    return [f"<h2>{html.escape(BYPASS_TITLE)}</h2>", _html_table(headers, rows, cls="table3"),
+            *(f'<p class="note">{html.escape(note)}</p>' for note in notes)]

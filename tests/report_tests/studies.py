@@ -39,7 +39,10 @@ METAPARAMS = ("base_e", "incr_e", "freq", "sr", "pct3x3", "bypass")
 def accuracy(point: DesignPoint, seed: int) -> tuple[float, float]:
     """A plausible top-1/top-5 (%): rises with size and saturates; seed noise of about 0.5 points."""
     size = cost(point).size_mb
-    noise = random.Random(hash((round(point.sr, 6), round(point.pct3x3, 6), point.base_e, seed))).gauss(0, 0.5)
+    key = (round(point.sr, 6), round(point.pct3x3, 6), point.base_e, seed)
+    if point.bypass.value != "none":  # a bypass variant gets noise of its own (str hashes differ per process)
+        key += (("simple", "complex").index(point.bypass.value),)
+    noise = random.Random(hash(key)).gauss(0, 0.5)
     top1 = 60 + 20 * (1 - math.exp(-size / 6)) + noise
     return top1, min(99.9, 90 + top1 / 10)
 
