@@ -103,6 +103,7 @@ class Snapshot:
     workers: int = 1
     phase: str = ""  # before training, e.g. "decoding 60,000 images (once)"
     rate: float | None = None  # work per second of one worker, if known before any trial has run
+    metric: str = "top-1"  # what the trials' top-1 is: "val top-1" where a validation split chooses
 
     def count(self, *states: str) -> int:
         return sum(1 for t in self.trials if t.state in states)
@@ -162,7 +163,7 @@ def status_line(snap: Snapshot, now: float, width: int = 80) -> str:
     return fit(parts, width)
 
 
-def _trial_line(t: TrialView, age: float, width: int) -> str:
+def _trial_line(t: TrialView, age: float, width: int, metric: str = "top-1") -> str:
     if t.state == "running":
         if t.epoch < 1:
             where = "starting"
@@ -170,10 +171,10 @@ def _trial_line(t: TrialView, age: float, width: int) -> str:
             where = f"epoch {t.epoch}/{t.epochs} step {t.step}/{t.steps}"
         parts = [(0, f"  #{t.number} {t.label}"), (0, where),
                  (2, f"{t.images_per_second:,.0f} img/s" if t.images_per_second else ""),
-                 (1, f"top-1 {t.epoch_top1[-1]:.1f}%" if t.epoch_top1 else ""),
+                 (1, f"{metric} {t.epoch_top1[-1]:.1f}%" if t.epoch_top1 else ""),
                  (1, duration(t.seconds + age))]
     elif t.state == "done":
-        parts = [(0, f"  #{t.number} {t.label}"), (0, f"top-1 {t.top1:.2f}%" if t.top1 is not None else "done"),
+        parts = [(0, f"  #{t.number} {t.label}"), (0, f"{metric} {t.top1:.2f}%" if t.top1 is not None else "done"),
                  (1, duration(t.seconds))]
     else:
         parts = [(0, f"  #{t.number} {t.label}"), (0, t.state + (f": {t.note}" if t.note else ""))]
@@ -191,12 +192,12 @@ def sweep_lines(snap: Snapshot, now: float, width: int = 80, recent: int = 4) ->
     lines.append(status_line(snap, now, width))
     best = snap.best()
     if best is not None:
-        lines.append(clip(f"best top-1 {best.top1:.2f}%  #{best.number} {best.label}", width))
+        lines.append(clip(f"best {snap.metric} {best.top1:.2f}%  #{best.number} {best.label}", width))
     for t in sorted((t for t in snap.trials if t.state == "running"), key=lambda t: t.number):
-        lines.append(_trial_line(t, age, width))
+        lines.append(_trial_line(t, age, width, snap.metric))
     done = sorted((t for t in snap.trials if t.state in FINISHED), key=lambda t: t.finished_at, reverse=True)
     for t in done[:recent]:
-        lines.append(_trial_line(t, age, width))
+        lines.append(_trial_line(t, age, width, snap.metric))
     return lines
 
 
@@ -220,13 +221,13 @@ class SweepLog:
                 out.append(f"{stamp} {name}: started")
             for e in range(epochs, len(t.epoch_top1)):
                 rate = f", {t.images_per_second:,.0f} img/s" if t.images_per_second else ""
-                out.append(f"{stamp} {name}: epoch {e + 1}/{t.epochs} top-1 {t.epoch_top1[e]:.1f}%{rate}")
+                out.append(f"{stamp} {name}: epoch {e + 1}/{t.epochs} {snap.metric} {t.epoch_top1[e]:.1f}%{rate}")
             if t.state in FINISHED and state not in FINISHED:
                 eta = eta_seconds(snap, now)
                 tail = (f" · {snap.count(*FINISHED)}/{snap.total} done"
                         f"{f' · ETA {duration(eta)}' if eta is not None and snap.remaining else ''}")
                 if t.state == "done":
-                    result = f"top-1 {t.top1:.2f}%" if t.top1 is not None else "done"
+                    result = f"{snap.metric} {t.top1:.2f}%" if t.top1 is not None else "done"
                     out.append(f"{stamp} {name}: {result} in {duration(t.seconds)}{tail}")
                 else:
                     out.append(f"{stamp} {name}: {t.state}{f' ({t.note})' if t.note else ''}{tail}")

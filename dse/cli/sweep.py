@@ -182,7 +182,8 @@ class _Watch:
     def snapshot(self, trials) -> Snapshot:
         now = time.monotonic()
         return Snapshot(total=self.spec.target(), trials=tuple(trial_views(trials, self)), elapsed=now - self.started,
-                        taken_at=now, workers=self.options.workers, phase=self.phase, rate=self.rate)
+                        taken_at=now, workers=self.options.workers, phase=self.phase, rate=self.rate,
+                        metric="val top-1" if self.spec.val_fraction else "top-1")
 
 
 def trial_views(trials, watch: _Watch) -> list[TrialView]:
