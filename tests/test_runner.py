@@ -99,21 +99,22 @@ def test_a_trial_lost_before_its_first_heartbeat_is_reclaimed_within_the_grace_p
 # ------------------------------------------------------------------------------------------------ PostgreSQL
 
 URL = os.environ.get("DSE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-SEEDS = int(os.environ.get("DSE_TEST_LARGE_SEEDS", "14"))  # 72 points x 14 seeds = 1,008 trials
-WORKER = textwrap.dedent("""
-    import sys
-    sys.path.insert(0, sys.argv[3])
-    from sweep_helpers import ScriptedTrain
-    from test_runner import _spec
-    from dse.study.runner import RunOptions, run
-    run(_spec(int(sys.argv[4])), RunOptions(storage=sys.argv[1], study_name=sys.argv[2], device="cpu"),
-        train_fn=ScriptedTrain(), poll=0.2)
-""")
+SEEDS = int(os.environ.get("DSE_TEST_LARGE_SEEDS", "14"))  # 72 points x 14 seeds = 1,008 (point, seed) pairs
+
+
+def _trials(study_name: str, storage, states=None) -> list:
+    try:
+        return optuna.load_study(study_name=study_name, storage=storage).get_trials(deepcopy=False, states=states)
+    except KeyError:
+        return []  # not created yet
 
 
 @pytest.mark.slow
 def test_a_second_machine_started_while_the_first_queues_a_large_grid(tmp_path):
-    """Slow: every trial reads the whole study several times (Optuna's ask, the duplicate check)."""
+    """The second command joins while the first is still queueing over 1,000 pairs: it is not refused and trains;
+    then both are stopped with Ctrl-C (the whole grid would take long: every trial reads the study) and the
+    study is consistent: nothing RUNNING, each pair completed at most once, pairs queued twice never trained
+    twice."""
     from dse.errors import StorageError
     from dse.study.storage import normalize_url, open_storage
 
@@ -121,30 +122,51 @@ def test_a_second_machine_started_while_the_first_queues_a_large_grid(tmp_path):
         storage = open_storage(URL, "probe")
     except StorageError as exc:
         pytest.skip(f"no PostgreSQL server for this test: {exc}")
-    name = f"dse-test-{uuid.uuid4().hex[:12]}"
-    args = [sys.executable, "-c", WORKER, URL, name, str(ROOT / "tests"), str(SEEDS)]
+    name, total = f"dse-test-{uuid.uuid4().hex[:12]}", 72 * SEEDS
+    args = [*GRID, "--seeds", str(SEEDS), *TINY, "--storage", URL, "--study-name", name]
+    procs = []
     try:
-        first = subprocess.Popen(args, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 120
-        while True:  # the first is queueing: some trials are there, not all
+        procs.append(popen("sweep", *args, cwd=tmp_path, session=True))
+        first = procs[0]
+        deadline = time.monotonic() + 300
+        while not 0 < len(_trials(name, storage)) < total // 2:  # the first is queueing: some trials, not all
             assert first.poll() is None and time.monotonic() < deadline, first.communicate()
-            try:
-                n = len(optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False))
-            except KeyError:
-                n = 0
-            if 0 < n < 72 * SEEDS // 2:
-                break
             time.sleep(0.05)
-        second = subprocess.Popen(args, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for p in (first, second):
-            _, err = p.communicate(timeout=900)
-            assert p.returncode == 0, err
+        procs.append(popen("sweep", *args, cwd=tmp_path, session=True))
+        second = procs[1]
+        deadline = time.monotonic() + 600
+        while not any(t.user_attrs.get("worker", {}).get("pid") == second.pid
+                      for t in _trials(name, storage, (TrialState.COMPLETE,))):
+            assert second.poll() is None, second.communicate()  # not refused, not stopped
+            assert time.monotonic() < deadline, "the second command trained nothing in 10 minutes"
+            time.sleep(0.5)
+        for p in procs:
+            os.killpg(p.pid, signal.SIGINT)  # Ctrl-C in each machine's terminal
+        for p in procs:
+            _, err = p.communicate(timeout=180)
+            assert p.returncode == 130, err
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    try:
         study = optuna.load_study(study_name=name, storage=normalize_url(URL))
+        trials = study.get_trials(deepcopy=False)
+        assert not [t for t in trials if t.state == TrialState.RUNNING]
         counts = completed_once(study)
-        assert len(counts) == 72 * SEEDS and set(counts.values()) == {1}
-        assert not [t for t in study.trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
-        pids = {t.user_attrs["worker"]["pid"] for t in study.trials if t.state == TrialState.COMPLETE}
-        assert pids == {first.pid, second.pid}  # both machines trained
+        assert counts and set(counts.values()) == {1}  # each completed pair once
+        by_key: dict = {}
+        for t in trials:
+            by_key.setdefault(layout.key_of(t), []).append(t)
+        assert len(by_key) <= total
+        for t in trials:
+            if t.state == TrialState.FAIL and layout.failure(t)[0] == "duplicate":  # a pair queued twice ...
+                assert "top1" not in t.user_attrs  # ... closed without training, for the trial that holds it
+                assert t.user_attrs["duplicate_of"] in {u.number for u in by_key[layout.key_of(t)]} - {t.number}
+        interrupted = [t for t in trials if t.state == TrialState.FAIL and layout.failure(t)[0] == "interrupted"]
+        retried = layout.retried_numbers(trials)
+        assert all(t.number in retried for t in interrupted)  # its work queued again before the command exited
     finally:
         with contextlib.suppress(KeyError):
             optuna.delete_study(study_name=name, storage=storage)

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
@@ -37,6 +38,7 @@ DEFAULT_RANGES = {"base_e": (32, 256), "incr_e": (0, 256), "freq": (1, 8), "sr":
 PAPER_FIXED = {"pct3x3": {"sr": 0.5}}  # Figure 3(b) holds the squeeze ratio at 0.5
 DATA_FIELDS = ("num_classes", "in_channels", "input_size")  # come from the dataset, never --set
 PRUNERS = ("none", "median", "hyperband")
+BYPASSES = tuple(b.value for b in Bypass)
 
 
 @dataclass(frozen=True)
@@ -84,22 +86,8 @@ class SweepSpec:
         return len(self.points()) * len(self.seeds)
 
     def definition(self) -> dict:
-        return {
-            "kind": "sweep",
-            "params": list(self.params),
-            "grid": {name: list(values) for name, values in zip(self.params, self.grid, strict=True)},
-            "fixed": self.fixed(),
-            "seeds": list(self.seeds),
-            "dataset": self.dataset,
-            "subset": self.subset,
-            "val_fraction": self.val_fraction,
-            "val_seed": VAL_SEED,
-            "recipe": {k: v for k, v in self.recipe.to_dict().items() if k not in RECIPE_NOT_COMPARED},
-            "point": self.point.to_dict(),
-            "prune": self.prune,
-            "dse_version": dse.__version__,
-            "torch_version": torch_version(),
-        }
+        return definition(self, grid={name: list(values) for name, values in zip(self.params, self.grid, strict=True)},
+                          seeds=list(self.seeds), prune=self.prune)
 
     def directions(self) -> list[str]:
         return ["maximize"]
@@ -133,6 +121,25 @@ def fixed_values(point: DesignPoint, swept: tuple[str, ...]) -> dict:
     return {name: values[name] for name in SWEEPABLE if name not in swept}
 
 
+def definition(spec: Any, **own: Any) -> dict:
+    """A study's identity, compared on resume (versions aside): what a sweep and a search both record, and the
+    kind's `own` fields (a sweep's grid, seeds and pruner; a search's bounds and size budget)."""
+    return {
+        "kind": spec.kind,
+        "params": list(spec.params),
+        **own,
+        "fixed": spec.fixed(),
+        "dataset": spec.dataset,
+        "subset": spec.subset,
+        "val_fraction": spec.val_fraction,
+        "val_seed": VAL_SEED,
+        "recipe": {k: v for k, v in spec.recipe.to_dict().items() if k not in RECIPE_NOT_COMPARED},
+        "point": spec.point.to_dict(),
+        "dse_version": dse.__version__,
+        "torch_version": torch_version(),
+    }
+
+
 def distribution(name: str, values: tuple) -> BaseDistribution:
     """The distribution of a param over the given values: a fixed value gets a one-value distribution, so
     optuna-dashboard (and its importance) never sees choices that were not made."""
@@ -150,6 +157,78 @@ def torch_version() -> str:
 
 
 # ------------------------------------------------------------------------------------------------ building
+
+
+class Resolved(NamedTuple):
+    point: DesignPoint  # the base point, adapted to the dataset
+    recipe: Any  # dse.train.Recipe
+    seed: int  # the first seed
+
+
+@dataclass(frozen=True)
+class SpecInputs:
+    """The command-line pieces a sweep and a search share (the keywords both `build_spec` take besides their own):
+    the base point (a preset, the design options of `dse train`, --set), the dataset and the recipe."""
+
+    dataset: str
+    base: DesignPoint | None = None  # a preset; None: squeezenet1_0's values
+    design: dict | None = None  # the design options of `dse train`; a None value was not given
+    assignments: list[str] | None = None  # --set name=value
+    recipe_options: dict | None = None  # overrides of the point's default recipe; a None value was not given
+    seed: int | None = None  # the first seed; None: the recipe's
+    subset: int | None = None
+    data_dir: str | None = None
+    image_size: int | None = None  # None: the dataset's own
+    val_fraction: float | None = None  # of the training split held out to choose on; None: dse.data's default
+
+    def __post_init__(self) -> None:
+        if self.data_dir is not None:
+            object.__setattr__(self, "data_dir", str(self.data_dir))  # a Path from a caller: stored as text
+        if self.val_fraction is None:
+            object.__setattr__(self, "val_fraction", VAL_FRACTION)
+
+    def fixed(self) -> dict[str, Any]:
+        """The design values the command fixes: the design options given, then --set."""
+        explicit = {k: v for k, v in (self.design or {}).items() if v is not None}
+        return {**explicit, **parse_assignments(self.assignments)}
+
+    def resolve(self, swept: dict[str, Iterable], *, verb: str, held: dict | None = None) -> Resolved:
+        """The base point adapted to the dataset, its recipe and first seed, with every value of `swept` (name ->
+        the values to check) checked against its domain; a swept parameter may not also be fixed.
+
+        The base point is the preset (else squeezenet1_0), then `held` (the values a kind of study holds for its
+        swept parameters: `paper_fixed`), then the design options and --set.
+        """
+        from dse.data import dataset_info
+        from dse.train import recipe_for
+
+        fixed = parse_assignments(self.assignments)
+        explicit = {k: v for k, v in (self.design or {}).items() if v is not None}
+        for name in swept:
+            if name in fixed:
+                raise SweepError(f"{name} is both {verb} (--param) and set (--set)")
+            if name in explicit:
+                raise SweepError(f"{name} is {verb} (--param); drop --{name.replace('_', '-')}")
+        info = dataset_info(self.dataset, self.data_dir)
+        try:
+            point = (self.base or DesignPoint()).replace(**{**(held or {}), **explicit, **fixed})
+            point = point.for_data(info.num_classes, info.in_channels, self.image_size or info.image_size)
+            for name, values in swept.items():
+                for v in values:
+                    try:
+                        point.replace(**{name: v})
+                    except DesignError as exc:
+                        raise SweepError(f"--param {name}: {v} is outside its domain ({exc})") from None
+            recipe = recipe_for(point, **(self.recipe_options or {}))
+        except DesignError as exc:
+            raise SweepError(str(exc)) from None
+        return Resolved(point, recipe, recipe.seed if self.seed is None else self.seed)
+
+
+def paper_fixed(swept: Iterable[str]) -> dict[str, Any]:
+    """The values the paper holds while sweeping these parameters (sr 0.5 for pct3x3), unless swept too."""
+    swept = set(swept)
+    return {k: v for name in swept for k, v in PAPER_FIXED.get(name, {}).items() if k not in swept}
 
 
 def parse_assignments(items: list[str] | None) -> dict[str, Any]:
@@ -206,12 +285,12 @@ def grid_values(name: str, *, range_: str | None = None, points: int | None = No
     if name == "bypass":
         if range_ is not None or points is not None:
             raise SweepError("bypass takes --values (none,simple,complex), not a range")
-        return tuple(b.value for b in Bypass)
+        return BYPASSES
     if range_ is None:
         start, stop = DEFAULT_RANGES[name]
         step = None
     else:
-        start, stop, step = _parse_range(name, range_)
+        start, stop, step = parse_range(name, range_, single="--values {value} for a single value")
     if points is not None:
         if step is not None:
             raise SweepError(f"{name}: give a STEP or --points, not both")
@@ -222,6 +301,8 @@ def grid_values(name: str, *, range_: str | None = None, points: int | None = No
 def _parse_value(name: str, text: str) -> Any:
     text = text.strip()
     if name == "bypass":
+        if text not in BYPASSES:
+            raise SweepError(f"bypass takes values among {', '.join(BYPASSES)}; got {text!r}")
         return text
     try:
         number = float(text)
@@ -234,16 +315,19 @@ def _parse_value(name: str, text: str) -> Any:
     return number
 
 
-def _parse_range(name: str, text: str) -> tuple[float, float, float | None]:
-    parts = text.split(":")
-    if len(parts) not in (2, 3) or not all(p.strip() for p in parts):
+def parse_range(name: str, text: str, *, single: str) -> tuple:
+    """START:END[:STEP] of a numeric parameter (a sweep's --range, a search's bounds): numbers of the parameter's
+    type (integers for base_e, incr_e, freq), START < END, STEP positive or None. `single` says how to give one
+    value instead (``{value}`` is START)."""
+    parts = [p.strip() for p in text.split(":")]
+    if len(parts) not in (2, 3) or not all(parts):
         raise SweepError(f"{name}: a range is START:END[:STEP]; got {text!r}")
     start, stop = (_parse_value(name, p) for p in parts[:2])
     step = _parse_value(name, parts[2]) if len(parts) == 3 else None
     if start > stop:
         raise SweepError(f"{name}: range {text} is reversed (start > end)")
     if start == stop:
-        raise SweepError(f"{name}: range {text} is empty; use --values {parts[0]} for a single value")
+        raise SweepError(f"{name}: range {text} is empty; use {single.format(value=parts[0])}")
     if step is not None and step <= 0:
         raise SweepError(f"{name}: the step of range {text} must be positive")
     return start, stop, step
@@ -283,28 +367,17 @@ def build_spec(
     ranges: list[str] | None = None,
     points: int | None = None,
     values: list[str] | None = None,
-    assignments: list[str] | None = None,
-    base: DesignPoint | None = None,
-    design: dict | None = None,
-    dataset: str,
-    recipe_options: dict | None = None,
-    seed: int | None = None,
     seeds: int = 1,
-    subset: int | None = None,
-    data_dir: str | None = None,
-    image_size: int | None = None,
     prune: str = "none",
-    val_fraction: float | None = None,
+    **common: Any,
 ) -> SweepSpec:
-    """A checked SweepSpec from the command line's pieces; nothing is written.
+    """A checked SweepSpec from the command line's pieces (`common`: the fields of `SpecInputs`); nothing is
+    written.
 
-    The base point is `base` (a preset, else squeezenet1_0's values), then the paper's fixed values for the
-    swept parameter, then `design` (explicit design options) and `--set`, adapted to the dataset. Every
-    grid value is checked against its domain and every grid point built.
+    Every grid value is checked against its domain and every grid point built; a pct3x3 sweep holds sr at 0.5
+    (`paper_fixed`) unless the command sets it.
     """
-    from dse.data import dataset_info
-    from dse.train import recipe_for
-
+    inputs = SpecInputs(**common)
     if not params:
         raise SweepError(f"give at least one --param ({', '.join(SWEEPABLE)})")
     if seeds < 1:
@@ -330,32 +403,12 @@ def build_spec(
         takes_points = listed is None and name != "bypass"
         grid.append(grid_values(name, range_=range_, values=listed,
                                 points=points if takes_points or len(parsed) == 1 else None))
-    fixed = parse_assignments(assignments)
-    for name in fixed:
-        if name in names:
-            raise SweepError(f"{name} is both swept (--param) and set (--set)")
-    paper = {k: v for name in names for k, v in PAPER_FIXED.get(name, {}).items() if k not in names}
-    explicit = {k: v for k, v in (design or {}).items() if v is not None}
-    for name in explicit:
-        if name in names:
-            raise SweepError(f"{name} is swept (--param); drop --{name.replace('_', '-')}")
-    info = dataset_info(dataset, data_dir)
-    size = image_size or info.image_size
+    point, recipe, first = inputs.resolve(dict(zip(names, grid, strict=True)), verb="swept",
+                                          held=paper_fixed(names))
     try:
-        point = (base or DesignPoint()).replace(**{**paper, **explicit, **fixed})
-        point = point.for_data(info.num_classes, info.in_channels, size)
-        for name, vals in zip(names, grid, strict=True):
-            for v in vals:
-                try:
-                    point.replace(**{name: v})
-                except DesignError as exc:
-                    raise SweepError(f"--param {name}: {v} is outside its domain ({exc})") from None
-        recipe = recipe_for(point, **(recipe_options or {}))
-        first = recipe.seed if seed is None else seed
         spec = SweepSpec(params=tuple(names), grid=tuple(grid), point=point,
-                         seeds=tuple(range(first, first + seeds)), dataset=dataset, recipe=recipe, subset=subset,
-                         data_dir=None if data_dir is None else str(data_dir), prune=prune,
-                         val_fraction=VAL_FRACTION if val_fraction is None else val_fraction)
+                         seeds=tuple(range(first, first + seeds)), dataset=inputs.dataset, recipe=recipe,
+                         subset=inputs.subset, data_dir=inputs.data_dir, prune=prune, val_fraction=inputs.val_fraction)
         spec.points()  # every combination is a valid network
     except DesignError as exc:
         raise SweepError(str(exc)) from None

@@ -332,7 +332,7 @@ class _Objective:
         if spec.kind == "sweep" and key not in self.grid:
             self._fail(trial, "unused", "asked for after the queue emptied (another worker took the last trial); "
                        "not trained")
-        of = _duplicate_of(handle.trials(), trial.number, key)
+        of = _duplicate_of(handle.trials(DONE + LIVE), trial.number, key)  # the states that can hold its work
         if of is not None:
             trial.set_user_attr(layout.DUPLICATE_OF_ATTR, of)
             self._fail(trial, "duplicate", f"duplicate of trial {of} (queued twice); not trained")
@@ -430,13 +430,14 @@ class _Objective:
 def has_work(handle: StudyHandle) -> bool:
     """Something to take now or soon: a queued trial, a running one (it may fail and be retried), or a search
     that wants more trials."""
-    trials = handle.trials()
-    return any(t.state in LIVE for t in trials) or _wants_more(handle, trials)
+    return bool(handle.trials(LIVE)) or _wants_more(handle)
 
 
-def _wants_more(handle: StudyHandle, trials: list[FrozenTrial]) -> bool:
+def _wants_more(handle: StudyHandle, trials: list[FrozenTrial] | None = None) -> bool:
+    """A search short of --trials (reads the whole study: a search's sampler does so for every trial anyway)."""
     if handle.spec.kind != "search":
         return False
+    trials = handle.trials() if trials is None else trials
     skipped = sum(1 for t in trials if t.user_attrs.get(layout.SKIP_REASON_ATTR))
     return counted_trials(trials, handle.options.retries) < handle.spec.target() and (
         skipped <= 20 * handle.spec.target() + 100)  # a sampler stuck over the budget: stop rather than loop
@@ -480,8 +481,7 @@ def work(handle: StudyHandle, data, device: str, *, train_fn: TrainFn | None = N
     while True:
         gate.acquire()
         objective.gate_held = True
-        trials = handle.trials()
-        if not any(t.state == TrialState.WAITING for t in trials) and not _wants_more(handle, trials):
+        if not handle.trials([TrialState.WAITING]) and not _wants_more(handle):
             objective.release()
             if reclaim_lost(handle):
                 continue
@@ -503,7 +503,7 @@ def work(handle: StudyHandle, data, device: str, *, train_fn: TrainFn | None = N
                   file=sys.stderr)
         except (KeyboardInterrupt, DseError):
             if objective.number is not None:  # Optuna has set it to FAIL: queue its work again
-                requeue(handle.study, handle.study.get_trials(deepcopy=False)[objective.number],
+                requeue(handle.study, handle.storage.get_trial(handle.trial_id(objective.number)),
                         handle.options.retries)
             raise
         finally:

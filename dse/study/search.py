@@ -16,22 +16,23 @@ from typing import Any
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
-import dse
-from dse.data import VAL_FRACTION, VAL_SEED
-from dse.errors import DesignError, SweepError
+from dse.data import VAL_FRACTION
+from dse.errors import SweepError
 from dse.plan import cost
-from dse.space import Bypass, DesignPoint
+from dse.space import DesignPoint
 from dse.study.grid import (
+    BYPASSES,
     INTEGER,
-    PAPER_FIXED,
     SWEEPABLE,
+    SpecInputs,
+    definition,
     distribution,
     fixed_values,
-    parse_assignments,
+    grid_values,
+    paper_fixed,
     parse_param,
-    torch_version,
+    parse_range,
 )
-from dse.study.layout import RECIPE_NOT_COMPARED
 
 # name -> (low, high, step): the paper's space around squeezenet1_0, steps where a finer grain means nothing
 DEFAULT_BOUNDS: dict[str, tuple] = {
@@ -40,7 +41,7 @@ DEFAULT_BOUNDS: dict[str, tuple] = {
     "freq": (1, 8, 1),
     "sr": (0.125, 1.0, None),
     "pct3x3": (0.01, 0.99, None),
-    "bypass": tuple(b.value for b in Bypass),
+    "bypass": BYPASSES,
 }
 OBJECTIVES = ("size", "latency")  # what a search minimizes beside accuracy: size, or size and latency
 STARTUP_TRIALS = 8  # random points before TPE models the results
@@ -84,25 +85,10 @@ class SearchSpec:
 
     def definition(self) -> dict:
         """The study's identity; --trials is not part of it, so a rerun with more trials extends the search."""
-        return {
-            "kind": "search",
-            "params": list(self.params),
-            "grid": None,
-            "bounds": {name: list(b) for name, b in self.bounds},
-            "fixed": self.fixed(),
-            "seeds": [self.seed],
-            "dataset": self.dataset,
-            "subset": self.subset,
-            "val_fraction": self.val_fraction,
-            "val_seed": VAL_SEED,
-            "recipe": {k: v for k, v in self.recipe.to_dict().items() if k not in RECIPE_NOT_COMPARED},
-            "point": self.point.to_dict(),
-            "max_size_mb": self.max_size_mb,
-            **({"max_latency_ms": self.max_latency_ms} if self.max_latency_ms is not None else {}),
-            **({"objective": self.objective} if self.objective != "size" else {}),
-            "dse_version": dse.__version__,
-            "torch_version": torch_version(),
-        }
+        return definition(self, grid=None, bounds={name: list(b) for name, b in self.bounds}, seeds=[self.seed],
+                          max_size_mb=self.max_size_mb,
+                          **({"max_latency_ms": self.max_latency_ms} if self.max_latency_ms is not None else {}),
+                          **({"objective": self.objective} if self.objective != "size" else {}))
 
     def directions(self) -> list[str]:
         return ["maximize", "minimize"] + (["minimize"] if self.objective == "latency" else [])
@@ -159,94 +145,49 @@ def parse_bounds(items: list[str] | None) -> dict[str, tuple]:
         if text is None:
             out[name] = DEFAULT_BOUNDS[name]
         elif name == "bypass":
-            choices = tuple(dict.fromkeys(v.strip() for v in text.split(",") if v.strip()))
-            bad = [c for c in choices if c not in DEFAULT_BOUNDS["bypass"]]
-            if not choices or bad:
-                raise SweepError(f"bypass takes values among none, simple, complex; got {text!r}")
-            out[name] = choices
+            out[name] = grid_values(name, values=text)
         else:
-            out[name] = _parse_bounds(name, text)
+            out[name] = _bounds(name, text)
     return out
 
 
-def _parse_bounds(name: str, text: str) -> tuple:
-    parts = [p.strip() for p in text.split(":")]
-    if len(parts) not in (2, 3) or not all(parts):
-        raise SweepError(f"--param {name}: bounds are LOW:HIGH[:STEP]; got {text!r}")
-    try:
-        nums = [float(p) for p in parts]
-    except ValueError:
-        raise SweepError(f"--param {name}: bounds must be numbers; got {text!r}") from None
-    if name in INTEGER and not all(n.is_integer() for n in nums):
-        raise SweepError(f"--param {name} takes integers; got {text!r}")
-    low, high = nums[0], nums[1]
-    step = nums[2] if len(nums) == 3 else None
-    if low > high:
-        raise SweepError(f"--param {name}: bounds {text} are reversed (low > high)")
-    if low == high:
-        raise SweepError(f"--param {name}: bounds {text} are empty; use --set {name}={parts[0]} to fix it")
+def _bounds(name: str, text: str) -> tuple:
+    """(low, high, step) of a numeric parameter: a range whose span is a whole number of steps; integers step 1
+    by default."""
+    low, high, step = parse_range(name, text, single=f"--set {name}={{value}} to fix it")
     if step is not None:
-        if step <= 0:
-            raise SweepError(f"--param {name}: the step of {text} must be positive")
         span = (high - low) / step
         if abs(span - round(span)) > 1e-9:
             raise SweepError(f"--param {name}: {high} - {low} is not a multiple of the step {step}")
     if name in INTEGER:
-        return int(low), int(high), int(step) if step else 1
+        return low, high, step or 1
     return low, high, step
 
 
 def build_spec(
     *,
     params: list[str] | None = None,
-    assignments: list[str] | None = None,
-    base: DesignPoint | None = None,
-    design: dict | None = None,
-    dataset: str,
-    recipe_options: dict | None = None,
-    seed: int | None = None,
     trials: int = 20,
     max_size_mb: float | None = None,
-    subset: int | None = None,
-    data_dir: str | None = None,
-    image_size: int | None = None,
-    val_fraction: float | None = None,
     max_latency_ms: float | None = None,
     objective: str = "size",
+    **common: Any,
 ) -> SearchSpec:
-    """A checked SearchSpec: no --param searches all six parameters in their default bounds."""
-    from dse.data import dataset_info
-    from dse.train import recipe_for
-
-    fixed = parse_assignments(assignments)
-    explicit = {k: v for k, v in (design or {}).items() if v is not None}
+    """A checked SearchSpec (`common`: the fields of `dse.study.grid.SpecInputs`): no --param searches every
+    parameter the command does not fix, in its default bounds."""
+    inputs = SpecInputs(**common)
     bounds = parse_bounds(params)
     if not params:
-        bounds = {n: b for n, b in DEFAULT_BOUNDS.items() if n not in fixed and n not in explicit}
-    for name in bounds:
-        if name in fixed or name in explicit:
-            raise SweepError(f"{name} is both searched (--param) and fixed")
+        fixed = inputs.fixed()
+        bounds = {n: b for n, b in DEFAULT_BOUNDS.items() if n not in fixed}
     if not bounds:
         raise SweepError("nothing to search: every parameter is fixed")
-    paper = {k: v for name in bounds for k, v in PAPER_FIXED.get(name, {}).items() if k not in bounds}
-    paper = {} if len(bounds) > 1 else paper
-    info = dataset_info(dataset, data_dir)
-    try:
-        point = (base or DesignPoint()).replace(**{**paper, **explicit, **fixed})
-        point = point.for_data(info.num_classes, info.in_channels, image_size or info.image_size)
-        for name, b in bounds.items():
-            for v in (b if name == "bypass" else b[:2]):
-                try:
-                    point.replace(**{name: v})
-                except DesignError as exc:
-                    raise SweepError(f"--param {name}: {v} is outside its domain ({exc})") from None
-        recipe = recipe_for(point, **(recipe_options or {}))
-    except DesignError as exc:
-        raise SweepError(str(exc)) from None
-    spec = SearchSpec(bounds=tuple(bounds.items()), point=point, seed=recipe.seed if seed is None else seed,
-                      dataset=dataset, recipe=recipe, trials=trials, max_size_mb=max_size_mb, subset=subset,
-                      data_dir=None if data_dir is None else str(data_dir), max_latency_ms=max_latency_ms,
-                      objective=objective, val_fraction=VAL_FRACTION if val_fraction is None else val_fraction)
+    ends = {name: b if name == "bypass" else b[:2] for name, b in bounds.items()}
+    # one searched parameter: held as in the paper's sweep of it (sr 0.5 for pct3x3); several: around the base
+    point, recipe, seed = inputs.resolve(ends, verb="searched", held=paper_fixed(bounds) if len(bounds) == 1 else {})
+    spec = SearchSpec(bounds=tuple(bounds.items()), point=point, seed=seed, dataset=inputs.dataset, recipe=recipe,
+                      trials=trials, max_size_mb=max_size_mb, subset=inputs.subset, data_dir=inputs.data_dir,
+                      max_latency_ms=max_latency_ms, objective=objective, val_fraction=inputs.val_fraction)
     if max_size_mb is not None:
         smallest = smallest_size_mb(spec)
         if smallest > max_size_mb:
