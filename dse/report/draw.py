@@ -257,7 +257,8 @@ def draw_accuracy_vs_size(data: SizeAccuracy) -> Figure:
     mosaic = [row + ["paper"] for row in left] if ref is not None else left
     mosaic = [["legend"] * len(mosaic[0]), *mosaic]  # a row of its own: see the legend below
     fig = _figure(12.0 if ref is not None else 7.5, 8.4 if has_top5 else 5.8)
-    axd = fig.subplot_mosaic(mosaic, height_ratios=[0.24, 1.35, 1] if has_top5 else [0.28, 1],
+    legend_rows = 0.24 if ref is not None else 0.5  # alone, the study's panels are narrow: one legend column
+    axd = fig.subplot_mosaic(mosaic, height_ratios=[legend_rows, 1.35, 1] if has_top5 else [legend_rows + 0.04, 1],
                              width_ratios=[1.6, 1] if ref is not None else None)
     if has_top5:
         axd["top5"].sharex(axd["top1"])
@@ -281,7 +282,7 @@ def draw_accuracy_vs_size(data: SizeAccuracy) -> Figure:
         labels.append(f"the paper: top-5 on ImageNet after full training ({ref.figure})")
     # Outside the axes: a legend inside would compete with the point labels for the free space.
     axd["legend"].axis("off")
-    axd["legend"].legend(handles, labels, loc="center", ncols=2, frameon=False)
+    axd["legend"].legend(handles, labels, loc="center", ncols=2 if ref is not None else 1, frameon=False)
     label_name = data.swept[0] if data.swept else "point"
     n_done = int((pts["n"] > 0).sum())
     caption = ""
