@@ -94,7 +94,7 @@ for sweep in sr pct3x3; do
   # SIGINT at the budget's end: the trial in progress is queued again, so the next call resumes it
   timeout -s INT -k 60 "$left" $py -m dse sweep --param "$sweep" "${grid[@]}" --seeds "$seeds" --epochs "$epochs" \
     --batch-size "$batch" --dataset "folder:$data" --device "$device" --workers "$workers" \
-    --storage "$out/$sweep.db" "${extra[@]}"
+    --storage "$out/$sweep.db" --keep-weights none --latency-runs 0 "${extra[@]}"
   rc=$?
   echo "sweep $sweep: $(( $(date +%s) - start )) s wall, exit $rc$([ $rc = 124 ] || [ $rc = 130 ] && echo ' (budget reached)')" \
     | tee -a "$out/bench.txt"

@@ -201,3 +201,14 @@ def test_the_precision_check_evaluates_where_the_data_lives():
     assert mean == pytest.approx(data.mean) and std == pytest.approx(data.std)
     assert test_top1(data) is None
     assert test_top1(device_data)(model) == evaluate(model, data.test_images, data.test_labels, data.mean, data.std)
+
+
+def test_latency_runs_0_and_keep_weights_none_measure_and_store_nothing(tmp_path):
+    """What a GPU sweep passes (scripts/gpu_check.sh): no CPU latency and no weights, only the training."""
+    r = dse("sweep", "--param", "sr", "--values", "0.25", *TINY, "--study-name", "g", "--keep-weights", "none",
+            "--latency-runs", "0", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    (trial,) = _load(tmp_path / "studies" / "g.db", "g").trials
+    assert trial.state == optuna.trial.TrialState.COMPLETE and trial.user_attrs["top1"] >= 0
+    assert not any(name in trial.user_attrs for name in (*layout.LATENCY_ATTRS, WEIGHTS_ATTR))
+    assert not (tmp_path / "studies" / "g.artifacts").exists()

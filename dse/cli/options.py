@@ -317,6 +317,10 @@ ArtifactsOpt = Annotated[str | None, typer.Option(
     "--artifacts", metavar="DIR|URL", help="Where the weights are stored: a directory every worker reaches, "
     "s3://bucket or gs://bucket (default beside an SQLite study: studies/<study>.artifacts; a PostgreSQL study "
     "needs it to keep weights).", rich_help_panel=STUDY, show_default=False)]
+LatencyRunsOpt = Annotated[int | None, typer.Option(
+    "--latency-runs", min=0, help="Timed CPU inference runs per trial for its latency (batch 1 and 32, median after "
+    "warm-up); 0 measures none (a GPU sweep whose trials take seconds). Default: dse.latency's.",
+    rich_help_panel=STUDY, show_default=False)]
 MaxLatencyOpt = Annotated[float | None, typer.Option(
     "--max-latency-ms", help="Latency budget (ms per image on this machine's CPU, measured before training); "
     "points over it are never trained.", rich_help_panel=GRID, show_default=False)]

@@ -26,6 +26,7 @@ from dse.cli.options import (
     EpochsOpt,
     ImageSizeOpt,
     KeepWeightsOpt,
+    LatencyRunsOpt,
     LrOpt,
     MaxLatencyOpt,
     MaxSizeOpt,
@@ -78,6 +79,7 @@ def sweep_command(
     retries: RetriesOpt = 2,
     keep_weights: KeepWeightsOpt = None,
     artifacts: ArtifactsOpt = None,
+    latency_runs: LatencyRunsOpt = None,
 ) -> None:
     from dse.study.grid import build_spec, default_study_name
     from dse.study.runner import RunOptions
@@ -89,7 +91,7 @@ def sweep_command(
         data_dir=data_dir, image_size=image_size, prune=prune, val_fraction=val_fraction)
     name = study_name or default_name(default_study_name(param or []), dataset)
     options = RunOptions(storage=storage, study_name=name, workers=workers, device=device, retries=retries,
-                         keep_weights=keep_weights, artifacts=artifacts)
+                         keep_weights=keep_weights, artifacts=artifacts, latency_runs=latency_runs)
     n_seeds = len(spec.seeds)
     n_points = len(spec.points())
     _run(spec, options, f"sweep {', '.join(spec.params)}: {_count(spec.target(), 'trial')} ("
@@ -122,6 +124,7 @@ def search_command(
     retries: RetriesOpt = 2,
     keep_weights: KeepWeightsOpt = None,
     artifacts: ArtifactsOpt = None,
+    latency_runs: LatencyRunsOpt = None,
 ) -> None:
     from dse.study.runner import RunOptions
     from dse.study.search import build_spec
@@ -132,7 +135,8 @@ def search_command(
         max_size_mb=max_size_mb, subset=subset, data_dir=data_dir, image_size=image_size, val_fraction=val_fraction,
         max_latency_ms=max_latency_ms, objective=objective)
     options = RunOptions(storage=storage, study_name=study_name or default_name("search", dataset), workers=workers,
-                         device=device, retries=retries, keep_weights=keep_weights, artifacts=artifacts)
+                         device=device, retries=retries, keep_weights=keep_weights, artifacts=artifacts,
+                         latency_runs=latency_runs)
     budget = f" under {max_size_mb:g} MB" if max_size_mb is not None else ""
     if max_latency_ms is not None:
         budget += f" under {max_latency_ms:g} ms"
