@@ -11,7 +11,7 @@
 #   TINY=1 scripts/gpu_check.sh /tmp/gc    # the same path on a CPU in a few minutes, to test the script
 #
 # Environment: BUDGET (480 s for the sweeps, but they end by CALL_LIMIT, 540 s after the start), EPOCHS (8), SEEDS (3), WORKERS (1), BATCH (512),
-#   DATA (an extracted folder, else .gpu/cifar10-jpeg.tar.gz), SEED_STUDIES (studies/gpu: copied into an
+#   DATA (an extracted folder, else .gpu/cifar10-jpeg.tar.gz), SEED_STUDIES (studies: its gpu-sr.db, gpu-pct3x3.db copied into an
 #   OUTDIR that has no study yet, so a new device session resumes the committed studies), CONCURRENT (2).
 set -uo pipefail
 script_start=$(date +%s)
@@ -56,10 +56,10 @@ echo "== decode the dataset once (later runs read the cache)"
 $py -c "from dse.data import load_dataset; d = load_dataset('folder:$data'); print(d.num_train, 'train', d.num_test, 'test')" \
   || exit 2
 
-seed_dir=${SEED_STUDIES:-studies/gpu}
+seed_dir=${SEED_STUDIES:-studies}  # the committed GPU studies: studies/gpu-sr.db, studies/gpu-pct3x3.db
 for sweep in sr pct3x3; do
-  if [ ! -f "$out/$sweep.db" ] && [ -f "$seed_dir/$sweep.db" ]; then
-    cp "$seed_dir/$sweep.db" "$out/$sweep.db" && echo "resuming $seed_dir/$sweep.db"
+  if [ ! -f "$out/$sweep.db" ] && [ -f "$seed_dir/gpu-$sweep.db" ]; then
+    cp "$seed_dir/gpu-$sweep.db" "$out/$sweep.db" && echo "resuming $seed_dir/gpu-$sweep.db"
   fi
 done
 
