@@ -106,14 +106,16 @@ def test_the_papers_shortcuts_train_without_batchnorm(bypass, norm):
     assert_trains(f"{bypass.value}/none", BASE.replace(bypass=bypass, norm=norm))
 
 
-PAPERS = pytest.mark.xfail(reason="the paper's exact squeezenet1_0 (no BatchNorm, ReLU head) dies to ln 10 within "
-                           "40 steps here: its ReLU head, not the recipe (NO_NORM_RECIPE and 8 variants of it, lr "
-                           "0.005-0.08, 3 seeds each: 1 run in 30 clearly above chance; docs/training.md)",
+PAPERS = pytest.mark.xfail(reason="the paper's exact networks (presets: no BatchNorm, ReLU head) die to ln 10 in this "
+                           "brief check: their ReLU head, not the recipe (squeezenet1_0 under NO_NORM_RECIPE and 8 "
+                           "variants of it, lr 0.005-0.08, 3 seeds each: 1 run in 30 clearly above chance; all six "
+                           "presets still at ln 10 after 160 steps; docs/training.md). Their BatchNorm variants train.",
                            strict=True)
 
 
 def _marked(name, point):
-    return pytest.param(name, marks=PAPERS) if name == "squeezenet1_0" else name
+    """The paper's exact presets are expected to stay at chance here (strict: the day one learns, this fails)."""
+    return pytest.param(name, marks=PAPERS) if name.startswith("squeezenet") and point.norm is Norm.none else name
 
 
 @pytest.mark.slow
