@@ -38,7 +38,10 @@ def test_weights_kept_with_a_sqlite_study_restore_the_trained_network(tmp_path):
     assert point == t.point
     x = pack_trained(t).normalise(t.data.test_images[:16])
     with torch.no_grad():
-        assert torch.allclose(model(x), t.model(x), atol=1e-2)
+        restored, trained = model(x), t.model(x)
+    # fp16 conv weights: logits within fp16's relative precision, the same predicted classes
+    assert torch.allclose(restored, trained, rtol=1e-2, atol=2e-2)
+    assert torch.equal(restored.argmax(1), trained.argmax(1))
     weights = fetch_weights(study, 0, store)
     assert weights.record["top1"] == kept.user_attrs["top1"] and check(weights).agree == 8
 

@@ -33,7 +33,7 @@ def test_export_best_writes_files_that_give_the_trial_logits(study_path, tmp_pat
     model = load(tmp_path / "net" / "model.pt")
     x = pack_trained(t).normalise(t.data.test_images[:16])
     with torch.no_grad():
-        assert torch.allclose(model(x), t.model(x), atol=1e-2)
+        assert torch.allclose(model(x), t.model(x), rtol=1e-2, atol=2e-2)  # fp16 conv weights
         assert (model(x).argmax(1) == t.model(x).argmax(1)).all()
 
 

@@ -33,7 +33,7 @@ def test_export_writes_checked_files_that_give_the_trained_logits(exported):
     program = torch.export.load(result.files["pt2"]).module()
     assert torch.allclose(program(x), reference, atol=1e-5)
     with torch.no_grad():
-        assert torch.allclose(reference, t.model(x), atol=1e-2)  # fp16 weights: the trained network's logits
+        assert torch.allclose(reference, t.model(x), rtol=1e-2, atol=2e-2)  # fp16 weights: the trained logits
 
     meta = json.loads(result.files["json"].read_text())
     assert meta["point"] == t.point.to_dict() and meta["record"]["top1"] == t.top1
@@ -71,5 +71,9 @@ def test_onnx_missing_names_the_extra(monkeypatch):
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxscript" else real(name, *a))
-    assert onnx_missing() == "ONNX skipped: onnxscript not installed (pip install 'dse[onnx]')"
+    hidden = {"onnx", "onnxscript"}  # neither installed, whatever this machine has
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in hidden else real(name, *a))
+    assert onnx_missing() == "ONNX skipped: onnx and onnxscript not installed (pip install 'dse[onnx]')"
+    hidden = {"onnxscript"}
+    if real("onnx") is not None:
+        assert onnx_missing() == "ONNX skipped: onnxscript not installed (pip install 'dse[onnx]')"
