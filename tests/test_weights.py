@@ -36,8 +36,11 @@ def test_saved_weights_restore_logits_and_test_accuracy(tmp_path, precision):
     assert model.point == t.point and not model.training
     x = read(path).normalise(t.data.test_images[:16])
     with torch.no_grad():
-        diff = (model(x) - t.model(x)).abs().max().item()
-    assert diff == 0.0 if precision == "fp32" else diff < 1e-2
+        restored, trained = model(x), t.model(x)
+    if precision == "fp32":
+        assert torch.equal(restored, trained)
+    else:  # fp16 conv weights: logits within fp16's relative precision
+        assert torch.allclose(restored, trained, rtol=1e-2, atol=2e-2)
     assert check(read(path)).agree == 8
     # the whole test split: the restored network scores exactly what was recorded
     assert check_accuracy(read(path), t.data.test_images, t.data.test_labels, recorded=t.top1) == t.top1
