@@ -456,6 +456,8 @@ def draw_learning_curves(curves: Curves, title: str) -> Figure:
     norm = Normalize(vmin=float(np.nanmin(sizes)) if sizes.notna().any() else 0,
                      vmax=float(np.nanmax(sizes)) if sizes.notna().any() else 1)
     cmap = _viridis()
+    # points that share a size (bypass none and simple) would share a colour: then colour by order instead
+    by_size = sizes.notna().all() and sizes.nunique() == len(sizes)
     for ax, split in zip(axes, splits, strict=True):
         mine = lines[lines["split"] == split] if "split" in lines else lines
         for i, label in enumerate(labels):
@@ -463,8 +465,7 @@ def draw_learning_curves(curves: Curves, title: str) -> Figure:
             if rows.empty:
                 continue
             size = sizes.get(label)
-            color = (cmap(norm(size)) if size is not None and np.isfinite(size)
-                     else cmap(i / max(1, len(labels) - 1)))
+            color = cmap(norm(size)) if by_size else cmap(i / max(1, len(labels) - 1))
             style = "--" if rows["running"].any() else "-"
             short = rows["short"].iloc[0] + (" (running)" if rows["running"].any() else "")
             ax.plot(rows["epoch"], rows["mean"], style, color=color, lw=0.8 if many else 1.6,
