@@ -254,7 +254,7 @@ def train(
     recipe = recipe or recipe_for(point)
     check_fits(point, data.info)
     dev = resolve_device(device)
-    return run_released(dev, recipe.batch_size, lambda: _Session(point, data, recipe, dev, compile).run(
+    return run_released(dev, recipe.batch_size, lambda: Session(point, data, recipe, dev, compile).run(
         on_epoch, on_progress, max(1, check_every), keep_model))
 
 
@@ -314,7 +314,7 @@ def time_steps(
     dev = resolve_device(device)
 
     def timed() -> StepTiming:
-        session = _Session(point, data, recipe, dev, compile, capture)
+        session = Session(point, data, recipe, dev, compile, capture)
         warmup = max(warmup_steps, GRAPH_WARMUP_STEPS + 1) if session.step_kind == "graph" else warmup_steps
         with session.seeded():
             session.build()
@@ -360,7 +360,7 @@ def release(dev: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
-class _Session:
+class Session:
     """Model, optimizer, device data and RNG of one run; also drives `dse.bench`."""
 
     def __init__(self, point: DesignPoint, data: Dataset | DeviceData, recipe: Recipe, dev: torch.device,
@@ -563,10 +563,10 @@ class _StaticStep:
     once, by the captured backward. On CUDA the first GRAPH_WARMUP_STEPS steps run eagerly on a side stream
     (optimizer state, cuDNN autotuning), then the step is captured and every later step is a replay. Any error
     while capturing switches the run to the eager step with one line in the log. Uncaptured (a CPU), the same
-    computation runs eagerly: tests compare it with `_Session.step`.
+    computation runs eagerly: tests compare it with `Session.step`.
     """
 
-    def __init__(self, session: _Session, capture: bool) -> None:
+    def __init__(self, session: Session, capture: bool) -> None:
         self.s = session
         dev = session.dev
         self.idx = torch.zeros(session.batch_size, dtype=torch.long, device=dev)

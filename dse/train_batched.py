@@ -36,9 +36,9 @@ from dse.train import (
     Diverged,
     Recipe,
     RunResult,
+    Session,
     StepTiming,
     TrainingFailed,
-    _Session,
     _sync,
     _Timer,
     check_fits,
@@ -75,7 +75,7 @@ def train_seeds(
     seeds = _check_seeds(seeds)
     check_fits(point, data.info)
     dev = resolve_device(device)
-    return run_released(dev, recipe.batch_size, lambda: _SeedBatch(point, data, recipe, seeds, dev).run(
+    return run_released(dev, recipe.batch_size, lambda: SeedBatch(point, data, recipe, seeds, dev).run(
         on_epoch, max(1, check_every)))
 
 
@@ -96,7 +96,7 @@ def time_seed_steps(
     dev = resolve_device(device)
 
     def timed() -> StepTiming:
-        batch = _SeedBatch(point, data, recipe, seeds, dev)
+        batch = SeedBatch(point, data, recipe, seeds, dev)
         batch.build()
         orders = batch.index_batches()
         for _ in range(warmup_steps):
@@ -143,7 +143,7 @@ class _GlobalMean(nn.Module):
         return x.mean((2, 3), keepdim=True)
 
 
-class _SeedBatch:
+class SeedBatch:
     """K single-seed sessions (their data generators, schedules and initial models) trained as one model."""
 
     def __init__(self, point: DesignPoint, data: Dataset | DeviceData, recipe: Recipe, seeds: tuple[int, ...],
@@ -152,7 +152,7 @@ class _SeedBatch:
             raise DataError(f"the data is on {data.device} but the run on {dev}")
         data = data if isinstance(data, DeviceData) else DeviceData(data, dev)  # one upload for all seeds
         self.point, self.recipe, self.seeds, self.dev = point, recipe, seeds, dev
-        self.sessions = [_Session(point, data, recipe.replace(seed=s, step="eager"), dev, False) for s in seeds]
+        self.sessions = [Session(point, data, recipe.replace(seed=s, step="eager"), dev, False) for s in seeds]
         self.data, self.k = data, len(seeds)
         first = self.sessions[0]
         self.batch_size, self.steps_per_epoch, self.total_steps = (first.batch_size, first.steps_per_epoch,

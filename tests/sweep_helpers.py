@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -77,9 +78,17 @@ def dse(*args: str, cwd: Path, timeout: float = 240, env: dict | None = None) ->
 
 
 def popen(*args: str, cwd: Path, env: dict | None = None, session: bool = False) -> subprocess.Popen:
-    """`session`: its own process group, as a terminal's foreground job (os.killpg then plays Ctrl-C)."""
+    """`session`: its own process group, as a terminal's foreground job (os.killpg then plays Ctrl-C).
+
+    The command starts with Ctrl-C's default action, as from a terminal, even when pytest itself runs as a
+    background job (which inherits SIGINT ignored, and so would every command it starts)."""
     return subprocess.Popen([PYTHON, "-c", MAIN, *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=child_env(env), start_new_session=session)
+                            stderr=subprocess.PIPE, text=True, env=child_env(env), start_new_session=session,
+                            preexec_fn=_terminal_signals)
+
+
+def _terminal_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def child_env(extra: dict | None = None) -> dict:

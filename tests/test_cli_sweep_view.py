@@ -118,7 +118,7 @@ def test_search_help_lists_only_its_own_options():
 
 def test_running_trials_report_their_epoch_and_step(tmp_path, one_thread):  # noqa: F811
     """The worker writes the trainer's progress on the trial; the display's view of the study shows it."""
-    from dse.cli.sweep import _Watch, trial_views
+    from dse.cli.sweep import Watch, trial_views
     from dse.study import layout
     from dse.study.grid import build_spec
     from dse.study.runner import RunOptions, run
@@ -126,7 +126,7 @@ def test_running_trials_report_their_epoch_and_step(tmp_path, one_thread):  # no
     spec = build_spec(params=["sr"], values=["0.5"], dataset="synthetic", subset=96, design=TINY_DESIGN,
                       recipe_options={"epochs": 2, "batch_size": 32})
     options = RunOptions(storage=str(tmp_path / "s.db"), study_name="s", device="cpu")
-    watch = _Watch(spec, options, 0.0)
+    watch = Watch(spec, options, 0.0)
     seen = []
 
     def opened(handle, data) -> None:
@@ -161,7 +161,7 @@ def test_a_folder_seen_the_first_time_is_named_as_decoding(tmp_path):
     """The display says why the first start waits: the folder's images are decoded once, then read from the cache."""
     from dse_testdata import image_tree
 
-    from dse.cli.sweep import _loading_phase
+    from dse.cli.sweep import loading_phase
     from dse.data import images_to_decode, load_dataset
     from dse.study.grid import build_spec
 
@@ -169,7 +169,7 @@ def test_a_folder_seen_the_first_time_is_named_as_decoding(tmp_path):
     name, cache = f"folder:{root}", tmp_path / "cache"
     spec = build_spec(params=["sr"], values=["0.5"], dataset=name, data_dir=str(cache), design=TINY_DESIGN)
     assert images_to_decode(name, cache) == 24
-    assert _loading_phase(spec) == "decoding 24 images (once, into the cache)"
+    assert loading_phase(spec) == "decoding 24 images (once, into the cache)"
     load_dataset(name, cache)
-    assert images_to_decode(name, cache) == 0 and _loading_phase(spec) == f"loading {name}"
+    assert images_to_decode(name, cache) == 0 and loading_phase(spec) == f"loading {name}"
     assert images_to_decode("synthetic") == 0

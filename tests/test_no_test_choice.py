@@ -21,7 +21,7 @@ from sweep_helpers import TINY, dse
 from dse.data import load_dataset
 from dse.report.figures import error_edf, pareto_front, point_stats, selection
 from dse.report.frame import study_data
-from dse.report.write import _front_rows
+from dse.report.write import front_rows
 from dse.study.progress import chosen_split, measured_top1, snapshot, summarize
 from dse.study.progress import pareto_front as study_front
 from dse.study.runner import RunOptions, run
@@ -100,7 +100,7 @@ def test_search_samples_fronts_and_best_do_not_depend_on_test_labels(folders, tm
     assert selection(sa).split == selection(sb).split == "validation"
     fa, fb = pareto_front(da, sa).front, pareto_front(db, sb).front
     assert fa["label"].tolist() == fb["label"].tolist() and len(fa)
-    assert [r[0] for r in _front_rows(da, sa)] == [r[0] for r in _front_rows(db, sb)]
+    assert [r[0] for r in front_rows(da, sa)] == [r[0] for r in front_rows(db, sb)]
     # the error EDF's "best" is the same point's test error, not the lowest test error of the poisoned study
     ea, eb = error_edf([da]).summary.iloc[0], error_edf([db]).summary.iloc[0]
     chosen = sa.loc[sa["val_top1_mean"].idxmax(), "label"]

@@ -19,8 +19,8 @@ from dse.train import (
     Diverged,
     Recipe,
     RunResult,
+    Session,
     TrainingFailed,
-    _Session,
     recipe_for,
     resolve_device,
     time_steps,
@@ -186,9 +186,9 @@ def flips():
     return dataclasses.replace(data, info=dataclasses.replace(data.info, hflip=True))
 
 
-def _state_after(session: _Session, steps: int, eager_loop: bool) -> dict[str, torch.Tensor]:
+def _state_after(session: Session, steps: int, eager_loop: bool) -> dict[str, torch.Tensor]:
     """Parameters, buffers and momenta after `steps` steps: through today's eager loop (the epoch's batches
-    from `train_batches`, `_Session.step`) or through `_Session.advance` (the graph step when the recipe asks)."""
+    from `train_batches`, `Session.step`) or through `Session.advance` (the graph step when the recipe asks)."""
     with session.seeded():
         session.build()
         if eager_loop:
@@ -217,12 +217,12 @@ def test_graph_step_gives_the_parameters_of_the_eager_step(flips, caplog):
     cpu = torch.device("cpu")
     small = flips
     steps = 2 * (small.num_train // 16) + 3
-    want = _state_after(_Session(NARROW, small, EXACT, cpu, False), steps, eager_loop=True)
-    static = _Session(NARROW, small, EXACT.replace(step="graph"), cpu, False)
+    want = _state_after(Session(NARROW, small, EXACT, cpu, False), steps, eager_loop=True)
+    static = Session(NARROW, small, EXACT.replace(step="graph"), cpu, False)
     got = _state_after(static, steps, eager_loop=False)
     assert static.step_ran == "static" and static.static.graph is None
     with caplog.at_level(logging.WARNING, logger="dse.train"):
-        failing = _Session(NARROW, small, EXACT.replace(step="graph"), cpu, False, capture=True)
+        failing = Session(NARROW, small, EXACT.replace(step="graph"), cpu, False, capture=True)
         fell_back = _state_after(failing, steps, eager_loop=False)
     assert failing.step_ran == "eager" and failing.static.eager_steps == GRAPH_WARMUP_STEPS
     assert [r.message for r in caplog.records if "capture failed" in r.message][0].count("\n") == 0

@@ -6,8 +6,8 @@ import torch
 from dse.data import load_dataset, take_subset
 from dse.errors import DesignError
 from dse.space import DesignPoint, Norm
-from dse.train import Diverged, Recipe, RunResult, _Session, train
-from dse.train_batched import _SeedBatch, time_seed_steps, train_seeds
+from dse.train import Diverged, Recipe, RunResult, Session, train
+from dse.train_batched import SeedBatch, time_seed_steps, train_seeds
 
 # BatchNorm, dropout (0.5 before conv10), flips, clipping (per model), weight decay, Nesterov
 NARROW = DesignPoint(base_e=16, incr_e=16, norm=Norm.batch).for_data(10, 3, 32)
@@ -26,7 +26,7 @@ def test_each_stacked_model_is_its_separate_run(data):
     a separate run with seed k: float64, so the 1e-9 tolerance only covers summation order (fp32 rounding alone would
     be 1e-7; a wrong mask, order or init is O(1e-2))."""
     seeds, steps = (0, 3), 7
-    batch = _SeedBatch(NARROW, data, EXACT, seeds, CPU)
+    batch = SeedBatch(NARROW, data, EXACT, seeds, CPU)
     batch.build()
     assert batch.dropouts and batch.dropouts[0][1] == 0.5
     orders = batch.index_batches()
@@ -34,7 +34,7 @@ def test_each_stacked_model_is_its_separate_run(data):
         batch.advance(next(orders), batch.sessions[0].lr_at(i))
     momenta = [batch.optimizer.state[p]["momentum_buffer"] for p in batch.params.values()]
     for k, seed in enumerate(seeds):
-        alone = _Session(NARROW, data, EXACT.replace(seed=seed), CPU, False)
+        alone = Session(NARROW, data, EXACT.replace(seed=seed), CPU, False)
         with alone.seeded():
             alone.build()
             indices = alone.index_batches()

@@ -48,7 +48,7 @@ def report(
     datas: list[StudyData] = []
     for source in studies:  # read everything first: a bad input must leave no half-written report
         datas.extend(load_studies(source, study_name))
-    _unique_names(datas, studies)
+    unique_names(datas, studies)
     if len(datas) == 1:
         targets = {datas[0].name: out or REPORTS_DIR / _safe(datas[0].name)}
         root = None
@@ -106,7 +106,7 @@ def _describe(data: StudyData) -> str:
     return f"{data.kind}, {done} of {len(data.frame)} trials complete"
 
 
-def _unique_names(datas: list[StudyData], sources: list[str]) -> None:
+def unique_names(datas: list[StudyData], sources: list[str]) -> None:
     """Studies of the same name from different files get the file's name in front, so folders differ."""
     counts: dict[str, int] = {}
     for d in datas:

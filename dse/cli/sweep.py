@@ -82,7 +82,7 @@ def sweep_command(
     latency_runs: LatencyRunsOpt = None,
 ) -> None:
     from dse.study.grid import build_spec, default_study_name
-    from dse.study.runner import RunOptions
+    from dse.study.handle import RunOptions
 
     spec = build_spec(
         params=param or [], ranges=[range_] if range_ else None, points=points, values=[values] if values else None,
@@ -126,7 +126,7 @@ def search_command(
     artifacts: ArtifactsOpt = None,
     latency_runs: LatencyRunsOpt = None,
 ) -> None:
-    from dse.study.runner import RunOptions
+    from dse.study.handle import RunOptions
     from dse.study.search import build_spec
 
     spec = build_spec(
@@ -156,7 +156,7 @@ def default_name(base: str, dataset: str) -> str:
 # ------------------------------------------------------------------------------------------------ running
 
 
-class _Watch:
+class Watch:
     """What the live display is shown: the study's trials turned into a `Snapshot`, with the phase the run is in
     and the prior speed until trials measure their own."""
 
@@ -190,7 +190,7 @@ class _Watch:
                         metric="val top-1" if self.spec.val_fraction else "top-1")
 
 
-def trial_views(trials, watch: _Watch) -> list[TrialView]:
+def trial_views(trials, watch: Watch) -> list[TrialView]:
     """Each trial as the display shows it: retried failures, duplicates and unused asks are left out (a retry
     stands for its failure), so the counts add up to the trials the run is to finish."""
     from optuna.trial import TrialState
@@ -234,8 +234,8 @@ def _run(spec, options, title: str) -> None:
 
     started = time.monotonic()
     dev = resolve_device(options.device)  # a device that does not exist: one line before anything else
-    watch = _Watch(spec, options, started)
-    watch.phase = _loading_phase(spec)
+    watch = Watch(spec, options, started)
+    watch.phase = loading_phase(spec)
     state: dict[str, Any] = {"last": 0.0, "where": None}
     display = LiveDisplay(console, sweep_lines, SweepLog(), transient=True)
 
@@ -310,7 +310,7 @@ def quick_hint(eta: float) -> str:
             "--epochs 1 --base-e 16 --incr-e 16 (or --subset with your data), and run the real job on a GPU")
 
 
-def _loading_phase(spec) -> str:
+def loading_phase(spec) -> str:
     from dse.data import images_to_decode
 
     n = images_to_decode(spec.dataset, spec.data_dir, spec.point.input_size)

@@ -135,7 +135,7 @@ def place_labels(
             for dx, dy, ha in _DIRECTIONS:
                 k = distance * (0.75 if dx and dy else 1)
                 ann = _annotate(ax, text, (x, y), (dx * k, dy * k), transform, color, fontsize, ha=ha)
-                box = _text_box(ann, renderer).padded(1.5 * scale)
+                box = text_box(ann, renderer).padded(1.5 * scale)
                 inside = box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0 and box.y1 <= frame.y1
                 mine = _nearest_is_own(box, own, others)
                 if inside and mine and not any(box.overlaps(other) for other in taken):
@@ -151,12 +151,12 @@ def place_labels(
         if placed is None:  # crowded: the spot that hides least, rather than dropping the label
             _, offset, ha = best
             ann = _annotate(ax, text, (x, y), offset, transform, color, fontsize, ha=ha)
-            placed = _text_box(ann, renderer)
+            placed = text_box(ann, renderer)
         taken.append(placed)
     return taken
 
 
-def _text_box(ann, renderer) -> Bbox:
+def text_box(ann, renderer) -> Bbox:
     """The label's text alone: an Annotation's own extent also covers its leader line, which reaches the point."""
     ann.update_positions(renderer)  # places the text in screen space, as Annotation.get_window_extent does
     return Text.get_window_extent(ann, renderer)

@@ -400,8 +400,8 @@ def summary_markdown(data: StudyData, stats: pd.DataFrame, figures: Sequence[Fig
         lines += [f"## {f.title}", "", f"![{f.title}]({f.name}.png)", "", f.about, ""]
     lines += _reference_lines(data) + [""] if _reference_lines(data) else []
     lines += _bypass_markdown(data, stats)
-    if _front_rows(data, stats):
-        front = _md_table(FRONT_HEADERS + list(data.swept), _front_rows(data, stats))
+    if front_rows(data, stats):
+        front = _md_table(FRONT_HEADERS + list(data.swept), front_rows(data, stats))
         lines += ["## Points on the Pareto front", "", front, ""]
     lines += ["## Design points", "", _md_table([*data.swept, *POINT_HEADERS], _point_rows(stats, data.swept)), "",
               STAT_DESCRIPTION, ""]
@@ -419,7 +419,7 @@ def summary_markdown(data: StudyData, stats: pd.DataFrame, figures: Sequence[Fig
 FRONT_HEADERS = ["#", "chosen on: top-1 %", "test top-1 %", "size (MB)", "trials"]
 
 
-def _front_rows(data: StudyData, stats: pd.DataFrame) -> list[list[str]]:
+def front_rows(data: StudyData, stats: pd.DataFrame) -> list[list[str]]:
     """The non-dominated points of a search, smallest first, numbered as in the figure."""
     if not (data.kind == "search" or len(data.directions) > 1):
         return []
@@ -486,8 +486,8 @@ def index_html(data: StudyData, stats: pd.DataFrame, figures: Sequence[Figured])
         body += [f"<h2>{html.escape(f.title)}</h2>", _figure_html(f)]
     body += [f'<p class="note">{html.escape(line)}</p>' for line in _reference_lines(data)]
     body += _bypass_html(data, stats)
-    if _front_rows(data, stats):
-        front = _html_table(FRONT_HEADERS + list(data.swept), _front_rows(data, stats), cls="front")
+    if front_rows(data, stats):
+        front = _html_table(FRONT_HEADERS + list(data.swept), front_rows(data, stats), cls="front")
         body += ["<h2>Points on the Pareto front</h2>", front]
     body += ["<h2>Design points</h2>", _html_table([*data.swept, *POINT_HEADERS], _point_rows(stats, data.swept),
                                                    cls="points"),

@@ -70,7 +70,7 @@ def plan(spec, options):
 class Keeper:
     """One worker's keeping: the policy, the store (opened once), how many latency runs."""
 
-    handle: Any  # dse.study.runner.StudyHandle
+    handle: Any  # dse.study.handle.StudyHandle
     data: Any  # the worker's Dataset or DeviceData (test split, normalisation)
     policy: str
     store: Any  # an optuna.artifacts store, or None when nothing is kept

@@ -20,6 +20,7 @@ from enum import Enum
 from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 DEFINITION_ATTR = "dse"  # the study user attr holding the sweep or search definition (compared on resume)
@@ -135,6 +136,21 @@ def work_params(trial: FrozenTrial) -> dict:
 
 def key_of(trial: FrozenTrial) -> tuple:
     return params_key(work_params(trial))
+
+
+def suggest(trial: optuna.Trial, distributions: dict[str, BaseDistribution]) -> dict:
+    """Every param through Optuna's suggest API: queued values are taken as given, others are sampled."""
+    params = {}
+    for name, d in distributions.items():
+        if isinstance(d, CategoricalDistribution):
+            params[name] = trial.suggest_categorical(name, d.choices)
+        elif isinstance(d, IntDistribution):
+            params[name] = trial.suggest_int(name, d.low, d.high, step=d.step, log=d.log)
+        elif isinstance(d, FloatDistribution):
+            params[name] = trial.suggest_float(name, d.low, d.high, step=d.step, log=d.log)
+        else:  # pragma: no cover - dse only builds the three kinds above
+            raise TypeError(f"unsupported distribution {d!r}")
+    return params
 
 
 def queue(study: optuna.Study, params: dict, **user_attrs: Any) -> None:

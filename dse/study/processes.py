@@ -82,25 +82,86 @@ def worker_devices(device: str, workers: int) -> list[str]:
     return [resolved] * workers
 
 
+class Interrupts:
+    """Ctrl-C and SIGTERM for a process that writes to the study: raised as KeyboardInterrupt only inside
+    `allowed()` (training, waiting); anywhere else it is held and raised when the next `allowed()` opens or at
+    `check()`. An interrupt in the middle of a storage call can leave a broken connection holding SQLite's write
+    lock, which stalls every other worker for the busy timeout; held, it cannot land there. Once raised, later
+    signals are ignored: the process is closing its trial (the command passes Ctrl-C on more than once)."""
+
+    def __init__(self) -> None:
+        self.pending = self.open = self.raised = False
+
+    def _on_signal(self, _signum, _frame) -> None:
+        if self.raised:
+            return
+        if self.open:
+            self._raise()
+        self.pending = True
+
+    def _raise(self) -> None:
+        self.raised, self.open = True, False
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.pending and not self.raised:
+            self._raise()
+
+    @contextmanager
+    def allowed(self):
+        self.check()
+        self.open = True
+        try:
+            yield
+        finally:
+            self.open = False
+
+    def held(self, fn):
+        """`fn` run with interrupts held: a callback that writes to the study from inside training."""
+
+        def call(*args, **kwargs):
+            was, self.open = self.open, False
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.open = was
+                if was:
+                    self.check()
+
+        return call
+
+
 @contextmanager
-def terminate_as_interrupt():
-    """SIGTERM (a scheduler stopping the job) closes the running trial as Ctrl-C does."""
+def handle_interrupts(sigint: bool | None = None):
+    """An `Interrupts` for SIGTERM (a scheduler stopping the job closes the trial as Ctrl-C does) and SIGINT,
+    installed for the block in the main thread; elsewhere no signal reaches it and it does nothing. SIGINT is
+    left ignored where the process started with it ignored (a background job), unless `sigint` says."""
+    interrupts = Interrupts()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield interrupts
         return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    if sigint is None:
+        sigint = takes_sigint()
+    signals = (signal.SIGINT, signal.SIGTERM) if sigint else (signal.SIGTERM,)
+    previous = [(sig, signal.signal(sig, interrupts._on_signal)) for sig in signals]
     try:
-        yield
+        yield interrupts
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous:
+            signal.signal(sig, handler)
 
 
-def run_processes(spec, options, devices: list[str], notify, *, has_work) -> None:
-    """Spawn one worker per device and wait for them, calling `notify` about once a second."""
+def takes_sigint() -> bool:
+    return signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+
+
+def run_processes(spec, options, devices: list[str], notify, *, has_work, interrupts: Interrupts) -> None:
+    """Spawn one worker per device and wait for them, calling `notify` (which reads the study: interrupts held)
+    about once a second. Workers take Ctrl-C where this process does."""
     ctx = multiprocessing.get_context("spawn")
-    gate = ctx.Lock()
-    procs = [ctx.Process(target=_worker_main, args=(spec, options, device, len(devices), gate), name=f"worker {i}")
-             for i, device in enumerate(devices)]
+    gate, sigint = ctx.Lock(), takes_sigint()
+    procs = [ctx.Process(target=_worker_main, args=(spec, options, device, len(devices), gate, sigint),
+                         name=f"worker {i}") for i, device in enumerate(devices)]
     try:
         with _sigint_ignored():  # inherited: a worker takes Ctrl-C only once it can close a trial cleanly
             for p in procs:
@@ -108,8 +169,9 @@ def run_processes(spec, options, devices: list[str], notify, *, has_work) -> Non
         while any(p.is_alive() for p in procs):
             if notify:
                 notify()
-            for p in procs:
-                p.join(timeout=1.0 / len(procs))
+            with interrupts.allowed():
+                for p in procs:
+                    p.join(timeout=1.0 / len(procs))
     except KeyboardInterrupt:
         _stop(procs)
         raise
@@ -123,7 +185,7 @@ def run_processes(spec, options, devices: list[str], notify, *, has_work) -> Non
 @contextmanager
 def _sigint_ignored():
     """SIGINT ignored while workers start: they inherit that (and not a Python handler) through exec, so a
-    Ctrl-C in their start-up imports does nothing rather than print a traceback. `_worker_main` restores it."""
+    Ctrl-C in their start-up imports does nothing rather than print a traceback. `_worker_main` handles it."""
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield
@@ -133,25 +195,22 @@ def _sigint_ignored():
 
 def _stop(procs: list) -> None:
     """Ctrl-C: workers in the same terminal got it too; keep passing it to any still running (one may still be
-    starting, with Ctrl-C ignored), then wait for each to close its trial."""
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the waiting short
-    try:
-        deadline = time.monotonic() + 1.0
+    starting, with Ctrl-C ignored), then wait for each to close its trial. A second Ctrl-C does not cut the
+    waiting short (`Interrupts` ignores signals once it has raised)."""
+    deadline = time.monotonic() + 1.0
+    for p in procs:
+        p.join(timeout=max(0.0, deadline - time.monotonic()))
+    deadline = time.monotonic() + 60.0
+    while any(p.is_alive() for p in procs) and time.monotonic() < deadline:
         for p in procs:
-            p.join(timeout=max(0.0, deadline - time.monotonic()))
-        deadline = time.monotonic() + 60.0
-        while any(p.is_alive() for p in procs) and time.monotonic() < deadline:
-            for p in procs:
-                if p.is_alive() and p.pid:
-                    os.kill(p.pid, signal.SIGINT)
-            for p in procs:
-                p.join(timeout=0.5 / len(procs))
+            if p.is_alive() and p.pid:
+                os.kill(p.pid, signal.SIGINT)
         for p in procs:
-            if p.is_alive():
-                p.terminate()
-                p.join(5)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+            p.join(timeout=0.5 / len(procs))
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+            p.join(5)
 
 
 def _exit_text(code: int | None) -> str:
@@ -163,27 +222,22 @@ def _exit_text(code: int | None) -> str:
     return f"exit {code}"
 
 
-def _interrupt(_signum, _frame) -> None:
-    raise KeyboardInterrupt
-
-
-def _worker_main(spec, options, device: str, workers: int, gate) -> None:
+def _worker_main(spec, options, device: str, workers: int, gate, sigint: bool) -> None:
     """A spawned worker: its own storage connection, the dataset loaded once, then trials until none are left."""
-    signal.signal(signal.SIGTERM, _interrupt)  # terminated: close the trial as Ctrl-C does
-    try:
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # started with it ignored (_run_processes)
-        if device == "cpu" and workers > 1:
-            import torch
+    with handle_interrupts(sigint) as interrupts:  # started with SIGINT ignored (`_sigint_ignored`)
+        try:
+            if device == "cpu" and workers > 1:
+                import torch
 
-            torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
-        from dse.study.runner import open_study, work
+                torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+            from dse.study.runner import open_study, work
 
-        handle = open_study(spec, options, check=False)
-        data = load_data(spec)
-        work(handle, data, device, gate=gate)
-    except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command may pass on another: the trial is closed
-        sys.exit(130)
-    except DseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+            handle = open_study(spec, options, check=False)
+            with interrupts.allowed():
+                data = load_data(spec)
+            work(handle, data, device, gate=gate, interrupts=interrupts)
+        except KeyboardInterrupt:
+            sys.exit(130)  # later signals stay ignored (`Interrupts`): the command may pass on another
+        except DseError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(exc.exit_code)

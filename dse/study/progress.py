@@ -10,14 +10,36 @@ chosen on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
 from dse.stats import SeedStat, mean_interval, seed_stat
-from dse.study.layout import DONE, RESULT_SECONDS, final_failures, key_of, params_key
+from dse.study.layout import DONE, PROGRESS_ATTR, RESULT_SECONDS, final_failures, key_of, params_key
+
+PROGRESS_EVERY_S = 3.0  # a running trial's step count is written at most this often (for live displays)
+
+
+def live_writer(trial, on_write: Callable[[], None]) -> Callable[[Any], None]:
+    """The trainer's progress as a trial attr, written at most every PROGRESS_EVERY_S and at each epoch's end:
+    a live display on any machine shows each running trial's epoch and step."""
+    last = [0.0]
+
+    def write(p) -> None:
+        now = time.monotonic()
+        if now - last[0] < PROGRESS_EVERY_S and p.step < p.steps:
+            return
+        last[0] = now
+        trial.set_user_attr(PROGRESS_ATTR, {
+            "epoch": p.epoch, "epochs": p.epochs, "step": p.step, "steps": p.steps,
+            "images_per_second": round(float(p.images_per_second), 1)})
+        on_write()
+
+    return write
 
 
 def chosen_top1(t: FrozenTrial) -> float:

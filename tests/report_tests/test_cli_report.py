@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dse.cli import app
-from dse.cli.report import _unique_names
+from dse.cli.report import unique_names
 from dse.report.frame import StudyData
 
 from .conftest import snapshot
@@ -54,10 +54,10 @@ def test_same_study_name_in_two_files_gets_distinct_folders(tmp_path):
         return StudyData(name, source, {}, ("maximize",), pd.DataFrame(), pd.DataFrame(), ())
 
     datas = [named("sr", "a/sr.db"), named("sr", "b/other.db"), named("pct", "b/other.db")]
-    _unique_names(datas, [])
+    unique_names(datas, [])
     assert [d.name for d in datas] == ["sr-sr", "other-sr", "pct"]
     datas = [named("sr", str(tmp_path / "x" / "sr.db")), named("sr", str(tmp_path / "y" / "sr.db"))]
-    _unique_names(datas, [])
+    unique_names(datas, [])
     assert [d.name for d in datas] == ["x-sr", "y-sr"]
 
 

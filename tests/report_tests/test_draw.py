@@ -72,7 +72,7 @@ def test_every_label_is_anchored_on_the_point_it_names(name, data):
                     f"{name}: label {short!r} is anchored at {ann.xy}, not on its point")
                 assert ann.arrow_patch is not None, f"{name}: label {short!r} has no leader line to its point"
                 own = tuple(ax.transData.transform(ann.xy))
-                box = draw._text_box(ann, renderer)  # the text, without its leader line
+                box = draw.text_box(ann, renderer)  # the text, without its leader line
                 nearest = min(means, key=lambda p: _box_distance(box, p))
                 assert _box_distance(box, nearest) >= _box_distance(box, own) - 0.5, (
                     f"{name}: label {short!r} sits nearer another point than its own")

@@ -9,7 +9,7 @@ import struct
 import pytest
 from matplotlib.text import Annotation
 
-from dse.report.draw import _text_box, draw_accuracy_vs_size
+from dse.report.draw import draw_accuracy_vs_size, text_box
 from dse.report.figures import accuracy_vs_size
 from dse.report.frame import load_studies, study_data
 from dse.report.write import failed_trials, write_comparison, write_report
@@ -130,7 +130,7 @@ def _label_boxes(fig):
         key = tuple(round(v) for v in ax.get_window_extent(renderer).bounds)
         for text in ax.texts:
             if isinstance(text, Annotation) and text.get_text():
-                groups.setdefault(key, []).append((text.get_text(), _text_box(text, renderer), ax))
+                groups.setdefault(key, []).append((text.get_text(), text_box(text, renderer), ax))
     return groups
 
 
