@@ -22,8 +22,10 @@ PYTHON = sys.executable
 MAIN = "from dse.cli import main; main()"
 
 # A tiny network on a tiny split: one trial trains in well under a second on 2 CPU cores (after warm-up).
-TINY = ["--dataset", "synthetic", "--subset", "64", "--epochs", "1", "--batch-size", "32", "--device", "cpu",
-        "--set", "base_e=16", "--set", "incr_e=16"]
+TINY_DEFAULTS = ["--dataset", "synthetic", "--subset", "64", "--epochs", "1", "--batch-size", "32", "--device",
+                 "cpu", "--set", "base_e=16", "--set", "incr_e=16"]  # weights and latency as the defaults say
+NOTHING_KEPT = ["--latency-runs", "0", "--keep-weights", "none"]  # a test of neither needs neither (a second each)
+TINY = TINY_DEFAULTS + NOTHING_KEPT
 TINY_DESIGN = {"base_e": 16, "incr_e": 16}
 TINY_RECIPE = {"epochs": 1, "batch_size": 32}
 

@@ -154,6 +154,7 @@ def test_fashion_mnist_from_the_debian_package(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("cifar10-cache")  # one process decodes the copy once; the other test reads its cache
 def test_cifar10_jpeg_copy_loads_and_then_comes_from_the_cache(request, monkeypatch):
     cache = request.config.cache.mkdir("dse-data")
     root = cifar10_jpeg(cache)

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import optuna
 import pytest
-from sweep_helpers import TINY, TINY_DESIGN, TINY_RECIPE, ScriptedTrain, dse
+from sweep_helpers import TINY, TINY_DEFAULTS, TINY_DESIGN, TINY_RECIPE, ScriptedTrain, dse
 
 from dse.artifacts import WEIGHTS_ATTR, ArtifactStoreMissing, payload_mb
 from dse.plan import cost
@@ -34,7 +34,7 @@ def _load(path, name):
 
 @pytest.mark.slow  # trains two tiny networks through the real command line, then exports one
 def test_a_sweep_keeps_weights_that_dse_export_restores(tmp_path):
-    r = dse("sweep", "--param", "sr", "--values", "0.25,0.5", *TINY, "--study-name", "t", cwd=tmp_path)
+    r = dse("sweep", "--param", "sr", "--values", "0.25,0.5", *TINY_DEFAULTS, "--study-name", "t", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     options = RunOptions(storage=None, study_name="t")
     assert plan(_sweep(), options).line() in r.stdout.replace("\n", " ")  # the disk estimate is printed

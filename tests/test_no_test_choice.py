@@ -72,7 +72,7 @@ def _search(root: Path, tmp: Path) -> optuna.Study:
                       recipe_options={"epochs": 1, "batch_size": 16}, trials=SEARCH_TRIALS)
     seeded = SeededSearch(**{f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)})
     handle = run(seeded, RunOptions(storage=str(tmp / f"{root.name}-search.db"), study_name="search",
-                                    device="cpu"), poll=0.05)
+                                    device="cpu", keep_weights="none", latency_runs=0), poll=0.05)
     return handle.study
 
 

@@ -162,6 +162,7 @@ def test_bench_reports_throughput(small):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("cifar10-cache")  # one process decodes the copy once; the other test reads its cache
 def test_a_short_run_on_a_cifar10_subset_beats_chance_clearly(request):
     cache = request.config.cache.mkdir("dse-data")
     root = cifar10_jpeg(cache)

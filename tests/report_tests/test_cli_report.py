@@ -157,7 +157,8 @@ def test_a_tiny_real_sweep_reports(tmp_path):
     from dse.study.runner import RunOptions, run
 
     db = tmp_path / "sr.db"
-    run(_sweep_spec(), RunOptions(storage=str(db), study_name="sr", device="cpu"))
+    run(_sweep_spec(), RunOptions(storage=str(db), study_name="sr", device="cpu", keep_weights="none",
+                                  latency_runs=0))
     out = _report(db, tmp_path / "report")
     for name in ("accuracy_vs_size.png", "learning_curves.png", "index.html", "results.csv", "summary.md"):
         assert (out / name).is_file()
