@@ -9,6 +9,8 @@ import json
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 import wsgiref.util
 from pathlib import Path
@@ -17,11 +19,13 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 from sweep_helpers import (  # noqa: F401
+    MAIN,
     NOTHING_KEPT,
     TINY,
     TINY_DESIGN,
     ScriptedTrain,
     as_nobody,
+    child_env,
     completed_once,
     dse,
     fingerprint,
@@ -238,6 +242,23 @@ def test_ctrl_c_in_a_terminal_with_two_workers(here):
     proc = popen(*SLOW, "--workers", "2", cwd=here, session=True)
     _wait_running(here / "studies" / "sr-synthetic.db", proc)
     os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "RUNNING" not in [s for _, s, _ in _states(here / "studies" / "sr-synthetic.db")]
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_background_job_with_two_workers_cleanly(here):
+    """A scheduler stops a job started in the background (Ctrl-C ignored, as a shell's `&` leaves it) with SIGTERM
+    to the command alone: its workers are told to stop by a signal they take, close their trials, and the
+    command exits 130 with nothing left running."""
+    proc = subprocess.Popen([sys.executable, "-c", MAIN, *SLOW, "--workers", "2"], cwd=here, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env(),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    _wait_running(here / "studies" / "sr-synthetic.db", proc)
+    proc.send_signal(signal.SIGINT)  # ignored, as in a background job
+    proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Traceback" not in err

@@ -134,7 +134,8 @@ class Keeper:
         from dse.artifacts import keeps, store_weights
 
         chosen = result.val_top1 if result.val_top1 is not None else result.top1
-        if not keeps(self.policy, (chosen, result.size_mb), self._finished()):
+        finished = self._finished() if self.policy == "best" else []  # only "best" compares (a read of the study)
+        if not keeps(self.policy, (chosen, result.size_mb), finished):
             return
         import copy
 

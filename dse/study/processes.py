@@ -173,7 +173,7 @@ def run_processes(spec, options, devices: list[str], notify, *, has_work, interr
                 for p in procs:
                     p.join(timeout=1.0 / len(procs))
     except KeyboardInterrupt:
-        _stop(procs)
+        _stop(procs, signal.SIGINT if sigint else signal.SIGTERM)  # what the workers take
         raise
     failed = [p for p in procs if p.exitcode != 0]
     if failed:
@@ -193,10 +193,10 @@ def _sigint_ignored():
         signal.signal(signal.SIGINT, previous)
 
 
-def _stop(procs: list) -> None:
-    """Ctrl-C: workers in the same terminal got it too; keep passing it to any still running (one may still be
-    starting, with Ctrl-C ignored), then wait for each to close its trial. A second Ctrl-C does not cut the
-    waiting short (`Interrupts` ignores signals once it has raised)."""
+def _stop(procs: list, sig: int) -> None:
+    """Ctrl-C or SIGTERM: workers in the same terminal got Ctrl-C too; keep passing `sig` to any still running (one
+    may still be starting, with it ignored), then wait for each to close its trial. A second Ctrl-C does not cut
+    the waiting short (`Interrupts` ignores signals once it has raised)."""
     deadline = time.monotonic() + 1.0
     for p in procs:
         p.join(timeout=max(0.0, deadline - time.monotonic()))
@@ -204,7 +204,7 @@ def _stop(procs: list) -> None:
     while any(p.is_alive() for p in procs) and time.monotonic() < deadline:
         for p in procs:
             if p.is_alive() and p.pid:
-                os.kill(p.pid, signal.SIGINT)
+                os.kill(p.pid, sig)
         for p in procs:
             p.join(timeout=0.5 / len(procs))
     for p in procs:
