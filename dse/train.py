@@ -506,22 +506,18 @@ class Session:
         val_top1 = val_top5 = val_loss = None
         train_time = eval_time = 0.0
         top1 = None
-        step = 0
         started = time.perf_counter()
         batches = self.index_batches()
         for epoch in range(1, recipe.epochs + 1):
             timer = _Timer(self.dev)
             self.loss_sum.zero_()
-            for i in range(1, steps + 1):
-                self.advance(next(batches), self.lr_at(step))
-                step += 1
-                if i % check_every == 0 or i == steps:
-                    mean_loss = self.loss_sum.item() / i  # the only host sync inside an epoch
-                    if not math.isfinite(mean_loss):
-                        raise Diverged(epoch, f" (step {i} of {steps}, lr {recipe.lr:g})")
-                    if on_progress:
-                        rate = i * self.batch_size / max(timer.elapsed_wall(), 1e-9)
-                        on_progress(Progress(epoch, recipe.epochs, i, steps, mean_loss, top1, rate))
+            for i in _epoch_checks(self, batches, self.lr_at, epoch, check_every):
+                mean_loss = self.loss_sum.item() / i  # the only host sync inside an epoch
+                if not math.isfinite(mean_loss):
+                    raise Diverged(epoch, f" (step {i} of {steps}, lr {recipe.lr:g})")
+                if on_progress:
+                    rate = i * self.batch_size / max(timer.elapsed_wall(), 1e-9)
+                    on_progress(Progress(epoch, recipe.epochs, i, steps, mean_loss, top1, rate))
             epoch_seconds = timer.stop()
             train_time += epoch_seconds
             eval_started = time.perf_counter()
@@ -654,6 +650,18 @@ def _seed(seed: int, dev: torch.device) -> None:
     torch.default_generator.manual_seed(seed)
     if dev.type == "cuda":
         torch.cuda.manual_seed(seed)  # the current device: `seeded` made it this run's
+
+
+def _epoch_checks(runner, batches: Iterator, lr_at: Callable[[int], float], epoch: int,
+                  check_every: int) -> Iterator[int]:
+    """Run one epoch's steps of `runner` (its `advance` and `steps_per_epoch`), each on the next of `batches`
+    at the schedule's learning rate, and yield the step i (1-based) after every `check_every`-th step and
+    the epoch's last: where the caller syncs once to check the loss."""
+    steps = runner.steps_per_epoch
+    for i in range(1, steps + 1):
+        runner.advance(next(batches), lr_at((epoch - 1) * steps + i - 1))
+        if i % check_every == 0 or i == steps:
+            yield i
 
 
 class _Timer:

@@ -39,6 +39,7 @@ from dse.train import (
     Session,
     StepTiming,
     TrainingFailed,
+    _epoch_checks,
     _sync,
     _Timer,
     check_fits,
@@ -292,20 +293,16 @@ class SeedBatch:
         metrics = val_metrics = None
         has_val = self.data.num_val > 0
         train_time = eval_time = 0.0
-        step = 0
         started = time.perf_counter()
         batches = self.index_batches()
         for epoch in range(1, recipe.epochs + 1):
             timer = _Timer(self.dev)
             self.loss_sum.zero_()
-            for i in range(1, steps + 1):
-                self.advance(next(batches), first.lr_at(step))
-                step += 1
-                if i % check_every == 0 or i == steps:
-                    for k, loss in enumerate(self.loss_sum.tolist()):  # the only host sync inside an epoch
-                        if failed[k] is None and not math.isfinite(loss):
-                            failed[k] = Diverged(epoch, f" (step {i} of {steps}, lr {recipe.lr:g}, seed "
-                                                        f"{self.seeds[k]})")
+            for i in _epoch_checks(self, batches, first.lr_at, epoch, check_every):
+                for k, loss in enumerate(self.loss_sum.tolist()):  # the only host sync inside an epoch
+                    if failed[k] is None and not math.isfinite(loss):
+                        failed[k] = Diverged(epoch, f" (step {i} of {steps}, lr {recipe.lr:g}, seed "
+                                                    f"{self.seeds[k]})")
             train_time += timer.stop()
             if all(failed):
                 break
