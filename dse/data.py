@@ -272,17 +272,17 @@ def _read_cache(path: Path, info: DatasetInfo, fingerprint: str, source: str) ->
         tensors = [blob[k] for k in ("train_images", "train_labels", "test_images", "test_labels")]
         if [_checksum(t) for t in tensors] != blob["checksums"]:
             return None  # damaged
+        pairs = [(tensors[0], tensors[1]), (tensors[2], tensors[3])]
+        val = [blob[k] for k in ("val_images", "val_labels") if k in blob]
+        if val:  # a folder's own val/
+            if [_checksum(t) for t in val] != blob["val_checksums"]:
+                return None  # damaged
+            pairs.append((val[0], val[1]))
         c, s = info.in_channels, info.image_size
-        for images, labels in ((tensors[0], tensors[1]), (tensors[2], tensors[3])):
+        for images, labels in pairs:
             if images.dtype != torch.uint8 or labels.dtype != torch.int64 or tuple(images.shape[1:]) != (c, s, s):
                 return None
             if images.shape[0] != labels.shape[0]:
-                return None
-        val = [blob[k] for k in ("val_images", "val_labels") if k in blob]
-        if val:
-            if [_checksum(t) for t in val] != blob["val_checksums"] or val[0].shape[0] != val[1].shape[0]:
-                return None
-            if val[0].dtype != torch.uint8 or tuple(val[0].shape[1:]) != (c, s, s):
                 return None
         info = replace(info, classes=tuple(blob["classes"]), num_classes=len(blob["classes"]))
         extra = {"val_images": val[0], "val_labels": val[1], "val_source": "folder val/"} if val else {}
