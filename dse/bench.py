@@ -40,8 +40,7 @@ class BenchResult:
 
 def bench_data(point: DesignPoint, batch_size: int) -> Dataset:
     """Synthetic images at the point's input size, enough for a few batches (generated, never read)."""
-    data = load_dataset("synthetic", image_size=point.input_size, subset=max(2 * batch_size, 1024))
-    return data
+    return load_dataset("synthetic", image_size=point.input_size, subset=max(2 * batch_size, 1024))
 
 
 def bench(

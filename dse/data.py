@@ -661,7 +661,6 @@ class DeviceData:
                            else torch.zeros(0, dtype=torch.int64)).to(self.device)
         self.val_images = (data.val_images if data.val_images is not None
                            else data.test_images[:0]).to(self.device)
-        self.val_source = data.val_source
         # padded once, so a batch's crop and flip are a single indexed read
         self.train_padded = F.pad(data.train_images.to(self.device), (self.pad,) * 4)
         self.test_images = data.test_images.to(self.device)

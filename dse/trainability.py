@@ -22,7 +22,6 @@ DOMAIN_ENDS: dict[str, tuple] = {
     "base_e": (32, 256),
     "incr_e": (0, 256),
 }
-WIDTH_FIELDS = ("base_e", "incr_e")
 
 
 def corner_points(base: DesignPoint) -> dict[str, DesignPoint]:
