@@ -156,7 +156,7 @@ class RunResult:
     images_per_second: float  # training images / time in training steps (first epoch included)
     peak_memory_mb: float  # peak CUDA memory allocated (model, optimizer, activations, data); 0 on CPU
     device: str
-    dtype: str  # "bf16" (autocast) or "fp32"
+    dtype: str  # "bf16" (autocast), "fp32" or "fp64"
     epoch_top1: tuple[float, ...]
     params: int
     size_mb: float
@@ -167,7 +167,8 @@ class RunResult:
     test_images: int
     point: DesignPoint
     recipe: Recipe
-    step: str = "eager"  # the step that ran: eager, graph (captured), or batched (seeds vmapped, dse.train_batched)
+    step: str = "eager"  # the step that ran: eager, static (graph's step, uncaptured), graph (captured), or
+    # batched (seeds vmapped, dse.train_batched)
     # the validation split (held out of train, or a folder's val/): what chooses; None/() without one
     val_top1: float | None = None
     val_top5: float | None = None
