@@ -693,11 +693,11 @@ def accuracy_vs_size_at(data: StudyData, size: str = "fp32", stats: pd.DataFrame
     factor = SIZES[size] / 32  # size_mb is parameters x 32 bits, so every point scales alike (missing ones too)
     scaled = stats.assign(size_mb=stats["size_mb"] * factor)
     out = accuracy_vs_size(data, scaled)
+    # the seeds come from the trials, not from `scaled`; `out.missing` already is from `scaled`
     seeds = out.seeds.assign(size_mb=out.seeds["size_mb"] * factor) if len(out.seeds) else out.seeds
-    missing = out.missing.assign(size_mb=out.missing["size_mb"] * factor) if len(out.missing) else out.missing
     from dataclasses import replace
 
-    return replace(out, seeds=seeds, missing=missing, size_label=size_label(size),
+    return replace(out, seeds=seeds, size_label=size_label(size),
                    title=out.title.replace("model size", f"{size} model size"))
 
 
