@@ -60,6 +60,11 @@ def interval_name(kind: str) -> str:
     return INTERVAL_NAMES.get(kind, kind)
 
 
+def interval_label(kind: str) -> str:
+    """An interval kind with the number of seeds that gives it, as figure legends name its bars."""
+    return interval_name(kind) + (" (3+ seeds)" if kind == "t95" else " (2 seeds)")
+
+
 def seed_stat(values: Iterable[float | None], *, bounds: tuple[float, float] | None = METRIC_RANGE) -> SeedStat:
     """Mean, sd and the interval for this many seeds (None and non-finite values are left out)."""
     x = [float(v) for v in values if v is not None and math.isfinite(v)]
@@ -114,7 +119,7 @@ def interval_legend(kinds: Iterable[str], clipped: bool = False) -> str:
     if not present:
         return "no interval (one seed per point)"
     text = "; ".join(
-        ("bars: " if i == 0 else "") + interval_name(k) + (" (3+ seeds)" if k == "t95" else " (2 seeds)")
+        ("bars: " if i == 0 else "") + interval_label(k)
         for i, k in enumerate(present))
     return text + ("; clipped to 0-100%" if clipped else "")
 

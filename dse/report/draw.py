@@ -36,7 +36,7 @@ from dse.report.figures import (
     SizeAccuracy,
 )
 from dse.report.frame import format_value
-from dse.stats import interval_legend, interval_name
+from dse.stats import interval_label, interval_legend
 
 DPI = 150
 OURS = "#1f77b4"
@@ -348,8 +348,7 @@ def _size_panel(ax: Axes, data: SizeAccuracy, metric: str, ylabel: str, color: s
             if sel.any():
                 yerr = np.vstack([(mean[sel] - lo[sel]).to_numpy(), (hi[sel] - mean[sel]).to_numpy()])
                 ax.errorbar(done.loc[sel, "size_mb"], mean[sel], yerr=np.clip(yerr, 0, None), fmt="none", ecolor=c,
-                            zorder=3, label=(interval_name(kind) + (" (3+ seeds)" if kind == "t95" else " (2 seeds)")
-                                             if g == 0 else None), **style)
+                            zorder=3, label=interval_label(kind) if g == 0 else None, **style)
         if len(seeds) and metric in seeds:
             mine = seeds[seeds["label"].isin(done["label"])]
             ax.scatter(mine["size_mb"], mine[metric], s=9, facecolor="white", edgecolor=c, lw=0.7, zorder=3.5,
@@ -764,9 +763,7 @@ def draw_bypass_table(table: BypassTable) -> Figure:
                     yerr = np.vstack([(mean[sel] - rows.loc[sel, f"{metric}_lo"]).to_numpy(),
                                       (rows.loc[sel, f"{metric}_hi"] - mean[sel]).to_numpy()])
                     ax.errorbar(rows.loc[sel, "x"], mean[sel], yerr=np.clip(yerr, 0, None), fmt="none", ecolor=c,
-                                zorder=3, label=(interval_name(kind) + (" (3+ seeds)" if kind == "t95"
-                                                                        else " (2 seeds)")) if g == 0 else None,
-                                **style)
+                                zorder=3, label=interval_label(kind) if g == 0 else None, **style)
             ax.scatter(rows["x"], mean, s=44, marker="D", color=c, zorder=4,
                        label=(group or f"this study: test {metric.replace('top', 'top-')} on {words}, mean over "
                               "seeds"))
