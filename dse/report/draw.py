@@ -44,7 +44,6 @@ TOP5 = "#2ca02c"
 PAPER = "#d62728"
 MUTED = "#8c8c8c"
 SIZE_LABEL = "model size (MB, fp32 weights)"
-INET_SIZE_LABEL = "ImageNet-equivalent model size (MB, fp32)"
 
 _RC = {"font.size": 9, "axes.titlesize": 9.5, "axes.labelsize": 9, "legend.fontsize": 8, "xtick.labelsize": 8,
        "ytick.labelsize": 8, "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "dse"}

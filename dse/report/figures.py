@@ -45,11 +45,6 @@ from dse.study.progress import pareto_mask
 
 COMPLETE = TrialState.COMPLETE.name
 
-# ---------------------------------------------------------------------------------------------- statistics
-
-
-
-
 # ---------------------------------------------------------------------------------------------- budget
 
 
@@ -71,7 +66,7 @@ class Budget:
 
 def training_budget(data: StudyData) -> Budget:
     spec, frame = data.spec, data.frame
-    dataset = _dataset_name(spec.get("dataset"))
+    dataset = dataset_label(spec.get("dataset"))
     recipe = spec.get("recipe") if isinstance(spec.get("recipe"), dict) else {}
     epochs: Any = recipe.get("epochs")
     if epochs is None:
@@ -116,9 +111,6 @@ def dataset_label(dataset: Any) -> str:
         if name.lower() in (known, known.replace("-", "")):
             return f"{pretty} (image folder)"
     return f"folder {name}"
-
-
-_dataset_name = dataset_label
 
 
 def _first(*sources: Any, keys: tuple[str, ...]) -> Any:
@@ -671,7 +663,6 @@ def edf_value(edf: ErrorEdf, study: str, error: float) -> float:
 # ---------------------------------------------------------------------------------------------- other size axes
 
 SIZES = {"fp32": 32, "int8": 8, "int4": 4}  # bits per weight of the report's size axis (dse report --size)
-SIZE_COLUMNS = {"fp32": "size_mb", "int8": "size_mb_int8", "int4": "size_mb_int4"}  # results.csv columns
 
 
 def size_label(size: str) -> str:

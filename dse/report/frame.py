@@ -65,8 +65,6 @@ class StudyData:
 # ---------------------------------------------------------------------------------------------- opening
 
 
-
-
 def load_studies(source: str, study_name: str | None = None) -> list[StudyData]:
     """Every study in the storage, or the one named."""
     storage, display = open_existing(source)
