@@ -1,9 +1,9 @@
 """Matplotlib drawings of the figure data in `dse.report.figures` (Agg, no pyplot: no global state).
 
 Every figure names its dataset and training budget in the title, because a few epochs on CIFAR-10 are a proxy
-and must never be read as the paper's ImageNet numbers; the paper's own points sit on their own axis, labelled
-"ImageNet top-5 (paper)". Point labels are placed so they do not overlap each other, the points or the
-error bars (see `place_labels`), which the paper's 8- and 9-point grids need.
+and must never be read as the paper's ImageNet numbers; the paper's own points sit on their own panel and axes,
+named as the paper's ImageNet values after full training. Point labels are placed so they do not overlap each
+other, the points or the error bars (see `place_labels`), which the paper's 8- and 9-point grids need.
 """
 
 from __future__ import annotations

@@ -337,7 +337,7 @@ class SizeAccuracy:
     chance: dict[str, float] = field(default_factory=dict)  # metric -> accuracy of guessing (%)
     warnings: tuple[str, ...] = ()  # `study_warnings`
     intervals: dict[str, str] = field(default_factory=dict)  # metric -> `interval_legend` of its bars
-    dataset_words: str = ""  # the metric in plain words: "top-1 on CIFAR-10 (JPEG folder)"
+    dataset_words: str = ""  # the dataset in plain words (`dataset_label`): "CIFAR-10 (JPEG folder)"
     size_label: str = ""  # the x axis when it is not fp32 MB (`accuracy_vs_size_at`)
 
 
