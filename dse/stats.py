@@ -60,20 +60,22 @@ def interval_name(kind: str) -> str:
     return INTERVAL_NAMES.get(kind, kind)
 
 
-def seed_stat(values: Iterable[float | None], *, confidence: float = CONFIDENCE,
-              bounds: tuple[float, float] | None = METRIC_RANGE) -> SeedStat:
+def interval_label(kind: str) -> str:
+    """An interval kind with the number of seeds that gives it, as figure legends name its bars."""
+    return interval_name(kind) + (" (3+ seeds)" if kind == "t95" else " (2 seeds)")
+
+
+def seed_stat(values: Iterable[float | None], *, bounds: tuple[float, float] | None = METRIC_RANGE) -> SeedStat:
     """Mean, sd and the interval for this many seeds (None and non-finite values are left out)."""
     x = [float(v) for v in values if v is not None and math.isfinite(v)]
     n = len(x)
     if n == 0:
         return SeedStat(0, math.nan, math.nan, math.nan, math.nan, "none", False)
-    mean = sum(x) / n
+    mean, sd, t_lo, t_hi = mean_interval(x)
     if n == 1:
         return SeedStat(1, mean, math.nan, math.nan, math.nan, "single", False)
-    sd = math.sqrt(sum((v - mean) ** 2 for v in x) / (n - 1))
     if n >= MIN_SEEDS_FOR_CI:
-        half = t_quantile(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n)
-        lo, hi, kind = mean - half, mean + half, "t95" if confidence == CONFIDENCE else f"t{round(confidence * 100)}"
+        lo, hi, kind = t_lo, t_hi, "t95"
     else:
         lo, hi, kind = min(x), max(x), "range"
     clipped = False
@@ -81,6 +83,20 @@ def seed_stat(values: Iterable[float | None], *, confidence: float = CONFIDENCE,
         clipped = lo < bounds[0] or hi > bounds[1]
         lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
     return SeedStat(n, mean, sd, lo, hi, kind, clipped)
+
+
+def mean_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float, float]:
+    """Mean, sample sd, and the two-sided t-interval of the mean, unclipped; the interval is NaN for fewer than 2
+    values. What a reader sees goes through `seed_stat`, which shows a t-interval only from 3 seeds."""
+    x = [float(v) for v in values if v is not None and math.isfinite(v)]
+    if not x:
+        return (math.nan,) * 4
+    mean = sum(x) / len(x)
+    if len(x) < 2:
+        return mean, math.nan, math.nan, math.nan
+    sd = math.sqrt(sum((v - mean) ** 2 for v in x) / (len(x) - 1))
+    half = t_quantile(0.5 + confidence / 2, len(x) - 1) * sd / math.sqrt(len(x))
+    return mean, sd, mean - half, mean + half
 
 
 def format_stat(mean: float, lo: float, hi: float, kind: str, clipped: bool = False, digits: int = 1) -> str:
@@ -103,7 +119,7 @@ def interval_legend(kinds: Iterable[str], clipped: bool = False) -> str:
     if not present:
         return "no interval (one seed per point)"
     text = "; ".join(
-        ("bars: " if i == 0 else "") + interval_name(k) + (" (3+ seeds)" if k == "t95" else " (2 seeds)")
+        ("bars: " if i == 0 else "") + interval_label(k)
         for i, k in enumerate(present))
     return text + ("; clipped to 0-100%" if clipped else "")
 
@@ -171,20 +187,6 @@ def _betacf(a: float, b: float, x: float) -> float:
 
 
 # ---------------------------------------------------------------------------------------------- chance
-
-
-def mean_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float, float]:
-    """Mean, sample sd, and the two-sided t-interval of the mean, unclipped; the interval is NaN for fewer than 2
-    values. What a reader sees goes through `seed_stat`, which shows a t-interval only from 3 seeds."""
-    x = [float(v) for v in values if v is not None and math.isfinite(v)]
-    if not x:
-        return (math.nan,) * 4
-    mean = sum(x) / len(x)
-    if len(x) < 2:
-        return mean, math.nan, math.nan, math.nan
-    sd = math.sqrt(sum((v - mean) ** 2 for v in x) / (len(x) - 1))
-    half = t_quantile(0.5 + confidence / 2, len(x) - 1) * sd / math.sqrt(len(x))
-    return mean, sd, mean - half, mean + half
 
 
 def chance_level(num_classes: int, k: int = 1) -> float:

@@ -1,9 +1,9 @@
 """Matplotlib drawings of the figure data in `dse.report.figures` (Agg, no pyplot: no global state).
 
 Every figure names its dataset and training budget in the title, because a few epochs on CIFAR-10 are a proxy
-and must never be read as the paper's ImageNet numbers; the paper's own points sit on their own axis, labelled
-"ImageNet top-5 (paper)". Point labels are placed so they do not overlap each other, the points or the
-error bars (see `place_labels`), which the paper's 8- and 9-point grids need.
+and must never be read as the paper's ImageNet numbers; the paper's own points sit on their own panel and axes,
+named as the paper's ImageNet values after full training. Point labels are placed so they do not overlap each
+other, the points or the error bars (see `place_labels`), which the paper's 8- and 9-point grids need.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from dse.report.figures import (
     SizeAccuracy,
 )
 from dse.report.frame import format_value
-from dse.stats import interval_legend, interval_name
+from dse.stats import interval_label, interval_legend
 
 DPI = 150
 OURS = "#1f77b4"
@@ -44,7 +44,6 @@ TOP5 = "#2ca02c"
 PAPER = "#d62728"
 MUTED = "#8c8c8c"
 SIZE_LABEL = "model size (MB, fp32 weights)"
-INET_SIZE_LABEL = "ImageNet-equivalent model size (MB, fp32)"
 
 _RC = {"font.size": 9, "axes.titlesize": 9.5, "axes.labelsize": 9, "legend.fontsize": 8, "xtick.labelsize": 8,
        "ytick.labelsize": 8, "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "dse"}
@@ -224,6 +223,47 @@ def _bar_boxes(ax: Axes, xs, lo, hi) -> list[Bbox]:
     return boxes
 
 
+# ---------------------------------------------------------------------------------------------- shared pieces
+
+
+def _interval_bars(ax: Axes, xs: pd.Series, mean: pd.Series, lo: pd.Series, hi: pd.Series, kinds: pd.Series,
+                   color, *, legend: bool, capsize: float, range_width: float) -> None:
+    """Each mean's interval (`seed_stat`'s, already clipped): capped bars for t-intervals, wide faint ones for
+    ranges; `legend`: name each kind in the legend."""
+    for kind, style in (("t95", {"capsize": capsize, "elinewidth": 1.1}),
+                        ("range", {"capsize": 0, "elinewidth": range_width, "alpha": 0.45})):
+        sel = (kinds == kind) & lo.notna() & hi.notna()
+        if sel.any():
+            yerr = np.vstack([(mean[sel] - lo[sel]).to_numpy(), (hi[sel] - mean[sel]).to_numpy()])
+            ax.errorbar(xs[sel], mean[sel], yerr=np.clip(yerr, 0, None), fmt="none", ecolor=color, zorder=3,
+                        label=interval_label(kind) if legend else None, **style)
+
+
+def _chance_line(ax: Axes, chance: dict[str, float], metric: str) -> None:
+    """A dashed line at the accuracy of guessing, where the study's number of classes is known."""
+    if metric in chance:
+        ax.axhline(chance[metric], color=MUTED, ls="--", lw=0.9, zorder=1,
+                   label=f"chance ({chance['top1']:.0f}% top-1, {chance['top5']:.0f}% top-5)")
+
+
+def _clamp_accuracy_axis(ax: Axes) -> None:
+    """Fit the y axis to what is drawn, but keep it within what an accuracy can be (0-100%, a little margin)."""
+    ax.autoscale_view()
+    bottom, top = ax.get_ylim()
+    ax.set_ylim(max(bottom, -2.0), min(top, 102.0))
+
+
+def _merged_legend(axes: Sequence[Axes]) -> tuple[list, list[str]]:
+    """The legend entries of these axes, each label once, in order: one legend for a figure of panels."""
+    handles, labels = [], []
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    return handles, labels
+
+
 # ---------------------------------------------------------------------------------------------- accuracy vs size
 
 
@@ -270,12 +310,7 @@ def draw_accuracy_vs_size(data: SizeAccuracy) -> Figure:
     if has_top5:
         axd["top1"].set_xlabel("")
         axd["top1"].tick_params(labelbottom=True)
-    handles, labels = [], []
-    for metric, _, _ in specs:
-        for h, lab in zip(*axd[metric].get_legend_handles_labels(), strict=True):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
+    handles, labels = _merged_legend([axd[metric] for metric, _, _ in specs])
     if ref is not None:
         _paper_panel(axd["paper"], data)
         handles.append(Line2D([], [], color=PAPER, marker="s", ms=6, ls="none"))
@@ -342,14 +377,8 @@ def _size_panel(ax: Axes, data: SizeAccuracy, metric: str, ylabel: str, color: s
             continue
         ax.plot(done["size_mb"], mean, "-", color=c, lw=1.2, alpha=0.6, zorder=2)
         lo, hi = _intervals(done, metric)
-        for kind, style in (("t95", {"capsize": 3, "elinewidth": 1.1}), ("range", {"capsize": 0, "elinewidth": 2.2,
-                                                                                     "alpha": 0.45})):
-            sel = (done[f"{metric}_interval"] == kind) & lo.notna() & hi.notna()
-            if sel.any():
-                yerr = np.vstack([(mean[sel] - lo[sel]).to_numpy(), (hi[sel] - mean[sel]).to_numpy()])
-                ax.errorbar(done.loc[sel, "size_mb"], mean[sel], yerr=np.clip(yerr, 0, None), fmt="none", ecolor=c,
-                            zorder=3, label=(interval_name(kind) + (" (3+ seeds)" if kind == "t95" else " (2 seeds)")
-                                             if g == 0 else None), **style)
+        _interval_bars(ax, done["size_mb"], mean, lo, hi, done[f"{metric}_interval"], c, legend=g == 0, capsize=3,
+                       range_width=2.2)
         if len(seeds) and metric in seeds:
             mine = seeds[seeds["label"].isin(done["label"])]
             ax.scatter(mine["size_mb"], mine[metric], s=9, facecolor="white", edgecolor=c, lw=0.7, zorder=3.5,
@@ -361,9 +390,7 @@ def _size_panel(ax: Axes, data: SizeAccuracy, metric: str, ylabel: str, color: s
         if (~full).any():
             ax.scatter(done.loc[~full, "size_mb"], mean[~full], s=30, facecolor="white", edgecolor=c, zorder=4,
                        label="fewer seeds than asked" if g == 0 else None)
-    if metric in data.chance:
-        ax.axhline(data.chance[metric], color=MUTED, ls="--", lw=0.9, zorder=1,
-                   label=f"chance ({data.chance['top1']:.0f}% top-1, {data.chance['top5']:.0f}% top-5)")
+    _chance_line(ax, data.chance, metric)
     missing = pts[(pts["n"] == 0) & pts["size_mb"].notna()]
     if len(missing):
         trans = blended_transform_factory(ax.transData, ax.transAxes)
@@ -378,9 +405,7 @@ def _size_panel(ax: Axes, data: SizeAccuracy, metric: str, ylabel: str, color: s
     ax.set_title(f"{name} vs size (this study)")
     ax.grid(True, alpha=0.25)
     ax.margins(y=0.25)
-    ax.autoscale_view()
-    bottom, top = ax.get_ylim()
-    ax.set_ylim(max(bottom, -2.0), min(top, 102.0))  # accuracies: keep the axis within what is possible
+    _clamp_accuracy_axis(ax)
 
 
 def _label_size_panel(ax: Axes, data: SizeAccuracy, metric: str) -> None:
@@ -757,41 +782,24 @@ def draw_bypass_table(table: BypassTable) -> Figure:
             ax.scatter(mine["x"], mine[metric], s=16, facecolor="white", edgecolor=c, lw=0.8, zorder=3.5,
                        gid=f"seeds-{metric}-{g}", label="one seed (its test result)" if g == 0 else None)
             mean = rows[f"{metric}_mean"]
-            for kind, style in (("t95", {"capsize": 4, "elinewidth": 1.1}),
-                                ("range", {"capsize": 0, "elinewidth": 2.4, "alpha": 0.45})):
-                sel = (rows[f"{metric}_interval"] == kind) & rows[f"{metric}_lo"].notna()
-                if sel.any():
-                    yerr = np.vstack([(mean[sel] - rows.loc[sel, f"{metric}_lo"]).to_numpy(),
-                                      (rows.loc[sel, f"{metric}_hi"] - mean[sel]).to_numpy()])
-                    ax.errorbar(rows.loc[sel, "x"], mean[sel], yerr=np.clip(yerr, 0, None), fmt="none", ecolor=c,
-                                zorder=3, label=(interval_name(kind) + (" (3+ seeds)" if kind == "t95"
-                                                                        else " (2 seeds)")) if g == 0 else None,
-                                **style)
+            _interval_bars(ax, rows["x"], mean, rows[f"{metric}_lo"], rows[f"{metric}_hi"],
+                           rows[f"{metric}_interval"], c, legend=g == 0, capsize=4, range_width=2.4)
             ax.scatter(rows["x"], mean, s=44, marker="D", color=c, zorder=4,
                        label=(group or f"this study: test {metric.replace('top', 'top-')} on {words}, mean over "
                               "seeds"))
             for _, r in rows.iterrows():
                 ax.annotate(f"{r[f'{metric}_mean']:.1f}" + (" *" if r["chosen"] else ""), (r["x"], r[f"{metric}_mean"]),
                             xytext=(7, 0), textcoords="offset points", va="center", fontsize=7.5, color=c)
-        if metric in table.chance:
-            ax.axhline(table.chance[metric], color=MUTED, ls="--", lw=0.9, zorder=1,
-                       label=f"chance ({table.chance['top1']:.0f}% top-1, {table.chance['top5']:.0f}% top-5)")
+        _chance_line(ax, table.chance, metric)
         ax.set_xticks(positions, labels)
         ax.set_xlim(-0.6, len(positions) - 0.4)
         ax.set_ylabel(f"test {metric.replace('top', 'top-')} on {words} (%)")
         ax.set_title(f"{metric.replace('top', 'top-')} per bypass variant (this study)")
         ax.grid(True, axis="y", alpha=0.25)
         ax.margins(y=0.2)
-        ax.autoscale_view()
-        bottom, top = ax.get_ylim()
-        ax.set_ylim(max(bottom, -2.0), min(top, 102.0))
+        _clamp_accuracy_axis(ax)
     _paper_table3_panel(axd["paper"], table)
-    handles, names = [], []
-    for metric in [*metrics, "paper"]:
-        for h, lab in zip(*axd[metric].get_legend_handles_labels(), strict=True):
-            if lab not in names:
-                handles.append(h)
-                names.append(lab)
+    handles, names = _merged_legend([axd[metric] for metric in [*metrics, "paper"]])
     axd["legend"].axis("off")
     axd["legend"].legend(handles, names, loc="center", ncols=2, frameon=False)
     caption = ("WARNING: " + " ".join(table.warnings) + " ") if table.warnings else ""

@@ -45,11 +45,6 @@ from dse.study.progress import pareto_mask
 
 COMPLETE = TrialState.COMPLETE.name
 
-# ---------------------------------------------------------------------------------------------- statistics
-
-
-
-
 # ---------------------------------------------------------------------------------------------- budget
 
 
@@ -71,7 +66,7 @@ class Budget:
 
 def training_budget(data: StudyData) -> Budget:
     spec, frame = data.spec, data.frame
-    dataset = _dataset_name(spec.get("dataset"))
+    dataset = dataset_label(spec.get("dataset"))
     recipe = spec.get("recipe") if isinstance(spec.get("recipe"), dict) else {}
     epochs: Any = recipe.get("epochs")
     if epochs is None:
@@ -116,9 +111,6 @@ def dataset_label(dataset: Any) -> str:
         if name.lower() in (known, known.replace("-", "")):
             return f"{pretty} (image folder)"
     return f"folder {name}"
-
-
-_dataset_name = dataset_label
 
 
 def _first(*sources: Any, keys: tuple[str, ...]) -> Any:
@@ -345,7 +337,7 @@ class SizeAccuracy:
     chance: dict[str, float] = field(default_factory=dict)  # metric -> accuracy of guessing (%)
     warnings: tuple[str, ...] = ()  # `study_warnings`
     intervals: dict[str, str] = field(default_factory=dict)  # metric -> `interval_legend` of its bars
-    dataset_words: str = ""  # the metric in plain words: "top-1 on CIFAR-10 (JPEG folder)"
+    dataset_words: str = ""  # the dataset in plain words (`dataset_label`): "CIFAR-10 (JPEG folder)"
     size_label: str = ""  # the x axis when it is not fp32 MB (`accuracy_vs_size_at`)
 
 
@@ -671,7 +663,6 @@ def edf_value(edf: ErrorEdf, study: str, error: float) -> float:
 # ---------------------------------------------------------------------------------------------- other size axes
 
 SIZES = {"fp32": 32, "int8": 8, "int4": 4}  # bits per weight of the report's size axis (dse report --size)
-SIZE_COLUMNS = {"fp32": "size_mb", "int8": "size_mb_int8", "int4": "size_mb_int4"}  # results.csv columns
 
 
 def size_label(size: str) -> str:
@@ -693,11 +684,11 @@ def accuracy_vs_size_at(data: StudyData, size: str = "fp32", stats: pd.DataFrame
     factor = SIZES[size] / 32  # size_mb is parameters x 32 bits, so every point scales alike (missing ones too)
     scaled = stats.assign(size_mb=stats["size_mb"] * factor)
     out = accuracy_vs_size(data, scaled)
+    # the seeds come from the trials, not from `scaled`; `out.missing` already is from `scaled`
     seeds = out.seeds.assign(size_mb=out.seeds["size_mb"] * factor) if len(out.seeds) else out.seeds
-    missing = out.missing.assign(size_mb=out.missing["size_mb"] * factor) if len(out.missing) else out.missing
     from dataclasses import replace
 
-    return replace(out, seeds=seeds, missing=missing, size_label=size_label(size),
+    return replace(out, seeds=seeds, size_label=size_label(size),
                    title=out.title.replace("model size", f"{size} model size"))
 
 

@@ -1,8 +1,8 @@
 """A study, read without changing it, as a tidy table: one row per trial, one column per fact.
 
 Reading must never create or alter a file: Optuna's RDBStorage creates its tables in whatever SQLite file it is
-given, so a mistyped path would leave an empty study behind. Files are therefore checked first (exists, SQLite
-or Optuna journal, has Optuna's tables) and SQLite is opened in read-only mode.
+given, so a mistyped path would leave an empty study behind. Storages are therefore opened through
+`dse.study.storage.open_existing`, which checks them first and opens SQLite read-only.
 """
 
 from __future__ import annotations
@@ -63,8 +63,6 @@ class StudyData:
 
 
 # ---------------------------------------------------------------------------------------------- opening
-
-
 
 
 def load_studies(source: str, study_name: str | None = None) -> list[StudyData]:

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from dse.report import draw
 from dse.report.figures import (
     UNCONFIRMED,
+    BypassTable,
     accuracy_vs_latency,
     accuracy_vs_size_at,
     bypass_table,
@@ -39,7 +40,7 @@ from dse.report.figures import (
     training_budget,
 )
 from dse.report.frame import StudyData, format_value
-from dse.stats import STAT_DESCRIPTION, STAT_HEADER, format_stat, interval_name
+from dse.stats import STAT_DESCRIPTION, STAT_HEADER, SeedSpread, format_stat, interval_name
 
 FIGURE_NAMES = ("accuracy_vs_size", "bypass_table3", "pareto", "accuracy_vs_latency", "learning_curves", "grid",
                 "importance", "error_edf")
@@ -63,9 +64,11 @@ class Figured:
         return self.png
 
 
-def study_figures(data: StudyData, stats: pd.DataFrame | None = None, size: str = "fp32") -> list[Figured]:
+def study_figures(data: StudyData, stats: pd.DataFrame | None = None, size: str = "fp32",
+                  table: BypassTable | None = None) -> list[Figured]:
     """The figures that apply to this study: Figure 3's layout for sweeps, the front for searches, learning
-    curves when epochs were recorded, a heat map for grids, importance when enough trials vary."""
+    curves when epochs were recorded, a heat map for grids, importance when enough trials vary. `table`: the
+    study's `bypass_table`, made here when not given."""
     stats = point_stats(data) if stats is None else stats
     out: list[Figured] = []
     budget = training_budget(data)
@@ -75,8 +78,9 @@ def study_figures(data: StudyData, stats: pd.DataFrame | None = None, size: str 
                  + (f"; the paper's {sa.reference.figure} is shown on its own axis (ImageNet top-5)."
                     if sa.reference else "."))
         out.append(Figured("accuracy_vs_size", "Accuracy vs model size", about, draw.draw_accuracy_vs_size(sa)))
-    if is_bypass_sweep(data) and len(stats):
-        out.append(_bypass_figure(data, stats))
+    table = _bypass_of(data, stats) if table is None else table
+    if table is not None:
+        out.append(_bypass_figure(table))
     if data.kind == "search" or len(data.directions) > 1:
         pareto = pareto_front(data, stats)
         if len(pareto.points):
@@ -117,8 +121,12 @@ def _curves_about(splits: list[str]) -> str:
     return "Test top-1 after each epoch, per design point (this study has no validation split)."
 
 
-def _bypass_figure(data: StudyData, stats: pd.DataFrame) -> Figured:
-    table = bypass_table(data, stats)
+def _bypass_of(data: StudyData, stats: pd.DataFrame) -> BypassTable | None:
+    """The study's Table 3 data, None where it has none (not a bypass sweep, or no points)."""
+    return bypass_table(data, stats) if is_bypass_sweep(data) and len(stats) else None
+
+
+def _bypass_figure(table: BypassTable) -> Figured:
     about = ("Accuracy per bypass variant, the paper's Table 3: each seed's test result, the mean and its interval, "
              "and the paper's ImageNet values beside them where the confirmed reference has them.")
     return Figured("bypass_table3", "Bypass variants (the paper's Table 3)", about, draw.draw_bypass_table(table))
@@ -135,12 +143,13 @@ def write_report(data: StudyData, out: Path | str, size: str = "fp32") -> list[P
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     stats = point_stats(data)
-    figures = study_figures(data, stats, size)
+    table = _bypass_of(data, stats)  # made once: the figure, summary.md and index.html all show it
+    figures = study_figures(data, stats, size, table)
     written = _save_figures(figures, out)
     written.append(_write_text(out / "results.csv", data.frame.to_csv(index=False)))
     written.append(_write_text(out / "points.csv", _points_csv(stats, data).to_csv(index=False)))
-    written.append(_write_text(out / "summary.md", summary_markdown(data, stats, figures)))
-    written.append(_write_text(out / "index.html", index_html(data, stats, figures)))
+    written.append(_write_text(out / "summary.md", summary_markdown(data, stats, figures, table)))
+    written.append(_write_text(out / "index.html", index_html(data, stats, figures, table)))
     return written
 
 
@@ -360,10 +369,14 @@ def split_sentence(data: StudyData, stats: pd.DataFrame) -> str:
             "shown in this report's figures and tables, and chose nothing.")
 
 
-def _spread_lines(data: StudyData) -> list[str]:
-    """Seed-to-seed spread next to the spread between points (sweeps with several seeds)."""
-    spread = point_spread(data)
-    if spread is None or data.kind != "sweep":
+def _sweep_spread(data: StudyData) -> SeedSpread | None:
+    """`point_spread` where the report shows it: sweeps with several seeds."""
+    return point_spread(data) if data.kind == "sweep" else None
+
+
+def _spread_lines(spread: SeedSpread | None) -> list[str]:
+    """Seed-to-seed spread next to the spread between points (`_sweep_spread`)."""
+    if spread is None:
         return []
     return [spread.sentence("test top-1")]
 
@@ -371,9 +384,8 @@ def _spread_lines(data: StudyData) -> list[str]:
 SPREAD_HEADERS = ["spread of test top-1", "sd (points)", "what it is"]
 
 
-def _spread_rows(data: StudyData) -> list[list[str]]:
-    spread = point_spread(data)
-    if spread is None or data.kind != "sweep":
+def _spread_rows(spread: SeedSpread | None) -> list[list[str]]:
+    if spread is None:
         return []
     return [["between seeds of one point", _num(spread.within_sd, 2),
              f"pooled sd over the {spread.n_pooled} points with 2+ seeds"],
@@ -393,25 +405,32 @@ def _reference_lines(data: StudyData) -> list[str]:
 # ---------------------------------------------------------------------------------------------- markdown
 
 
-def summary_markdown(data: StudyData, stats: pd.DataFrame, figures: Sequence[Figured]) -> str:
+def summary_markdown(data: StudyData, stats: pd.DataFrame, figures: Sequence[Figured],
+                     table: BypassTable | None = None) -> str:
+    """summary.md. `table`: the study's `bypass_table`, made here when not given."""
+    table = _bypass_of(data, stats) if table is None else table
     lines = [f"# {data.name}: dse {data.kind} report", "", *_about(data), "", _counts(data, stats), ""]
     lines += [f"**{line}**" if line.startswith("WARNING") else line for line in _trust_lines(data, stats)] + [""]
     for f in figures:
         lines += [f"## {f.title}", "", f"![{f.title}]({f.name}.png)", "", f.about, ""]
-    lines += _reference_lines(data) + [""] if _reference_lines(data) else []
-    lines += _bypass_markdown(data, stats)
-    if front_rows(data, stats):
-        front = _md_table(FRONT_HEADERS + list(data.swept), front_rows(data, stats))
-        lines += ["## Points on the Pareto front", "", front, ""]
+    reference = _reference_lines(data)
+    lines += reference + [""] if reference else []
+    lines += _bypass_markdown(data, table)
+    front = front_rows(data, stats)
+    if front:
+        lines += ["## Points on the Pareto front", "", _md_table(FRONT_HEADERS + list(data.swept), front), ""]
     lines += ["## Design points", "", _md_table([*data.swept, *POINT_HEADERS], _point_rows(stats, data.swept)), "",
               STAT_DESCRIPTION, ""]
-    if _spread_rows(data):
-        lines += ["## Seed noise against differences between points", "", _md_table(SPREAD_HEADERS, _spread_rows(data)),
-                  "", *_spread_lines(data), ""]
+    spread = _sweep_spread(data)
+    spread_rows = _spread_rows(spread)
+    if spread_rows:
+        lines += ["## Seed noise against differences between points", "", _md_table(SPREAD_HEADERS, spread_rows),
+                  "", *_spread_lines(spread), ""]
     failed = _failed_rows(data)
     lines += ["## Failed trials", "", _md_table(FAILED_HEADERS, failed) if failed else "None.", ""]
-    if _unfinished_rows(data):
-        lines += ["## Not trained or not finished", "", _md_table(UNFINISHED_HEADERS, _unfinished_rows(data)), ""]
+    unfinished = _unfinished_rows(data)
+    if unfinished:
+        lines += ["## Not trained or not finished", "", _md_table(UNFINISHED_HEADERS, unfinished), ""]
     lines += ["Per-trial results: [results.csv](results.csv); per design point: [points.csv](points.csv).", ""]
     return "\n".join(lines)
 
@@ -476,7 +495,10 @@ def _figure_html(f: Figured) -> str:
             f"<figcaption>{html.escape(f.about)} (<a href=\"{f.name}.svg\">SVG</a>)</figcaption></figure>")
 
 
-def index_html(data: StudyData, stats: pd.DataFrame, figures: Sequence[Figured]) -> str:
+def index_html(data: StudyData, stats: pd.DataFrame, figures: Sequence[Figured],
+               table: BypassTable | None = None) -> str:
+    """index.html. `table`: the study's `bypass_table`, made here when not given."""
+    table = _bypass_of(data, stats) if table is None else table
     body = [f"<h1>{html.escape(data.name)}: dse {html.escape(data.kind)} report</h1>"]
     body += [f'<p class="note">{html.escape(line)}</p>' for line in _about(data)]
     body.append(f"<p>{html.escape(_counts(data, stats))}</p>")
@@ -485,23 +507,27 @@ def index_html(data: StudyData, stats: pd.DataFrame, figures: Sequence[Figured])
     for f in figures:
         body += [f"<h2>{html.escape(f.title)}</h2>", _figure_html(f)]
     body += [f'<p class="note">{html.escape(line)}</p>' for line in _reference_lines(data)]
-    body += _bypass_html(data, stats)
-    if front_rows(data, stats):
-        front = _html_table(FRONT_HEADERS + list(data.swept), front_rows(data, stats), cls="front")
-        body += ["<h2>Points on the Pareto front</h2>", front]
+    body += _bypass_html(data, table)
+    front = front_rows(data, stats)
+    if front:
+        body += ["<h2>Points on the Pareto front</h2>", _html_table(FRONT_HEADERS + list(data.swept), front,
+                                                                     cls="front")]
     body += ["<h2>Design points</h2>", _html_table([*data.swept, *POINT_HEADERS], _point_rows(stats, data.swept),
                                                    cls="points"),
              f'<p class="note">{html.escape(STAT_DESCRIPTION)}</p>']
-    if _spread_rows(data):
+    spread = _sweep_spread(data)
+    spread_rows = _spread_rows(spread)
+    if spread_rows:
         body += ["<h2>Seed noise against differences between points</h2>",
-                 _html_table(SPREAD_HEADERS, _spread_rows(data), cls="spread"),
-                 *(f"<p>{html.escape(line)}</p>" for line in _spread_lines(data))]
+                 _html_table(SPREAD_HEADERS, spread_rows, cls="spread"),
+                 *(f"<p>{html.escape(line)}</p>" for line in _spread_lines(spread))]
     failed = _failed_rows(data)
     body += ["<h2>Failed trials</h2>", _html_table(FAILED_HEADERS, failed, cls="failed") if failed
              else "<p>None.</p>"]
-    if _unfinished_rows(data):
-        body += ["<h2>Not trained or not finished</h2>", _html_table(UNFINISHED_HEADERS, _unfinished_rows(data),
-                                                      cls="unfinished")]
+    unfinished = _unfinished_rows(data)
+    if unfinished:
+        body += ["<h2>Not trained or not finished</h2>", _html_table(UNFINISHED_HEADERS, unfinished,
+                                                                     cls="unfinished")]
     trials = data.frame.drop(columns=["study"]).astype(object)
     trials = trials.where(trials.notna(), "—")
     body.append(f"<details><summary>All {len(trials)} trials (as in results.csv)</summary>"
@@ -518,11 +544,11 @@ def index_html(data: StudyData, stats: pd.DataFrame, figures: Sequence[Figured])
 BYPASS_TITLE = "Bypass variants against the paper's Table 3"
 
 
-def _bypass_table_rows(data: StudyData, stats: pd.DataFrame) -> tuple[list[str], list[list[str]], list[str]]:
-    """Headers, one row per design point of a bypass sweep (variant order), and the notes under the table."""
-    if not is_bypass_sweep(data) or not len(stats):
+def _bypass_table_rows(data: StudyData, table: BypassTable | None) -> tuple[list[str], list[list[str]], list[str]]:
+    """Headers, one row per design point of a bypass sweep (variant order), and the notes under the table
+    (`_bypass_of`; none without it)."""
+    if table is None:
         return [], [], []
-    table = bypass_table(data, stats)
     others = [n for n in data.swept if n != "bypass"]
     val = table.selection.split == "validation"
     headers = ["bypass", "the paper's name", *others, "seeds", f"test top-1 % ({STAT_HEADER})",
@@ -555,16 +581,16 @@ def _bypass_table_rows(data: StudyData, stats: pd.DataFrame) -> tuple[list[str],
     return headers, rows, notes
 
 
-def _bypass_markdown(data: StudyData, stats: pd.DataFrame) -> list[str]:
-    headers, rows, notes = _bypass_table_rows(data, stats)
+def _bypass_markdown(data: StudyData, table: BypassTable | None) -> list[str]:
+    headers, rows, notes = _bypass_table_rows(data, table)
     if not rows:
         return []
     return [f"## {BYPASS_TITLE}", "", _md_table(headers, rows), "",
             *(line for note in notes for line in (note, "")), ""]
 
 
-def _bypass_html(data: StudyData, stats: pd.DataFrame) -> list[str]:
-    headers, rows, notes = _bypass_table_rows(data, stats)
+def _bypass_html(data: StudyData, table: BypassTable | None) -> list[str]:
+    headers, rows, notes = _bypass_table_rows(data, table)
     if not rows:
         return []
     return [f"<h2>{html.escape(BYPASS_TITLE)}</h2>", _html_table(headers, rows, cls="table3"),
