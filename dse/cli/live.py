@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from dse.space import DATA_FIELDS
+
 FINISHED = ("done", "pruned", "failed")
 STATES = ("queued", "running", *FINISHED, "skipped")
 SEP = " · "
@@ -56,9 +58,8 @@ def bar(fraction: float, width: int) -> str:
 
 def describe_point(point: Any) -> str:
     """A design point's own fields (not those the data decides), e.g. `base_e 128, ..., norm batch`."""
-    data = ("num_classes", "in_channels", "input_size")
     return ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
-                     for k, v in point.to_dict().items() if k not in data)
+                     for k, v in point.to_dict().items() if k not in DATA_FIELDS)
 
 
 # ------------------------------------------------------------------------------------------------ a study

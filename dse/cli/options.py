@@ -22,7 +22,7 @@ from typing import Annotated, Any
 import typer
 
 from dse.errors import DesignError
-from dse.space import PRESETS, DesignPoint, preset
+from dse.space import DATA_FIELDS, PRESETS, DesignPoint, preset
 
 DESIGN = "Design point"
 DATA = "Data"
@@ -30,9 +30,6 @@ TRAINING = "Training"
 GRID = "Grid"
 STUDY = "Study and workers"
 OUTPUT = "Output"
-
-DATA_FIELDS = ("num_classes", "in_channels", "input_size")
-"""Design fields a dataset decides (train, bench, sweep and search take them from the data; arch has flags)."""
 
 FIELD_HELP = {
     "base_e": "Expand filters of fire2.",
