@@ -126,19 +126,6 @@ SetOpt = Annotated[list[str] | None, typer.Option(
     "--set", metavar="NAME=VALUE", help="A design field by name, the same as its flag (--set base_e=64 is "
     "--base-e 64); repeatable.", rich_help_panel=DESIGN, show_default=False)]
 
-# The flags one by one, for commands that declare them explicitly.
-BaseEOpt = design_option("base_e")
-IncrEOpt = design_option("incr_e")
-FreqOpt = design_option("freq")
-SrOpt = design_option("sr")
-Pct3x3Opt = design_option("pct3x3")
-BypassOpt = design_option("bypass")
-StemOpt = design_option("stem")
-PoolingOpt = design_option("pooling")
-NormOpt = design_option("norm")
-DropoutOpt = design_option("dropout")
-
-
 @dataclass(frozen=True)
 class DesignChoice:
     """What the design options said: a preset (or none) and the fields given explicitly."""
