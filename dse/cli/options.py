@@ -41,6 +41,8 @@ FIELD_HELP = {
     "stem": "First convolution; inputs under 96 px get cifar instead of imagenet.",
     "pooling": "Max-pool layout.",
     "norm": "Normalisation (the presets: none).",
+    "head": "Classifier head: linear (conv10, then global average pooling) or relu (the paper's ReLU between "
+            "them; the presets' head).",
     "dropout": "Dropout before conv10.",
     "num_classes": "Classes (with --dataset: the dataset's).",
     "in_channels": "Input channels (with --dataset: the dataset's).",
