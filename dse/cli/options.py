@@ -265,6 +265,10 @@ ParamOpt = Annotated[list[str] | None, typer.Option(
     "--param", metavar="NAME[=GRID]", help="Metaparameter to vary: base_e, incr_e, freq, sr, pct3x3 or bypass. "
     "Repeat for a full grid; then give each its grid inline: --param sr=0.125:1.0 --param bypass=none,simple.",
     rich_help_panel=GRID, show_default=False)]
+SearchParamOpt = Annotated[list[str] | None, typer.Option(
+    "--param", metavar="NAME[=BOUNDS]", help="Metaparameter to search: base_e, incr_e, freq, sr, pct3x3 or bypass, "
+    "within its default bounds or within NAME=LOW:HIGH[:STEP] (bypass: NAME=v1,v2); repeatable. Default: all six, "
+    "except any a design option sets.", rich_help_panel=GRID, show_default=False)]
 RangeOpt = Annotated[str | None, typer.Option(
     "--range", metavar="A:B[:STEP]", help="A, the multiples of STEP between, B.", rich_help_panel=GRID,
     show_default=False)]

@@ -36,6 +36,7 @@ from dse.cli.options import (
     PruneOpt,
     RangeOpt,
     RetriesOpt,
+    SearchParamOpt,
     SeedOpt,
     SeedsOpt,
     StorageOpt,
@@ -48,7 +49,6 @@ from dse.cli.options import (
     design_options,
 )
 
-SearchParamOpt = ParamOpt  # the same flag; search reads it as bounds (see its help)
 DEFAULT_DATASET = "cifar10"  # keeps the bare study name (the mission's `dse sweep --param sr` -> studies/sr.db)
 QUICK_HINT_AFTER_S = 600  # a CPU estimate longer than this gets the line on how to make a quick run
 
