@@ -359,7 +359,7 @@ def _finish(handle, spec, options, elapsed: float) -> None:
     where = handle.where
     ran = trained_in_run(trials, options.run_id)
     console.print(f"{snap.done} of {snap.total} done, {snap.failed} failed"
-                  f"{f', {snap.skipped} over the size budget (not trained)' if snap.skipped else ''}"
+                  f"{f', {snap.skipped} over budget (not trained)' if snap.skipped else ''}"
                   f" · {f'{ran} trained in this run' if ran else 'nothing left to train'} · {duration(elapsed)}"
                   f" · optuna-dashboard {_dashboard_url(where, options)}", highlight=False,
                   soft_wrap=not console.is_terminal)
