@@ -165,6 +165,7 @@ class Watch:
         self.started_wall = time.time() - (time.monotonic() - started)
         self.phase, self.rate, self.train_images = "", None, 0
         self.names = (*spec.params, "seed") if spec.kind == "sweep" and len(spec.seeds) > 1 else tuple(spec.params)
+        self.total = spec.target()  # fixed for the run; a sweep's builds every grid point, too slow for each tick
         self._macs: dict[tuple, float] = {}
 
     def macs(self, params: dict) -> float:
@@ -185,7 +186,7 @@ class Watch:
 
     def snapshot(self, trials) -> Snapshot:
         now = time.monotonic()
-        return Snapshot(total=self.spec.target(), trials=tuple(trial_views(trials, self)), elapsed=now - self.started,
+        return Snapshot(total=self.total, trials=tuple(trial_views(trials, self)), elapsed=now - self.started,
                         taken_at=now, workers=self.options.workers, phase=self.phase, rate=self.rate,
                         metric="val top-1" if self.spec.val_fraction else "top-1")
 
@@ -258,12 +259,11 @@ def _run(spec, options, title: str) -> None:
             watch.phase = f"starting {options.workers} workers" if options.workers > 1 else "starting"
         snap = watch.snapshot(trials)
         wrap = not console.is_terminal  # a log keeps one line; a terminal wraps between words
-        base = watch.work(spec.point.to_dict())
-        console.print(header(title, options.study_name, handle.where, _device_text(dev, options.workers), snap, base),
-                      highlight=False, soft_wrap=wrap)
+        eta = estimate(snap, watch.work(spec.point.to_dict()))
+        console.print(header_line(title, options.study_name, handle.where, _device_text(dev, options.workers),
+                                  snap.remaining, eta), highlight=False, soft_wrap=wrap)
         console.print(_budget(spec), style="dim", highlight=False, soft_wrap=wrap)
         console.print(keep_plan(spec, options).line(), style="dim", highlight=False, soft_wrap=wrap)
-        eta = estimate(snap, base)
         if dev.type == "cpu" and eta is not None and eta > QUICK_HINT_AFTER_S:
             console.print(quick_hint(eta), highlight=False, soft_wrap=wrap)
         display.show(snap)
@@ -285,8 +285,11 @@ def _run(spec, options, title: str) -> None:
 def header(title: str, study: str, where: str, device: str, snap: Snapshot, base_work: float = 0.0) -> str:
     """One line: what runs, the study and its file, the device, and the time it should take (`base_work`: one
     trial's work, for a search whose trials are not sampled yet)."""
-    left = snap.remaining
-    eta = estimate(snap, base_work)
+    return header_line(title, study, where, device, snap.remaining, estimate(snap, base_work))
+
+
+def header_line(title: str, study: str, where: str, device: str, left: int, eta: float | None) -> str:
+    """`header` from the trials left and the estimate of their time (None: not known yet)."""
     if not left:
         plan = "nothing left to train"
     elif eta is None:
