@@ -259,7 +259,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON 
 
 
 # ------------------------------------------------------------------------------------------------ grid and study
-# For `dse sweep` and `dse search` (phase 2 of the CLI work moves them here from dse/cli/sweep.py).
+# For `dse sweep` and `dse search`.
 
 ParamOpt = Annotated[list[str] | None, typer.Option(
     "--param", metavar="NAME[=GRID]", help="Metaparameter to vary: base_e, incr_e, freq, sr, pct3x3 or bypass. "
