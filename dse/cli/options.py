@@ -75,8 +75,15 @@ def _val_fraction() -> float:
     return VAL_FRACTION
 
 
+def _latency_runs() -> int:
+    from dse.latency import RUNS
+
+    return RUNS
+
+
 _LIBRARY_DEFAULTS: dict[str, Callable[[], Any]] = {
     "val_fraction": _val_fraction,
+    "latency_runs": _latency_runs,
     "epochs": _recipe("epochs"),
     "batch_size": _recipe("batch_size"),
     "seed": _recipe("seed"),
@@ -85,7 +92,8 @@ _LIBRARY_DEFAULTS: dict[str, Callable[[], Any]] = {
 
 
 def library_default(name: str | None) -> Any:
-    """What an option left out (None) stands for, as help shows it: a DesignPoint or Recipe default."""
+    """What an option left out (None) stands for, as help shows it: a DesignPoint, Recipe or other library
+    default."""
     if name is None:
         return None
     if name in _LIBRARY_DEFAULTS:
@@ -309,7 +317,7 @@ ArtifactsOpt = Annotated[str | None, typer.Option(
     "needs it to keep weights).", rich_help_panel=STUDY, show_default=False)]
 LatencyRunsOpt = Annotated[int | None, typer.Option(
     "--latency-runs", min=0, help="Timed CPU inference runs per trial for its latency (batch 1 and 32, median after "
-    "warm-up); 0 measures none (a GPU sweep whose trials take seconds). Default: dse.latency's.",
+    "warm-up); 0 measures none (a GPU sweep whose trials take seconds).",
     rich_help_panel=STUDY, show_default=False)]
 MaxLatencyOpt = Annotated[float | None, typer.Option(
     "--max-latency-ms", help="Latency budget (ms per image on this machine's CPU, measured before training); "
