@@ -464,6 +464,7 @@ def _search_table(trials) -> None:
     from rich import box
     from rich.table import Table
 
+    from dse.study.grid import SWEEPABLE
     from dse.study.progress import pareto_front
 
     front = pareto_front(trials)
@@ -472,15 +473,13 @@ def _search_table(trials) -> None:
     console.print(f"Pareto front {chose} ({len(front)} of {sum(1 for t in trials if t.values)} trained points)",
                   highlight=False, soft_wrap=not console.is_terminal)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    cols = ("#", "base_e", "incr_e", "freq", "sr", "pct3x3", "bypass", "size MB",
-            *(("val top-1 %",) if has_val else ()), "test top-1 %", "time s")
+    cols = ("#", *SWEEPABLE, "size MB", *(("val top-1 %",) if has_val else ()), "test top-1 %", "time s")
     for col in cols:
         table.add_column(col, justify="right")
     for t in front:
         p = t.params
         test = t.user_attrs.get("top1", t.values[0])
-        table.add_row(str(t.number), *(_fmt(p.get(k, "")) for k in ("base_e", "incr_e", "freq", "sr", "pct3x3",
-                                                                    "bypass")),
+        table.add_row(str(t.number), *(_fmt(p.get(k, "")) for k in SWEEPABLE),
                       f"{t.values[1]:.3f}", *((f"{t.values[0]:.2f}",) if has_val else ()), f"{test:.2f}",
                       f"{t.user_attrs.get('train_seconds', 0):.1f}")
     console.print(table)
