@@ -13,6 +13,9 @@ from dse.errors import DesignError
 
 NUM_FIRE_MODULES = 8  # fire2 .. fire9
 METAPARAMETERS = ("base_e", "incr_e", "freq", "sr", "pct3x3")
+DATA_FIELDS = ("num_classes", "in_channels", "input_size")
+"""Design fields a dataset decides: train, bench, sweep and search take them from the data (never --set); arch
+has flags for them."""
 
 
 class Bypass(str, Enum):

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from dse.cli.app import command, console
-from dse.cli.options import DesignChoice, design_options
+from dse.cli.options import DATA, DataDirOpt, DesignChoice, design_options
 from dse.plan import BYTES_PER_PARAM, Kind, Layer, cost, layer_plan
 from dse.space import DesignPoint
 
@@ -51,9 +50,8 @@ def arch(
     design: DesignChoice,
     dataset: Annotated[str | None, typer.Option(
         help="Take classes, channels and input size from a dataset (cifar10, cifar100, fashion-mnist, "
-             "folder:PATH, synthetic).", show_default=False)] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Dataset folder (./data or $DSE_DATA_DIR).",
-                                                  show_default=False)] = None,
+             "folder:PATH, synthetic).", rich_help_panel=DATA, show_default=False)] = None,
+    data_dir: DataDirOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     num_classes = in_channels = input_size = None

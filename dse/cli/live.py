@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from dse.space import DATA_FIELDS
+
 FINISHED = ("done", "pruned", "failed")
 STATES = ("queued", "running", *FINISHED, "skipped")
 SEP = " · "
@@ -56,9 +58,8 @@ def bar(fraction: float, width: int) -> str:
 
 def describe_point(point: Any) -> str:
     """A design point's own fields (not those the data decides), e.g. `base_e 128, ..., norm batch`."""
-    data = ("num_classes", "in_channels", "input_size")
     return ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
-                     for k, v in point.to_dict().items() if k not in data)
+                     for k, v in point.to_dict().items() if k not in DATA_FIELDS)
 
 
 # ------------------------------------------------------------------------------------------------ a study
@@ -214,6 +215,8 @@ class SweepLog:
         if snap.phase and snap.phase != self.phase:
             out.append(f"{stamp} {snap.phase}")
         self.phase = snap.phase
+        eta: float | None = None
+        eta_known = False  # the ETA is the same for every trial of this call: computed at the first that finished
         for t in sorted(snap.trials, key=lambda t: (t.finished_at, t.number)):
             state, epochs = self.seen.get(t.number, ("queued", 0))
             name = f"#{t.number} {t.label}"
@@ -223,7 +226,8 @@ class SweepLog:
                 rate = f", {t.images_per_second:,.0f} img/s" if t.images_per_second else ""
                 out.append(f"{stamp} {name}: epoch {e + 1}/{t.epochs} {snap.metric} {t.epoch_top1[e]:.1f}%{rate}")
             if t.state in FINISHED and state not in FINISHED:
-                eta = eta_seconds(snap, now)
+                if not eta_known:
+                    eta, eta_known = eta_seconds(snap, now), True
                 tail = (f" · {snap.count(*FINISHED)}/{snap.total} done"
                         f"{f' · ETA {duration(eta)}' if eta is not None and snap.remaining else ''}")
                 if t.state == "done":

@@ -22,7 +22,7 @@ from typing import Annotated, Any
 import typer
 
 from dse.errors import DesignError
-from dse.space import PRESETS, DesignPoint, preset
+from dse.space import DATA_FIELDS, PRESETS, DesignPoint, preset
 
 DESIGN = "Design point"
 DATA = "Data"
@@ -30,9 +30,6 @@ TRAINING = "Training"
 GRID = "Grid"
 STUDY = "Study and workers"
 OUTPUT = "Output"
-
-DATA_FIELDS = ("num_classes", "in_channels", "input_size")
-"""Design fields a dataset decides (train, bench, sweep and search take them from the data; arch has flags)."""
 
 FIELD_HELP = {
     "base_e": "Expand filters of fire2.",
@@ -44,6 +41,8 @@ FIELD_HELP = {
     "stem": "First convolution; inputs under 96 px get cifar instead of imagenet.",
     "pooling": "Max-pool layout.",
     "norm": "Normalisation (the presets: none).",
+    "head": "Classifier head: linear (conv10, then global average pooling) or relu (the paper's ReLU between "
+            "them; the presets' head).",
     "dropout": "Dropout before conv10.",
     "num_classes": "Classes (with --dataset: the dataset's).",
     "in_channels": "Input channels (with --dataset: the dataset's).",
@@ -76,8 +75,15 @@ def _val_fraction() -> float:
     return VAL_FRACTION
 
 
+def _latency_runs() -> int:
+    from dse.latency import RUNS
+
+    return RUNS
+
+
 _LIBRARY_DEFAULTS: dict[str, Callable[[], Any]] = {
     "val_fraction": _val_fraction,
+    "latency_runs": _latency_runs,
     "epochs": _recipe("epochs"),
     "batch_size": _recipe("batch_size"),
     "seed": _recipe("seed"),
@@ -86,7 +92,8 @@ _LIBRARY_DEFAULTS: dict[str, Callable[[], Any]] = {
 
 
 def library_default(name: str | None) -> Any:
-    """What an option left out (None) stands for, as help shows it: a DesignPoint or Recipe default."""
+    """What an option left out (None) stands for, as help shows it: a DesignPoint, Recipe or other library
+    default."""
     if name is None:
         return None
     if name in _LIBRARY_DEFAULTS:
@@ -128,19 +135,6 @@ PresetOpt = Annotated[str | None, typer.Option(
 SetOpt = Annotated[list[str] | None, typer.Option(
     "--set", metavar="NAME=VALUE", help="A design field by name, the same as its flag (--set base_e=64 is "
     "--base-e 64); repeatable.", rich_help_panel=DESIGN, show_default=False)]
-
-# The flags one by one, for commands that declare them explicitly.
-BaseEOpt = design_option("base_e")
-IncrEOpt = design_option("incr_e")
-FreqOpt = design_option("freq")
-SrOpt = design_option("sr")
-Pct3x3Opt = design_option("pct3x3")
-BypassOpt = design_option("bypass")
-StemOpt = design_option("stem")
-PoolingOpt = design_option("pooling")
-NormOpt = design_option("norm")
-DropoutOpt = design_option("dropout")
-
 
 @dataclass(frozen=True)
 class DesignChoice:
@@ -273,12 +267,16 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON 
 
 
 # ------------------------------------------------------------------------------------------------ grid and study
-# For `dse sweep` and `dse search` (phase 2 of the CLI work moves them here from dse/cli/sweep.py).
+# For `dse sweep` and `dse search`.
 
 ParamOpt = Annotated[list[str] | None, typer.Option(
     "--param", metavar="NAME[=GRID]", help="Metaparameter to vary: base_e, incr_e, freq, sr, pct3x3 or bypass. "
     "Repeat for a full grid; then give each its grid inline: --param sr=0.125:1.0 --param bypass=none,simple.",
     rich_help_panel=GRID, show_default=False)]
+SearchParamOpt = Annotated[list[str] | None, typer.Option(
+    "--param", metavar="NAME[=BOUNDS]", help="Metaparameter to search: base_e, incr_e, freq, sr, pct3x3 or bypass, "
+    "within its default bounds or within NAME=LOW:HIGH[:STEP] (bypass: NAME=v1,v2); repeatable. Default: all six, "
+    "except any a design option sets.", rich_help_panel=GRID, show_default=False)]
 RangeOpt = Annotated[str | None, typer.Option(
     "--range", metavar="A:B[:STEP]", help="A, the multiples of STEP between, B.", rich_help_panel=GRID,
     show_default=False)]
@@ -319,7 +317,7 @@ ArtifactsOpt = Annotated[str | None, typer.Option(
     "needs it to keep weights).", rich_help_panel=STUDY, show_default=False)]
 LatencyRunsOpt = Annotated[int | None, typer.Option(
     "--latency-runs", min=0, help="Timed CPU inference runs per trial for its latency (batch 1 and 32, median after "
-    "warm-up); 0 measures none (a GPU sweep whose trials take seconds). Default: dse.latency's.",
+    "warm-up); 0 measures none (a GPU sweep whose trials take seconds).",
     rich_help_panel=STUDY, show_default=False)]
 MaxLatencyOpt = Annotated[float | None, typer.Option(
     "--max-latency-ms", help="Latency budget (ms per image on this machine's CPU, measured before training); "

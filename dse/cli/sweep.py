@@ -36,6 +36,7 @@ from dse.cli.options import (
     PruneOpt,
     RangeOpt,
     RetriesOpt,
+    SearchParamOpt,
     SeedOpt,
     SeedsOpt,
     StorageOpt,
@@ -48,7 +49,6 @@ from dse.cli.options import (
     design_options,
 )
 
-SearchParamOpt = ParamOpt  # the same flag; search reads it as bounds (see its help)
 DEFAULT_DATASET = "cifar10"  # keeps the bare study name (the mission's `dse sweep --param sr` -> studies/sr.db)
 QUICK_HINT_AFTER_S = 600  # a CPU estimate longer than this gets the line on how to make a quick run
 
@@ -165,6 +165,7 @@ class Watch:
         self.started_wall = time.time() - (time.monotonic() - started)
         self.phase, self.rate, self.train_images = "", None, 0
         self.names = (*spec.params, "seed") if spec.kind == "sweep" and len(spec.seeds) > 1 else tuple(spec.params)
+        self.total = spec.target()  # fixed for the run; a sweep's builds every grid point, too slow for each tick
         self._macs: dict[tuple, float] = {}
 
     def macs(self, params: dict) -> float:
@@ -185,7 +186,7 @@ class Watch:
 
     def snapshot(self, trials) -> Snapshot:
         now = time.monotonic()
-        return Snapshot(total=self.spec.target(), trials=tuple(trial_views(trials, self)), elapsed=now - self.started,
+        return Snapshot(total=self.total, trials=tuple(trial_views(trials, self)), elapsed=now - self.started,
                         taken_at=now, workers=self.options.workers, phase=self.phase, rate=self.rate,
                         metric="val top-1" if self.spec.val_fraction else "top-1")
 
@@ -258,12 +259,11 @@ def _run(spec, options, title: str) -> None:
             watch.phase = f"starting {options.workers} workers" if options.workers > 1 else "starting"
         snap = watch.snapshot(trials)
         wrap = not console.is_terminal  # a log keeps one line; a terminal wraps between words
-        base = watch.work(spec.point.to_dict())
-        console.print(header(title, options.study_name, handle.where, _device_text(dev, options.workers), snap, base),
-                      highlight=False, soft_wrap=wrap)
+        eta = estimate(snap, watch.work(spec.point.to_dict()))
+        console.print(header_line(title, options.study_name, handle.where, _device_text(dev, options.workers),
+                                  snap.remaining, eta), highlight=False, soft_wrap=wrap)
         console.print(_budget(spec), style="dim", highlight=False, soft_wrap=wrap)
         console.print(keep_plan(spec, options).line(), style="dim", highlight=False, soft_wrap=wrap)
-        eta = estimate(snap, base)
         if dev.type == "cpu" and eta is not None and eta > QUICK_HINT_AFTER_S:
             console.print(quick_hint(eta), highlight=False, soft_wrap=wrap)
         display.show(snap)
@@ -285,8 +285,11 @@ def _run(spec, options, title: str) -> None:
 def header(title: str, study: str, where: str, device: str, snap: Snapshot, base_work: float = 0.0) -> str:
     """One line: what runs, the study and its file, the device, and the time it should take (`base_work`: one
     trial's work, for a search whose trials are not sampled yet)."""
-    left = snap.remaining
-    eta = estimate(snap, base_work)
+    return header_line(title, study, where, device, snap.remaining, estimate(snap, base_work))
+
+
+def header_line(title: str, study: str, where: str, device: str, left: int, eta: float | None) -> str:
+    """`header` from the trials left and the estimate of their time (None: not known yet)."""
     if not left:
         plan = "nothing left to train"
     elif eta is None:
@@ -359,7 +362,7 @@ def _finish(handle, spec, options, elapsed: float) -> None:
     where = handle.where
     ran = trained_in_run(trials, options.run_id)
     console.print(f"{snap.done} of {snap.total} done, {snap.failed} failed"
-                  f"{f', {snap.skipped} over the size budget (not trained)' if snap.skipped else ''}"
+                  f"{f', {snap.skipped} over budget (not trained)' if snap.skipped else ''}"
                   f" · {f'{ran} trained in this run' if ran else 'nothing left to train'} · {duration(elapsed)}"
                   f" · optuna-dashboard {_dashboard_url(where, options)}", highlight=False,
                   soft_wrap=not console.is_terminal)
@@ -461,6 +464,7 @@ def _search_table(trials) -> None:
     from rich import box
     from rich.table import Table
 
+    from dse.study.grid import SWEEPABLE
     from dse.study.progress import pareto_front
 
     front = pareto_front(trials)
@@ -469,15 +473,13 @@ def _search_table(trials) -> None:
     console.print(f"Pareto front {chose} ({len(front)} of {sum(1 for t in trials if t.values)} trained points)",
                   highlight=False, soft_wrap=not console.is_terminal)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    cols = ("#", "base_e", "incr_e", "freq", "sr", "pct3x3", "bypass", "size MB",
-            *(("val top-1 %",) if has_val else ()), "test top-1 %", "time s")
+    cols = ("#", *SWEEPABLE, "size MB", *(("val top-1 %",) if has_val else ()), "test top-1 %", "time s")
     for col in cols:
         table.add_column(col, justify="right")
     for t in front:
         p = t.params
         test = t.user_attrs.get("top1", t.values[0])
-        table.add_row(str(t.number), *(_fmt(p.get(k, "")) for k in ("base_e", "incr_e", "freq", "sr", "pct3x3",
-                                                                    "bypass")),
+        table.add_row(str(t.number), *(_fmt(p.get(k, "")) for k in SWEEPABLE),
                       f"{t.values[1]:.3f}", *((f"{t.values[0]:.2f}",) if has_val else ()), f"{test:.2f}",
                       f"{t.user_attrs.get('train_seconds', 0):.1f}")
     console.print(table)

@@ -13,7 +13,7 @@ import typer
 
 from dse.cli.app import command, console, err_console
 from dse.cli.live import LiveDisplay, RunLog, RunView, describe_point, run_lines
-from dse.cli.options import (  # noqa: F401  (DataDirOpt ... SubsetOpt: re-exported for dse.cli.sweep)
+from dse.cli.options import (
     TRAINING,
     BatchSizeOpt,
     DataDirOpt,

@@ -27,7 +27,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 import dse
 from dse.data import VAL_FRACTION, VAL_SEED
 from dse.errors import DesignError, SweepError
-from dse.space import METAPARAMETERS, Bypass, DesignPoint
+from dse.space import DATA_FIELDS, METAPARAMETERS, Bypass, DesignPoint
 from dse.study.layout import RECIPE_NOT_COMPARED
 
 SWEEPABLE = (*METAPARAMETERS, "bypass")
@@ -36,7 +36,6 @@ STEPS = {"base_e": 32, "incr_e": 32, "freq": 1, "sr": 0.125, "pct3x3": 0.125}
 DEFAULT_RANGES = {"base_e": (32, 256), "incr_e": (0, 256), "freq": (1, 8), "sr": (0.125, 1.0),
                   "pct3x3": (0.01, 0.99)}
 PAPER_FIXED = {"pct3x3": {"sr": 0.5}}  # Figure 3(b) holds the squeeze ratio at 0.5
-DATA_FIELDS = ("num_classes", "in_channels", "input_size")  # come from the dataset, never --set
 PRUNERS = ("none", "median", "hyperband")
 BYPASSES = tuple(b.value for b in Bypass)
 
