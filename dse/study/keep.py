@@ -38,12 +38,10 @@ def policy_points(spec) -> list:
 
 
 def largest_point(spec):
-    """The bounds' largest corner (size grows with every bound but freq), over the bypass choices."""
-    from dse.plan import cost
+    """The bounds' largest corner (`dse.study.search.size_corner`), over the bypass choices."""
+    from dse.study.search import size_corner
 
-    corner = {name: (b[0] if name == "freq" else b[1]) for name, b in spec.bounds if name != "bypass"}
-    choices = dict(spec.bounds).get("bypass", (spec.point.bypass.value,))
-    return max((spec.point.replace(**corner, bypass=c) for c in choices), key=lambda p: cost(p).size_mb)
+    return size_corner(spec, largest=True)
 
 
 def plan(spec, options):
