@@ -19,7 +19,17 @@ import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
 from dse.stats import SeedStat, mean_interval, seed_stat
-from dse.study.layout import DONE, PROGRESS_ATTR, RESULT_SECONDS, final_failures, key_of, params_key
+from dse.study.layout import (
+    DONE,
+    PROGRESS_ATTR,
+    RESULT_SECONDS,
+    SKIP_REASON_ATTR,
+    WORKER_ATTR,
+    failure,
+    final_failures,
+    key_of,
+    params_key,
+)
 
 PROGRESS_EVERY_S = 3.0  # a running trial's step count is written at most this often (for live displays)
 
@@ -102,7 +112,7 @@ class Snapshot:
 
 def snapshot(trials: list[FrozenTrial], total: int, retries: int, workers: int) -> Snapshot:
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    done_keys = {key_of(t) for t in trials if t.state in DONE and not t.user_attrs.get("skip_reason")}
+    done_keys = {key_of(t) for t in trials if t.state in DONE and not t.user_attrs.get(SKIP_REASON_ATTR)}
     running = [t for t in trials if t.state == TrialState.RUNNING]
     failed = final_failures(trials, retries)
     best = max((t for t in complete if t.values), key=chosen_top1, default=None)
@@ -114,19 +124,17 @@ def snapshot(trials: list[FrozenTrial], total: int, retries: int, workers: int) 
         eta = sum(durations) / len(durations) * remaining / max(1, min(workers, remaining))
     return Snapshot(total=total, done=done, running=len(running),
                     waiting=sum(1 for t in trials if t.state == TrialState.WAITING), failed=len(failed),
-                    skipped=sum(1 for t in trials if t.user_attrs.get("skip_reason")), best=best, eta_s=eta,
+                    skipped=sum(1 for t in trials if t.user_attrs.get(SKIP_REASON_ATTR)), best=best, eta_s=eta,
                     running_trials=tuple(running), chosen_on=chosen_split(trials))
 
 
 def trained_in_run(trials: list[FrozenTrial], run_id: str) -> int:
     """Trials this command's workers trained (completed, pruned, or failed in training), each counted once."""
-    from dse.study.layout import WORKER_ATTR, failure
-
     def trained(t: FrozenTrial) -> bool:
         if t.state == TrialState.COMPLETE:
             return True
         if t.state == TrialState.PRUNED:
-            return not t.user_attrs.get("skip_reason")
+            return not t.user_attrs.get(SKIP_REASON_ATTR)
         return t.state == TrialState.FAIL and failure(t)[0] in ("diverged", "oom", "error", "interrupted")
 
     return sum(1 for t in trials if (t.user_attrs.get(WORKER_ATTR) or {}).get("run") == run_id and trained(t))
@@ -154,7 +162,6 @@ def summarize(trials: list[FrozenTrial], spec, retries: int) -> list[PointSummar
     seeds (mean, sd and `seed_stat`, as the report writes it), validation top-1 mean where recorded, size,
     time."""
     from dse.plan import cost
-    from dse.study.layout import failure
 
     failed = {key_of(t): t for t in final_failures(trials, retries)}
     complete: dict[tuple, FrozenTrial] = {}
