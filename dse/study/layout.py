@@ -58,6 +58,7 @@ EPOCH_TOP1 = "epoch_top1"
 RETRIED_KINDS = frozenset({"oom", "error", "lost"})  # failures that count as attempts and are retried
 FINAL_KINDS = frozenset({"diverged", "invalid"})  # failures that are results: recorded once, never retried
 NOT_WORK_KINDS = frozenset({"duplicate", "unused"})  # never trained; leave them out of everything
+INTERRUPTED = "interrupted"  # a failure kind: stopped by Ctrl-C, queued again, not counted against the retries
 LIVE = (TrialState.WAITING, TrialState.RUNNING)
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 

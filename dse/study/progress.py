@@ -21,6 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 from dse.stats import SeedStat, mean_interval, seed_stat
 from dse.study.layout import (
     DONE,
+    INTERRUPTED,
     PROGRESS_ATTR,
     RESULT_SECONDS,
     SKIP_REASON_ATTR,
@@ -135,7 +136,7 @@ def trained_in_run(trials: list[FrozenTrial], run_id: str) -> int:
             return True
         if t.state == TrialState.PRUNED:
             return not t.user_attrs.get(SKIP_REASON_ATTR)
-        return t.state == TrialState.FAIL and failure(t)[0] in ("diverged", "oom", "error", "interrupted")
+        return t.state == TrialState.FAIL and failure(t)[0] in ("diverged", "oom", "error", INTERRUPTED)
 
     return sum(1 for t in trials if (t.user_attrs.get(WORKER_ATTR) or {}).get("run") == run_id and trained(t))
 

@@ -52,7 +52,7 @@ def queue_missing(handle: StudyHandle) -> int:
 def requeue(study: optuna.Study, failed: FrozenTrial, retries: int, trials: list[FrozenTrial] | None = None) -> bool:
     """Queue a failed trial's work again if it may be retried and nothing else covers it."""
     kind = failure(failed)[0]
-    if kind not in RETRIED_KINDS and kind != "interrupted":
+    if kind not in RETRIED_KINDS and kind != layout.INTERRUPTED:
         return False
     trials = study.get_trials(deepcopy=False) if trials is None else trials
     key = key_of(failed)
