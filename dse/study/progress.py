@@ -1,4 +1,4 @@
-"""Where a study stands and what it found: the live snapshot, the sweep's table, the Pareto front, mean and interval.
+"""Where a study stands and what it found: the snapshot, the sweep's table, the Pareto front, mean and interval.
 
 One statistic for the CLI and the report (`dse.stats`) and one Pareto
 rule (`pareto_mask`), so the two can never disagree.
@@ -93,7 +93,8 @@ def pareto_front(trials: list[FrozenTrial]) -> list[FrozenTrial]:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Where a sweep or search stands, from its trials (for the live display)."""
+    """Where a sweep or search stands, from its trials (for the command's closing lines, `dse.cli.sweep`; the
+    live display has its own, `dse.cli.live.Snapshot`)."""
 
     total: int  # (point, seed) pairs of a sweep; --trials of a search
     done: int
