@@ -8,7 +8,8 @@ sweep can reach (NFS), ``s3://bucket`` or ``gs://bucket``.
 
 Optuna offers no public way to delete an artifact, so the ``best`` policy decides at upload time: a trial's
 weights are kept when no finished trial beats it on both accuracy and size (it is on the accuracy-size Pareto
-front when it ends). The final front is always among the kept trials.
+front when it ends, by `dse.study.progress.pareto_mask`, the rule the front itself is drawn with). The final
+front is always among the kept trials.
 
 Checked against optuna 4.0 .. 5.0 (`download_artifact` and `get_all_artifact_meta` are 4.0's).
 """
@@ -26,6 +27,7 @@ from optuna.artifacts import FileSystemArtifactStore, download_artifact, upload_
 from optuna.artifacts.exceptions import ArtifactNotFound
 
 from dse.space import DesignPoint
+from dse.study.progress import pareto_mask
 from dse.weights import Weights, WeightsError, payload_mb, read, to_bytes
 
 WEIGHTS_ATTR = "weights_artifact_id"  # trial user attr: the artifact id of its weights file
@@ -164,11 +166,6 @@ def load_weights(study: optuna.Study, number: int, store) -> tuple[object, Desig
 # ------------------------------------------------------------------------------------------- policy
 
 
-def dominated(candidate: tuple[float, float], by: tuple[float, float]) -> bool:
-    """(top-1 %, size MB): `by` is at least as accurate and as small, and better in one."""
-    return by[0] >= candidate[0] and by[1] <= candidate[1] and by != candidate
-
-
 def keeps(policy: str, candidate: tuple[float, float], finished: Iterable[tuple[float, float]]) -> bool:
     """Whether a trial that just finished with (top-1 %, size MB) keeps its weights, given those finished
     before it: all, none, or best (on the accuracy-size Pareto front of the trials so far)."""
@@ -178,7 +175,8 @@ def keeps(policy: str, candidate: tuple[float, float], finished: Iterable[tuple[
         return True
     if policy == "none":
         return False
-    return not any(dominated(candidate, other) for other in finished)
+    finished = list(finished)
+    return pareto_mask([*(acc for acc, _ in finished), candidate[0]], [*(mb for _, mb in finished), candidate[1]])[-1]
 
 
 @dataclass(frozen=True)

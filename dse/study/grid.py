@@ -74,12 +74,8 @@ class SweepSpec:
 
     def initial_params(self) -> list[dict]:
         """Every (point, seed) as trial params, seed by seed: the first seed's curve is complete first."""
-        out = []
-        for seed in self.seeds:
-            for point in self.points():
-                values = point.to_dict()
-                out.append({**{name: values[name] for name in SWEEPABLE}, "seed": seed})
-        return out
+        swept = [{name: values[name] for name in SWEEPABLE} for values in (p.to_dict() for p in self.points())]
+        return [{**params, "seed": seed} for seed in self.seeds for params in swept]
 
     def target(self) -> int:
         return len(self.points()) * len(self.seeds)

@@ -51,7 +51,7 @@ class Spec(Protocol):
     def target(self) -> int: ...
     def skip_reason(self, size_mb: float) -> str | None: ...
     def constraint(self, size_mb: float) -> float | None: ...
-    def values(self, top1: float, size_mb: float) -> list[float]: ...
+    def values(self, top1: float, size_mb: float, *extra: float) -> list[float]: ...
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def _pruner(spec: Spec) -> optuna.pruners.BasePruner:
 def _check_definition(handle: StudyHandle) -> None:
     study, spec = handle.study, handle.spec
     where = f"study {study.study_name!r} in {handle.where}"
-    stored = layout.read_definition(study)
+    stored, wanted = layout.read_definition(study), spec.definition()
     if [d.name.lower() for d in study.directions] != spec.directions():
         kind = (stored or {}).get("kind", "non-dse")
         raise SweepError(f"{where} optimizes other objectives (a {kind} study); choose another --study-name")
@@ -147,10 +147,9 @@ def _check_definition(handle: StudyHandle) -> None:
         if any(t.state != TrialState.WAITING for t in handle.trials()):
             raise SweepError(f"{where} was not made by dse (it has no sweep definition); choose another "
                              "--study-name")
-        layout.write_definition(study, spec.definition())  # new, or made by a start that died before writing it
-        stored = layout.read_definition(handle.storage.get_study_user_attrs(
-            handle.storage.get_study_id_from_name(study.study_name)))  # another start may have written its own
-    differ = layout.difference_lines(stored, spec.definition())
+        layout.write_definition(study, wanted)  # new, or made by a start that died before writing it
+        stored = layout.read_definition(study)  # read fresh from storage: another start may have written its own
+    differ = layout.difference_lines(stored, wanted)
     if differ:
         raise SweepError(f"{where} holds another {stored.get('kind', 'study')} definition ({'; '.join(differ)}); "
                          "run it with the same options to resume, or choose another --study-name")

@@ -38,12 +38,10 @@ def policy_points(spec) -> list:
 
 
 def largest_point(spec):
-    """The bounds' largest corner (size grows with every bound but freq), over the bypass choices."""
-    from dse.plan import cost
+    """The bounds' largest corner (`dse.study.search.size_corner`), over the bypass choices."""
+    from dse.study.search import size_corner
 
-    corner = {name: (b[0] if name == "freq" else b[1]) for name, b in spec.bounds if name != "bypass"}
-    choices = dict(spec.bounds).get("bypass", (spec.point.bypass.value,))
-    return max((spec.point.replace(**corner, bypass=c) for c in choices), key=lambda p: cost(p).size_mb)
+    return size_corner(spec, largest=True)
 
 
 def plan(spec, options):
@@ -127,10 +125,10 @@ class Keeper:
                 model = build_model(point)
             latency = self._measure(trial, model, point)
         if getattr(result, "model", None) is not None:
-            self._store(trial, point, result.model, result)
+            self._store(trial, point, result)
         return [math.nan if latency is None else float(latency)] if wanted else []
 
-    def _store(self, trial, point, model, result) -> None:
+    def _store(self, trial, point, result) -> None:
         from dse.artifacts import keeps, store_weights
 
         chosen = result.val_top1 if result.val_top1 is not None else result.top1
@@ -143,7 +141,7 @@ class Keeper:
 
         from dse.weights import choose_precision, evaluate, pack
 
-        cpu = copy.deepcopy(model).to("cpu", torch.float32, memory_format=torch.contiguous_format).eval()
+        cpu = copy.deepcopy(result.model).to("cpu", torch.float32, memory_format=torch.contiguous_format).eval()
         mean, std = data_normalisation(self.data)
         images, labels = self.data.test_images.cpu(), self.data.test_labels.cpu()
         precision = choose_precision(cpu, test_top1(self.data) or (lambda m: evaluate(m, images, labels, mean, std)))

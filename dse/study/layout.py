@@ -15,6 +15,7 @@ dialect that nothing writes. Everything here uses Optuna's public API (user attr
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from collections.abc import Iterable
 from enum import Enum
 from typing import Any
@@ -35,7 +36,7 @@ RETRY_OF_ATTR = "retry_of"  # the trial number a retry repeats
 DUPLICATE_OF_ATTR = "duplicate_of"
 FAIL_KIND_ATTR = "fail_kind"
 FAIL_REASON_ATTR = "fail_reason"
-SKIP_REASON_ATTR = "skip_reason"  # a search point over the size budget: PRUNED, never trained
+SKIP_REASON_ATTR = "skip_reason"  # a search point over the size or latency budget: PRUNED, never trained
 POINT_ATTR = "point"  # the full design point
 DIVERGED_ATTR = "diverged"
 PROGRESS_ATTR = "progress"  # a running trial: epoch, epochs, step, steps, images_per_second (every few seconds)
@@ -58,6 +59,7 @@ EPOCH_TOP1 = "epoch_top1"
 RETRIED_KINDS = frozenset({"oom", "error", "lost"})  # failures that count as attempts and are retried
 FINAL_KINDS = frozenset({"diverged", "invalid"})  # failures that are results: recorded once, never retried
 NOT_WORK_KINDS = frozenset({"duplicate", "unused"})  # never trained; leave them out of everything
+INTERRUPTED = "interrupted"  # a failure kind: stopped by Ctrl-C, queued again, not counted against the retries
 LIVE = (TrialState.WAITING, TrialState.RUNNING)
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -204,10 +206,14 @@ def is_work(trial: FrozenTrial) -> bool:
     return not (trial.state == TrialState.FAIL and trial.user_attrs.get(FAIL_KIND_ATTR) in NOT_WORK_KINDS)
 
 
+def attempt_counts(trials: Iterable[FrozenTrial]) -> Counter[tuple]:
+    """Failed trainings per (point, seed): the failures that count against the retry limit."""
+    return Counter(key_of(t) for t in trials if t.state == TrialState.FAIL and failure(t)[0] in RETRIED_KINDS)
+
+
 def attempts(trials: Iterable[FrozenTrial], key: tuple) -> int:
     """Failed trainings of a (point, seed): the failures that count against the retry limit."""
-    return sum(1 for t in trials if t.state == TrialState.FAIL and failure(t)[0] in RETRIED_KINDS
-               and key_of(t) == key)
+    return attempt_counts(trials)[key]
 
 
 def retried_numbers(trials: Iterable[FrozenTrial]) -> set[int]:
@@ -217,13 +223,14 @@ def retried_numbers(trials: Iterable[FrozenTrial]) -> set[int]:
 def final_failures(trials: list[FrozenTrial], retries: int) -> list[FrozenTrial]:
     """FAIL trials that will not be run again: diverged, or out of retries, with nothing live or done beside."""
     settled = {key_of(t) for t in trials if t.state in LIVE or t.state in DONE}
+    counts = attempt_counts(trials)
     out, seen = [], set()
     for t in reversed(trials):
         key = key_of(t)
         if t.state != TrialState.FAIL or key in settled or key in seen or not is_work(t):
             continue
         kind = failure(t)[0]
-        if kind in FINAL_KINDS or (kind in RETRIED_KINDS and attempts(trials, key) > retries):
+        if kind in FINAL_KINDS or (kind in RETRIED_KINDS and counts[key] > retries):
             out.append(t)
             seen.add(key)
     return out[::-1]

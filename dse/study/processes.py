@@ -21,11 +21,10 @@ from dse.errors import DseError
 def machine_id() -> str:
     """This machine and PID namespace: a PID means the same process only under the same id."""
     parts = [socket.gethostname()]
-    for path in ("/proc/sys/kernel/random/boot_id",):
-        try:
-            parts.append(Path(path).read_text().strip())
-        except OSError:
-            pass
+    try:
+        parts.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
+    except OSError:
+        pass
     try:
         parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
     except OSError:

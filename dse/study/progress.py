@@ -1,4 +1,4 @@
-"""Where a study stands and what it found: the live snapshot, the sweep's table, the Pareto front, mean and interval.
+"""Where a study stands and what it found: the snapshot, the sweep's table, the Pareto front, mean and interval.
 
 One statistic for the CLI and the report (`dse.stats`) and one Pareto
 rule (`pareto_mask`), so the two can never disagree.
@@ -19,7 +19,18 @@ import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
 from dse.stats import SeedStat, mean_interval, seed_stat
-from dse.study.layout import DONE, PROGRESS_ATTR, RESULT_SECONDS, final_failures, key_of, params_key
+from dse.study.layout import (
+    DONE,
+    INTERRUPTED,
+    PROGRESS_ATTR,
+    RESULT_SECONDS,
+    SKIP_REASON_ATTR,
+    WORKER_ATTR,
+    failure,
+    final_failures,
+    key_of,
+    params_key,
+)
 
 PROGRESS_EVERY_S = 3.0  # a running trial's step count is written at most this often (for live displays)
 
@@ -82,7 +93,8 @@ def pareto_front(trials: list[FrozenTrial]) -> list[FrozenTrial]:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Where a sweep or search stands, from its trials (for the live display)."""
+    """Where a sweep or search stands, from its trials (for the command's closing lines, `dse.cli.sweep`; the
+    live display has its own, `dse.cli.live.Snapshot`)."""
 
     total: int  # (point, seed) pairs of a sweep; --trials of a search
     done: int
@@ -102,7 +114,7 @@ class Snapshot:
 
 def snapshot(trials: list[FrozenTrial], total: int, retries: int, workers: int) -> Snapshot:
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    done_keys = {key_of(t) for t in trials if t.state in DONE and not t.user_attrs.get("skip_reason")}
+    done_keys = {key_of(t) for t in trials if t.state in DONE and not t.user_attrs.get(SKIP_REASON_ATTR)}
     running = [t for t in trials if t.state == TrialState.RUNNING]
     failed = final_failures(trials, retries)
     best = max((t for t in complete if t.values), key=chosen_top1, default=None)
@@ -114,20 +126,18 @@ def snapshot(trials: list[FrozenTrial], total: int, retries: int, workers: int) 
         eta = sum(durations) / len(durations) * remaining / max(1, min(workers, remaining))
     return Snapshot(total=total, done=done, running=len(running),
                     waiting=sum(1 for t in trials if t.state == TrialState.WAITING), failed=len(failed),
-                    skipped=sum(1 for t in trials if t.user_attrs.get("skip_reason")), best=best, eta_s=eta,
+                    skipped=sum(1 for t in trials if t.user_attrs.get(SKIP_REASON_ATTR)), best=best, eta_s=eta,
                     running_trials=tuple(running), chosen_on=chosen_split(trials))
 
 
 def trained_in_run(trials: list[FrozenTrial], run_id: str) -> int:
     """Trials this command's workers trained (completed, pruned, or failed in training), each counted once."""
-    from dse.study.layout import WORKER_ATTR, failure
-
     def trained(t: FrozenTrial) -> bool:
         if t.state == TrialState.COMPLETE:
             return True
         if t.state == TrialState.PRUNED:
-            return not t.user_attrs.get("skip_reason")
-        return t.state == TrialState.FAIL and failure(t)[0] in ("diverged", "oom", "error", "interrupted")
+            return not t.user_attrs.get(SKIP_REASON_ATTR)
+        return t.state == TrialState.FAIL and failure(t)[0] in ("diverged", "oom", "error", INTERRUPTED)
 
     return sum(1 for t in trials if (t.user_attrs.get(WORKER_ATTR) or {}).get("run") == run_id and trained(t))
 
@@ -154,7 +164,6 @@ def summarize(trials: list[FrozenTrial], spec, retries: int) -> list[PointSummar
     seeds (mean, sd and `seed_stat`, as the report writes it), validation top-1 mean where recorded, size,
     time."""
     from dse.plan import cost
-    from dse.study.layout import failure
 
     failed = {key_of(t): t for t in final_failures(trials, retries)}
     complete: dict[tuple, FrozenTrial] = {}

@@ -37,8 +37,8 @@ def queue_missing(handle: StudyHandle) -> int:
     trials = handle.trials()
     retried = layout.retried_numbers(trials)
     for t in trials:
-        if t.state == TrialState.FAIL and t.number not in retried:
-            count += requeue(handle.study, t, handle.options.retries, trials)
+        if t.state == TrialState.FAIL:
+            count += requeue(handle.study, t, handle.options.retries, trials, retried=retried)
     present: set[tuple] = set()
     for i, params in enumerate(handle.spec.initial_params()):
         if i % QUEUE_REREAD == 0:  # another start may be queueing the same grid: skip what it has queued
@@ -49,16 +49,19 @@ def queue_missing(handle: StudyHandle) -> int:
     return count
 
 
-def requeue(study: optuna.Study, failed: FrozenTrial, retries: int, trials: list[FrozenTrial] | None = None) -> bool:
-    """Queue a failed trial's work again if it may be retried and nothing else covers it."""
+def requeue(study: optuna.Study, failed: FrozenTrial, retries: int, trials: list[FrozenTrial] | None = None, *,
+            retried: set[int] | None = None) -> bool:
+    """Queue a failed trial's work again if it may be retried and nothing else covers it. `retried`: the
+    `layout.retried_numbers` of `trials`, when the caller has them."""
     kind = failure(failed)[0]
-    if kind not in RETRIED_KINDS and kind != "interrupted":
+    if kind not in RETRIED_KINDS and kind != layout.INTERRUPTED:
         return False
     trials = study.get_trials(deepcopy=False) if trials is None else trials
+    retried = layout.retried_numbers(trials) if retried is None else retried
     key = key_of(failed)
-    if not key or duplicate_of(trials, failed.number, key, live_above=True) is not None:
+    if not key or failed.number in retried:
         return False
-    if failed.number in layout.retried_numbers(trials) or layout.attempts(trials, key) > retries:
+    if duplicate_of(trials, failed.number, key, live_above=True) is not None or layout.attempts(trials, key) > retries:
         return False
     layout.queue(study, work_params(failed), **{layout.RETRY_OF_ATTR: failed.number})
     return True

@@ -196,14 +196,15 @@ def build_spec(
     return spec
 
 
-def smallest_size_mb(spec: SearchSpec) -> float:
-    """The size of the bounds' smallest corner (size grows with base_e, incr_e, sr, pct3x3 and bypass, and
-    falls with freq), checked over the bypass choices."""
-    corner = {}
-    for name, b in spec.bounds:
-        if name == "freq":
-            corner[name] = b[1]
-        elif name != "bypass":
-            corner[name] = b[0]
+def size_corner(spec: SearchSpec, *, largest: bool) -> DesignPoint:
+    """The bounds' largest (or smallest) corner by size: size grows with base_e, incr_e, sr, pct3x3 and bypass,
+    and falls with freq; the bypass choices are compared by `dse.plan.cost`."""
+    corner = {name: (b[0] if (name == "freq") == largest else b[1]) for name, b in spec.bounds if name != "bypass"}
     choices = dict(spec.bounds).get("bypass", (spec.point.bypass.value,))
-    return min(cost(spec.point.replace(**corner, bypass=c)).size_mb for c in choices)
+    points = (spec.point.replace(**corner, bypass=c) for c in choices)
+    return (max if largest else min)(points, key=lambda p: cost(p).size_mb)
+
+
+def smallest_size_mb(spec: SearchSpec) -> float:
+    """The size of the bounds' smallest corner (`size_corner`)."""
+    return cost(size_corner(spec, largest=False)).size_mb

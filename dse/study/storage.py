@@ -180,7 +180,8 @@ def open_storage(
     """Open (creating the file and its folder if needed) the storage of a study.
 
     The heartbeat lets any worker, on any machine, find trials whose worker died; `on_stale` is called by
-    `optuna.storages.fail_stale_trials` for each trial it fails (see `dse.study.runner`).
+    `optuna.storages.fail_stale_trials` for each trial it fails (`dse.study.handle.open_study` passes
+    `dse.study.queue.requeue`, which queues the work again if it may be retried).
     """
     url = resolve(target, study_name)
     path = sqlite_path(url)
