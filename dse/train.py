@@ -31,6 +31,7 @@ from dse.plan import cost
 from dse.space import DesignPoint, Norm
 
 PRECISIONS = ("auto", "bf16", "fp32", "fp64")  # fp64: exactness tests (batched seeds vs separate runs)
+PRECISION_CHOICES = ("auto", "bf16", "fp32")  # what the command line offers
 STEPS = ("auto", "eager", "graph")  # auto: graph on CUDA (unless compiled), eager elsewhere
 GRAPH_WARMUP_STEPS = 3  # eager steps (real ones, on the schedule) before the capture: optimizer state, cuDNN
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class Recipe:
     warmup: float = 0.05  # share of all steps
     grad_clip: float = 0.0  # max global gradient norm; 0: off
     augment: bool = True  # random crop with padding, and horizontal flip where the dataset allows it
-    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
+    precision: str = "auto"  # auto: bf16 autocast on CUDA and on a CPU with native bf16 (cpu_has_native_bf16)
     step: str = "auto"  # auto: the step captured in a CUDA graph on CUDA, eager on CPU; see docs/gpu.md
     seed: int = 0
     eval_batch_size: int = 1000
@@ -203,6 +204,25 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if index >= torch.cuda.device_count():
         raise DeviceError(f"device {name} does not exist: {torch.cuda.device_count()} CUDA device(s) here")
     return torch.device("cuda", index)
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX512_BF16 or AMX), where bf16 autocast trains about twice as
+    fast as fp32 (docs/training.md); elsewhere bf16 is emulated and slower. torch has no public query for this:
+    `torch.cpu._is_avx512_bf16_supported` and `_is_amx_tile_supported` (checked in torch 2.4 to 2.14) are
+    read here and only here, and a torch without them means no."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    try:
+        return any(bool(getattr(torch.cpu, name)()) for name in checks if hasattr(torch.cpu, name))
+    except (RuntimeError, AttributeError):
+        return False
+
+
+def autocast_bf16(precision: str, dev: torch.device) -> bool:
+    """Does `precision` train in bf16 autocast on `dev`? `auto` does where the device computes bf16 natively."""
+    if precision == "auto":
+        return dev.type == "cuda" or (dev.type == "cpu" and cpu_has_native_bf16())
+    return precision == "bf16"
 
 
 def device_name(dev: torch.device) -> str:
@@ -369,8 +389,7 @@ class Session:
         self.point, self.recipe, self.dev = point, recipe, dev
         self.capture = dev.type == "cuda" if capture is None else capture
         self.cuda = dev.type == "cuda"
-        use_bf16 = recipe.precision == "bf16" or (recipe.precision == "auto" and self.cuda)
-        self.amp_dtype = torch.bfloat16 if use_bf16 else None
+        self.amp_dtype = torch.bfloat16 if autocast_bf16(recipe.precision, dev) else None
         self.param_dtype = torch.float64 if recipe.precision == "fp64" else torch.float32
         # graph: the step over static buffers, captured on CUDA; on a CPU the same step runs uncaptured
         self.step_kind = "graph" if recipe.step == "graph" or (recipe.step == "auto" and self.cuda

@@ -6,8 +6,10 @@ from dse_testdata import image_tree
 from typer.testing import CliRunner
 
 from dse.cli import app
+from dse.train import cpu_has_native_bf16
 
 runner = CliRunner()
+AUTO_CPU_DTYPE = "bf16" if cpu_has_native_bf16() else "fp32"
 TINY = ("--base-e", "32", "--incr-e", "32")
 
 
@@ -78,11 +80,25 @@ def test_bench_json():
     result = run("bench", "--device", "cpu", "--batch-size", "16", "--steps", "2", "--warmup", "1", "--json", *TINY)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout.strip().splitlines()[-1])
-    assert data["images_per_second"] > 0 and data["batch_size"] == 16 and data["dtype"] == "fp32"
+    assert data["images_per_second"] > 0 and data["batch_size"] == 16 and data["dtype"] == AUTO_CPU_DTYPE
     assert data["point"]["stem"] == "cifar" and data["point"]["base_e"] == 32
 
 
 def test_bench_table_line():
     result = run("bench", "--device", "cpu", "--batch-size", "16", "--steps", "2", "--warmup", "0", *TINY)
     assert result.exit_code == 0, result.output
-    assert "images/s" in result.output and "fp32" in result.output
+    assert "images/s" in result.output and AUTO_CPU_DTYPE in result.output
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_train_precision_flag_is_what_runs(precision):
+    result = run("train", "--dataset", "synthetic", "--subset", "200", "--epochs", "1", "--batch-size", "50",
+                 "--precision", precision, "--device", "cpu", "--json", *TINY)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    assert data["dtype"] == precision and data["recipe"]["precision"] == precision
+    assert f", {precision} · cpu" in " ".join(result.stderr.split())  # the header line says what will run
+
+
+def test_an_unknown_precision_is_one_line():
+    one_line_error(run("train", "--precision", "fp8", "--dataset", "synthetic"), "fp8")

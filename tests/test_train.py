@@ -21,6 +21,8 @@ from dse.train import (
     RunResult,
     Session,
     TrainingFailed,
+    autocast_bf16,
+    cpu_has_native_bf16,
     recipe_for,
     resolve_device,
     time_steps,
@@ -30,6 +32,7 @@ from dse.train import (
 # a narrow point (the cifar stem as sweeps use it): a real network, seconds per run on 2 CPU cores
 TINY = DesignPoint(base_e=32, incr_e=32).for_data(10, 3, 32)
 QUICK = Recipe(epochs=1, batch_size=64, lr=0.1)
+AUTO_CPU_DTYPE = "bf16" if cpu_has_native_bf16() else "fp32"  # what precision auto trains in on this CPU
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +56,8 @@ def test_one_epoch_on_2000_synthetic_images_beats_chance_clearly(synthetic):
     assert result.train_images == 1800 and result.val_images == 200 and result.test_images == 500
     assert result.epochs == 1
     assert result.images_per_second > 0 and 0 < result.eval_seconds < result.train_seconds
-    assert result.device.startswith("cpu") and result.dtype == "fp32" and result.peak_memory_mb == 0
+    assert result.device.startswith("cpu") and result.dtype == AUTO_CPU_DTYPE
+    assert result.peak_memory_mb == 0
 
 
 def test_result_carries_the_analytic_cost_point_and_recipe(small):
@@ -157,7 +161,7 @@ def test_norm_none_learns_with_its_recipe(synthetic):
 
 def test_bench_reports_throughput(small):
     result = bench(TINY, small, device="cpu", batch_size=32, steps=3, warmup_steps=1)
-    assert result.images_per_second > 0 and result.batch_size == 32 and result.dtype == "fp32"
+    assert result.images_per_second > 0 and result.batch_size == 32 and result.dtype == AUTO_CPU_DTYPE
     assert result.epoch_seconds == pytest.approx(50_000 / result.images_per_second)
 
 
@@ -254,3 +258,29 @@ def test_time_steps_is_the_public_timer(flips):
     failed = time_steps(NARROW, small, Recipe(batch_size=16, step="graph"), device="cpu", steps=1, warmup_steps=0,
                         capture=True)
     assert failed.step == "eager"  # its capture was attempted (after the eager warm-up steps) and failed
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_an_explicit_precision_is_what_runs_and_is_recorded(small, precision):
+    result = train(TINY, small, QUICK.replace(precision=precision), device="cpu")
+    assert result.dtype == precision and result.recipe.precision == precision
+    assert math.isfinite(result.loss) and result.top1 >= 0
+
+
+def test_auto_precision_follows_the_cpu_and_always_bf16_on_cuda():
+    cpu = torch.device("cpu")
+    assert autocast_bf16("auto", cpu) is cpu_has_native_bf16()
+    assert autocast_bf16("auto", torch.device("cuda")) is True
+    assert autocast_bf16("fp32", cpu) is False and autocast_bf16("bf16", cpu) is True
+    assert autocast_bf16("fp64", torch.device("cuda")) is False
+
+
+def test_native_bf16_is_what_the_cpu_flags_say():
+    """The one place that reads torch's private CPU queries agrees with the kernel's view of the CPU."""
+    from pathlib import Path
+
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.is_file() or "flags" not in cpuinfo.read_text():
+        pytest.skip("no /proc/cpuinfo flags here")
+    flags = set(next(line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")).split())
+    assert cpu_has_native_bf16() == bool(flags & {"avx512_bf16", "amx_bf16"})

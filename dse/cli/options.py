@@ -88,6 +88,7 @@ _LIBRARY_DEFAULTS: dict[str, Callable[[], Any]] = {
     "batch_size": _recipe("batch_size"),
     "seed": _recipe("seed"),
     "lr": _lr,
+    "precision": _recipe("precision"),
 }
 
 
@@ -257,6 +258,16 @@ BatchSizeOpt = Annotated[int | None, typer.Option("--batch-size", min=1, help="T
                                                   rich_help_panel=TRAINING, show_default=False)]
 LrOpt = Annotated[float | None, typer.Option(
     "--lr", help="Peak learning rate (the recipe for --norm none also warms up longer and clips gradients).",
+    rich_help_panel=TRAINING, show_default=False)]
+class Precision(str, Enum):
+    auto = "auto"
+    bf16 = "bf16"
+    fp32 = "fp32"
+
+
+PrecisionOpt = Annotated[Precision | None, typer.Option(
+    "--precision", help="Arithmetic of the training step: auto (bf16 autocast on CUDA and on a CPU with native "
+    "bf16, such as AVX512_BF16 or AMX; fp32 elsewhere), bf16 or fp32. The precision that ran is recorded.",
     rich_help_panel=TRAINING, show_default=False)]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Drives init, data order and augmentation.",
                                              rich_help_panel=TRAINING, show_default=False)]

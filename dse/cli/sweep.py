@@ -33,6 +33,7 @@ from dse.cli.options import (
     ObjectiveOpt,
     ParamOpt,
     PointsOpt,
+    PrecisionOpt,
     PruneOpt,
     RangeOpt,
     RetriesOpt,
@@ -70,6 +71,7 @@ def sweep_command(
     epochs: EpochsOpt = None,
     batch_size: BatchSizeOpt = None,
     lr: LrOpt = None,
+    precision: PrecisionOpt = None,
     seed: SeedOpt = None,
     device: DeviceOpt = "auto",
     workers: WorkersOpt = 1,
@@ -87,7 +89,8 @@ def sweep_command(
     spec = build_spec(
         params=param or [], ranges=[range_] if range_ else None, points=points, values=[values] if values else None,
         base=design.base(), design=design.values, dataset=dataset,
-        recipe_options=dict(epochs=epochs, batch_size=batch_size, lr=lr), seed=seed, seeds=seeds, subset=subset,
+        recipe_options=dict(epochs=epochs, batch_size=batch_size, lr=lr,
+                            precision=precision.value if precision else None), seed=seed, seeds=seeds, subset=subset,
         data_dir=data_dir, image_size=image_size, prune=prune, val_fraction=val_fraction)
     name = study_name or default_name(default_study_name(param or []), dataset)
     options = RunOptions(storage=storage, study_name=name, workers=workers, device=device, retries=retries,
@@ -116,6 +119,7 @@ def search_command(
     epochs: EpochsOpt = None,
     batch_size: BatchSizeOpt = None,
     lr: LrOpt = None,
+    precision: PrecisionOpt = None,
     seed: SeedOpt = None,
     device: DeviceOpt = "auto",
     workers: WorkersOpt = 1,
@@ -131,7 +135,8 @@ def search_command(
 
     spec = build_spec(
         params=param, base=design.base(), design=design.values, dataset=dataset,
-        recipe_options=dict(epochs=epochs, batch_size=batch_size, lr=lr), seed=seed, trials=trials,
+        recipe_options=dict(epochs=epochs, batch_size=batch_size, lr=lr,
+                            precision=precision.value if precision else None), seed=seed, trials=trials,
         max_size_mb=max_size_mb, subset=subset, data_dir=data_dir, image_size=image_size, val_fraction=val_fraction,
         max_latency_ms=max_latency_ms, objective=objective)
     options = RunOptions(storage=storage, study_name=study_name or default_name("search", dataset), workers=workers,

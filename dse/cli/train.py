@@ -24,6 +24,7 @@ from dse.cli.options import (
     ImageSizeOpt,
     JsonOpt,
     LrOpt,
+    PrecisionOpt,
     SeedOpt,
     SubsetOpt,
     ValFractionOpt,
@@ -47,22 +48,25 @@ def train_command(
     epochs: EpochsOpt = None,
     batch_size: BatchSizeOpt = None,
     lr: LrOpt = None,
+    precision: PrecisionOpt = None,
     seed: SeedOpt = None,
     device: DeviceOpt = "auto",
     as_json: JsonOpt = False,
 ) -> None:
     from dse.data import VAL_FRACTION, dataset_info, load_dataset
-    from dse.train import device_name, recipe_for, resolve_device, train
+    from dse.train import autocast_bf16, device_name, recipe_for, resolve_device, train
 
     started = time.monotonic()
     dev = resolve_device(device)  # before any loading: a wrong device is reported at once
     info = dataset_info(dataset, data_dir)
     point = design.point(info.num_classes, info.in_channels, image_size or info.image_size)
-    recipe = recipe_for(point, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+    recipe = recipe_for(point, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                        precision=precision.value if precision else None)
+    dtype = "bf16" if autocast_bf16(recipe.precision, dev) else "fp32"
     out = err_console if as_json else console
     out.print(f"[bold]train[/] {describe_point(point)}\non {dataset}{f' (subset {subset})' if subset else ''}, "
               f"{recipe.epochs} epoch{'s' if recipe.epochs > 1 else ''}, batch {recipe.batch_size}, lr {recipe.lr:g}"
-              f", seed {recipe.seed} · {device_name(dev)}", highlight=False, soft_wrap=not out.is_terminal)
+              f", seed {recipe.seed}, {dtype} · {device_name(dev)}", highlight=False, soft_wrap=not out.is_terminal)
     label = f"{dataset} · {point.input_size}px · {device_name(dev)}"
     with _display(out) as display:
         first_load = " (a folder's images are decoded once, into the cache)" if dataset.startswith("folder:") else ""
