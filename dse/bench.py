@@ -7,7 +7,8 @@ capture and (with `compile`) compilation.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import statistics
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -71,3 +72,62 @@ def result_of(t: StepTiming, warmup_steps: int, compile: bool = False) -> BenchR
         step_ms=1000 * t.seconds / max(t.steps, 1), epoch_seconds=EPOCH_IMAGES / ips, steps=t.steps,
         warmup_steps=warmup_steps, peak_memory_mb=t.peak_memory_mb, compiled=compile, step=t.step, models=t.models,
     )
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of running the same training step: the recipe's precision and step kind."""
+
+    precision: str = "auto"
+    step: str = "auto"
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    variant: Variant
+    result: BenchResult  # its median round (by images/s)
+    rounds: tuple[float, ...]  # images/s of every round, in order
+    ratio: float  # median images/s over the first variant's
+
+    def to_dict(self) -> dict:
+        return {**asdict(self.variant), **self.result.to_dict(), "rounds": list(self.rounds), "ratio": self.ratio}
+
+
+def compare(
+    point: DesignPoint,
+    variants: Sequence[Variant],
+    data: Dataset | DeviceData | None = None,
+    *,
+    rounds: int = 3,
+    device: str | torch.device = "auto",
+    batch_size: int = 512,
+    steps: int = 50,
+    warmup_steps: int = 10,
+    recipe: Recipe | None = None,
+    on_round: Callable[[int, Variant], None] | None = None,
+) -> list[VariantResult]:
+    """Images/s of each variant, measured in alternating rounds (v1 v2 .. v1 v2 ..) so that a machine whose speed
+    drifts (another job, clocks) affects every variant alike; each variant's median round, and its ratio to the
+    first variant's. `on_round(r, variant)` is told before each measurement."""
+    if not variants:
+        raise ValueError("compare needs at least one variant")
+    data = data if data is not None else bench_data(point, batch_size)
+    base = recipe or recipe_for(point)
+    seen: dict[Variant, list[BenchResult]] = {v: [] for v in variants}
+    for r in range(rounds):
+        for v in seen:
+            if on_round:
+                on_round(r + 1, v)
+            seen[v].append(bench(point, data, device=device, batch_size=batch_size, steps=steps,
+                                 warmup_steps=warmup_steps, recipe=base.replace(precision=v.precision, step=v.step)))
+    medians = {v: _median_round(results) for v, results in seen.items()}
+    first = medians[next(iter(seen))].images_per_second
+    return [VariantResult(v, medians[v], tuple(b.images_per_second for b in seen[v]),
+                          medians[v].images_per_second / first) for v in seen]
+
+
+def _median_round(results: list[BenchResult]) -> BenchResult:
+    """The round whose images/s is the median (the lower middle one for an even count)."""
+    ranked = sorted(results, key=lambda b: b.images_per_second)
+    middle = statistics.median_low(b.images_per_second for b in ranked)
+    return next(b for b in ranked if b.images_per_second == middle)

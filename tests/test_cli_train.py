@@ -102,3 +102,25 @@ def test_train_precision_flag_is_what_runs(precision):
 
 def test_an_unknown_precision_is_one_line():
     one_line_error(run("train", "--precision", "fp8", "--dataset", "synthetic"), "fp8")
+
+
+def test_bench_compares_precisions_side_by_side():
+    result = run("bench", "--device", "cpu", "--batch-size", "16", "--steps", "2", "--warmup", "1", "--rounds", "2",
+                 "--precision", "fp32", "--precision", "bf16", "--json", *TINY)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    rows = data["variants"]
+    assert [(r["precision"], r["dtype"]) for r in rows] == [("fp32", "fp32"), ("bf16", "bf16")]
+    assert rows[0]["ratio"] == 1.0 and all(len(r["rounds"]) == 2 for r in rows)
+    assert rows[1]["ratio"] == pytest.approx(rows[1]["images_per_second"] / rows[0]["images_per_second"])
+
+
+def test_bench_comparison_table():
+    result = run("bench", "--device", "cpu", "--batch-size", "16", "--steps", "2", "--warmup", "0", "--rounds", "1",
+                 "--precision", "fp32", "--step", "eager", "--step", "graph", *TINY)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("asked"))
+    assert lines[header + 1].split()[:4] == ["fp32,", "eager", "fp32,", "eager"]
+    assert lines[header + 2].split()[:4] == ["fp32,", "graph", "fp32,", "static"]
+    assert "1.00x" in lines[header + 1]

@@ -259,6 +259,10 @@ BatchSizeOpt = Annotated[int | None, typer.Option("--batch-size", min=1, help="T
 LrOpt = Annotated[float | None, typer.Option(
     "--lr", help="Peak learning rate (the recipe for --norm none also warms up longer and clips gradients).",
     rich_help_panel=TRAINING, show_default=False)]
+PRECISION_HELP = ("auto (bf16 autocast on CUDA and on a CPU with native bf16, such as AVX512_BF16 or AMX; fp32 "
+                  "elsewhere), bf16 or fp32")
+
+
 class Precision(str, Enum):
     auto = "auto"
     bf16 = "bf16"
@@ -266,9 +270,16 @@ class Precision(str, Enum):
 
 
 PrecisionOpt = Annotated[Precision | None, typer.Option(
-    "--precision", help="Arithmetic of the training step: auto (bf16 autocast on CUDA and on a CPU with native "
-    "bf16, such as AVX512_BF16 or AMX; fp32 elsewhere), bf16 or fp32. The precision that ran is recorded.",
+    "--precision", help=f"Arithmetic of the training step: {PRECISION_HELP}. The precision that ran is recorded.",
     rich_help_panel=TRAINING, show_default=False)]
+
+
+class Step(str, Enum):
+    auto = "auto"
+    eager = "eager"
+    graph = "graph"
+
+
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Drives init, data order and augmentation.",
                                              rich_help_panel=TRAINING, show_default=False)]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when there is one), cpu, cuda or cuda:N.",

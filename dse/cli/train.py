@@ -14,6 +14,7 @@ import typer
 from dse.cli.app import command, console, err_console
 from dse.cli.live import LiveDisplay, RunLog, RunView, describe_point, run_lines
 from dse.cli.options import (
+    PRECISION_HELP,
     TRAINING,
     BatchSizeOpt,
     DataDirOpt,
@@ -24,8 +25,10 @@ from dse.cli.options import (
     ImageSizeOpt,
     JsonOpt,
     LrOpt,
+    Precision,
     PrecisionOpt,
     SeedOpt,
+    Step,
     SubsetOpt,
     ValFractionOpt,
     design_options,
@@ -126,6 +129,16 @@ def bench_command(
                                         rich_help_panel=TRAINING)] = 10,
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model.",
                                                 rich_help_panel=TRAINING)] = False,
+    precisions: Annotated[list[Precision] | None, typer.Option(
+        "--precision", help=f"{PRECISION_HELP}; repeat it (or --step) to compare, side by side.",
+        rich_help_panel=TRAINING, show_default=False)] = None,
+    steps_kinds: Annotated[list[Step] | None, typer.Option(
+        "--step", help="The training step: auto (captured in a CUDA graph on CUDA, eager on a CPU), eager, or graph "
+        "(uncaptured on a CPU: the static step); repeatable, to compare.", rich_help_panel=TRAINING,
+        show_default=False)] = None,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Alternating rounds of every variant when "
+                                        "comparing; each variant's median round is shown.",
+                                        rich_help_panel=TRAINING)] = 3,
     latency: Annotated[bool, typer.Option("--latency", help="Instead: the point's inference latency on this CPU "
                                           "(median ms per image and per batch of 32, fp32), without training.",
                                           rich_help_panel=TRAINING)] = False,
@@ -133,9 +146,9 @@ def bench_command(
 ) -> None:
     if latency:
         return _latency(design, dataset, data_dir, image_size, as_json)
-    from dse.bench import bench, bench_data
+    from dse.bench import Variant, bench, bench_data
     from dse.data import dataset_info, load_dataset
-    from dse.train import Recipe, device_name, resolve_device
+    from dse.train import Recipe, device_name, recipe_for, resolve_device
 
     started = time.monotonic()
     dev = resolve_device(device)
@@ -159,10 +172,18 @@ def bench_command(
             display.show(RunView(label, phase="warm-up" if n <= warmup else "timed", step=n, steps=warmup + steps,
                                  elapsed=now - started, busy=now - first, taken_at=now))
 
-        display.show(RunView(label, phase="building the model" + (" and compiling" if compile_model else ""),
-                             steps=warmup + steps, elapsed=time.monotonic() - started))
-        result = bench(point, data, device=dev, batch_size=batch, steps=steps, warmup_steps=warmup,
-                       compile=compile_model, on_step=show)
+        variants = [Variant(p.value, k.value) for p in precisions or [Precision.auto]
+                    for k in steps_kinds or [Step.auto]]
+        if len(variants) > 1:
+            rows = _compare(point, data, variants, dev, batch, steps, warmup, rounds, display)
+        else:
+            display.show(RunView(label, phase="building the model" + (" and compiling" if compile_model else ""),
+                                 steps=warmup + steps, elapsed=time.monotonic() - started))
+            recipe = recipe_for(point).replace(precision=variants[0].precision, step=variants[0].step)
+            result = bench(point, data, device=dev, batch_size=batch, steps=steps, warmup_steps=warmup,
+                           compile=compile_model, on_step=show, recipe=recipe)
+    if len(variants) > 1:
+        return _compare_table(point, rows, rounds, batch, steps, warmup, as_json)
     if as_json:
         typer.echo(json.dumps({**result.to_dict(), "point": point.to_dict()}))
         return
@@ -173,6 +194,38 @@ def bench_command(
         f"point: {name}, {point.input_size}px input, {point.num_classes} classes",
         highlight=False, soft_wrap=not console.is_terminal,
     )
+
+
+def _compare(point, data, variants, dev, batch: int, steps: int, warmup: int, rounds: int, display) -> list:
+    """`dse bench --precision fp32 --precision bf16` (and/or several --step): the variants in alternating rounds."""
+    from dse.bench import compare
+    from dse.train import device_name
+
+    label = f"bench · batch {batch} · {device_name(dev)}"
+    started = time.monotonic()
+
+    def show(r: int, v) -> None:
+        display.show(RunView(label, phase=f"round {r}/{rounds}: {v.precision}, {v.step} step",
+                             elapsed=time.monotonic() - started))
+
+    return compare(point, variants, data, rounds=rounds, device=dev, batch_size=batch, steps=steps,
+                   warmup_steps=warmup, on_round=show)
+
+
+def _compare_table(point, rows: list, rounds: int, batch: int, steps: int, warmup: int, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps({"point": point.to_dict(), "variants": [row.to_dict() for row in rows]}))
+        return
+    lines = [f"{'asked':<14} {'ran':<14} {'images/s':>9} {'ratio':>6}  rounds (images/s)"]
+    for row in rows:
+        asked = f"{row.variant.precision}, {row.variant.step}"
+        ran = f"{row.result.dtype}, {row.result.step}"
+        lines.append(f"{asked:<14} {ran:<14} {row.result.images_per_second:>9,.0f} {row.ratio:>5.2f}x  "
+                     + " ".join(f"{ips:,.0f}" for ips in row.rounds))
+    console.print("\n".join(lines) + f"\nmedian of {rounds} alternating round{'s' if rounds > 1 else ''} of "
+                  f"{warmup} warm-up + {steps} timed steps, batch {batch}, on {rows[0].result.device}; ratio: "
+                  f"images/s over the first row's\npoint: {describe_point(point)}", highlight=False,
+                  soft_wrap=not console.is_terminal)
 
 
 def _latency(design: DesignChoice, dataset: str, data_dir, image_size: int | None, as_json: bool) -> None:
