@@ -149,6 +149,39 @@ def t_quantile(p: float, df: int) -> float:
     return (lo + hi) / 2
 
 
+@dataclass(frozen=True)
+class Welch:
+    """Welch's two-sample t-test of mean(a) - mean(b): no equal-variance assumption, as seeds of two design points
+    (or two precisions) need not share one."""
+
+    diff: float  # mean(a) - mean(b)
+    t: float
+    df: float  # Welch-Satterthwaite degrees of freedom
+    p: float  # two-sided
+
+    def differs(self, level: float = 1 - CONFIDENCE) -> bool:
+        return math.isfinite(self.p) and self.p < level
+
+
+def welch(a: Sequence[float], b: Sequence[float]) -> Welch:
+    """Welch's t-test; NaN t, df and p with fewer than 2 values on a side. Two samples without any spread are told
+    apart (p 0) when their means differ, and not (p 1) when they are equal."""
+    x = [float(v) for v in a if v is not None and math.isfinite(v)]
+    y = [float(v) for v in b if v is not None and math.isfinite(v)]
+    if not x or not y:
+        return Welch(math.nan, math.nan, math.nan, math.nan)
+    mx, my = sum(x) / len(x), sum(y) / len(y)
+    if len(x) < 2 or len(y) < 2:
+        return Welch(mx - my, math.nan, math.nan, math.nan)
+    vx = sum((v - mx) ** 2 for v in x) / (len(x) - 1) / len(x)  # squared standard errors
+    vy = sum((v - my) ** 2 for v in y) / (len(y) - 1) / len(y)
+    if vx + vy == 0:
+        return Welch(mx - my, math.inf if mx != my else 0.0, math.inf, 0.0 if mx != my else 1.0)
+    t = (mx - my) / math.sqrt(vx + vy)
+    df = (vx + vy) ** 2 / (vx**2 / (len(x) - 1) + vy**2 / (len(y) - 1))
+    return Welch(mx - my, t, df, 2 * _t_cdf(-abs(t), df))
+
+
 def _t_cdf(t: float, df: float) -> float:
     x = df / (df + t * t)
     tail = 0.5 * _betai(df / 2, 0.5, x)
