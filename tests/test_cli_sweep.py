@@ -37,6 +37,7 @@ from sweep_helpers import (  # noqa: F401
 from typer.testing import CliRunner
 
 from dse.cli import app
+from dse.train import cpu_has_native_bf16
 
 ATTRS = ("params", "size_mb", "imagenet_size_mb", "macs", "top1", "top5", "loss", "epochs", "train_seconds",
          "images_per_second", "peak_memory_mb", "device", "diverged", "point", "epoch_top1")
@@ -64,7 +65,10 @@ def test_three_point_sweep_on_cpu_then_a_rerun_trains_nothing(here):
         # intermediate values are what pruning reads: validation top-1 (phase 2 of issue 10 records it as an attr)
         assert all(a in t.user_attrs for a in ATTRS) and set(t.intermediate_values) == {1}
         assert t.user_attrs["device"].startswith("cpu") and t.user_attrs["diverged"] is False
+        assert t.user_attrs["dtype"] == ("bf16" if cpu_has_native_bf16() else "fp32")  # the precision that ran
     assert study.user_attrs["dse"]["grid"] == {"sr": [0.125, 0.5625, 1.0]}
+    dtype = "bf16" if cpu_has_native_bf16() else "fp32"
+    assert f"lr 0.1, {dtype};" in " ".join(result.stdout.split())  # the budget line names it before training
     before = [(t.number, t.datetime_complete) for t in study.trials]
 
     again = cli(*SR3)

@@ -267,7 +267,7 @@ def _run(spec, options, title: str) -> None:
         eta = estimate(snap, watch.work(spec.point.to_dict()))
         console.print(header_line(title, options.study_name, handle.where, _device_text(dev, options.workers),
                                   snap.remaining, eta), highlight=False, soft_wrap=wrap)
-        console.print(_budget(spec), style="dim", highlight=False, soft_wrap=wrap)
+        console.print(_budget(spec, dev), style="dim", highlight=False, soft_wrap=wrap)
         console.print(keep_plan(spec, options).line(), style="dim", highlight=False, soft_wrap=wrap)
         if dev.type == "cpu" and eta is not None and eta > QUICK_HINT_AFTER_S:
             console.print(quick_hint(eta), highlight=False, soft_wrap=wrap)
@@ -335,7 +335,7 @@ def _prior_rate(spec, dev) -> float | None:
 
     batch = spec.recipe.batch_size if dev.type == "cuda" else min(spec.recipe.batch_size, 64)
     try:
-        result = bench(spec.point, device=dev, batch_size=batch, steps=3, warmup_steps=1)
+        result = bench(spec.point, device=dev, batch_size=batch, steps=3, warmup_steps=1, recipe=spec.recipe)
     except (TrainingFailed, RuntimeError, DseError):
         return None  # no prior: the ETA appears after the first steps
     return result.images_per_second * cost(spec.point).macs
@@ -347,12 +347,15 @@ def _device_text(dev, workers: int) -> str:
     return f"{workers} workers on {device_name(dev)}" if workers > 1 else device_name(dev)
 
 
-def _budget(spec) -> str:
+def _budget(spec, dev) -> str:
+    from dse.train import autocast_bf16
+
     r = spec.recipe
     val = (f"validation {spec.val_fraction:.0%} of train chooses, test measures" if spec.val_fraction
            else "no validation split: the test split chooses")
+    dtype = "bf16" if autocast_bf16(r.precision, dev) else "fp32"
     return (f"{spec.dataset}{f' (subset {spec.subset})' if spec.subset else ''}, {r.epochs} epoch"
-            f"{'s' if r.epochs > 1 else ''}, batch {r.batch_size}, lr {r.lr:g}; {val}")
+            f"{'s' if r.epochs > 1 else ''}, batch {r.batch_size}, lr {r.lr:g}, {dtype}; {val}")
 
 
 def _finish(handle, spec, options, elapsed: float) -> None:

@@ -46,7 +46,7 @@ LATENCY_ATTRS = ("latency_ms", "latency_batch_ms", "latency_batch_size", "latenc
 WEIGHTS_ATTRS = ("weights_artifact_id", "weights_precision", "weights_bytes")  # dse.artifacts.store_weights
 RESULT_ATTRS = ("top1", "top5", "loss", "epochs", "train_seconds", "images_per_second", "peak_memory_mb", "device",
                 "epoch_top1", "val_top1", "val_top5", "val_loss", "epoch_val_top1", "train_images", "val_images",
-                "test_images", "step")  # from the training result's to_dict(), after training
+                "test_images", "step", "dtype")  # from the training result's to_dict(), after training
 # Test top-1 is measured on every trial, never chosen on: the objective (what pruning, the sampler and "best"
 # read) is validation top-1 where the study holds a validation split.
 EPOCH_VAL_TOP1 = "epoch_val_top1"
