@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 
 os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported anywhere; inherited by child processes
+# a sweep's default on a CPU is a worker per core; tests run one in-process worker unless they ask for more
+os.environ["DSE_WORKERS"] = "1"
 
 import torch  # noqa: E402
 

@@ -319,3 +319,17 @@ def test_help_lists_the_options():
                    "--lr", "--seed", "--device", "--retries"):
         assert option in out.getvalue(), option
     assert "--max-size-mb" in cli("search", "--help").stdout
+
+
+@pytest.mark.slow
+def test_without_workers_a_cpu_sweep_runs_a_worker_per_core(here, monkeypatch):
+    from dse.study.processes import default_workers
+
+    monkeypatch.delenv("DSE_WORKERS")
+    expected = default_workers("cpu")
+    result = cli("sweep", "--param", "sr", "--values", "0.25,1.0", *TINY)
+    assert result.exit_code == 0, result.output
+    header = " ".join(result.stdout.split())
+    assert (f"{expected} workers on cpu" in header) if expected > 1 else ("workers on" not in header)
+    study = load(here / "studies" / "sr-synthetic.db", "sr-synthetic")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2

@@ -81,3 +81,12 @@ def test_a_token_of_this_process_is_alive_and_of_a_gone_pid_is_dead():
     assert not dead_locally(token)
     assert dead_locally({**token, "pid": 2**22 + 12345})  # above pid_max's default: no such process
     assert not dead_locally({**token, "machine": "another machine"})  # another machine: not ours to judge
+
+
+def test_a_cpu_sweep_defaults_to_a_worker_per_core_a_gpu_to_one():
+    from dse.study.processes import CPU_WORKER_GB, default_workers
+
+    cores = len(os.sched_getaffinity(0))
+    memory_gb = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30
+    assert default_workers("cpu") == max(1, min(cores, int(memory_gb // CPU_WORKER_GB)))
+    assert default_workers("cuda:0") == 1

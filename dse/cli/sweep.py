@@ -74,7 +74,7 @@ def sweep_command(
     precision: PrecisionOpt = None,
     seed: SeedOpt = None,
     device: DeviceOpt = "auto",
-    workers: WorkersOpt = 1,
+    workers: WorkersOpt = None,
     storage: StorageOpt = None,
     study_name: StudyNameOpt = None,
     prune: PruneOpt = "none",
@@ -93,7 +93,8 @@ def sweep_command(
                             precision=precision.value if precision else None), seed=seed, seeds=seeds, subset=subset,
         data_dir=data_dir, image_size=image_size, prune=prune, val_fraction=val_fraction)
     name = study_name or default_name(default_study_name(param or []), dataset)
-    options = RunOptions(storage=storage, study_name=name, workers=workers, device=device, retries=retries,
+    options = RunOptions(storage=storage, study_name=name, workers=_workers(workers, device), device=device,
+                         retries=retries,
                          keep_weights=keep_weights, artifacts=artifacts, latency_runs=latency_runs)
     n_seeds = len(spec.seeds)
     n_points = len(spec.points())
@@ -122,7 +123,7 @@ def search_command(
     precision: PrecisionOpt = None,
     seed: SeedOpt = None,
     device: DeviceOpt = "auto",
-    workers: WorkersOpt = 1,
+    workers: WorkersOpt = None,
     storage: StorageOpt = None,
     study_name: StudyNameOpt = None,
     retries: RetriesOpt = 2,
@@ -139,7 +140,8 @@ def search_command(
                             precision=precision.value if precision else None), seed=seed, trials=trials,
         max_size_mb=max_size_mb, subset=subset, data_dir=data_dir, image_size=image_size, val_fraction=val_fraction,
         max_latency_ms=max_latency_ms, objective=objective)
-    options = RunOptions(storage=storage, study_name=study_name or default_name("search", dataset), workers=workers,
+    options = RunOptions(storage=storage, study_name=study_name or default_name("search", dataset),
+                         workers=_workers(workers, device),
                          device=device, retries=retries, keep_weights=keep_weights, artifacts=artifacts,
                          latency_runs=latency_runs)
     budget = f" under {max_size_mb:g} MB" if max_size_mb is not None else ""
@@ -339,6 +341,12 @@ def _prior_rate(spec, dev) -> float | None:
     except (TrainingFailed, RuntimeError, DseError):
         return None  # no prior: the ETA appears after the first steps
     return result.images_per_second * cost(spec.point).macs
+
+
+def _workers(workers: int | None, device: str) -> int:
+    from dse.study.processes import default_workers
+
+    return workers if workers is not None else default_workers(device)
 
 
 def _device_text(dev, workers: int) -> str:

@@ -81,6 +81,25 @@ def worker_devices(device: str, workers: int) -> list[str]:
     return [resolved] * workers
 
 
+CPU_WORKER_GB = 3.0  # memory per CPU worker: its copy of the data, the network, activations (2 GB measured: CIFAR-10)
+
+
+def default_workers(device: str) -> int:
+    """What `--workers` means when not given: on a CPU one worker per core, each with one thread, as many as the
+    memory holds (measured faster than one worker using every core, and far steadier when the cores are shared:
+    docs/training.md); on a GPU one."""
+    import torch
+
+    if device in ("auto", "cuda") and torch.cuda.is_available() or device.startswith("cuda"):
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        memory_gb = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30
+    except (ValueError, OSError, AttributeError):
+        memory_gb = CPU_WORKER_GB * cores
+    return max(1, min(cores, int(memory_gb // CPU_WORKER_GB)))
+
+
 class Interrupts:
     """Ctrl-C and SIGTERM for a process that writes to the study: raised as KeyboardInterrupt only inside
     `allowed()` (training, waiting); anywhere else it is held and raised when the next `allowed()` opens or at
