@@ -7,9 +7,7 @@ import random
 
 import pytest
 
-from dse.report.figures import front_mask
 from dse.stats import pareto_mask
-from dse.study.progress import pareto_mask as progress_mask
 
 
 def _reference(maximize, *minimize) -> list[bool]:
@@ -34,13 +32,6 @@ def _cases(objectives: int, n_cases: int = 400):
 def test_pareto_mask_agrees_with_the_definition_on_random_cases(objectives):
     for columns in _cases(objectives):
         assert pareto_mask(*columns) == _reference(*columns), columns
-
-
-def test_pareto_mask_agrees_with_the_two_rules_it_replaces():
-    for columns in _cases(2):
-        assert pareto_mask(*columns) == progress_mask(*columns) == front_mask(*columns), columns
-    for columns in _cases(3):
-        assert pareto_mask(*columns) == front_mask(*columns), columns
 
 
 def test_pareto_mask_ties_nan_and_empty():

@@ -38,10 +38,10 @@ from dse.stats import (
     chance_level,
     chance_warnings,
     interval_legend,
+    pareto_mask,
     seed_spread,
     seed_stat,
 )
-from dse.study.progress import pareto_mask
 
 COMPLETE = TrialState.COMPLETE.name
 
@@ -709,18 +709,6 @@ class LatencyAccuracy:
     threads: str
 
 
-def front_mask(maximize: Sequence[float], *minimize: Sequence[float]) -> list[bool]:
-    """Non-dominated points of one objective to maximize and any number to minimize."""
-    cols = [-np.asarray(maximize, dtype=float), *(np.asarray(m, dtype=float) for m in minimize)]
-    values = np.stack(cols, axis=1) if len(cols[0]) else np.zeros((0, len(cols)))
-    out = []
-    for i in range(len(values)):
-        better_or_equal = (values <= values[i]).all(axis=1)
-        strictly = (values < values[i]).any(axis=1)
-        out.append(not bool((better_or_equal & strictly).any()))
-    return out
-
-
 def accuracy_vs_latency(data: StudyData, stats: pd.DataFrame | None = None) -> LatencyAccuracy | None:
     """None when no completed trial recorded its latency (a study from before latencies, or a fake trainer)."""
     f = data.frame
@@ -735,7 +723,7 @@ def accuracy_vs_latency(data: StudyData, stats: pd.DataFrame | None = None) -> L
     pts = stats[(stats["n"] > 0) & stats["label"].isin(latency.index) & stats[chosen.column].notna()].copy()
     pts["latency_ms"] = pts["label"].map(latency).astype(float)
     pts = pts[["label", "short", "size_mb", "latency_ms", "n", "top1_mean", "val_top1_mean"]].reset_index(drop=True)
-    pts["on_front"] = front_mask(pts[chosen.column].to_numpy(), pts["size_mb"].to_numpy(),
+    pts["on_front"] = pareto_mask(pts[chosen.column].to_numpy(), pts["size_mb"].to_numpy(),
                                  pts["latency_ms"].to_numpy())
     front = pts[pts["on_front"]].sort_values("latency_ms", kind="stable").reset_index(drop=True)
     cpus = sorted({str(c) for c in done.get("latency_cpu", pd.Series(dtype=object)).dropna()})

@@ -1,7 +1,7 @@
 """Where a study stands and what it found: the snapshot, the sweep's table, the Pareto front, mean and interval.
 
 One statistic for the CLI and the report (`dse.stats`) and one Pareto
-rule (`pareto_mask`), so the two can never disagree.
+rule (`dse.stats.pareto_mask`), so the two can never disagree.
 
 Every choice here (the front, the best trial) is made on `chosen_top1`: validation top-1 where the trial recorded
 it, test top-1 only for studies from before the validation split. Test top-1 (`measured_top1`) is reported, never
@@ -11,14 +11,13 @@ chosen on.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
-from dse.stats import SeedStat, mean_interval, seed_stat
+from dse.stats import SeedStat, mean_interval, pareto_mask, seed_stat
 from dse.study.layout import (
     DONE,
     INTERRUPTED,
@@ -71,13 +70,6 @@ def chosen_split(trials: list[FrozenTrial]) -> str:
     done = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
     return "validation" if done and all(isinstance(t.user_attrs.get("val_top1"), (int, float)) for t in done) \
         else "test"
-
-
-def pareto_mask(accuracy: Sequence[float], size: Sequence[float]) -> list[bool]:
-    """On the front: no other point is at least as accurate and at most as large, and strictly better in one."""
-    acc, mb = np.asarray(accuracy, dtype=float), np.asarray(size, dtype=float)
-    return [not bool(np.any((acc >= acc[i]) & (mb <= mb[i]) & ((acc > acc[i]) | (mb < mb[i]))))
-            for i in range(acc.size)]
 
 
 def pareto_front(trials: list[FrozenTrial]) -> list[FrozenTrial]:

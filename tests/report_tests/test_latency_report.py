@@ -12,8 +12,9 @@ from optuna.trial import TrialState, create_trial
 
 from dse.plan import cost
 from dse.report import draw
-from dse.report.figures import accuracy_vs_latency, accuracy_vs_size_at, front_mask, point_stats
+from dse.report.figures import accuracy_vs_latency, accuracy_vs_size_at, point_stats
 from dse.report.frame import study_data
+from dse.stats import pareto_mask
 from dse.study import layout
 
 from .studies import BASE
@@ -77,8 +78,8 @@ def test_no_latency_no_figure():
 
 def test_front_mask_over_three_objectives():
     # (acc max, size min, latency min): the last is beaten on all three by the first
-    assert front_mask([80, 70, 75], [1.0, 2.0, 1.5], [5.0, 1.0, 6.0]) == [True, True, False]
-    assert front_mask([], [], []) == []
+    assert pareto_mask([80, 70, 75], [1.0, 2.0, 1.5], [5.0, 1.0, 6.0]) == [True, True, False]
+    assert pareto_mask([], [], []) == []
 
 
 def test_the_size_axis_at_8_and_4_bits():
