@@ -42,6 +42,7 @@ from dse.stats import (
     seed_spread,
     seed_stat,
 )
+from dse.study.layout import VALIDATION, choosing_split
 
 COMPLETE = TrialState.COMPLETE.name
 
@@ -174,9 +175,11 @@ class Selection:
 
 
 def selection(stats: pd.DataFrame) -> Selection:
-    """Validation top-1 where every point with a result has it; else test top-1, said as a fallback."""
+    """Validation top-1 where every completed trial of the points with a result recorded it
+    (`layout.choosing_split`); else test top-1, said as a fallback."""
     done = stats[stats["n"] > 0]
-    if len(done) and "val_top1_mean" in done and done["val_top1_mean"].notna().all():
+    every_seed = done["val_top1_mean"].where(done["val_top1_n"] == done["n"])  # a point's mean over all its seeds
+    if choosing_split(every_seed) == VALIDATION:
         return Selection("val_top1_mean", "validation",
                          "Chosen by validation top-1 (a held-out part of the training set); measured: test top-1, "
                          "which never chooses anything.")
