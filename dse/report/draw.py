@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 from matplotlib.transforms import Bbox, blended_transform_factory
 
@@ -36,232 +33,29 @@ from dse.report.figures import (
     SizeAccuracy,
 )
 from dse.report.frame import format_value
-from dse.stats import interval_label, interval_legend
-
-DPI = 150
-OURS = "#1f77b4"
-TOP5 = "#2ca02c"
-PAPER = "#d62728"
-MUTED = "#8c8c8c"
-SIZE_LABEL = "model size (MB, fp32 weights)"
-
-_RC = {"font.size": 9, "axes.titlesize": 9.5, "axes.labelsize": 9, "legend.fontsize": 8, "xtick.labelsize": 8,
-       "ytick.labelsize": 8, "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "dse"}
-
-
-def _figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _styled(draw):
-    """Draw under the report's rc settings without touching the caller's."""
-    import functools
-
-    import matplotlib
-
-    @functools.wraps(draw)
-    def run(*args, **kwargs) -> Figure:
-        with matplotlib.rc_context(_RC):
-            return draw(*args, **kwargs)
-
-    return run
-
-
-def _titles(fig: Figure, title: str, budget: str, caption: str = "") -> None:
-    """Title, then the dataset and budget on the line below it, and a caption under everything."""
-    width = fig.get_figwidth() * 72  # points
-    fig.suptitle(f"{title}\n{_wrap(budget, int(width / (10 * 0.56)))}", fontsize=10)
-    if caption:
-        fig.supxlabel(_wrap(caption, int(width / (7.5 * 0.55))), fontsize=7.5, color="#444444")
-
-
-def _wrap(text: str, width: int) -> str:
-    return "\n".join(textwrap.wrap(text, width)) if len(text) > width else text
-
-
-def _freeze(fig: Figure) -> None:
-    """Run the layout once and keep it: labels are placed in screen space, so the axes must not move after."""
-    fig.canvas.draw()
-    fig.set_layout_engine("none")
-
+from dse.report.labels import bar_boxes, marker_boxes, place_labels, segment_boxes
+from dse.report.style import (
+    MUTED,
+    OURS,
+    PAPER,
+    SIZE_LABEL,
+    TOP5,
+    chance_line,
+    clamp_accuracy_axis,
+    freeze,
+    interval_bars,
+    mappable,
+    merged_legend,
+    new_figure,
+    styled,
+    titles,
+)
+from dse.stats import interval_legend
 
 # ---------------------------------------------------------------------------------------------- labels
 
-# (dx, dy, horizontal alignment): above and below also start or end at the point, for crowded edges
-_DIRECTIONS = ((0, 1, "center"), (0, -1, "center"), (1, 0, "left"), (-1, 0, "right"), (1, 1, "left"),
-               (-1, 1, "right"), (1, -1, "left"), (-1, -1, "right"), (0, 1, "left"), (0, -1, "left"),
-               (0, 1, "right"), (0, -1, "right"))
-
-
-def place_labels(
-    ax: Axes,
-    xs: Sequence[float],
-    ys: Sequence[float],
-    texts: Sequence[str],
-    *,
-    taken: list[Bbox] | None = None,
-    color: str = "black",
-    fontsize: float = 7.5,
-    transform=None,
-    neighbours: Sequence[tuple[float, float]] = (),
-) -> list[Bbox]:
-    """Annotate each point, tied to it: the annotation's anchor is the point itself and a leader line runs
-    from the label to it, and a spot is taken only if no other point is nearer to the label than its own
-    (so a label can never be read as its neighbour's). Tries 12 directions at growing distances for a spot
-    inside the axes and clear of other labels and of everything in `taken` (markers, bars, lines); a label
-    that finds none goes where it hides least, still with its leader.
-
-    `neighbours`: further points (pixels) a label must not sit nearer to, e.g. the other series of the panel.
-    Returns the boxes now taken, so labels on a twin axis can avoid these too. Call after `_freeze`.
-    """
-    renderer = ax.figure.canvas.get_renderer()
-    taken = taken if taken is not None else []
-    frame = ax.get_window_extent(renderer)
-    transform = transform or ax.transData
-    scale = ax.figure.dpi / 72
-    pixels = [tuple(transform.transform((x, y))) if np.isfinite(x) and np.isfinite(y) else None
-              for x, y in zip(xs, ys, strict=True)]
-    others_all = [p for p in pixels if p is not None] + [tuple(p) for p in neighbours]
-    for (x, y), text, own in zip(zip(xs, ys, strict=True), texts, pixels, strict=True):
-        if own is None:
-            continue
-        others = [p for p in others_all if p is not own and math.dist(p, own) > 0.5]
-        placed = None
-        best: tuple[float, tuple[float, float], str] | None = None  # least overlap, for a crowded spot
-        for distance in (6, 11, 17, 24, 32, 42, 54):
-            for dx, dy, ha in _DIRECTIONS:
-                k = distance * (0.75 if dx and dy else 1)
-                ann = _annotate(ax, text, (x, y), (dx * k, dy * k), transform, color, fontsize, ha=ha)
-                box = text_box(ann, renderer).padded(1.5 * scale)
-                inside = box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0 and box.y1 <= frame.y1
-                mine = _nearest_is_own(box, own, others)
-                if inside and mine and not any(box.overlaps(other) for other in taken):
-                    placed = box
-                    break
-                clash = (sum(_overlap(box, other) for other in taken) + (0 if inside else 1e6)
-                         + (0 if mine else 1e5))
-                if best is None or clash < best[0]:
-                    best = (clash, (dx * k, dy * k), ha)
-                ann.remove()
-            if placed is not None:
-                break
-        if placed is None:  # crowded: the spot that hides least, rather than dropping the label
-            _, offset, ha = best
-            ann = _annotate(ax, text, (x, y), offset, transform, color, fontsize, ha=ha)
-            placed = text_box(ann, renderer)
-        taken.append(placed)
-    return taken
-
-
-def text_box(ann, renderer) -> Bbox:
-    """The label's text alone: an Annotation's own extent also covers its leader line, which reaches the point."""
-    ann.update_positions(renderer)  # places the text in screen space, as Annotation.get_window_extent does
-    return Text.get_window_extent(ann, renderer)
-
-
-def _nearest_is_own(box: Bbox, own: tuple[float, float], others: Sequence[tuple[float, float]]) -> bool:
-    """No other point is nearer to the label's box than its own point."""
-    mine = _box_distance(box, own)
-    return all(_box_distance(box, p) > mine for p in others)
-
-
-def _box_distance(box: Bbox, p: tuple[float, float]) -> float:
-    dx = max(box.x0 - p[0], 0.0, p[0] - box.x1)
-    dy = max(box.y0 - p[1], 0.0, p[1] - box.y1)
-    return math.hypot(dx, dy)
-
-
-def _overlap(a: Bbox, b: Bbox) -> float:
-    w = min(a.x1, b.x1) - max(a.x0, b.x0)
-    h = min(a.y1, b.y1) - max(a.y0, b.y0)
-    return w * h if w > 0 and h > 0 else 0.0
-
-
-def _annotate(ax: Axes, text: str, xy, offset, transform, color: str, fontsize: float, ha: str = "center"):
-    """A label anchored at its point (`xy`), with a leader line from the label to the point."""
-    _, dy = offset
-    arrow = {"arrowstyle": "-", "color": MUTED, "lw": 0.6, "shrinkA": 1, "shrinkB": 2.5}
-    return ax.annotate(text, xy, xycoords=transform, xytext=offset, textcoords="offset points", ha=ha,
-                       va="bottom" if dy > 0 else "top" if dy < 0 else "center",
-                       fontsize=fontsize, color=color, annotation_clip=False, arrowprops=arrow)
-
-
-def _marker_boxes(ax: Axes, xs, ys, radius_pt: float = 4.5, transform=None) -> list[Bbox]:
-    transform = transform or ax.transData
-    r = radius_pt * ax.figure.dpi / 72
-    boxes = []
-    for x, y in zip(xs, ys, strict=True):
-        if np.isfinite(x) and np.isfinite(y):
-            px, py = transform.transform((x, y))
-            boxes.append(Bbox([[px - r, py - r], [px + r, py + r]]))
-    return boxes
-
-
-def _segment_boxes(ax: Axes, xs, ys, transform=None) -> list[Bbox]:
-    """Small boxes along a polyline, so labels do not sit on the line between points."""
-    transform = transform or ax.transData
-    pts = [transform.transform((x, y)) for x, y in zip(xs, ys, strict=True) if np.isfinite(x) and np.isfinite(y)]
-    boxes = []
-    r = 1.5 * ax.figure.dpi / 72
-    for (x0, y0), (x1, y1) in zip(pts, pts[1:], strict=False):
-        steps = max(2, int(math.hypot(x1 - x0, y1 - y0) / (4 * r)))
-        for t in np.linspace(0, 1, steps):
-            x, y = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
-            boxes.append(Bbox([[x - r, y - r], [x + r, y + r]]))
-    return boxes
-
-
-def _bar_boxes(ax: Axes, xs, lo, hi) -> list[Bbox]:
-    r = 3 * ax.figure.dpi / 72
-    boxes = []
-    for x, a, b in zip(xs, lo, hi, strict=True):
-        if np.isfinite(x) and np.isfinite(a) and np.isfinite(b):
-            (px, pa), (_, pb) = ax.transData.transform((x, a)), ax.transData.transform((x, b))
-            boxes.append(Bbox([[px - r, min(pa, pb)], [px + r, max(pa, pb)]]))
-    return boxes
-
 
 # ---------------------------------------------------------------------------------------------- shared pieces
-
-
-def _interval_bars(ax: Axes, xs: pd.Series, mean: pd.Series, lo: pd.Series, hi: pd.Series, kinds: pd.Series,
-                   color, *, legend: bool, capsize: float, range_width: float) -> None:
-    """Each mean's interval (`seed_stat`'s, already clipped): capped bars for t-intervals, wide faint ones for
-    ranges; `legend`: name each kind in the legend."""
-    for kind, style in (("t95", {"capsize": capsize, "elinewidth": 1.1}),
-                        ("range", {"capsize": 0, "elinewidth": range_width, "alpha": 0.45})):
-        sel = (kinds == kind) & lo.notna() & hi.notna()
-        if sel.any():
-            yerr = np.vstack([(mean[sel] - lo[sel]).to_numpy(), (hi[sel] - mean[sel]).to_numpy()])
-            ax.errorbar(xs[sel], mean[sel], yerr=np.clip(yerr, 0, None), fmt="none", ecolor=color, zorder=3,
-                        label=interval_label(kind) if legend else None, **style)
-
-
-def _chance_line(ax: Axes, chance: dict[str, float], metric: str) -> None:
-    """A dashed line at the accuracy of guessing, where the study's number of classes is known."""
-    if metric in chance:
-        ax.axhline(chance[metric], color=MUTED, ls="--", lw=0.9, zorder=1,
-                   label=f"chance ({chance['top1']:.0f}% top-1, {chance['top5']:.0f}% top-5)")
-
-
-def _clamp_accuracy_axis(ax: Axes) -> None:
-    """Fit the y axis to what is drawn, but keep it within what an accuracy can be (0-100%, a little margin)."""
-    ax.autoscale_view()
-    bottom, top = ax.get_ylim()
-    ax.set_ylim(max(bottom, -2.0), min(top, 102.0))
-
-
-def _merged_legend(axes: Sequence[Axes]) -> tuple[list, list[str]]:
-    """The legend entries of these axes, each label once, in order: one legend for a figure of panels."""
-    handles, labels = [], []
-    for ax in axes:
-        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    return handles, labels
 
 
 # ---------------------------------------------------------------------------------------------- accuracy vs size
@@ -286,7 +80,7 @@ def _point_text(row: pd.Series, swept: tuple[str, ...]) -> str:
     return text
 
 
-@_styled
+@styled
 def draw_accuracy_vs_size(data: SizeAccuracy) -> Figure:
     """Top-1 over top-5 against this study's model size (an axis fitted to its points); the paper's points on
     their own panel and axes, so neither scale squeezes the other."""
@@ -296,7 +90,7 @@ def draw_accuracy_vs_size(data: SizeAccuracy) -> Figure:
     left = [["top1"], ["top5"]] if has_top5 else [["top1"]]
     mosaic = [row + ["paper"] for row in left] if ref is not None else left
     mosaic = [["legend"] * len(mosaic[0]), *mosaic]  # a row of its own: see the legend below
-    fig = _figure(12.0 if ref is not None else 7.5, 8.4 if has_top5 else 5.8)
+    fig = new_figure(12.0 if ref is not None else 7.5, 8.4 if has_top5 else 5.8)
     legend_rows = 0.24 if ref is not None else 0.5  # alone, the study's panels are narrow: one legend column
     axd = fig.subplot_mosaic(mosaic, height_ratios=[legend_rows, 1.35, 1] if has_top5 else [legend_rows + 0.04, 1],
                              width_ratios=[1.6, 1] if ref is not None else None)
@@ -310,7 +104,7 @@ def draw_accuracy_vs_size(data: SizeAccuracy) -> Figure:
     if has_top5:
         axd["top1"].set_xlabel("")
         axd["top1"].tick_params(labelbottom=True)
-    handles, labels = _merged_legend([axd[metric] for metric, _, _ in specs])
+    handles, labels = merged_legend([axd[metric] for metric, _, _ in specs])
     if ref is not None:
         _paper_panel(axd["paper"], data)
         handles.append(Line2D([], [], color=PAPER, marker="s", ms=6, ls="none"))
@@ -342,8 +136,8 @@ def draw_accuracy_vs_size(data: SizeAccuracy) -> Figure:
         if not ref.matches:
             caption += " Note: this study fixes other metaparameters than the paper's " + ", ".join(
                 f"{k}={v}" for k, v in ref.fixed.items()) + "."
-    _titles(fig, data.title, data.budget.text, caption)
-    _freeze(fig)
+    titles(fig, data.title, data.budget.text, caption)
+    freeze(fig)
     for metric, _, _ in specs:
         _label_size_panel(axd[metric], data, metric)
     if ref is not None:
@@ -377,7 +171,7 @@ def _size_panel(ax: Axes, data: SizeAccuracy, metric: str, ylabel: str, color: s
             continue
         ax.plot(done["size_mb"], mean, "-", color=c, lw=1.2, alpha=0.6, zorder=2)
         lo, hi = _intervals(done, metric)
-        _interval_bars(ax, done["size_mb"], mean, lo, hi, done[f"{metric}_interval"], c, legend=g == 0, capsize=3,
+        interval_bars(ax, done["size_mb"], mean, lo, hi, done[f"{metric}_interval"], c, legend=g == 0, capsize=3,
                        range_width=2.2)
         if len(seeds) and metric in seeds:
             mine = seeds[seeds["label"].isin(done["label"])]
@@ -390,7 +184,7 @@ def _size_panel(ax: Axes, data: SizeAccuracy, metric: str, ylabel: str, color: s
         if (~full).any():
             ax.scatter(done.loc[~full, "size_mb"], mean[~full], s=30, facecolor="white", edgecolor=c, zorder=4,
                        label="fewer seeds than asked" if g == 0 else None)
-    _chance_line(ax, data.chance, metric)
+    chance_line(ax, data.chance, metric)
     missing = pts[(pts["n"] == 0) & pts["size_mb"].notna()]
     if len(missing):
         trans = blended_transform_factory(ax.transData, ax.transAxes)
@@ -405,7 +199,7 @@ def _size_panel(ax: Axes, data: SizeAccuracy, metric: str, ylabel: str, color: s
     ax.set_title(f"{name} vs size (this study)")
     ax.grid(True, alpha=0.25)
     ax.margins(y=0.25)
-    _clamp_accuracy_axis(ax)
+    clamp_accuracy_axis(ax)
 
 
 def _label_size_panel(ax: Axes, data: SizeAccuracy, metric: str) -> None:
@@ -416,19 +210,19 @@ def _label_size_panel(ax: Axes, data: SizeAccuracy, metric: str) -> None:
     every = []  # all means of the panel: a label must sit nearer its own than any of these
     for g, (_, rows) in enumerate(groups):
         done = rows[(rows["n"] > 0) & rows[f"{metric}_mean"].notna()].sort_values("size_mb", kind="stable")
-        taken += _marker_boxes(ax, done["size_mb"], done[f"{metric}_mean"])
+        taken += marker_boxes(ax, done["size_mb"], done[f"{metric}_mean"])
         lo, hi = _intervals(done, metric)
-        taken += _bar_boxes(ax, done["size_mb"], lo, hi)
-        taken += _segment_boxes(ax, done["size_mb"], done[f"{metric}_mean"])
+        taken += bar_boxes(ax, done["size_mb"], lo, hi)
+        taken += segment_boxes(ax, done["size_mb"], done[f"{metric}_mean"])
         every += [tuple(ax.transData.transform((x, y))) for x, y in zip(done["size_mb"], done[f"{metric}_mean"],
                                                                          strict=True)]
         color = "#222222" if len(groups) == 1 else colormaps["tab10"](g % 10)
         labels.append((done, color))
     if len(data.seeds) and metric in data.seeds:
-        taken += _marker_boxes(ax, data.seeds["size_mb"], data.seeds[metric], radius_pt=2.5)
+        taken += marker_boxes(ax, data.seeds["size_mb"], data.seeds[metric], radius_pt=2.5)
     missing = pts[(pts["n"] == 0) & pts["size_mb"].notna()]
     trans = blended_transform_factory(ax.transData, ax.transAxes)
-    taken += _marker_boxes(ax, missing["size_mb"], [0.04] * len(missing), transform=trans)
+    taken += marker_boxes(ax, missing["size_mb"], [0.04] * len(missing), transform=trans)
     for done, color in labels:  # every obstacle is known before the first label goes down
         place_labels(ax, done["size_mb"], done[f"{metric}_mean"], [_point_text(r, data.swept)
                                                                    for _, r in done.iterrows()],
@@ -457,7 +251,7 @@ def _paper_panel(ax: Axes, data: SizeAccuracy) -> None:
 
 def _label_paper_panel(ax: Axes, data: SizeAccuracy) -> None:
     ref = data.reference
-    taken = _marker_boxes(ax, ref.points["size_mb"], ref.points["top5"], radius_pt=5)
+    taken = marker_boxes(ax, ref.points["size_mb"], ref.points["top5"], radius_pt=5)
     name = "SR" if ref.param == "sr" else ref.param
     place_labels(ax, ref.points["size_mb"], ref.points["top5"],
                  [f"{name} {lab}\n{t:.1f}%" for lab, t in zip(ref.points["label"], ref.points["top5"], strict=True)],
@@ -467,12 +261,12 @@ def _label_paper_panel(ax: Axes, data: SizeAccuracy) -> None:
 # ---------------------------------------------------------------------------------------------- learning curves
 
 
-@_styled
+@styled
 def draw_learning_curves(curves: Curves, title: str) -> Figure:
     """Top-1 per epoch, one line per design point (mean over seeds, band = range over seeds): one panel per
     split, validation (what chose) beside test (what measured), on a shared accuracy axis."""
     splits = curves.splits or ["test"]
-    fig = _figure(7.2 if len(splits) == 1 else 11.0, 4.8)
+    fig = new_figure(7.2 if len(splits) == 1 else 11.0, 4.8)
     axes = fig.subplots(1, len(splits), sharey=True, squeeze=False)[0]
     lines = curves.lines
     labels = list(dict.fromkeys(lines["label"]))
@@ -505,7 +299,7 @@ def draw_learning_curves(curves: Curves, title: str) -> Figure:
         ax.grid(True, alpha=0.25)
     axes[0].set_ylabel("top-1 accuracy after each epoch (%)")
     if many:
-        fig.colorbar(_mappable(norm, cmap), ax=list(axes), label=SIZE_LABEL)
+        fig.colorbar(mappable(norm, cmap), ax=list(axes), label=SIZE_LABEL)
     elif labels:
         name = curves.swept[0] if len(curves.swept) == 1 else "point"
         axes[-1].legend(title=f"{name} (by size)", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False,
@@ -519,7 +313,7 @@ def draw_learning_curves(curves: Curves, title: str) -> Figure:
         which = "Test top-1: this study has no validation split, so any pruning read these test values. "
     caption = (which + "Mean over seeds per epoch; shaded: range over seeds; dashed colour: still running; "
                "dashed grey: chance. Failed trials left out.")
-    _titles(fig, title, curves.budget.text, caption)
+    titles(fig, title, curves.budget.text, caption)
     return fig
 
 
@@ -533,20 +327,14 @@ def _viridis():
     return ListedColormap(colormaps["viridis"](np.linspace(0, 0.85, 256)), name="viridis_dark")
 
 
-def _mappable(norm: Normalize, cmap):
-    from matplotlib.cm import ScalarMappable
-
-    return ScalarMappable(norm=norm, cmap=cmap)
-
-
 # ---------------------------------------------------------------------------------------------- Pareto
 
 
-@_styled
+@styled
 def draw_pareto(pareto: Pareto, title: str, swept: tuple[str, ...], max_size_mb: float | None = None,
                 skipped: int = 0) -> Figure:
     """Every evaluated point faintly, the non-dominated ones numbered, joined, and listed beside the plot."""
-    fig = _figure(11.5, 5.6)
+    fig = new_figure(11.5, 5.6)
     ax, side = fig.subplots(1, 2, width_ratios=[1.5, 1])
     pts, front = pareto.points, pareto.front
     col = pareto.column
@@ -590,11 +378,11 @@ def draw_pareto(pareto: Pareto, title: str, swept: tuple[str, ...], max_size_mb:
         caption += " " + pareto.selection.text
     if skipped:
         caption += f" {skipped} sampled points over the size budget were not trained and are not shown."
-    _titles(fig, title, pareto.budget.text, caption)
-    _freeze(fig)
+    titles(fig, title, pareto.budget.text, caption)
+    freeze(fig)
     renderer = fig.canvas.get_renderer()
     taken = [ax.get_legend().get_window_extent(renderer)]
-    taken += _marker_boxes(ax, pts["size_mb"], pts[col], radius_pt=3.5)
+    taken += marker_boxes(ax, pts["size_mb"], pts[col], radius_pt=3.5)
     place_labels(ax, front["size_mb"], front[col], [str(i) for i in range(1, len(front) + 1)],
                  taken=taken, color=OURS)
     return fig
@@ -603,7 +391,7 @@ def draw_pareto(pareto: Pareto, title: str, swept: tuple[str, ...], max_size_mb:
 # ---------------------------------------------------------------------------------------------- grids
 
 
-@_styled
+@styled
 def draw_grid(panels: list[GridPanel], title: str, budget: str) -> Figure:
     """Heat maps of mean top-1 over a two-parameter grid, one per value of any further parameter."""
     n = len(panels)
@@ -611,7 +399,7 @@ def draw_grid(panels: list[GridPanel], title: str, budget: str) -> Figure:
     rows = math.ceil(n / cols)
     p0 = panels[0]
     cell_w = max(0.75, min(1.1, 7.5 / max(1, len(p0.x_values))))
-    fig = _figure(max(5.5, cols * (len(p0.x_values) * cell_w + 1.6)), rows * (len(p0.y_values) * 0.55 + 1.8) + 1.2)
+    fig = new_figure(max(5.5, cols * (len(p0.x_values) * cell_w + 1.6)), rows * (len(p0.y_values) * 0.55 + 1.8) + 1.2)
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     finite = np.concatenate([p.top1[np.isfinite(p.top1)] for p in panels])
     norm = Normalize(float(finite.min()) if finite.size else 0, float(finite.max()) if finite.size else 100)
@@ -638,16 +426,16 @@ def draw_grid(panels: list[GridPanel], title: str, budget: str) -> Figure:
             spine.set_visible(False)
     for ax in axes[n:]:
         ax.axis("off")
-    fig.colorbar(_mappable(norm, cmap), ax=list(axes[:n]), label="mean test top-1 (%)", shrink=0.9)
-    _titles(fig, title, budget, "Each cell: mean top-1 over seeds and the model size; grey: no result yet.")
+    fig.colorbar(mappable(norm, cmap), ax=list(axes[:n]), label="mean test top-1 (%)", shrink=0.9)
+    titles(fig, title, budget, "Each cell: mean top-1 over seeds and the model size; grey: no result yet.")
     return fig
 
 
-@_styled
+@styled
 def draw_importance(importance: Importance, title: str, budget: str, spread_text: str = "") -> Figure:
     """Horizontal bars, most important on top."""
     values = importance.values.iloc[::-1]
-    fig = _figure(6.4, 1.6 + 0.38 * len(values))
+    fig = new_figure(6.4, 1.6 + 0.38 * len(values))
     ax = fig.subplots()
     bars = ax.barh(values["param"], values["importance"], color=OURS)
     ax.bar_label(bars, labels=[f"{v:.2f}" for v in values["importance"]], padding=3, fontsize=7.5)
@@ -659,7 +447,7 @@ def draw_importance(importance: Importance, title: str, budget: str, spread_text
         caption += " A large share for seed means the differences between points are within seed noise."
     if spread_text:
         caption += " " + spread_text
-    _titles(fig, title, budget, caption)
+    titles(fig, title, budget, caption)
     return fig
 
 
@@ -668,10 +456,10 @@ def _chosen_note(summary_row) -> str:
     return " lowest test" if summary_row.get("chosen_on", "validation") != "validation" else ""
 
 
-@_styled
+@styled
 def draw_edf(edf: ErrorEdf, title: str) -> Figure:
     """Cumulative share of design points under each error, one step line per study (Radosavovic et al.)."""
-    fig = _figure(7.2, 4.8)
+    fig = new_figure(7.2, 4.8)
     ax = fig.subplots()
     cmap = colormaps["tab10"]
     for i, (_, s) in enumerate(edf.summary.iterrows()):
@@ -698,18 +486,18 @@ def draw_edf(edf: ErrorEdf, title: str) -> Figure:
                "test split never chooses); 'lowest test' where a study has no validation split.")
     if len(budgets) > 1 and any("proxy" in b for b in budgets):
         caption += " Brief-training proxies, not the paper's full ImageNet training."
-    _titles(fig, title, budget, caption)
+    titles(fig, title, budget, caption)
     return fig
 
 
 # ---------------------------------------------------------------------------------------------- latency
 
 
-@_styled
+@styled
 def draw_accuracy_vs_latency(data: LatencyAccuracy, title: str) -> Figure:
     """Accuracy against measured CPU latency; the points on the (accuracy, size, latency) front numbered and
     sized by their fp32 MB, the others faint."""
-    fig = _figure(9.0, 5.6)
+    fig = new_figure(9.0, 5.6)
     ax = fig.subplots()
     pts, front, col = data.points, data.front, data.selection.column
     rest = pts[~pts["on_front"]]
@@ -726,11 +514,11 @@ def draw_accuracy_vs_latency(data: LatencyAccuracy, title: str) -> Figure:
     caption = (f"{len(pts)} design points with a measured latency (median over their trials; median of timed "
                "runs after warm-up on the machine that trained them). A point is on the front when no other is "
                "at least as accurate, as small and as fast, and better in one. " + data.selection.text)
-    _titles(fig, title, data.budget.text, caption)
-    _freeze(fig)
+    titles(fig, title, data.budget.text, caption)
+    freeze(fig)
     renderer = fig.canvas.get_renderer()
     taken = [ax.get_legend().get_window_extent(renderer)]
-    taken += _marker_boxes(ax, pts["latency_ms"], pts[col], radius_pt=3.5)
+    taken += marker_boxes(ax, pts["latency_ms"], pts[col], radius_pt=3.5)
     place_labels(ax, front["latency_ms"], front[col], list(front["short"].astype(str)), taken=taken, color=OURS)
     return fig
 
@@ -760,7 +548,7 @@ def _variant_ticks(table: BypassTable, paper: bool = False) -> tuple[list[float]
     return positions, labels
 
 
-@_styled
+@styled
 def draw_bypass_table(table: BypassTable) -> Figure:
     """The paper's Table 3 as a figure: per bypass variant, each seed's test accuracy (one mark each), the mean
     and its interval; the paper's ImageNet values on their own panel at the same positions, and for a variant the
@@ -768,7 +556,7 @@ def draw_bypass_table(table: BypassTable) -> Figure:
     pts, seeds = table.variants, table.seeds
     has_top5 = bool(pts["top5_mean"].notna().any())
     metrics = ["top1", "top5"] if has_top5 else ["top1"]
-    fig = _figure(4.0 * len(metrics) + 4.2, 6.2)
+    fig = new_figure(4.0 * len(metrics) + 4.2, 6.2)
     axd = fig.subplot_mosaic([["legend"] * (len(metrics) + 1), [*metrics, "paper"]], height_ratios=[0.18, 1])
     words = table.dataset_words or table.budget.dataset
     cmap = colormaps["tab10"]
@@ -782,7 +570,7 @@ def draw_bypass_table(table: BypassTable) -> Figure:
             ax.scatter(mine["x"], mine[metric], s=16, facecolor="white", edgecolor=c, lw=0.8, zorder=3.5,
                        gid=f"seeds-{metric}-{g}", label="one seed (its test result)" if g == 0 else None)
             mean = rows[f"{metric}_mean"]
-            _interval_bars(ax, rows["x"], mean, rows[f"{metric}_lo"], rows[f"{metric}_hi"],
+            interval_bars(ax, rows["x"], mean, rows[f"{metric}_lo"], rows[f"{metric}_hi"],
                            rows[f"{metric}_interval"], c, legend=g == 0, capsize=4, range_width=2.4)
             ax.scatter(rows["x"], mean, s=44, marker="D", color=c, zorder=4,
                        label=(group or f"this study: test {metric.replace('top', 'top-')} on {words}, mean over "
@@ -790,16 +578,16 @@ def draw_bypass_table(table: BypassTable) -> Figure:
             for _, r in rows.iterrows():
                 ax.annotate(f"{r[f'{metric}_mean']:.1f}" + (" *" if r["chosen"] else ""), (r["x"], r[f"{metric}_mean"]),
                             xytext=(7, 0), textcoords="offset points", va="center", fontsize=7.5, color=c)
-        _chance_line(ax, table.chance, metric)
+        chance_line(ax, table.chance, metric)
         ax.set_xticks(positions, labels)
         ax.set_xlim(-0.6, len(positions) - 0.4)
         ax.set_ylabel(f"test {metric.replace('top', 'top-')} on {words} (%)")
         ax.set_title(f"{metric.replace('top', 'top-')} per bypass variant (this study)")
         ax.grid(True, axis="y", alpha=0.25)
         ax.margins(y=0.2)
-        _clamp_accuracy_axis(ax)
+        clamp_accuracy_axis(ax)
     _paper_table3_panel(axd["paper"], table)
-    handles, names = _merged_legend([axd[metric] for metric in [*metrics, "paper"]])
+    handles, names = merged_legend([axd[metric] for metric in [*metrics, "paper"]])
     axd["legend"].axis("off")
     axd["legend"].legend(handles, names, loc="center", ncols=2, frameon=False)
     caption = ("WARNING: " + " ".join(table.warnings) + " ") if table.warnings else ""
@@ -826,7 +614,7 @@ def draw_bypass_table(table: BypassTable) -> Figure:
     if not table.paper_matches:
         caption += " Note: the paper trains SqueezeNet v1.0's metaparameters (" + ", ".join(
             f"{k}={v}" for k, v in table.paper_fixed.items()) + "); this study fixes others."
-    _titles(fig, table.title, table.budget.text, caption)
+    titles(fig, table.title, table.budget.text, caption)
     return fig
 
 

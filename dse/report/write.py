@@ -40,6 +40,7 @@ from dse.report.figures import (
     training_budget,
 )
 from dse.report.frame import StudyData, format_value
+from dse.report.style import DPI
 from dse.stats import STAT_DESCRIPTION, STAT_HEADER, SeedSpread, format_stat, interval_name
 
 FIGURE_NAMES = ("accuracy_vs_size", "bypass_table3", "pareto", "accuracy_vs_latency", "learning_curves", "grid",
@@ -59,7 +60,7 @@ class Figured:
     def png_bytes(self) -> bytes:
         if self.png is None:
             buf = io.BytesIO()
-            self.figure.savefig(buf, format="png", dpi=draw.DPI, metadata={"Software": None})
+            self.figure.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
             self.png = buf.getvalue()
         return self.png
 
@@ -197,7 +198,7 @@ def _save_figures(figures: Sequence[Figured], out: Path) -> list[Path]:
             png = out / f"{f.name}.png"
             png.write_bytes(f.png_bytes())
             svg = out / f"{f.name}.svg"
-            f.figure.savefig(svg, dpi=draw.DPI, metadata={"Date": None, "Creator": None})
+            f.figure.savefig(svg, dpi=DPI, metadata={"Date": None, "Creator": None})
             written += [png, svg]
     return written
 

@@ -21,6 +21,8 @@ from dse.report.figures import (
     point_stats,
 )
 from dse.report.frame import load_studies, study_data
+from dse.report.labels import text_box
+from dse.report.style import PAPER
 
 from .studies import SR_VALUES, make_search, make_sweep
 
@@ -72,7 +74,7 @@ def test_every_label_is_anchored_on_the_point_it_names(name, data):
                     f"{name}: label {short!r} is anchored at {ann.xy}, not on its point")
                 assert ann.arrow_patch is not None, f"{name}: label {short!r} has no leader line to its point"
                 own = tuple(ax.transData.transform(ann.xy))
-                box = draw.text_box(ann, renderer)  # the text, without its leader line
+                box = text_box(ann, renderer)  # the text, without its leader line
                 nearest = min(means, key=lambda p: _box_distance(box, p))
                 assert _box_distance(box, nearest) >= _box_distance(box, own) - 0.5, (
                     f"{name}: label {short!r} sits nearer another point than its own")
@@ -116,7 +118,7 @@ def test_paper_panel_has_its_own_axes_and_plain_legend():
     (paper,) = [ax for ax in fig.axes if ax.get_title().startswith("the paper's")]
     lo, hi = paper.get_xlim()
     assert lo >= 0 and hi < 30  # fitted to the paper's 4.8 and 19 MB
-    assert all(ln.get_color() == draw.PAPER for ln in paper.get_lines())
+    assert all(ln.get_color() == PAPER for ln in paper.get_lines())
     legend = [ax for ax in fig.axes if ax.get_legend() is not None and not ax.axison][0].get_legend()
     texts = [t.get_text() for t in legend.get_texts()]
     assert "this study: top-1 on CIFAR-10 (JPEG folder), mean over seeds" in texts

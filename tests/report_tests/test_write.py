@@ -9,9 +9,10 @@ import struct
 import pytest
 from matplotlib.text import Annotation
 
-from dse.report.draw import draw_accuracy_vs_size, text_box
+from dse.report.draw import draw_accuracy_vs_size
 from dse.report.figures import accuracy_vs_size
 from dse.report.frame import load_studies, study_data
+from dse.report.labels import text_box
 from dse.report.write import failed_trials, write_comparison, write_report
 
 from .studies import PCT_VALUES, SR_VALUES, make_sweep
