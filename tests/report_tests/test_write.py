@@ -13,7 +13,7 @@ from dse.report.draw import draw_accuracy_vs_size
 from dse.report.figures import accuracy_vs_size
 from dse.report.frame import load_studies, study_data
 from dse.report.labels import text_box
-from dse.report.write import failed_trials, write_comparison, write_report
+from dse.report.write import write_comparison, write_report
 
 from .studies import PCT_VALUES, SR_VALUES, make_sweep
 
@@ -109,20 +109,6 @@ def test_comparison(studies_dir, tmp_path):
     assert png_size(tmp_path / "error_edf.png")[0] > 800
 
 
-def test_failed_trials_say_what_became_of_the_work():
-    study = make_sweep(None, "r", {"sr": (0.25, 0.5)}, seeds=1, fail={(0.25, 0), (0.5, 0)})
-    from optuna.distributions import FloatDistribution, IntDistribution
-    from optuna.trial import create_trial
-
-    params = dict(study.trials[0].params)
-    study.add_trial(create_trial(value=70.0, params=params, distributions={
-        k: (FloatDistribution(0.0, 1.0) if isinstance(v, float) else IntDistribution(0, 1024))
-        for k, v in params.items() if k != "bypass"} | {"bypass": study.trials[0].distributions["bypass"]}))
-    fates = dict(zip(failed_trials(study_data(study).frame)["label"],
-                     failed_trials(study_data(study).frame)["fate"], strict=True))
-    assert fates == {"sr=0.25": "completed by trial 2", "sr=0.5": "final: no result for this seed"}
-
-
 def _label_boxes(fig):
     """Point labels (annotations) per screen region: a panel with its twin axis counts as one."""
     renderer = fig.canvas.get_renderer()
@@ -151,16 +137,3 @@ def test_point_labels_do_not_overlap_at_the_paper_grids(param, values, fixed, se
             assert frame.x0 - 1 <= box.x0 and box.x1 <= frame.x1 + 1, f"label {text!r} leaves its panel"
 
 
-def test_summary_says_which_split_chose_and_which_measured():
-    from dse.report.figures import point_stats
-    from dse.report.write import summary_markdown
-
-    from .test_figures import _val_sweep
-
-    data = _val_sweep([(0.25, 0, 70.0, 60.0), (0.5, 0, 65.0, 80.0)])
-    data.frame["val_images"], data.frame["test_images"] = 500, 1000
-    text = summary_markdown(data, point_stats(data), [])
-    assert ("validation top-1 (a held-out part of the training data, 500 images) chose" in text
-            and "test top-1 (1,000 images) is every accuracy shown" in text)
-    old = study_data(make_sweep(None, "old", {"sr": (0.25, 0.5)}, seeds=1))
-    assert "fall back to test top-1" in summary_markdown(old, point_stats(old), [])
