@@ -8,12 +8,9 @@ status so figures can show them as missing rather than as zeros.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -23,291 +20,38 @@ from optuna.trial import TrialState
 
 from dse.report.frame import (
     CURVE_SPLITS,
-    PARAM_NAMES,
     StudyData,
-    _key,
-    design_point,
-    expected_seeds,
     format_value,
-    grid_points,
-    point_key,
     point_label,
+    value_key,
+)
+from dse.report.paper import fixes_the_papers, paper
+from dse.report.points import COMPLETE, point_stats, sort_key
+from dse.report.trust import (
+    Budget,
+    Selection,
+    chance_levels,
+    dataset_label,
+    interval_words,
+    selection,
+    study_num_classes,
+    study_warnings,
+    training_budget,
 )
 from dse.stats import (
     SeedSpread,
     chance_level,
-    chance_warnings,
-    interval_legend,
     pareto_mask,
     seed_spread,
-    seed_stat,
 )
-from dse.study.layout import VALIDATION, choosing_split
-
-COMPLETE = TrialState.COMPLETE.name
 
 # ---------------------------------------------------------------------------------------------- budget
-
-
-_DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion-mnist": "Fashion-MNIST",
-                  "synthetic": "synthetic data", "imagenet": "ImageNet"}
-
-
-@dataclass(frozen=True)
-class Budget:
-    """What the accuracies were measured on: every figure carries it so brief training is never read as the
-    paper's."""
-
-    dataset: str
-    epochs: str
-    seeds: str
-    text: str
-    short: str = ""  # without the proxy note, for listing several studies
-
-
-def training_budget(data: StudyData) -> Budget:
-    spec, frame = data.spec, data.frame
-    dataset = dataset_label(spec.get("dataset"))
-    recipe = spec.get("recipe") if isinstance(spec.get("recipe"), dict) else {}
-    epochs: Any = recipe.get("epochs")
-    if epochs is None:
-        known = frame["epochs"].dropna()
-        epochs = int(known.max()) if len(known) else None
-    epoch_text = f"{epochs} epoch{'s' if epochs != 1 else ''}" if epochs is not None else "unknown epochs"
-    subset = _first(spec, recipe, spec.get("dataset"), keys=("subset", "train_subset", "train_images"))
-    if subset:
-        epoch_text += f" on a {subset}-image subset"
-    n_seeds = expected_seeds(spec)
-    if n_seeds is None:
-        per_point = frame[frame["state"] == COMPLETE].groupby("label").size()
-        n_seeds = int(per_point.max()) if len(per_point) else None
-    seeds = f"{n_seeds} seed{'s' if n_seeds != 1 else ''}" if n_seeds else "seeds unknown"
-    full = dataset.lower() == "imagenet" and epochs is not None and int(epochs) >= 60
-    note = "" if full else " — a brief-training proxy, not the paper's full ImageNet training"
-    short = f"{dataset}, {epoch_text} per trial, {seeds} per point"
-    return Budget(dataset, epoch_text, seeds, short + note, short)
-
-
-_FORMATS = {"jpeg": "JPEG", "jpg": "JPEG", "png": "PNG", "webp": "WebP", "bmp": "BMP", "tiff": "TIFF",
-            "images": "image", "img": "image"}
-
-
-def dataset_label(dataset: Any) -> str:
-    """A dataset as a reader names it: `CIFAR-10`, a folder `cifar10-jpeg` as `CIFAR-10 (JPEG folder)`, any other
-    folder as `folder <name>`."""
-    if isinstance(dataset, dict):
-        dataset = dataset.get("name") or dataset.get("dataset")
-    if not dataset:
-        return "unknown dataset"
-    text = str(dataset)
-    if not text.startswith("folder:"):
-        return _DATASET_NAMES.get(text.lower(), text)
-    name = text.split(":", 1)[1].rstrip("/").split("/")[-1]
-    stem, _, suffix = name.lower().replace("_", "-").rpartition("-")
-    for known, pretty in _DATASET_NAMES.items():
-        if known in ("synthetic", "imagenet") and stem != known:
-            continue
-        if stem in (known, known.replace("-", "")) and suffix in _FORMATS:
-            return f"{pretty} ({_FORMATS[suffix]} folder)"
-        if name.lower() in (known, known.replace("-", "")):
-            return f"{pretty} (image folder)"
-    return f"folder {name}"
-
-
-def _first(*sources: Any, keys: tuple[str, ...]) -> Any:
-    for source in sources:
-        if isinstance(source, dict):
-            for k in keys:
-                if source.get(k):
-                    return source[k]
-    return None
 
 
 # ---------------------------------------------------------------------------------------------- trust
 
 
-def study_num_classes(data: StudyData) -> int | None:
-    """Classes of the study's networks: the definition's point, else a trial's recorded point."""
-    point = data.spec.get("point")
-    if isinstance(point, dict) and isinstance(point.get("num_classes"), int):
-        return int(point["num_classes"])
-    if data.study is not None:
-        for t in data.study.get_trials(deepcopy=False):
-            p = t.user_attrs.get("point")
-            if isinstance(p, dict) and isinstance(p.get("num_classes"), int):
-                return int(p["num_classes"])
-    return None
-
-
-def study_train_images(data: StudyData) -> int | None:
-    """Images trained on per epoch: the trials' `train_images` attr (after the validation hold-out) when the
-    runner wrote it, else the definition's `subset` (studies from before the validation split trained on all of
-    it), else unknown."""
-    if "train_images" in data.frame:
-        known = pd.to_numeric(data.frame["train_images"], errors="coerce").dropna()
-        if len(known):
-            return int(known.max())
-    subset = data.spec.get("subset")
-    return int(subset) if isinstance(subset, int) and subset > 0 else None
-
-
-def study_batch_size(data: StudyData) -> int | None:
-    recipe = data.spec.get("recipe")
-    size = recipe.get("batch_size") if isinstance(recipe, dict) else None
-    return int(size) if isinstance(size, int) and size > 0 else None
-
-
-def study_warnings(data: StudyData, stats: pd.DataFrame | None = None) -> list[str]:
-    """`chance_warnings` for this study's point means (test top-1) and training budget."""
-    stats = point_stats(data) if stats is None else stats
-    done = stats[stats["n"] > 0]
-    return chance_warnings(zip(done["label"], done["top1_mean"], strict=True), study_num_classes(data),
-                           train_images=study_train_images(data), batch_size=study_batch_size(data))
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Which split chooses (front, best) and which measures."""
-
-    column: str  # point_stats column the choices are made on
-    split: str  # "validation" | "test"
-    text: str
-
-
-def selection(stats: pd.DataFrame) -> Selection:
-    """Validation top-1 where every completed trial of the points with a result recorded it
-    (`layout.choosing_split`); else test top-1, said as a fallback."""
-    done = stats[stats["n"] > 0]
-    every_seed = done["val_top1_mean"].where(done["val_top1_n"] == done["n"])  # a point's mean over all its seeds
-    if choosing_split(every_seed) == VALIDATION:
-        return Selection("val_top1_mean", "validation",
-                         "Chosen by validation top-1 (a held-out part of the training set); measured: test top-1, "
-                         "which never chooses anything.")
-    return Selection("top1_mean", "test",
-                     "This study recorded no validation split, so choices here (Pareto front, best) fall back to "
-                     "test top-1: the chosen points' test accuracy is optimistic. Measured: test top-1.")
-
-
 # ---------------------------------------------------------------------------------------------- per point
-
-STATUS_ORDER = ("complete", "partial", "running", "queued", "failed", "pruned", "skipped", "missing")
-"""`skipped`: not trained on purpose (a search's point over its size budget)."""
-
-
-def point_stats(data: StudyData) -> pd.DataFrame:
-    """One row per design point (all seeds together): mean and interval of top-1 and top-5 (`seed_stat`: a
-    t-interval from 3 seeds, the range for 2), validation top-1 where recorded, sizes, and how far the point got
-    (`status`).
-
-    Points of the sweep's grid without any trial appear as `missing`; a point whose trials all failed is
-    `failed` with NaN accuracy, never 0.
-    """
-    frame, swept = data.frame, data.swept
-    expected = expected_seeds(data.spec)
-    groups: dict[tuple, pd.DataFrame] = {}
-    for key, rows in frame.groupby([frame[n].map(_key) if n in frame else _na(frame) for n in swept],
-                                   sort=False, dropna=False):
-        groups[key if isinstance(key, tuple) else (key,)] = rows
-    order: list[tuple[tuple, dict[str, Any]]] = []
-    seen = set()
-    for values in grid_points(data.spec):
-        key = point_key(swept, values)
-        if key not in seen:
-            seen.add(key)
-            order.append((key, values))
-    trial_points = []
-    for key, rows in groups.items():
-        if key not in seen:
-            seen.add(key)
-            trial_points.append((key, {n: rows.iloc[0][n] if n in rows else None for n in swept}))
-    order.extend(sorted(trial_points, key=lambda kv: tuple(_sortable(v) for v in kv[0])))
-    records = [_point_record(data, values, groups.get(key), expected) for key, values in order]
-    columns = ["label", "short", *swept, "size_mb", "imagenet_size_mb", "n_params", "n", "expected",
-               *STAT_COLUMNS, "val_top1_mean", "val_top1_n", "train_seconds", "n_failed", "n_running", "n_waiting",
-               "n_pruned", "status", "trials"]
-    return pd.DataFrame(records, columns=columns)
-
-
-STAT_COLUMNS = [f"{m}_{k}" for m in ("top1", "top5") for k in ("mean", "sd", "lo", "hi", "interval", "clipped")]
-"""Per metric: mean over seeds, sd, the interval (lo, hi; clipped to 0-100), its kind (`interval`, a key of
-`dse.stats.INTERVAL_NAMES`) and whether it was clipped."""
-
-
-def _stat_fields(stat) -> dict[str, Any]:
-    return {"mean": stat.mean, "sd": stat.sd, "lo": stat.lo, "hi": stat.hi, "interval": stat.kind,
-            "clipped": stat.clipped}
-
-
-def _na(frame: pd.DataFrame) -> pd.Series:
-    return pd.Series([None] * len(frame), index=frame.index)
-
-
-def _sortable(value: Any) -> tuple:
-    if isinstance(value, (int, float, np.integer, np.floating)) and not pd.isna(value):
-        return (0, float(value), "")
-    return (1, 0.0, str(value))
-
-
-def _point_record(data: StudyData, values: dict[str, Any], rows: pd.DataFrame | None,
-                  expected: int | None) -> dict[str, Any]:
-    swept = data.swept
-    rows = rows if rows is not None else data.frame.iloc[0:0]
-    done = rows[(rows["state"] == COMPLETE) & rows["top1"].notna()]
-    states = rows["state"].value_counts()
-    n_failed = int(states.get("FAIL", 0))
-    n_running = int(states.get("RUNNING", 0))
-    n_waiting = int(states.get("WAITING", 0))
-    n_pruned = int(states.get("PRUNED", 0))
-    n_skipped = int(((rows["state"] == "PRUNED") & rows["skip_reason"].notna()).sum())
-    n = len(done)
-    stats = {f"{m}_{k}": v for m in ("top1", "top5") for k, v in _stat_fields(seed_stat(done[m].tolist())).items()}
-    val = done["val_top1"].dropna() if "val_top1" in done else done["top1"].iloc[0:0]
-    size, inet, n_params = _point_size(data, values, rows)
-    if n and (expected is None or n >= expected) and not (expected is None and (n_running or n_waiting)):
-        status = "complete"
-    elif n:
-        status = "partial"
-    elif n_running:
-        status = "running"
-    elif n_waiting:
-        status = "queued"
-    elif n_failed:
-        status = "failed"
-    elif n_pruned:
-        status = "skipped" if n_skipped == n_pruned else "pruned"
-    else:
-        status = "missing"
-    return {
-        "label": point_label(swept, values), "short": point_label(swept, values, short=True),
-        **{k: values.get(k) for k in swept},
-        "size_mb": size, "imagenet_size_mb": inet, "n_params": n_params, "n": n, "expected": expected,
-        **stats, "val_top1_mean": float(val.mean()) if len(val) else math.nan, "val_top1_n": len(val),
-        "train_seconds": float(done["train_seconds"].mean()) if n and done["train_seconds"].notna().any()
-        else math.nan,
-        "n_failed": n_failed, "n_running": n_running, "n_waiting": n_waiting, "n_pruned": n_pruned,
-        "status": status, "trials": len(rows),
-    }
-
-
-def _point_size(data: StudyData, values: dict[str, Any], rows: pd.DataFrame) -> tuple[float, float, Any]:
-    """Size as recorded by the trials, else from the cost model (a point not started yet still has one)."""
-    sizes = rows["size_mb"].dropna()
-    inet = rows["imagenet_size_mb"].dropna()
-    params = rows["n_params"].dropna()
-    if len(sizes):
-        return (float(sizes.iloc[0]), float(inet.iloc[0]) if len(inet) else math.nan,
-                params.iloc[0] if len(params) else None)
-    point = design_point(data.spec, values)
-    if point is not None:
-        from dse.plan import cost
-        from dse.space import DesignPoint
-
-        try:
-            c = cost(DesignPoint.from_dict(point))
-            return c.size_mb, c.imagenet_size_mb, c.params
-        except Exception:
-            pass
-    return math.nan, math.nan, None
 
 
 # ---------------------------------------------------------------------------------------------- accuracy vs size
@@ -344,13 +88,6 @@ class SizeAccuracy:
     size_label: str = ""  # the x axis when it is not fp32 MB (`accuracy_vs_size_at`)
 
 
-@cache
-def paper() -> dict[str, Any]:
-    """The paper's published figures, shipped with the package."""
-    text = resources.files("dse").joinpath("reference", "squeezenet-paper.json").read_text(encoding="utf-8")
-    return json.loads(text)
-
-
 _REFERENCE_KEYS = {"sr": ("figure_3a_sr_sweep", "Figure 3(a)"), "pct3x3": ("figure_3b_pct3x3_sweep", "Figure 3(b)")}
 
 
@@ -367,18 +104,8 @@ def paper_reference(swept: Sequence[str], spec: dict[str, Any] | None = None) ->
         columns=["value", "label", "size_mb", "top5"],
     )
     fixed = dict(ref["fixed"])
-    ours = _study_values(spec or {})
-    matches = all(ours.get(k) is None or _key(ours[k]) == _key(v) for k, v in fixed.items())
-    return Reference(figure, param, points, fixed, matches, ref.get("text", ""), paper()["source"])
-
-
-def _study_values(spec: dict[str, Any]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    if isinstance(spec.get("point"), dict):
-        values.update({k: v for k, v in spec["point"].items() if k in PARAM_NAMES})
-    if isinstance(spec.get("fixed"), dict):
-        values.update(spec["fixed"])
-    return values
+    return Reference(figure, param, points, fixed, fixes_the_papers(spec or {}, fixed), ref.get("text", ""),
+                     paper()["source"])
 
 
 def accuracy_vs_size(data: StudyData, stats: pd.DataFrame | None = None) -> SizeAccuracy:
@@ -386,11 +113,6 @@ def accuracy_vs_size(data: StudyData, stats: pd.DataFrame | None = None) -> Size
     the warnings, and the paper's series."""
     stats = point_stats(data) if stats is None else stats
     what = " x ".join(data.swept) if data.swept else "design point"
-    n_classes = study_num_classes(data)
-    chance = {m: chance_level(n_classes, k) for m, k in (("top1", 1), ("top5", 5))} if n_classes else {}
-    done = stats[stats["n"] > 0]
-    intervals = {m: interval_legend(done[f"{m}_interval"], bool(done[f"{m}_clipped"].any()))
-                 for m in ("top1", "top5")}
     return SizeAccuracy(
         points=stats,
         swept=data.swept,
@@ -399,9 +121,9 @@ def accuracy_vs_size(data: StudyData, stats: pd.DataFrame | None = None) -> Size
         reference=paper_reference(data.swept, data.spec) if data.kind == "sweep" else None,
         missing=stats[stats["n"] == 0][["label", "short", "status", "size_mb", "imagenet_size_mb"]],
         seeds=seed_results(data),
-        chance=chance,
+        chance=chance_levels(data),
         warnings=tuple(study_warnings(data, stats)),
-        intervals=intervals,
+        intervals=interval_words(stats[stats["n"] > 0]),
         dataset_words=dataset_label(data.spec.get("dataset")),
     )
 
@@ -525,19 +247,19 @@ def grid_panels(data: StudyData, stats: pd.DataFrame | None = None) -> list[Grid
     x, y, rest = data.swept[0], data.swept[1], data.swept[2:]
 
     def levels(name: str) -> list[Any]:
-        return sorted({_key(v) for v in stats[name] if v is not None and not pd.isna(v)}, key=_sortable)
+        return sorted({value_key(v) for v in stats[name] if v is not None and not pd.isna(v)}, key=sort_key)
 
     xs, ys = levels(x), levels(y)
     panels = []
     for combo in itertools.product(*(levels(r) for r in rest)) if rest else [()]:
         sel = stats
         for name, value in zip(rest, combo, strict=True):
-            sel = sel[sel[name].map(_key) == value]
+            sel = sel[sel[name].map(value_key) == value]
         top1 = np.full((len(ys), len(xs)), np.nan)
         size = np.full((len(ys), len(xs)), np.nan)
         status = np.full((len(ys), len(xs)), "missing", dtype=object)
         for _, row in sel.iterrows():
-            i, j = ys.index(_key(row[y])), xs.index(_key(row[x]))
+            i, j = ys.index(value_key(row[y])), xs.index(value_key(row[x]))
             top1[i, j], size[i, j], status[i, j] = row["top1_mean"], row["size_mb"], row["status"]
         title = ", ".join(f"{n}={format_value(n, v)}" for n, v in zip(rest, combo, strict=True)) or f"{y} x {x}"
         panels.append(GridPanel(title, x, y, xs, ys, top1, size, status))
@@ -564,7 +286,7 @@ def varied_params(trials: Sequence[Any]) -> list[str]:
     """Params that take more than one value over these trials (and that every trial has)."""
     names = {k for t in trials for k in t.params}
     return sorted(p for p in names
-                  if all(p in t.params for t in trials) and len({_key(t.params.get(p)) for t in trials}) > 1)
+                  if all(p in t.params for t in trials) and len({value_key(t.params.get(p)) for t in trials}) > 1)
 
 
 def param_importance(data: StudyData, min_trials: int = MIN_IMPORTANCE_TRIALS) -> Importance | None:
@@ -840,19 +562,12 @@ def bypass_table(data: StudyData, stats: pd.DataFrame | None = None) -> BypassTa
         done = done.assign(_rank=done["variant"].map(order.index)).sort_values(["_rank", "x"], kind="stable")
         seeds = done[list(seeds.columns)].reset_index(drop=True)
 
-    n_classes = study_num_classes(data)
-    chance = {m: chance_level(n_classes, k) for m, k in (("top1", 1), ("top5", 5))} if n_classes else {}
-    with_result = pts[pts["n"] > 0]
-    intervals = {m: interval_legend(with_result[f"{m}_interval"], bool(with_result[f"{m}_clipped"].any()))
-                 for m in ("top1", "top5")}
     fixed = dict(paper()["metaparameters_v1_0"])
-    ours = _study_values(data.spec)
-    matches = all(ours.get(k) is None or _key(ours[k]) == _key(v) for k, v in fixed.items()
-                  if k not in data.swept)
     return BypassTable(
         variants=pts, seeds=seeds, paper=paper_table3(order), groups=groups, selection=chosen,
         budget=training_budget(data), title=f"{data.name}: accuracy per bypass variant (the paper's Table 3)",
-        paper_fixed=fixed, paper_matches=matches, source=paper()["source"], chance=chance,
-        warnings=tuple(study_warnings(data, stats)), intervals=intervals,
+        paper_fixed=fixed, paper_matches=fixes_the_papers(data.spec, fixed, data.swept), source=paper()["source"],
+        chance=chance_levels(data), warnings=tuple(study_warnings(data, stats)),
+        intervals=interval_words(pts[pts["n"] > 0]),
         dataset_words=dataset_label(data.spec.get("dataset")),
     )

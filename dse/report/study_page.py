@@ -21,13 +21,14 @@ from dse.report.figures import (
     paper_reference,
     pareto_front,
     point_spread,
-    selection,
     study_warnings,
     training_budget,
 )
 from dse.report.frame import StudyData, format_value
 from dse.report.page import Figured, Heading, Link, Only, Para, Paragraphs, RawHtml, num
-from dse.stats import STAT_DESCRIPTION, STAT_HEADER, SeedSpread, format_stat
+from dse.report.points import stat_text
+from dse.report.trust import split_sentence
+from dse.stats import STAT_DESCRIPTION, STAT_HEADER, SeedSpread
 
 
 def _about(data: StudyData) -> list[str]:
@@ -63,34 +64,6 @@ def _trust_lines(data: StudyData, stats: pd.DataFrame) -> list[str]:
     return lines
 
 
-def split_sentence(data: StudyData, stats: pd.DataFrame) -> str:
-    """Which split chose what in this study, and which one every shown accuracy is measured on."""
-    chosen = selection(stats)
-    if chosen.split != "validation":
-        return chosen.text
-    f = data.frame
-
-    def images(column: str) -> str:
-        known = pd.to_numeric(f[column], errors="coerce").dropna() if column in f else pd.Series(dtype=float)
-        return f"{int(known.max()):,} images" if len(known) else "size not recorded"
-
-    if data.kind == "search":
-        choices = "the search's sampler, the Pareto front and its numbering"
-    else:
-        prune = data.spec.get("prune")
-        choices = (f"pruning (--prune {prune}) and " if prune and prune != "none" else "") + \
-            "the best point in a comparison of studies (error EDF)"
-    return (f"Which split chose and which measured: validation top-1 (a held-out part of the training data, "
-            f"{images('val_images')}) chose {choices}; test top-1 ({images('test_images')}) is every accuracy "
-            "shown in this report's figures and tables, and chose nothing.")
-
-
-def _acc(row: pd.Series, metric: str) -> str:
-    """`format_stat` of a point_stats row: the one way a mean and its interval are written."""
-    return format_stat(float(row[f"{metric}_mean"]), float(row[f"{metric}_lo"]), float(row[f"{metric}_hi"]),
-                       str(row[f"{metric}_interval"]), bool(row[f"{metric}_clipped"]))
-
-
 def _status(row: pd.Series) -> str:
     parts = [row["status"]]
     if row["expected"] and not pd.isna(row["expected"]):
@@ -111,7 +84,7 @@ def _point_rows(stats: pd.DataFrame, swept: tuple[str, ...]) -> list[list[str]]:
     for _, r in stats.iterrows():
         params = "—" if r["n_params"] is None or pd.isna(r["n_params"]) else f"{int(r['n_params']):,}"
         rows.append([*(format_value(n, r[n]) for n in swept), num(r["size_mb"], 2), num(r["imagenet_size_mb"], 2),
-                     params, str(r["n"]), _acc(r, "top1"), _acc(r, "top5"), num(r["train_seconds"], 0),
+                     params, str(r["n"]), stat_text(r, "top1"), stat_text(r, "top5"), num(r["train_seconds"], 0),
                      _status(r)])
     return rows
 
@@ -212,7 +185,7 @@ def front_rows(data: StudyData, stats: pd.DataFrame) -> list[list[str]]:
         return []
     pareto = pareto_front(data, stats)
     front, col = pareto.front, pareto.column
-    return [[str(i), f"{num(r[col])} ({pareto.selection.split})", _acc(r, "top1"), num(r["size_mb"], 3),
+    return [[str(i), f"{num(r[col])} ({pareto.selection.split})", stat_text(r, "top1"), num(r["size_mb"], 3),
              str(r["trials"]),
              *(format_value(n, r[n]) for n in data.swept)] for i, (_, r) in enumerate(front.iterrows(), start=1)]
 
@@ -239,8 +212,8 @@ def _bypass_table_rows(data: StudyData, table: BypassTable | None) -> tuple[list
         cells = [num(ref[k], 1) if confirmed else UNCONFIRMED for k in ("top1", "top5")]
         cells.append(f"{ref['size_mb']:g}" if confirmed else UNCONFIRMED)
         rows.append([r["variant"] + (" *" if r["chosen"] else ""), r["paper_name"],
-                     *(format_value(n, r[n]) for n in others), f"{r['n']}", _acc(r, "top1"),
-                     ", ".join(num(v) for v in mine["top1"]) or "—", _acc(r, "top5"),
+                     *(format_value(n, r[n]) for n in others), f"{r['n']}", stat_text(r, "top1"),
+                     ", ".join(num(v) for v in mine["top1"]) or "—", stat_text(r, "top5"),
                      *([num(r["val_top1_mean"])] if val else []), num(r["size_mb"], 2),
                      num(r["imagenet_size_mb"], 2), *cells])
     chosen = table.variants[table.variants["chosen"]]
