@@ -43,8 +43,9 @@ def test_every_place_that_chooses_agrees_on_the_split(mixed, capsys):
     from dse.cli.app import console
     from dse.cli.export import choose_best
     from dse.cli.sweep import _search_table
-    from dse.report.figures import point_stats, selection
     from dse.report.frame import study_data
+    from dse.report.points import point_stats
+    from dse.report.trust import selection
     from dse.study.progress import chosen_split, pareto_front, snapshot
 
     trials = _mixed_trials()

@@ -326,4 +326,3 @@ def expected_seeds(spec: dict[str, Any]) -> int | None:
 
 def point_key(swept: tuple[str, ...], values: dict[str, Any]) -> tuple:
     return tuple(value_key(values.get(n)) for n in swept)
-

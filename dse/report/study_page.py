@@ -13,22 +13,19 @@ from collections.abc import Sequence
 import pandas as pd
 
 from dse.report import page
-from dse.report.figures import (
-    UNCONFIRMED,
-    BypassTable,
-    bypass_table,
-    is_bypass_sweep,
-    paper_reference,
-    pareto_front,
-    point_spread,
-    study_warnings,
-    training_budget,
-)
+from dse.report.curves import curves_figure
 from dse.report.frame import StudyData, format_value
+from dse.report.grid import grid_figure
+from dse.report.importance import importance_figure
+from dse.report.latency import latency_figure
 from dse.report.page import Figured, Heading, Link, Only, Para, Paragraphs, RawHtml, num
-from dse.report.points import stat_text
-from dse.report.trust import split_sentence
-from dse.stats import STAT_DESCRIPTION, STAT_HEADER, SeedSpread
+from dse.report.pareto import front_section, pareto_figure
+from dse.report.points import point_stats, stat_text
+from dse.report.size import reference_section, size_figure
+from dse.report.spread import spread_section
+from dse.report.table3 import BypassTable, bypass_of, table3_figure, table3_section
+from dse.report.trust import split_sentence, study_warnings, training_budget
+from dse.stats import STAT_DESCRIPTION, STAT_HEADER
 
 
 def _about(data: StudyData) -> list[str]:
@@ -143,97 +140,10 @@ def _seed(seed) -> str:
     return "—" if seed is None or pd.isna(seed) else str(int(seed))
 
 
-def _sweep_spread(data: StudyData) -> SeedSpread | None:
-    """`point_spread` where the report shows it: sweeps with several seeds."""
-    return point_spread(data) if data.kind == "sweep" else None
-
-
-def _spread_lines(spread: SeedSpread | None) -> list[str]:
-    """Seed-to-seed spread next to the spread between points (`_sweep_spread`)."""
-    if spread is None:
-        return []
-    return [spread.sentence("test top-1")]
-
-
-SPREAD_HEADERS = ["spread of test top-1", "sd (points)", "what it is"]
-
-
-def _spread_rows(spread: SeedSpread | None) -> list[list[str]]:
-    if spread is None:
-        return []
-    return [["between seeds of one point", num(spread.within_sd, 2),
-             f"pooled sd over the {spread.n_pooled} points with 2+ seeds"],
-            ["between design points", num(spread.between_sd, 2), f"sd of the {spread.n_points} point means"]]
-
-
-def _reference_lines(data: StudyData) -> list[str]:
-    ref = paper_reference(data.swept, data.spec) if data.kind == "sweep" else None
-    if ref is None:
-        return []
-    points = "; ".join(f"{ref.param}={lab}: {t:.1f}% at {s:g} MB" for lab, t, s in
-                       zip(ref.points["label"], ref.points["top5"], ref.points["size_mb"], strict=True))
-    return [f"Paper reference ({ref.figure}, ImageNet top-5 after full training, ImageNet sizes): {points}. "
-            f"{ref.text[0].upper() + ref.text[1:]}."]
-
-
-FRONT_HEADERS = ["#", "chosen on: top-1 %", "test top-1 %", "size (MB)", "trials"]
-
-
-def front_rows(data: StudyData, stats: pd.DataFrame) -> list[list[str]]:
-    """The non-dominated points of a search, smallest first, numbered as in the figure."""
-    if not (data.kind == "search" or len(data.directions) > 1):
-        return []
-    pareto = pareto_front(data, stats)
-    front, col = pareto.front, pareto.column
-    return [[str(i), f"{num(r[col])} ({pareto.selection.split})", stat_text(r, "top1"), num(r["size_mb"], 3),
-             str(r["trials"]),
-             *(format_value(n, r[n]) for n in data.swept)] for i, (_, r) in enumerate(front.iterrows(), start=1)]
-
-
-BYPASS_TITLE = "Bypass variants against the paper's Table 3"
-
-
-def _bypass_table_rows(data: StudyData, table: BypassTable | None) -> tuple[list[str], list[list[str]], list[str]]:
-    """Headers, one row per design point of a bypass sweep (variant order), and the notes under the table
-    (`_bypass_of`; none without it)."""
-    if table is None:
-        return [], [], []
-    others = [n for n in data.swept if n != "bypass"]
-    val = table.selection.split == "validation"
-    headers = ["bypass", "the paper's name", *others, "seeds", f"test top-1 % ({STAT_HEADER})",
-               "test top-1 % per seed", f"test top-5 % ({STAT_HEADER})", *(["validation top-1 %"] if val else []),
-               "size (MB)", "ImageNet size (MB)", "paper top-1 %", "paper top-5 %", "paper size (MB)"]
-    paper = table.paper.set_index("variant")
-    rows = []
-    for _, r in table.variants.iterrows():
-        mine = table.seeds[table.seeds["label"] == r["label"]]
-        ref = paper.loc[r["variant"]] if r["variant"] in paper.index else None
-        confirmed = ref is not None and bool(ref["confirmed"])
-        cells = [num(ref[k], 1) if confirmed else UNCONFIRMED for k in ("top1", "top5")]
-        cells.append(f"{ref['size_mb']:g}" if confirmed else UNCONFIRMED)
-        rows.append([r["variant"] + (" *" if r["chosen"] else ""), r["paper_name"],
-                     *(format_value(n, r[n]) for n in others), f"{r['n']}", stat_text(r, "top1"),
-                     ", ".join(num(v) for v in mine["top1"]) or "—", stat_text(r, "top5"),
-                     *([num(r["val_top1_mean"])] if val else []), num(r["size_mb"], 2),
-                     num(r["imagenet_size_mb"], 2), *cells])
-    chosen = table.variants[table.variants["chosen"]]
-    notes = []
-    if len(chosen):
-        notes.append(f"* the best variant{' of each line' if len(table.groups) > 1 else ''} by "
-                     f"{table.selection.split} top-1. {table.selection.text}")
-    notes.append(f"Paper: Table 3 of {table.source} (ImageNet top-1/top-5 after full training, SqueezeNet v1.0's "
-                 "metaparameters, ImageNet model sizes)."
-                 + (" " + ", ".join(paper.loc[table.unconfirmed, "paper_name"]) + f": {UNCONFIRMED}, so no value "
-                    "is given." if table.unconfirmed else "")
-                 + ("" if table.paper_matches else " This study fixes other metaparameters than the paper's."))
-    notes.append(f"Training: {table.budget.text}. {STAT_DESCRIPTION}")
-    return headers, rows, notes
-
-
 def study_sections(data: StudyData, stats: pd.DataFrame, figures: Sequence[Figured],
                    table: BypassTable | None = None) -> list[page.Block]:
     """The study's page, top to bottom. `table`: the study's `bypass_table`, made here when not given."""
-    table = _bypass_of(data, stats) if table is None else table
+    table = bypass_of(data, stats) if table is None else table
     blocks: list[page.Block] = [
         Heading(f"{data.name}: dse {data.kind} report", level=1), page.paragraphs(_about(data), "note"),
         page.paragraphs([_counts(data, stats)]),
@@ -241,20 +151,11 @@ def study_sections(data: StudyData, stats: pd.DataFrame, figures: Sequence[Figur
                          for line in _trust_lines(data, stats)))]
     for f in figures:
         blocks += [Heading(f.title), page.FigureBlock(f)]
-    reference = _reference_lines(data)
-    blocks += [page.paragraphs(reference, "note")] if reference else []
-    blocks += _table3_section(data, table)
-    front = front_rows(data, stats)
-    if front:
-        blocks += [Heading("Points on the Pareto front"), page.table(FRONT_HEADERS + list(data.swept), front, "front")]
+    blocks += reference_section(data) + table3_section(data, table) + front_section(data, stats)
     blocks += [Heading("Design points"), page.table([*data.swept, *POINT_HEADERS], _point_rows(stats, data.swept),
                                                     "points"),
                page.paragraphs([STAT_DESCRIPTION], "note")]
-    spread = _sweep_spread(data)
-    spread_rows = _spread_rows(spread)
-    if spread_rows:
-        blocks += [Heading("Seed noise against differences between points"),
-                   page.table(SPREAD_HEADERS, spread_rows, "spread"), page.paragraphs(_spread_lines(spread))]
+    blocks += spread_section(data)
     failed = _failed_rows(data)
     blocks += [Heading("Failed trials"), page.table(FAILED_HEADERS, failed, "failed") if failed
                else page.paragraphs(["None."])]
@@ -287,13 +188,14 @@ def index_html(data: StudyData, stats: pd.DataFrame, figures: Sequence[Figured],
     return page.html_page(f"dse report: {data.name}", study_sections(data, stats, figures, table))
 
 
-def _table3_section(data: StudyData, table: BypassTable | None) -> list[page.Block]:
-    headers, rows, notes = _bypass_table_rows(data, table)
-    if not rows:
-        return []
-    return [Heading(BYPASS_TITLE), page.table(headers, rows, "table3"), *(page.paragraphs([n], "note") for n in notes)]
-
-
-def _bypass_of(data: StudyData, stats: pd.DataFrame) -> BypassTable | None:
-    """The study's Table 3 data, None where it has none (not a bypass sweep, or no points)."""
-    return bypass_table(data, stats) if is_bypass_sweep(data) and len(stats) else None
+def study_figures(data: StudyData, stats: pd.DataFrame | None = None, size: str = "fp32",
+                  table: BypassTable | None = None) -> list[Figured]:
+    """The figures that apply to this study, in page order: Figure 3's layout for sweeps (Table 3's for a bypass
+    sweep), the front for searches, latency where measured, learning curves when epochs were recorded, a heat map
+    for grids, importance when enough trials vary. `table`: the study's `bypass_table`, made here when not
+    given."""
+    stats = point_stats(data) if stats is None else stats
+    table = bypass_of(data, stats) if table is None else table
+    made = [size_figure(data, stats, size), table3_figure(table), pareto_figure(data, stats),
+            latency_figure(data, stats), curves_figure(data), grid_figure(data, stats), importance_figure(data)]
+    return [f for f in made if f is not None]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dse.report.frame import study_data
+from dse.report.points import point_stats
 from dse.report.study_page import failed_trials
 
-from .studies import make_sweep
+from .studies import make_sweep, val_sweep
 
 
 def test_failed_trials_say_what_became_of_the_work():
@@ -23,12 +24,11 @@ def test_failed_trials_say_what_became_of_the_work():
 
 
 def test_summary_says_which_split_chose_and_which_measured():
-    from dse.report.figures import point_stats
     from dse.report.study_page import summary_markdown
 
-    from .test_figures import _val_sweep
 
-    data = _val_sweep([(0.25, 0, 70.0, 60.0), (0.5, 0, 65.0, 80.0)])
+
+    data = val_sweep([(0.25, 0, 70.0, 60.0), (0.5, 0, 65.0, 80.0)])
     data.frame["val_images"], data.frame["test_images"] = 500, 1000
     text = summary_markdown(data, point_stats(data), [])
     assert ("validation top-1 (a held-out part of the training data, 500 images) chose" in text
@@ -51,3 +51,22 @@ def test_summary_and_html_hold_the_same_sections_in_the_same_order(studies_dir, 
         md_headings = re.findall(r"^#{1,2} (.+)$", md, flags=re.M)
         html_headings = [h.replace("&#x27;", "'") for h in re.findall(r"<h[12]>(.+?)</h[12]>", html)]
         assert len(md_headings) >= 5 and md_headings == html_headings
+
+
+def test_summary_and_html_carry_the_warnings_the_split_and_the_spread(tmp_path):
+    from dse.report.write import write_report
+
+    data = study_data(make_sweep(None, "low", {"sr": (0.25, 0.5, 1.0)}, seeds=2, shift=-62.0))
+    write_report(data, tmp_path)
+    md = (tmp_path / "summary.md").read_text()
+    html = (tmp_path / "index.html").read_text()
+    for text in (md, html):
+        assert "WARNING: " in text and "within 5 points of chance" in text
+        assert "no validation split" in text and "Seed noise against differences between points" in text
+        assert "[" in text and " range" in text  # two seeds: ranges, named as such
+    assert "test top-1 % (mean [interval])" in md
+    import pandas as pd
+
+    points = pd.read_csv(tmp_path / "points.csv")
+    assert set(points["top1_interval"]) == {"min-max range of the seeds"}
+    assert not (tmp_path / "importance.png").exists()  # a 1-D sweep asks no importance question
