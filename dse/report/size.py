@@ -267,7 +267,7 @@ def _size_panel(ax: Axes, data: SizeAccuracy, metric: str, ylabel: str, color: s
         ax.plot(done["size_mb"], mean, "-", color=c, lw=1.2, alpha=0.6, zorder=2)
         lo, hi = _intervals(done, metric)
         interval_bars(ax, done["size_mb"], mean, lo, hi, done[f"{metric}_interval"], c, legend=g == 0, capsize=3,
-                       range_width=2.2)
+                      range_width=2.2)
         if len(seeds) and metric in seeds:
             mine = seeds[seeds["label"].isin(done["label"])]
             ax.scatter(mine["size_mb"], mine[metric], s=9, facecolor="white", edgecolor=c, lw=0.7, zorder=3.5,

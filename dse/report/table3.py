@@ -216,7 +216,7 @@ def draw_bypass_table(table: BypassTable) -> Figure:
                        gid=f"seeds-{metric}-{g}", label="one seed (its test result)" if g == 0 else None)
             mean = rows[f"{metric}_mean"]
             interval_bars(ax, rows["x"], mean, rows[f"{metric}_lo"], rows[f"{metric}_hi"],
-                           rows[f"{metric}_interval"], c, legend=g == 0, capsize=4, range_width=2.4)
+                          rows[f"{metric}_interval"], c, legend=g == 0, capsize=4, range_width=2.4)
             ax.scatter(rows["x"], mean, s=44, marker="D", color=c, zorder=4,
                        label=(group or f"this study: test {metric.replace('top', 'top-')} on {words}, mean over "
                               "seeds"))
