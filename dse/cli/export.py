@@ -34,7 +34,8 @@ def export_command(
                                          show_default=False)],
     trial: Annotated[int | None, typer.Option("--trial", min=0, help="The trial number to export.")] = None,
     best: Annotated[bool, typer.Option("--best", help="Export the most accurate trial with kept weights (by "
-                                       "validation top-1 where recorded, else test top-1) within the budgets.")]
+                                       "validation top-1 where every candidate recorded it, else test top-1) "
+                                       "within the budgets.")]
     = False,
     max_size_mb: Annotated[float | None, typer.Option("--max-size-mb", min=0.0,
                                                       help="With --best: fp32 size budget (MB).")] = None,
