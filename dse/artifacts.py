@@ -8,7 +8,7 @@ sweep can reach (NFS), ``s3://bucket`` or ``gs://bucket``.
 
 Optuna offers no public way to delete an artifact, so the ``best`` policy decides at upload time: a trial's
 weights are kept when no finished trial beats it on both accuracy and size (it is on the accuracy-size Pareto
-front when it ends, by `dse.study.progress.pareto_mask`, the rule the front itself is drawn with). The final
+front when it ends, by `dse.stats.pareto_mask`, the rule the front itself is drawn with). The final
 front is always among the kept trials.
 
 Checked against optuna 4.0 .. 5.0 (`download_artifact` and `get_all_artifact_meta` are 4.0's).
@@ -27,7 +27,7 @@ from optuna.artifacts import FileSystemArtifactStore, download_artifact, upload_
 from optuna.artifacts.exceptions import ArtifactNotFound
 
 from dse.space import DesignPoint
-from dse.study.progress import pareto_mask
+from dse.stats import pareto_mask
 from dse.weights import Weights, WeightsError, payload_mb, read, to_bytes
 
 WEIGHTS_ATTR = "weights_artifact_id"  # trial user attr: the artifact id of its weights file

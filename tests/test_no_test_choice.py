@@ -19,9 +19,11 @@ from PIL import Image
 from sweep_helpers import TINY, dse
 
 from dse.data import load_dataset
-from dse.report.figures import error_edf, pareto_front, point_stats, selection
+from dse.report.edf import error_edf
 from dse.report.frame import study_data
-from dse.report.write import front_rows
+from dse.report.pareto import front_rows, pareto_front
+from dse.report.points import point_stats
+from dse.report.trust import selection
 from dse.study.progress import chosen_split, measured_top1, snapshot, summarize
 from dse.study.progress import pareto_front as study_front
 from dse.study.runner import RunOptions, run

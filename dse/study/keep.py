@@ -131,9 +131,15 @@ class Keeper:
     def _store(self, trial, point, result) -> None:
         from dse.artifacts import keeps, store_weights
 
-        chosen = result.val_top1 if result.val_top1 is not None else result.top1
         finished = self._finished() if self.policy == "best" else []  # only "best" compares (a read of the study)
-        if not keeps(self.policy, (chosen, result.size_mb), finished):
+        # this trial and those finished before it are the candidates; one split ranks them all
+        split = layout.choosing_split([result.val_top1, *(val for val, _, _ in finished)])
+
+        def chosen(val, test):
+            return val if split == layout.VALIDATION else test
+
+        if not keeps(self.policy, (chosen(result.val_top1, result.top1), result.size_mb),
+                     [(chosen(val, test), mb) for val, test, mb in finished]):
             return
         import copy
 
@@ -151,14 +157,13 @@ class Keeper:
                        probe_labels=labels, record=record)
         store_weights(trial, weights, self.store)
 
-    def _finished(self) -> list[tuple[float, float]]:
-        """(accuracy that chooses, size MB) of the completed trials so far."""
+    def _finished(self) -> list[tuple[float | None, float, float]]:
+        """(validation top-1 or None, test top-1, size MB) of the completed trials so far."""
         out = []
         for t in self.handle.trials([TrialState.COMPLETE]):
             a = t.user_attrs
-            acc = a.get("val_top1") if a.get("val_top1") is not None else a.get("top1")
-            if acc is not None and a.get("size_mb") is not None:
-                out.append((float(acc), float(a["size_mb"])))
+            if a.get(layout.TEST_TOP1) is not None and a.get("size_mb") is not None:
+                out.append((a.get(layout.VAL_TOP1), float(a[layout.TEST_TOP1]), float(a["size_mb"])))
         return out
 
 
