@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dse.fmt import number
+
 CONFIDENCE = 0.95
 MIN_SEEDS_FOR_CI = 3
 METRIC_RANGE = (0.0, 100.0)  # accuracies, %
@@ -32,14 +34,6 @@ INTERVAL_NAMES = {
     "none": "no result",
 }
 STAT_HEADER = "mean [interval]"
-STAT_DESCRIPTION = (
-    "Each accuracy is the mean over the point's seeds. The interval in brackets is the 95% t-interval of the "
-    "mean where the point has 3 or more seeds, and the min-max range of the seeds where it has 2 (marked "
-    "'range'; a t-interval from 2 seeds is 12.7 standard deviations wide); one seed has no interval. "
-    "Intervals are clipped to the 0-100% an accuracy can take, and marked 'clipped' where that happened."
-)
-
-
 @dataclass(frozen=True)
 class SeedStat:
     """Mean over seeds and the interval that fits their number (see the module doc)."""
@@ -102,12 +96,13 @@ def mean_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tu
 
 
 def format_stat(mean: float, lo: float, hi: float, kind: str, clipped: bool = False, digits: int = 1) -> str:
-    """`30.8 [20.2, 41.4]`, `30.6 [28.0, 33.2] range`, `30.6 (1 seed)`, `74.3 [33.3, 100.0] clipped`."""
+    """`30.8 [20.2, 41.4]`, `30.6 [28.0, 33.2] range`, `30.6 (1 seed)`, `74.3 [33.3, 100.0] clipped` (rounded half
+    up, `dse.fmt.number`)."""
     if mean is None or not math.isfinite(mean):
         return "—"
     if kind == "single" or lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
-        return f"{mean:.{digits}f} (1 seed)" if kind == "single" else f"{mean:.{digits}f}"
-    text = f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+        return f"{number(mean, digits)} (1 seed)" if kind == "single" else number(mean, digits)
+    text = f"{number(mean, digits)} [{number(lo, digits)}, {number(hi, digits)}]"
     if kind == "range":
         text += " range"
     if clipped:
@@ -221,6 +216,22 @@ def _betacf(a: float, b: float, x: float) -> float:
     return h
 
 
+def two_seed_t_width(confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """How wide a t-interval from 2 seeds would be: (the half-width in standard errors, t(0.975, 1) = 12.706; the
+    full width in sample standard deviations, 2 x 12.706 / sqrt(2) = 17.97)."""
+    t = t_quantile(0.5 + confidence / 2, 1)
+    return t, 2 * t / math.sqrt(2)
+
+
+STAT_DESCRIPTION = (
+    "Each accuracy is the mean over the point's seeds. The interval in brackets is the 95% t-interval of the "
+    "mean where the point has 3 or more seeds, and the min-max range of the seeds where it has 2 (marked "
+    "'range': a t-interval from 2 seeds would reach {} standard errors either side of the mean, {} sample "
+    "standard deviations in all); one seed has no interval. Intervals are clipped to the 0-100% an accuracy can "
+    "take, and marked 'clipped' where that happened."
+).format(*(number(v, 1) for v in two_seed_t_width()))
+
+
 # ---------------------------------------------------------------------------------------------- chance
 
 
@@ -260,9 +271,10 @@ def chance_warnings(
         near = [(label, top1) for label, top1 in points
                 if top1 is not None and math.isfinite(top1) and top1 < chance + margin]
         if near:
-            listed = ", ".join(f"{label} ({top1:.1f}%)" for label, top1 in near)
-            out.append(f"{len(near)} point{'s are' if len(near) != 1 else ' is'} within {margin:g} points of "
-                       f"chance ({chance:.1f}% top-1 for {num_classes} classes), so "
+            listed = ", ".join(f"{label} ({number(top1, percent=True)})" for label, top1 in near)
+            out.append(f"{len(near)} point{'s are' if len(near) != 1 else ' is'} within "
+                       f"{number(margin, 6, significant=True)} points of chance ({number(chance, percent=True)} "
+                       f"top-1 for {num_classes} classes), so "
                        f"{'their' if len(near) != 1 else 'its'} differences say little: {listed}.")
     if train_images and batch_size:
         steps = steps_per_epoch(int(train_images), int(batch_size))
@@ -296,17 +308,22 @@ class SeedSpread:
         return math.isfinite(self.within_sd) and math.isfinite(self.between_sd) and self.within_sd >= self.between_sd
 
     def sentence(self, metric: str = "top-1") -> str:
+        """The two spreads side by side. A statement about the sweep taken together: one end point far from
+        the rest makes the means spread, however alike the others are, so it never says that each step between
+        points is real (`dse.report.steps` tests the steps)."""
         if not (math.isfinite(self.within_sd) and math.isfinite(self.between_sd)):
             return ""
-        verdict = ("seed-to-seed noise is as large as the differences between points, so the points are not "
-                   "told apart" if self.seeds_dominate else
-                   "the differences between points are larger than the seed-to-seed noise")
-        text = (f"Spread of {metric}: {self.within_sd:.2f} points between seeds of one point (pooled sd over "
-                f"{self.n_pooled} points) against {self.between_sd:.2f} points between the {self.n_points} point "
-                f"means (sd): {verdict}.")
+        verdict = ("the seeds of one point spread as much as the point means do: taken together, the points "
+                   "differ no more than seed noise" if self.seeds_dominate else
+                   "taken together, the point means spread more than the seeds of one point do; that is the sweep "
+                   "as a whole, not each step between points")
+        text = (f"Spread of {metric}: {number(self.within_sd, 2)} points between seeds of one point (pooled sd "
+                f"over {self.n_pooled} points) against {number(self.between_sd, 2)} points between the "
+                f"{self.n_points} point means (sd): {verdict}.")
         if math.isfinite(self.null_between_sd):
             text += (f" Were the points all alike, seed noise alone would spread their means by about "
-                     f"{self.null_between_sd:.2f} (sd between seeds / sqrt({self.seeds_per_point:.3g} seeds)).")
+                     f"{number(self.null_between_sd, 2)} (sd between seeds / sqrt("
+                     f"{number(self.seeds_per_point, 3, significant=True)} seeds)).")
         return text
 
 

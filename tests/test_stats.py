@@ -10,6 +10,7 @@ import statistics
 import pytest
 
 from dse.stats import (
+    STAT_DESCRIPTION,
     chance_level,
     chance_warnings,
     format_stat,
@@ -20,6 +21,7 @@ from dse.stats import (
     seed_stat,
     steps_per_epoch,
     t_quantile,
+    two_seed_t_width,
 )
 
 
@@ -126,9 +128,20 @@ def test_seed_spread_pooled_within_and_between():
     within = math.sqrt((2.0 + 8.0) / (1 + 2))
     assert spread.within_sd == pytest.approx(within) and spread.n_pooled == 2 and spread.n_points == 3
     assert spread.between_sd == pytest.approx(statistics.stdev([2.0, 12.0, 5.0]))
-    assert not spread.seeds_dominate and "larger than the seed-to-seed noise" in spread.sentence()
+    assert not spread.seeds_dominate and "the point means spread more than the seeds" in spread.sentence()
+    assert "not each step between points" in spread.sentence()  # never read as: every step is real
     noisy = seed_spread([[10.0, 30.0], [12.0, 28.0]])
-    assert noisy.seeds_dominate and "not told apart" in noisy.sentence()
+    assert noisy.seeds_dominate and "differ no more than seed noise" in noisy.sentence()
+
+
+def test_the_two_seed_interval_is_described_by_its_real_width():
+    """t(0.975, 1) = 12.706 multiplies the standard error sd / sqrt(2): the full width is 2 x 12.706 / sqrt(2)
+    = 17.97 sample sds, not 12.7."""
+    half, width = two_seed_t_width()
+    assert half == pytest.approx(12.7062, abs=1e-4) and width == pytest.approx(17.9693, abs=1e-4)
+    lo, hi = mean_interval([0.0, 1.0])[2:]  # sd of [0, 1] is 1/sqrt(2): the width in sds is (hi - lo) * sqrt(2)
+    assert (hi - lo) * math.sqrt(2) == pytest.approx(width)
+    assert "12.7 standard errors either side of the mean, 18.0 sample standard deviations" in STAT_DESCRIPTION
 
 
 def test_front_mask_over_three_objectives():

@@ -15,6 +15,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from dse.fmt import number
 from dse.report.frame import CURVE_SPLITS, StudyData, point_label
 from dse.report.page import Figured
 from dse.report.points import COMPLETE
@@ -102,7 +103,8 @@ def draw_learning_curves(curves: Curves, title: str) -> Figure:
             if not many and rows["lo"].notna().any():
                 ax.fill_between(rows["epoch"], rows["lo"], rows["hi"], color=color, alpha=0.12, lw=0)
         if curves.chance is not None:
-            ax.axhline(curves.chance, color=MUTED, ls="--", lw=0.9, label=f"chance ({curves.chance:.0f}%)")
+            ax.axhline(curves.chance, color=MUTED, ls="--", lw=0.9,
+                       label=f"chance ({number(curves.chance, 0, percent=True)})")
         ax.set_title(CURVE_TITLES.get(split, split), fontsize=9)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from dse.fmt import number
 from dse.report import page
 from dse.report.frame import StudyData
 from dse.report.page import Em, FigureBlock, Figured, Heading, Link, num
@@ -85,8 +86,8 @@ def draw_edf(edf: ErrorEdf, title: str) -> Figure:
         xs = np.concatenate([[curve["error"].iloc[0]], curve["error"].to_numpy()])
         ys = np.concatenate([[0.0], curve["fraction"].to_numpy()])
         ax.step(xs, ys, where="post", color=cmap(i % 10), lw=1.8,
-                label=f"{s['study']} (n={int(s['n'])}, best {s['best']:.1f}%{_chosen_note(s)}, "
-                      f"median {s['median']:.1f}%)")
+                label=f"{s['study']} (n={int(s['n'])}, best {number(s['best'], percent=True)}{_chosen_note(s)}, "
+                      f"median {number(s['median'], percent=True)})")
     ax.set_xlabel("top-1 test error (%)")
     ax.set_ylabel("cumulative fraction of design points")
     ax.set_ylim(0, 1.02)

@@ -18,6 +18,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from dse.errors import DseError, ReportError
+from dse.fmt import number
 from dse.study import layout
 from dse.study.storage import first_line as _first_line
 from dse.study.storage import open_existing
@@ -131,9 +132,9 @@ def format_value(name: str, value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "?"
     if name == "pct3x3" and isinstance(value, (int, float)):
-        return f"{100 * value:.3g}%"
+        return number(100 * value, 3, significant=True, percent=True)
     if isinstance(value, float):
-        return f"{value:.1f}" if value.is_integer() else f"{value:.4g}"
+        return number(value, 1) if value.is_integer() else number(value, 4, significant=True)
     return str(value)
 
 

@@ -17,6 +17,7 @@ from matplotlib import colormaps
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from dse.fmt import number
 from dse.report.frame import StudyData, format_value, value_key
 from dse.report.page import Figured
 from dse.report.points import point_stats, sort_key
@@ -92,7 +93,7 @@ def draw_grid(panels: list[GridPanel], title: str, budget: str) -> Figure:
                 v, s = panel.top1[i, j], panel.size_mb[i, j]
                 if np.isfinite(v):
                     dark = norm(v) < 0.55
-                    text = f"{v:.1f}%" + (f"\n{s:.1f} MB" if np.isfinite(s) else "")
+                    text = number(v, percent=True) + (f"\n{number(s)} MB" if np.isfinite(s) else "")
                     ax.text(j, i, text, ha="center", va="center", fontsize=6.5,
                             color="white" if dark else "black")
                 else:

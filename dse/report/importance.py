@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from optuna.trial import TrialState
 
+from dse.fmt import number
 from dse.report.frame import StudyData, value_key
 from dse.report.page import Figured
 from dse.report.spread import spread_text
@@ -81,7 +82,7 @@ def draw_importance(importance: Importance, title: str, budget: str, spread_text
     fig = new_figure(6.4, 1.6 + 0.38 * len(values))
     ax = fig.subplots()
     bars = ax.barh(values["param"], values["importance"], color=OURS)
-    ax.bar_label(bars, labels=[f"{v:.2f}" for v in values["importance"]], padding=3, fontsize=7.5)
+    ax.bar_label(bars, labels=[number(v, 2) for v in values["importance"]], padding=3, fontsize=7.5)
     ax.set_xlim(0, max(1.0, float(values["importance"].max()) * 1.15))
     ax.set_xlabel(f"importance for top-1 ({importance.evaluator}, normalised to sum to 1)")
     ax.grid(True, axis="x", alpha=0.25)

@@ -11,13 +11,12 @@ from __future__ import annotations
 import base64
 import html
 import io
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import pandas as pd
 from matplotlib.figure import Figure
 
+from dse.fmt import number
 from dse.report.style import DPI
 
 MARKDOWN, HTML = "markdown", "html"
@@ -236,7 +235,5 @@ td:first-child,th:first-child{text-align:left}.note{color:#555;font-size:.9rem}
 
 
 def num(value, digits: int = 1) -> str:
-    """A number in a table cell; a dash where there is none."""
-    if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
-        return "—"
-    return f"{float(value):.{digits}f}"
+    """A number in a table cell, rounded half up (`dse.fmt.number`); a dash where there is none."""
+    return number(value, digits)

@@ -13,6 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from dse.fmt import number
 from dse.report import page
 from dse.report.frame import StudyData, format_value
 from dse.report.labels import marker_boxes, place_labels
@@ -68,11 +69,12 @@ def draw_pareto(pareto: Pareto, title: str, swept: tuple[str, ...], max_size_mb:
     ax.scatter(front["size_mb"], front[col], s=34, color=OURS, zorder=4,
                label=f"Pareto front ({len(front)}), numbered by size")
     if max_size_mb:
-        ax.axvline(max_size_mb, color=PAPER, ls=":", lw=1, label=f"size budget {max_size_mb:g} MB")
+        ax.axvline(max_size_mb, color=PAPER, ls=":", lw=1,
+                   label=f"size budget {number(max_size_mb, 6, significant=True)} MB")
     sizes = pts["size_mb"][pts["size_mb"] > 0]
     if len(sizes) and sizes.max() / sizes.min() > 20:  # searches span orders of magnitude
         ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: number(v, 6, significant=True)))
         ax.set_xlabel(SIZE_LABEL + ", log scale")
     else:
         ax.set_xlabel(SIZE_LABEL)
@@ -86,9 +88,9 @@ def draw_pareto(pareto: Pareto, title: str, swept: tuple[str, ...], max_size_mb:
     rows = []
     for i, (_, r) in enumerate(front.head(shown).iterrows(), start=1):
         values = " ".join(f"{n}={format_value(n, r[n])}" for n in swept)
-        chosen = f"val {r[col]:.1f}%  " if col != "top1_mean" else ""
-        rows.append(textwrap.fill(f"{i:>2}. {chosen}test {r['top1_mean']:.1f}%  {r['size_mb']:.2f} MB  {values}", 58,
-                                  subsequent_indent="    "))
+        chosen = f"val {number(r[col], percent=True)}  " if col != "top1_mean" else ""
+        line = f"{i:>2}. {chosen}test {number(r['top1_mean'], percent=True)}  {number(r['size_mb'], 2)} MB  {values}"
+        rows.append(textwrap.fill(line, 58, subsequent_indent="    "))
     if len(front) > shown:
         rows.append(f"... {len(front) - shown} more: see the report's front table")
     text = "\n".join(rows) or "no completed trials"

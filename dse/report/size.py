@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.transforms import Bbox, blended_transform_factory
 
+from dse.fmt import number
 from dse.report import page
 from dse.report.frame import StudyData, format_value, point_label
 from dse.report.labels import bar_boxes, marker_boxes, place_labels, segment_boxes
@@ -216,7 +217,8 @@ def draw_accuracy_vs_size(data: SizeAccuracy) -> Figure:
                 f"dots = each seed's result, large dot = the mean over seeds; {_interval_words(data)}. "
                 f"{n_done} of {len(pts)} points have results.")
     if data.chance:
-        caption += f" Dashed grey: chance ({data.chance['top1']:.0f}% top-1, {data.chance['top5']:.0f}% top-5)."
+        caption += (f" Dashed grey: chance ({number(data.chance['top1'], 0, percent=True)} top-1, "
+                    f"{number(data.chance['top5'], 0, percent=True)} top-5).")
     missing = pts[pts["n"] == 0]
     if len(missing):
         caption += " No result yet (x on the size axis): " + ", ".join(
@@ -226,7 +228,8 @@ def draw_accuracy_vs_size(data: SizeAccuracy) -> Figure:
                     f"ImageNet model sizes); the paper: {ref.text}.")
         inet = pts["imagenet_size_mb"].dropna()
         if len(inet):
-            caption += (f" This study's networks would be {inet.min():.2g}-{inet.max():.2g} MB at ImageNet's "
+            caption += (f" This study's networks would be {number(inet.min(), 2, significant=True)}-"
+                        f"{number(inet.max(), 2, significant=True)} MB at ImageNet's "
                         "input and 1000 classes.")
         if not ref.matches:
             caption += " Note: this study fixes other metaparameters than the paper's " + ", ".join(
@@ -349,7 +352,8 @@ def _label_paper_panel(ax: Axes, data: SizeAccuracy) -> None:
     taken = marker_boxes(ax, ref.points["size_mb"], ref.points["top5"], radius_pt=5)
     name = "SR" if ref.param == "sr" else ref.param
     place_labels(ax, ref.points["size_mb"], ref.points["top5"],
-                 [f"{name} {lab}\n{t:.1f}%" for lab, t in zip(ref.points["label"], ref.points["top5"], strict=True)],
+                 [f"{name} {lab}\n{number(t, percent=True)}"
+                  for lab, t in zip(ref.points["label"], ref.points["top5"], strict=True)],
                  taken=taken, color=PAPER)
 
 
@@ -369,7 +373,8 @@ def reference_section(data: StudyData) -> list[page.Block]:
     ref = paper_reference(data.swept, data.spec) if data.kind == "sweep" else None
     if ref is None:
         return []
-    points = "; ".join(f"{ref.param}={lab}: {t:.1f}% at {s:g} MB" for lab, t, s in
+    points = "; ".join(f"{ref.param}={lab}: {number(t, percent=True)} at {number(s, 6, significant=True)} MB"
+                       for lab, t, s in
                        zip(ref.points["label"], ref.points["top5"], ref.points["size_mb"], strict=True))
     return [page.paragraphs([f"Paper reference ({ref.figure}, ImageNet top-5 after full training, ImageNet sizes): "
                              f"{points}. {ref.text[0].upper() + ref.text[1:]}."], "note")]

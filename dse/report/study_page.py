@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from dse.fmt import number
 from dse.report import page
 from dse.report.curves import curves_figure
 from dse.report.frame import StudyData, format_value
@@ -79,7 +80,7 @@ POINT_HEADERS = ["size (MB)", "ImageNet size (MB)", "params", "seeds", f"test to
 def _point_rows(stats: pd.DataFrame, swept: tuple[str, ...]) -> list[list[str]]:
     rows = []
     for _, r in stats.iterrows():
-        params = "—" if r["n_params"] is None or pd.isna(r["n_params"]) else f"{int(r['n_params']):,}"
+        params = number(r["n_params"], 0, thousands=True)
         rows.append([*(format_value(n, r[n]) for n in swept), num(r["size_mb"], 2), num(r["imagenet_size_mb"], 2),
                      params, str(r["n"]), stat_text(r, "top1"), stat_text(r, "top5"), num(r["train_seconds"], 0),
                      _status(r)])

@@ -21,6 +21,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from dse.fmt import number
 from dse.stats import interval_label
 
 DPI = 150
@@ -87,7 +88,8 @@ def chance_line(ax: Axes, chance: dict[str, float], metric: str) -> None:
     """A dashed line at the accuracy of guessing, where the study's number of classes is known."""
     if metric in chance:
         ax.axhline(chance[metric], color=MUTED, ls="--", lw=0.9, zorder=1,
-                   label=f"chance ({chance['top1']:.0f}% top-1, {chance['top5']:.0f}% top-5)")
+                   label=f"chance ({number(chance['top1'], 0, percent=True)} top-1, "
+                         f"{number(chance['top5'], 0, percent=True)} top-5)")
 
 
 def clamp_accuracy_axis(ax: Axes) -> None:

@@ -20,6 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
+from dse.fmt import number
 from dse.report import page
 from dse.report.frame import StudyData, format_value, point_label
 from dse.report.page import Figured, Heading, num
@@ -181,14 +182,15 @@ def _variant_ticks(table: BypassTable, paper: bool = False) -> tuple[list[float]
         positions.append(float(i))
         if paper:
             r = ref.loc[variant]
-            labels.append(f"{r['paper_name']}\n{r['size_mb']:g} MB" if r["confirmed"]
+            labels.append(f"{r['paper_name']}\n{number(r['size_mb'], 6, significant=True)} MB" if r["confirmed"]
                           else f"{r['paper_name']}\nno confirmed value")
             continue
         sizes = rows["size_mb"].dropna()
         inet = rows["imagenet_size_mb"].dropna()
         text = variant
         if len(table.groups) == 1 and len(sizes):
-            text += f"\n{sizes.iloc[0]:.2f} MB" + (f"\n(ImageNet {inet.iloc[0]:.2f})" if len(inet) else "")
+            text += f"\n{number(sizes.iloc[0], 2)} MB"
+            text += f"\n(ImageNet {number(inet.iloc[0], 2)})" if len(inet) else ""
         labels.append(text)
     return positions, labels
 
@@ -221,7 +223,7 @@ def draw_bypass_table(table: BypassTable) -> Figure:
                        label=(group or f"this study: test {metric.replace('top', 'top-')} on {words}, mean over "
                               "seeds"))
             for _, r in rows.iterrows():
-                ax.annotate(f"{r[f'{metric}_mean']:.1f}" + (" *" if r["chosen"] else ""), (r["x"], r[f"{metric}_mean"]),
+                ax.annotate(number(r[f"{metric}_mean"]) + (" *" if r["chosen"] else ""), (r["x"], r[f"{metric}_mean"]),
                             xytext=(7, 0), textcoords="offset points", va="center", fontsize=7.5, color=c)
         chance_line(ax, table.chance, metric)
         ax.set_xticks(positions, labels)
@@ -272,7 +274,7 @@ def _paper_table3_panel(ax: Axes, table: BypassTable) -> None:
         ax.plot(xs[ok], ref.loc[ok, metric], marker, color=PAPER, ms=7, ls="none",
                 label=f"the paper: ImageNet {name} after full training (Table 3)")
         for x, v in zip(xs[ok], ref.loc[ok, metric], strict=True):
-            ax.annotate(f"{v:.1f}", (x, v), xytext=(7, 0), textcoords="offset points", va="center", fontsize=7.5,
+            ax.annotate(number(v), (x, v), xytext=(7, 0), textcoords="offset points", va="center", fontsize=7.5,
                         color=PAPER)
     positions, labels = _variant_ticks(table, paper=True)
     ax.set_xticks(positions, labels)
@@ -319,7 +321,7 @@ def _table3_rows(data: StudyData, table: BypassTable | None) -> tuple[list[str],
         ref = paper.loc[r["variant"]] if r["variant"] in paper.index else None
         confirmed = ref is not None and bool(ref["confirmed"])
         cells = [num(ref[k], 1) if confirmed else UNCONFIRMED for k in ("top1", "top5")]
-        cells.append(f"{ref['size_mb']:g}" if confirmed else UNCONFIRMED)
+        cells.append(number(ref["size_mb"], 6, significant=True) if confirmed else UNCONFIRMED)
         rows.append([r["variant"] + (" *" if r["chosen"] else ""), r["paper_name"],
                      *(format_value(n, r[n]) for n in others), f"{r['n']}", stat_text(r, "top1"),
                      ", ".join(num(v) for v in mine["top1"]) or "—", stat_text(r, "top5"),

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from dse.fmt import number
 from dse.report.frame import StudyData, expected_seeds
 from dse.report.points import COMPLETE, point_stats
 from dse.stats import chance_level, chance_warnings, interval_legend
@@ -160,7 +161,7 @@ def split_sentence(data: StudyData, stats: pd.DataFrame) -> str:
 
     def images(column: str) -> str:
         known = pd.to_numeric(f[column], errors="coerce").dropna() if column in f else pd.Series(dtype=float)
-        return f"{int(known.max()):,} images" if len(known) else "size not recorded"
+        return f"{number(known.max(), 0, thousands=True)} images" if len(known) else "size not recorded"
 
     if data.kind == "search":
         choices = "the search's sampler, the Pareto front and its numbering"
