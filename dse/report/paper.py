@@ -11,6 +11,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from dse.fmt import number
 from dse.report.frame import PARAM_NAMES, value_key
 
 
@@ -35,3 +36,23 @@ def study_values(spec: dict[str, Any]) -> dict[str, Any]:
     if isinstance(spec.get("fixed"), dict):
         values.update(spec["fixed"])
     return values
+
+
+def param_text(name: str, value: Any) -> str:
+    """`base_e=32`, `pct3x3=0.5`: a metaparameter as the paper's tables and the CLI write it."""
+    return f"{name}={number(value, 6, significant=True) if isinstance(value, (int, float)) else value}"
+
+
+def fixed_note(spec: dict[str, Any], fixed: dict[str, Any], swept: Sequence[str], where: str) -> str:
+    """The metaparameters this study fixes beside the ones the paper's `where` (e.g. "Figure 3(a)") fixed, and
+    which differ: always said, so a figure never leaves its own widths unstated."""
+    ours = study_values(spec)
+    names = [k for k in fixed if k not in swept]
+    mine = ", ".join(param_text(k, ours[k]) if ours.get(k) is not None else f"{k} not recorded" for k in names)
+    differ = [k for k in names if ours.get(k) is not None and value_key(ours[k]) != value_key(fixed[k])]
+    theirs = ", ".join(param_text(k, fixed[k]) for k in names)
+    if not differ:
+        return f"This study fixes {mine}, as the paper's {where} does."
+    which = " and ".join(differ) if len(differ) <= 2 else ", ".join(differ[:-1]) + " and " + differ[-1]
+    return (f"This study fixes {mine}; the paper's {where} fixes {theirs}: {which} "
+            f"differ{'s' if len(differ) == 1 else ''}.")

@@ -25,7 +25,7 @@ from dse.report import page
 from dse.report.frame import StudyData, format_value, point_label
 from dse.report.labels import bar_boxes, marker_boxes, place_labels, segment_boxes
 from dse.report.page import Figured
-from dse.report.paper import fixes_the_papers, paper
+from dse.report.paper import fixed_note, fixes_the_papers, paper
 from dse.report.points import COMPLETE, point_stats
 from dse.report.style import (
     MUTED,
@@ -57,6 +57,7 @@ class Reference:
     matches: bool  # the study fixes the same values
     text: str  # the paper's own words about the curve
     source: str
+    note: str = ""  # the study's fixed metaparameters beside the paper's (`paper.fixed_note`)
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def paper_reference(swept: Sequence[str], spec: dict[str, Any] | None = None) ->
     )
     fixed = dict(ref["fixed"])
     return Reference(figure, param, points, fixed, fixes_the_papers(spec or {}, fixed), ref.get("text", ""),
-                     paper()["source"])
+                     paper()["source"], fixed_note(spec or {}, fixed, swept, figure))
 
 
 def accuracy_vs_size(data: StudyData, stats: pd.DataFrame | None = None) -> SizeAccuracy:
@@ -231,9 +232,7 @@ def draw_accuracy_vs_size(data: SizeAccuracy) -> Figure:
             caption += (f" This study's networks would be {number(inet.min(), 2, significant=True)}-"
                         f"{number(inet.max(), 2, significant=True)} MB at ImageNet's "
                         "input and 1000 classes.")
-        if not ref.matches:
-            caption += " Note: this study fixes other metaparameters than the paper's " + ", ".join(
-                f"{k}={v}" for k, v in ref.fixed.items()) + "."
+        caption += " " + ref.note
     titles(fig, data.title, data.budget.text, caption)
     freeze(fig)
     for metric, _, _ in specs:
@@ -377,4 +376,4 @@ def reference_section(data: StudyData) -> list[page.Block]:
                        for lab, t, s in
                        zip(ref.points["label"], ref.points["top5"], ref.points["size_mb"], strict=True))
     return [page.paragraphs([f"Paper reference ({ref.figure}, ImageNet top-5 after full training, ImageNet sizes): "
-                             f"{points}. {ref.text[0].upper() + ref.text[1:]}."], "note")]
+                             f"{points}. {ref.text[0].upper() + ref.text[1:]}. {ref.note}"], "note")]

@@ -1,6 +1,6 @@
 """The paper's Table 3 for a sweep over `bypass`: accuracy per variant (every seed, the mean and the interval its
-seed count allows), its size, and the paper's values beside it where the confirmed reference has them; a variant
-the reference lacks (the complex bypass) gets words, never a typed-in number.
+seed count allows), its size, and the paper's ImageNet values beside it from the shipped reference (all three rows
+of the paper's Table 3); a variant the reference lacked would get words, never a typed-in number.
 
 Data (`bypass_table`), drawing (`draw_bypass_table`) and words (`table3_figure`, `table3_section`).
 """
@@ -24,7 +24,7 @@ from dse.fmt import number
 from dse.report import page
 from dse.report.frame import StudyData, format_value, point_label
 from dse.report.page import Figured, Heading, num
-from dse.report.paper import fixes_the_papers, paper
+from dse.report.paper import fixed_note, fixes_the_papers, paper
 from dse.report.points import COMPLETE, point_stats, stat_text
 from dse.report.style import (
     MUTED,
@@ -77,6 +77,7 @@ class BypassTable:
     paper_fixed: dict[str, Any]  # the metaparameters Table 3 was trained with (SqueezeNet v1.0's)
     paper_matches: bool  # this study fixes the same ones
     source: str
+    paper_note: str = ""  # this study's fixed metaparameters beside the paper's (`paper.fixed_note`)
     chance: dict[str, float] = field(default_factory=dict)  # metric -> accuracy of guessing (%)
     warnings: tuple[str, ...] = ()
     intervals: dict[str, str] = field(default_factory=dict)  # metric -> `interval_legend` of its bars
@@ -95,7 +96,7 @@ def is_bypass_sweep(data: StudyData) -> bool:
 
 def paper_table3(variants: Sequence[str]) -> pd.DataFrame:
     """The paper's Table 3 row of each variant (ImageNet, full training); NaN and `confirmed` False for a
-    variant the confirmed reference lacks (the complex bypass), so no number is ever typed in for it."""
+    variant the reference lacks, so no number is ever typed in for it."""
     rows = {r["variant"]: r for r in paper()["table_3_macroarchitecture"]}
     out = []
     for v in variants:
@@ -161,6 +162,7 @@ def bypass_table(data: StudyData, stats: pd.DataFrame | None = None) -> BypassTa
         variants=pts, seeds=seeds, paper=paper_table3(order), groups=groups, selection=chosen,
         budget=training_budget(data), title=f"{data.name}: accuracy per bypass variant (the paper's Table 3)",
         paper_fixed=fixed, paper_matches=fixes_the_papers(data.spec, fixed, data.swept), source=paper()["source"],
+        paper_note=fixed_note(data.spec, fixed, data.swept, "Table 3 (SqueezeNet v1.0)"),
         chance=chance_levels(data), warnings=tuple(study_warnings(data, stats)),
         intervals=interval_words(pts[pts["n"] > 0]),
         dataset_words=dataset_label(data.spec.get("dataset")),
@@ -257,10 +259,7 @@ def draw_bypass_table(table: BypassTable) -> Figure:
     if table.unconfirmed:
         caption += "; " + ", ".join(table.paper.set_index("variant").loc[table.unconfirmed, "paper_name"]) + (
             f": {UNCONFIRMED}, so no value is shown")
-    caption += "."
-    if not table.paper_matches:
-        caption += " Note: the paper trains SqueezeNet v1.0's metaparameters (" + ", ".join(
-            f"{k}={v}" for k, v in table.paper_fixed.items()) + "); this study fixes others."
+    caption += ". " + table.paper_note + _complex_size_words(table)
     titles(fig, table.title, table.budget.text, caption)
     return fig
 
@@ -302,6 +301,27 @@ def table3_figure(table: BypassTable | None) -> Figured | None:
 
 
 BYPASS_TITLE = "Bypass variants against the paper's Table 3"
+PAPER_HEADERS = ("paper: ImageNet top-1 %", "paper: ImageNet top-5 %", "paper: ImageNet size (MB)")
+"""The columns that hold the paper's numbers: ImageNet in each, beside this study's CIFAR-10 ones."""
+
+
+def complex_layout_mb() -> float:
+    """fp32 MB of SqueezeNet v1.0 with the complex bypass the paper's text and Figure 2 describe (the plan's
+    `squeezenet1_0_complex_bypass`), against the 7.7 MB its Table 3 prints (docs/design.md)."""
+    from dse.plan import cost
+    from dse.space import preset
+
+    return cost(preset("squeezenet1_0_complex_bypass")).size_mb
+
+
+def _complex_size_words(table: BypassTable) -> str:
+    """Where the paper's complex-bypass size is shown: the size its own described layout has."""
+    ref = table.paper.set_index("variant")
+    if "complex" not in ref.index or not ref.loc["complex", "confirmed"]:
+        return ""
+    return (f" The paper's {number(ref.loc['complex', 'size_mb'], 6, significant=True)} MB for complex bypass is "
+            f"not what the layout it describes gives: {number(complex_layout_mb(), 2)} MB at SqueezeNet v1.0's "
+            "metaparameters (dse arch --preset squeezenet1_0_complex_bypass; docs/design.md).")
 
 
 def _table3_rows(data: StudyData, table: BypassTable | None) -> tuple[list[str], list[list[str]], list[str]]:
@@ -313,7 +333,7 @@ def _table3_rows(data: StudyData, table: BypassTable | None) -> tuple[list[str],
     val = table.selection.split == "validation"
     headers = ["bypass", "the paper's name", *others, "seeds", f"test top-1 % ({STAT_HEADER})",
                "test top-1 % per seed", f"test top-5 % ({STAT_HEADER})", *(["validation top-1 %"] if val else []),
-               "size (MB)", "ImageNet size (MB)", "paper top-1 %", "paper top-5 %", "paper size (MB)"]
+               "size (MB)", "ImageNet size (MB)", *PAPER_HEADERS]
     paper = table.paper.set_index("variant")
     rows = []
     for _, r in table.variants.iterrows():
@@ -336,7 +356,7 @@ def _table3_rows(data: StudyData, table: BypassTable | None) -> tuple[list[str],
                  "metaparameters, ImageNet model sizes)."
                  + (" " + ", ".join(paper.loc[table.unconfirmed, "paper_name"]) + f": {UNCONFIRMED}, so no value "
                     "is given." if table.unconfirmed else "")
-                 + ("" if table.paper_matches else " This study fixes other metaparameters than the paper's."))
+                 + " " + table.paper_note + _complex_size_words(table))
     notes.append(f"Training: {table.budget.text}. {STAT_DESCRIPTION}")
     return headers, rows, notes
 

@@ -10,10 +10,11 @@ import statistics
 
 import pytest
 
+from dse.fmt import number
 from dse.report.frame import study_data
 from dse.report.paper import paper
 from dse.report.study_page import study_figures
-from dse.report.table3 import UNCONFIRMED, bypass_table, draw_bypass_table, is_bypass_sweep
+from dse.report.table3 import UNCONFIRMED, bypass_table, draw_bypass_table, is_bypass_sweep, paper_table3
 from dse.report.write import write_report
 from dse.stats import t_quantile
 
@@ -84,20 +85,24 @@ def test_two_seeds_give_their_range_not_a_t_interval(two):
     assert "range" in table.intervals["top1"] and "t-interval" not in table.intervals["top1"]
 
 
-def test_the_papers_confirmed_values_are_attached_and_the_complex_bypass_has_none(three):
+def test_the_papers_values_are_attached_to_every_variant(three):
     table = bypass_table(three)
     ref = {r["variant"]: r for r in paper()["table_3_macroarchitecture"]}
     rows = table.paper.set_index("variant")
-    for variant in ("none", "simple"):
+    for variant in VARIANTS:  # the complex-bypass row too: 58.8% top-1, 82.0% top-5 at 7.7 MB in the paper
         expected = ref[PAPER_NAMES[variant]]
         assert rows.loc[variant, "confirmed"]
         assert [rows.loc[variant, k] for k in ("top1", "top5", "size_mb")] == [
             pytest.approx(expected[k]) for k in ("top1", "top5", "size_mb")]
-    assert PAPER_NAMES["complex"] not in ref  # if the reference ever confirms it, this test must learn its value
-    assert not rows.loc["complex", "confirmed"]
-    assert all(math.isnan(rows.loc["complex", k]) for k in ("top1", "top5", "size_mb"))
-    assert table.unconfirmed == ["complex"]
+    assert table.unconfirmed == []
     assert table.paper_matches  # the fixture fixes SqueezeNet v1.0's metaparameters, as Table 3 does
+    assert table.paper_note.endswith("as the paper's Table 3 (SqueezeNet v1.0) does.")
+
+
+def test_a_variant_the_reference_lacks_gets_no_number():
+    rows = paper_table3(["none", "dense"]).set_index("variant")
+    assert rows.loc["none", "confirmed"] and not rows.loc["dense", "confirmed"]
+    assert all(math.isnan(rows.loc["dense", k]) for k in ("top1", "top5", "size_mb"))
 
 
 def test_validation_chooses_and_test_is_reported(three):
@@ -155,17 +160,26 @@ def test_drawing_has_one_mark_per_seed_and_each_variant_labelled_at_its_position
         ticks = dict(zip(ax.get_xticks(), (t.get_text() for t in ax.get_xticklabels()), strict=True))
         for _, row in table.variants.iterrows():
             assert ticks[row["x"]].split("\n")[0] == row["variant"]
-            assert f"{row['size_mb']:.2f} MB" in ticks[row["x"]]
+            assert f"{number(row['size_mb'], 2)} MB" in ticks[row["x"]]
     ax = panels["the paper's Table 3 (ImageNet, full training)"]
     ticks = dict(zip(ax.get_xticks(), (t.get_text() for t in ax.get_xticklabels()), strict=True))
     for i, variant in enumerate(VARIANTS):
         assert ticks[i].split("\n")[0] == PAPER_NAMES[variant]
     marked = {x for line in ax.get_lines() for x in line.get_xdata()}
-    assert marked == {0.0, 1.0}  # no mark where the reference has no value
+    assert marked == {0.0, 1.0, 2.0}
+    assert not [t for t in ax.texts if (t.get_gid() or "").startswith("unconfirmed")]
+
+
+def test_a_variant_without_the_papers_value_gets_words_not_a_mark(three):
+    table = bypass_table(three)
+    lacking = table.paper.assign(confirmed=[True, True, False])
+    lacking.loc[2, ["top1", "top5", "size_mb"]] = math.nan
+    fig = draw_bypass_table(dataclasses.replace(table, paper=lacking))
+    (ax,) = [ax for ax in fig.axes if ax.get_title() == "the paper's Table 3 (ImageNet, full training)"]
+    assert {x for line in ax.get_lines() for x in line.get_xdata()} == {0.0, 1.0}
     (words,) = [t for t in ax.texts if t.get_gid() == "unconfirmed-complex"]
     assert UNCONFIRMED in " ".join(words.get_text().split()) and words.get_position()[0] == 2
-    caption = " ".join(fig._supxlabel.get_text().split())
-    assert UNCONFIRMED in caption
+    assert UNCONFIRMED in " ".join(fig._supxlabel.get_text().split())
 
 
 def test_the_report_of_a_bypass_sweep_has_the_figure_and_the_table(tmp_path):
@@ -177,13 +191,16 @@ def test_the_report_of_a_bypass_sweep_has_the_figure_and_the_table(tmp_path):
     table = bypass_table(data)
     lines = [ln for ln in section.splitlines() if ln.startswith("| ")]
     assert len(lines) == 1 + 3  # header and one row per variant
-    complex_row = next(ln for ln in lines if ln.startswith("| complex"))
-    assert complex_row.count(UNCONFIRMED) == 3
+    assert "paper: ImageNet top-1 % | paper: ImageNet top-5 % | paper: ImageNet size (MB)" in lines[0]
+    assert UNCONFIRMED not in section
     for _, seed in table.seeds.iterrows():
-        assert f"{seed['top1']:.1f}" in section
-    vanilla = next(ln for ln in lines if ln.startswith("| none"))
-    ref = {r["variant"]: r for r in paper()["table_3_macroarchitecture"]}["vanilla"]
-    assert f"| {ref['top1']:.1f} | {ref['top5']:.1f} | {ref['size_mb']:g} |" in vanilla
+        assert number(seed["top1"]) in section
+    refs = {r["variant"]: r for r in paper()["table_3_macroarchitecture"]}
+    for variant in VARIANTS:
+        row = next(ln for ln in lines if ln.startswith(f"| {variant}"))
+        ref = refs[PAPER_NAMES[variant]]
+        assert row.endswith(f"| {number(ref['top1'])} | {number(ref['top5'])} | "
+                            f"{number(ref['size_mb'], 6, significant=True)} |")
     html = (tmp_path / "out" / "index.html").read_text()
     assert 'class="table3"' in html and "Bypass variants against the paper&#x27;s Table 3" in html
     assert 'id="bypass_table3"' in html
