@@ -144,8 +144,11 @@ def curves_figure(data: StudyData) -> Figured | None:
     curves = learning_curves(data)
     if not len(curves.lines):
         return None
-    return Figured("learning_curves", "Learning curves", _curves_about(curves.splits),
-                   draw_learning_curves(curves, f"{data.name}: learning curves"))
+    splits = curves.splits
+    panel = {"validation": " (left panel)", "test": " (right panel)"} if len(splits) > 1 else {}
+    return Figured("learning_curves", "Learning curves", _curves_about(splits),
+                   draw_learning_curves(curves, f"{data.name}: learning curves"),
+                   tuple((s, "the learning curves" + panel.get(s, "")) for s in splits))
 
 
 def _curves_about(splits: list[str]) -> str:

@@ -103,7 +103,7 @@ def draw_grid(panels: list[GridPanel], title: str, budget: str) -> Figure:
     for ax in axes[n:]:
         ax.axis("off")
     fig.colorbar(mappable(norm, cmap), ax=list(axes[:n]), label="mean test top-1 (%)", shrink=0.9)
-    titles(fig, title, budget, "Each cell: mean top-1 over seeds and the model size; grey: no result yet.")
+    titles(fig, title, budget, "Each cell: mean test top-1 over seeds and the model size; grey: no result yet.")
     return fig
 
 
@@ -112,5 +112,6 @@ def grid_figure(data: StudyData, stats: pd.DataFrame) -> Figured | None:
     panels = grid_panels(data, stats)
     if not panels:
         return None
-    return Figured("grid", "Grid", "Mean top-1 over the grid of the first two swept parameters.",
-                   draw_grid(panels, f"{data.name}: top-1 over the grid", training_budget(data).text))
+    return Figured("grid", "Grid", "Mean test top-1 over the grid of the first two swept parameters.",
+                   draw_grid(panels, f"{data.name}: test top-1 over the grid", training_budget(data).text),
+                   (("test", "the grid"),))

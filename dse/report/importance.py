@@ -21,6 +21,7 @@ from dse.report.page import Figured
 from dse.report.spread import spread_text
 from dse.report.style import OURS, new_figure, styled, titles
 from dse.report.trust import training_budget
+from dse.study.layout import TEST, VAL_TOP1, VALIDATION
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Importance:
     values: pd.DataFrame  # param, importance (sums to 1)
     evaluator: str
     n_trials: int
+    split: str = "test"  # the top-1 the importances are of: the objective, validation where every trial has it
 
 
 MIN_IMPORTANCE_TRIALS = 8
@@ -72,7 +74,9 @@ def param_importance(data: StudyData, min_trials: int = MIN_IMPORTANCE_TRIALS) -
         return None
     frame = pd.DataFrame({"param": list(scores), "importance": [float(v) for v in scores.values()]})
     name = "fANOVA" if isinstance(evaluator, optuna.importance.FanovaImportanceEvaluator) else "PED-ANOVA"
-    return Importance(frame, name, len(done))
+    # the objective (values[0]) is validation top-1 where the trial recorded one, else test top-1
+    split = VALIDATION if all(t.user_attrs.get(VAL_TOP1) is not None for t in done) else TEST
+    return Importance(frame, name, len(done), split)
 
 
 @styled
@@ -84,7 +88,7 @@ def draw_importance(importance: Importance, title: str, budget: str, spread_text
     bars = ax.barh(values["param"], values["importance"], color=OURS)
     ax.bar_label(bars, labels=[number(v, 2) for v in values["importance"]], padding=3, fontsize=7.5)
     ax.set_xlim(0, max(1.0, float(values["importance"].max()) * 1.15))
-    ax.set_xlabel(f"importance for top-1 ({importance.evaluator}, normalised to sum to 1)")
+    ax.set_xlabel(f"importance for {importance.split} top-1 ({importance.evaluator}, normalised to sum to 1)")
     ax.grid(True, axis="x", alpha=0.25)
     caption = f"{importance.n_trials} completed trials, optuna.importance with {importance.evaluator}."
     if "seed" in set(values["param"]):
@@ -101,6 +105,8 @@ def importance_figure(data: StudyData) -> Figured | None:
     if importance is None:
         return None
     return Figured("importance", "Parameter importance",
-                   f"How much each parameter matters for top-1 ({importance.evaluator}).",
+                   f"How much each parameter matters for {importance.split} top-1 (the study's objective; "
+                   f"{importance.evaluator}).",
                    draw_importance(importance, f"{data.name}: parameter importance",
-                                        training_budget(data).text, spread_text(data)))
+                                   training_budget(data).text, spread_text(data)),
+                   ((importance.split, "parameter importance"),))

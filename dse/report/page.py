@@ -63,6 +63,11 @@ def _html_inline(text: Text) -> str:
 # ---------------------------------------------------------------------------------------------- figures
 
 
+Shows = tuple[tuple[str, str], ...]
+"""What a figure or table draws, per split: ("test", "accuracy vs model size"), ("validation", "the learning
+curves' left panel"); the page's split sentence is made of these (`trust.split_sentence`)."""
+
+
 @dataclass
 class Figured:
     """A drawn figure and the words that go with it on the page."""
@@ -71,6 +76,7 @@ class Figured:
     title: str
     about: Text
     figure: Figure
+    shows: Shows = ()
     png: bytes | None = field(default=None, repr=False)  # rendered once, written and embedded
 
     def png_bytes(self) -> bytes:
@@ -109,6 +115,7 @@ class Table:
     headers: tuple[str, ...]
     rows: tuple[tuple[Text, ...], ...]
     name: str = ""  # the HTML table's class
+    shows: Shows = ()  # the accuracies its columns hold, per split
 
 
 @dataclass(frozen=True)
@@ -139,8 +146,20 @@ def paragraphs(lines: Sequence[Text], style: str = "") -> Paragraphs:
     return Paragraphs(tuple(Para(line, style) for line in lines))
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Text]], name: str = "") -> Table:
-    return Table(tuple(headers), tuple(tuple(r) for r in rows), name)
+def table(headers: Sequence[str], rows: Sequence[Sequence[Text]], name: str = "", shows: Shows = ()) -> Table:
+    return Table(tuple(headers), tuple(tuple(r) for r in rows), name, tuple(shows))
+
+
+def shown(blocks: Sequence[Block]) -> list[tuple[str, str]]:
+    """Every (split, where) the page's figures and tables declare, in page order."""
+    out: list[tuple[str, str]] = []
+    for block in blocks:
+        block = block.block if isinstance(block, Only) else block
+        if isinstance(block, FigureBlock):
+            out += block.figure.shows
+        elif isinstance(block, Table):
+            out += block.shows
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- rendering

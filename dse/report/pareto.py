@@ -120,11 +120,13 @@ def pareto_figure(data: StudyData, stats: pd.DataFrame) -> Figured | None:
     if not len(pareto.points):
         return None
     limit = data.spec.get("max_size_mb")
-    return Figured("pareto", "Pareto front", "Top-1 accuracy against size; the non-dominated design "
-                   "points are numbered and listed, the dominated ones faint.",
+    split = pareto.selection.split if pareto.selection else "test"
+    return Figured("pareto", "Pareto front", f"{split.capitalize()} top-1 (the split the front is chosen on) "
+                   "against size; the non-dominated design points are numbered and listed, the dominated ones faint.",
                    draw_pareto(pareto, f"{data.name}: Pareto front", data.swept,
-                                    float(limit) if isinstance(limit, (int, float)) else None,
-                                    int(data.frame["skip_reason"].notna().sum())))
+                               float(limit) if isinstance(limit, (int, float)) else None,
+                               int(data.frame["skip_reason"].notna().sum())),
+                   ((split, "the Pareto front figure"), ("test", "the Pareto front figure's list")))
 
 
 FRONT_HEADERS = ["#", "chosen on: top-1 %", "test top-1 %", "size (MB)", "trials"]
@@ -146,4 +148,6 @@ def front_section(data: StudyData, stats: pd.DataFrame) -> list[page.Block]:
     front = front_rows(data, stats)
     if not front:
         return []
-    return [Heading("Points on the Pareto front"), page.table(FRONT_HEADERS + list(data.swept), front, "front")]
+    split = selection(stats).split
+    shows = ((split, "the front table's 'chosen on' column"), ("test", "the front table"))
+    return [Heading("Points on the Pareto front"), page.table(FRONT_HEADERS + list(data.swept), front, "front", shows)]

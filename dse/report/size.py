@@ -364,7 +364,8 @@ def size_figure(data: StudyData, stats: pd.DataFrame, size: str = "fp32") -> Fig
     about = ("Accuracy against model size per design point, the layout of the paper's Figure 3"
              + (f"; the paper's {sa.reference.figure} is shown on its own axis (ImageNet top-5)."
                 if sa.reference else "."))
-    return Figured("accuracy_vs_size", "Accuracy vs model size", about, draw_accuracy_vs_size(sa))
+    return Figured("accuracy_vs_size", "Accuracy vs model size", about, draw_accuracy_vs_size(sa),
+                   (("test", "accuracy vs model size"),))
 
 
 def reference_section(data: StudyData) -> list[page.Block]:

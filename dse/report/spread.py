@@ -61,5 +61,6 @@ def spread_section(data: StudyData) -> list[page.Block]:
     rows = _spread_rows(spread)
     if not rows:
         return []
-    return [Heading("Seed noise against differences between points"), page.table(SPREAD_HEADERS, rows, "spread"),
+    return [Heading("Seed noise against differences between points"),
+            page.table(SPREAD_HEADERS, rows, "spread", (("test", "the seed-noise table"),)),
             page.paragraphs(_spread_lines(spread))]

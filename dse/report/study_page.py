@@ -55,10 +55,12 @@ def _counts(data: StudyData, stats: pd.DataFrame) -> str:
     return text + "."
 
 
-def _trust_lines(data: StudyData, stats: pd.DataFrame) -> list[str]:
-    """What a reader must know before trusting a number: warnings, which split chose and which measured."""
+def _trust_lines(data: StudyData, stats: pd.DataFrame, shown: Sequence[tuple[str, str]],
+                 table: BypassTable | None) -> list[str]:
+    """What a reader must know before trusting a number: warnings, which split chose and where each is shown."""
     lines = [f"WARNING: {w}" for w in study_warnings(data, stats)]
-    lines.append(split_sentence(data, stats))
+    chose = ["the best variant of Table 3 (marked *)"] if table is not None and table.variants["chosen"].any() else []
+    lines.append(split_sentence(data, stats, shown, chose))
     return lines
 
 
@@ -145,18 +147,18 @@ def study_sections(data: StudyData, stats: pd.DataFrame, figures: Sequence[Figur
                    table: BypassTable | None = None) -> list[page.Block]:
     """The study's page, top to bottom. `table`: the study's `bypass_table`, made here when not given."""
     table = bypass_of(data, stats) if table is None else table
-    blocks: list[page.Block] = [
-        Heading(f"{data.name}: dse {data.kind} report", level=1), page.paragraphs(_about(data), "note"),
-        page.paragraphs([_counts(data, stats)]),
-        Paragraphs(tuple(Para(line, "warning" if line.startswith("WARNING") else "note")
-                         for line in _trust_lines(data, stats)))]
+    blocks: list[page.Block] = []
     for f in figures:
         blocks += [Heading(f.title), page.FigureBlock(f)]
     blocks += reference_section(data) + table3_section(data, table) + front_section(data, stats)
     blocks += [Heading("Design points"), page.table([*data.swept, *POINT_HEADERS], _point_rows(stats, data.swept),
-                                                    "points"),
+                                                    "points", (("test", "the design points table"),)),
                page.paragraphs([STAT_DESCRIPTION], "note")]
     blocks += spread_section(data)
+    trust = Paragraphs(tuple(Para(line, "warning" if line.startswith("WARNING") else "note")
+                             for line in _trust_lines(data, stats, page.shown(blocks), table)))
+    blocks = [Heading(f"{data.name}: dse {data.kind} report", level=1), page.paragraphs(_about(data), "note"),
+              page.paragraphs([_counts(data, stats)]), trust, *blocks]
     failed = _failed_rows(data)
     blocks += [Heading("Failed trials"), page.table(FAILED_HEADERS, failed, "failed") if failed
                else page.paragraphs(["None."])]

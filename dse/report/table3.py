@@ -297,7 +297,8 @@ def table3_figure(table: BypassTable | None) -> Figured | None:
         return None
     about = ("Accuracy per bypass variant, the paper's Table 3: each seed's test result, the mean and its interval, "
              "and the paper's ImageNet values beside them where the confirmed reference has them.")
-    return Figured("bypass_table3", "Bypass variants (the paper's Table 3)", about, draw_bypass_table(table))
+    return Figured("bypass_table3", "Bypass variants (the paper's Table 3)", about, draw_bypass_table(table),
+                   (("test", "the Table 3 figure"),))
 
 
 BYPASS_TITLE = "Bypass variants against the paper's Table 3"
@@ -365,4 +366,8 @@ def table3_section(data: StudyData, table: BypassTable | None) -> list[page.Bloc
     headers, rows, notes = _table3_rows(data, table)
     if not rows:
         return []
-    return [Heading(BYPASS_TITLE), page.table(headers, rows, "table3"), *(page.paragraphs([n], "note") for n in notes)]
+    shows = [("test", "the Table 3 table")]
+    if table.selection.split == "validation":
+        shows.append(("validation", "the Table 3 table's validation column"))
+    return [Heading(BYPASS_TITLE), page.table(headers, rows, "table3", shows),
+            *(page.paragraphs([n], "note") for n in notes)]

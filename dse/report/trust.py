@@ -5,6 +5,7 @@ near chance or trained in too few steps, and which split chose (`layout.choosing
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,7 @@ from dse.fmt import number
 from dse.report.frame import StudyData, expected_seeds
 from dse.report.points import COMPLETE, point_stats
 from dse.stats import chance_level, chance_warnings, interval_legend
-from dse.study.layout import VALIDATION, choosing_split
+from dse.study.layout import TEST, VALIDATION, choosing_split
 
 _DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion-mnist": "Fashion-MNIST",
                   "synthetic": "synthetic data", "imagenet": "ImageNet"}
@@ -30,6 +31,7 @@ class Budget:
     seeds: str
     text: str
     short: str = ""  # without the proxy note, for listing several studies
+    splits: str = ""  # `split_words`: "1,800 training, 200 validation and 2,000 test images"
 
 
 def training_budget(data: StudyData) -> Budget:
@@ -42,8 +44,7 @@ def training_budget(data: StudyData) -> Budget:
         epochs = int(known.max()) if len(known) else None
     epoch_text = f"{epochs} epoch{'s' if epochs != 1 else ''}" if epochs is not None else "unknown epochs"
     subset = _first(spec, recipe, spec.get("dataset"), keys=("subset", "train_subset", "train_images"))
-    if subset:
-        epoch_text += f" on a {subset}-image subset"
+    images = split_words(data)
     n_seeds = expected_seeds(spec)
     if n_seeds is None:
         per_point = frame[frame["state"] == COMPLETE].groupby("label").size()
@@ -51,8 +52,12 @@ def training_budget(data: StudyData) -> Budget:
     seeds = f"{n_seeds} seed{'s' if n_seeds != 1 else ''}" if n_seeds else "seeds unknown"
     full = dataset.lower() == "imagenet" and epochs is not None and int(epochs) >= 60
     note = "" if full else " — a brief-training proxy, not the paper's full ImageNet training"
-    short = f"{dataset}, {epoch_text} per trial, {seeds} per point"
-    return Budget(dataset, epoch_text, seeds, short + note, short)
+    if images:  # what each split held, as the trials recorded it
+        short = (f"{dataset}{' subset' if subset else ''}: {images}; {epoch_text} per trial, {seeds} per point")
+    else:
+        on = f" on a {number(subset, 0, thousands=True)}-image subset" if subset else ""
+        short = f"{dataset}, {epoch_text}{on} per trial, {seeds} per point"
+    return Budget(dataset, epoch_text, seeds, short + note, short, images)
 
 
 _FORMATS = {"jpeg": "JPEG", "jpg": "JPEG", "png": "PNG", "webp": "WebP", "bmp": "BMP", "tiff": "TIFF",
@@ -79,6 +84,31 @@ def dataset_label(dataset: Any) -> str:
         if name.lower() in (known, known.replace("-", "")):
             return f"{pretty} (image folder)"
     return f"folder {name}"
+
+
+SPLIT_COLUMNS = (("train_images", "training"), ("val_images", "validation"), ("test_images", "test"))
+
+
+def split_images(data: StudyData) -> dict[str, int]:
+    """Images in each split as the trials recorded them (`train_images` after the validation hold-out,
+    `val_images`, `test_images`); a split no trial recorded, or recorded as empty (no validation split), is left
+    out."""
+    out = {}
+    for column, _ in SPLIT_COLUMNS:
+        known = pd.to_numeric(data.frame[column], errors="coerce").dropna() if column in data.frame else ()
+        if len(known) and known.max() > 0:
+            out[column] = int(known.max())
+    return out
+
+
+def split_words(data: StudyData) -> str:
+    """"1,800 training, 200 validation and 2,000 test images", or "" where the trials recorded no split sizes
+    (studies from before they did)."""
+    sizes = split_images(data)
+    if "train_images" not in sizes:
+        return ""
+    parts = [f"{number(sizes[c], 0, thousands=True)} {word}" for c, word in SPLIT_COLUMNS if c in sizes]
+    return (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]) + " images"
 
 
 def _first(*sources: Any, keys: tuple[str, ...]) -> Any:
@@ -152,26 +182,39 @@ def selection(stats: pd.DataFrame) -> Selection:
                      "test top-1: the chosen points' test accuracy is optimistic. Measured: test top-1.")
 
 
-def split_sentence(data: StudyData, stats: pd.DataFrame) -> str:
-    """Which split chose what in this study, and which one every shown accuracy is measured on."""
+def split_sentence(data: StudyData, stats: pd.DataFrame, shown: Sequence[tuple[str, str]],
+                   chose: Sequence[str] = ()) -> str:
+    """Which split chose what in this study, and where the page shows each split: `shown` is (split, where) per
+    figure, panel, table or column, as each declares what it draws (`Figured.shows`, `page.Table.shows`);
+    `chose`: what else on the page the choosing split chose (Table 3's best variant)."""
     chosen = selection(stats)
-    if chosen.split != "validation":
-        return chosen.text
-    f = data.frame
+    where = {split: list(dict.fromkeys(w for s, w in shown if s == split)) for split in (VALIDATION, TEST)}
+    if chosen.split != VALIDATION:
+        text = chosen.text + (f" Test top-1 is shown in {_listed(where[TEST])}." if where[TEST] else "")
+        if where[VALIDATION]:
+            text += f" Validation top-1, where some trials recorded it, is shown in {_listed(where[VALIDATION])}."
+        return text
+    sizes = split_images(data)
 
     def images(column: str) -> str:
-        known = pd.to_numeric(f[column], errors="coerce").dropna() if column in f else pd.Series(dtype=float)
-        return f"{number(known.max(), 0, thousands=True)} images" if len(known) else "size not recorded"
+        return f"{number(sizes[column], 0, thousands=True)} images" if column in sizes else "size not recorded"
 
     if data.kind == "search":
         choices = "the search's sampler, the Pareto front and its numbering"
     else:
         prune = data.spec.get("prune")
-        choices = (f"pruning (--prune {prune}) and " if prune and prune != "none" else "") + \
-            "the best point in a comparison of studies (error EDF)"
-    return (f"Which split chose and which measured: validation top-1 (a held-out part of the training data, "
-            f"{images('val_images')}) chose {choices}; test top-1 ({images('test_images')}) is every accuracy "
-            "shown in this report's figures and tables, and chose nothing.")
+        choices = _listed([*([f"pruning (--prune {prune})"] if prune and prune != "none" else []), *chose,
+                           "the best point in a comparison of studies (error EDF)"])
+    text = (f"Which split chose and which measured: validation top-1 (a held-out part of the training data, "
+            f"{images('val_images')}) chose {choices}")
+    text += f"; it is shown in {_listed(where[VALIDATION])}." if where[VALIDATION] else "; it is shown nowhere here."
+    text += f" Test top-1 ({images('test_images')}) chose nothing"
+    text += f"; it is shown in {_listed(where[TEST])}." if where[TEST] else "."
+    return text
+
+
+def _listed(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def chance_levels(data: StudyData) -> dict[str, float]:

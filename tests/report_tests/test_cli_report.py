@@ -142,7 +142,7 @@ def test_a_sweep_run_by_dse_worker_reports(tmp_path):
     out = _report(db, tmp_path / "report")
     md = (out / "summary.md").read_text()
     assert "| 0.125 |" in md and "| 0.5625 |" in md and "| 1.0 |" in md
-    assert "diverged" in md and "synthetic data, 1 epoch on a 64-image subset" in md
+    assert "diverged" in md and "synthetic data subset: 64 training and 64 test images; 1 epoch per trial" in md
     import pandas as pd
 
     results = pd.read_csv(out / "results.csv")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
+
 from dse.report.frame import study_data
 from dse.report.points import point_stats
 from dse.report.study_page import failed_trials
 
-from .studies import make_sweep, val_sweep
+from .studies import TIMED_ROWS, make_search, make_sweep, timed_study, val_sweep
 
 
 def test_failed_trials_say_what_became_of_the_work():
@@ -31,8 +35,8 @@ def test_summary_says_which_split_chose_and_which_measured():
     data = val_sweep([(0.25, 0, 70.0, 60.0), (0.5, 0, 65.0, 80.0)])
     data.frame["val_images"], data.frame["test_images"] = 500, 1000
     text = summary_markdown(data, point_stats(data), [])
-    assert ("validation top-1 (a held-out part of the training data, 500 images) chose" in text
-            and "test top-1 (1,000 images) is every accuracy shown" in text)
+    assert "validation top-1 (a held-out part of the training data, 500 images) chose" in text
+    assert "Test top-1 (1,000 images) chose nothing" in text
     old = study_data(make_sweep(None, "old", {"sr": (0.25, 0.5)}, seeds=1))
     assert "fall back to test top-1" in summary_markdown(old, point_stats(old), [])
 
@@ -70,3 +74,46 @@ def test_summary_and_html_carry_the_warnings_the_split_and_the_spread(tmp_path):
     points = pd.read_csv(tmp_path / "points.csv")
     assert set(points["top1_interval"]) == {"min-max range of the seeds"}
     assert not (tmp_path / "importance.png").exists()  # a 1-D sweep asks no importance question
+
+
+def _axis_words(fig) -> str:
+    """What a figure's panels say about their accuracies: axis labels, panel titles, texts in the axes (not the
+    figure's title or caption, which speak of choices too)."""
+    words = []
+    for ax in fig.axes:
+        words += [ax.get_xlabel(), ax.get_ylabel(), ax.get_title(), *(t.get_text() for t in ax.texts)]
+    return " ".join(words)
+
+
+@pytest.mark.parametrize("make", ["curves", "latency", "search", "bypass"])
+def test_each_figure_declares_the_splits_it_draws_and_the_split_sentence_lists_them(make):
+    """The split sentence is made of what each figure and table declares (`shows`); each figure's declaration
+    is what its panels say they draw, so the sentence cannot claim a split a figure does not show."""
+    from dse.report import page
+    from dse.report.study_page import study_figures, study_sections
+
+    data = {"curves": lambda: val_sweep([(0.25, 0, 70.0, 60.0), (0.5, 0, 65.0, 80.0), (0.25, 1, 71.0, 61.0),
+                                         (0.5, 1, 66.0, 79.0)]),
+            "latency": lambda: timed_study(TIMED_ROWS),
+            "search": lambda: study_data(make_search(None, n=12)),
+            "bypass": lambda: study_data(make_sweep(None, "b", {"bypass": ("none", "simple")}, seeds=2))}[make]()
+    stats = point_stats(data)
+    figures = study_figures(data, stats)
+    assert figures
+    for f in figures:
+        said = _axis_words(f.figure)
+        declared = {split for split, _ in f.shows}
+        assert declared, f"{f.name} declares no split"
+        assert declared == {s for s in ("validation", "test") if s in said}, f.name
+    blocks = study_sections(data, stats, figures)
+    sentence = next(p.text for b in blocks if isinstance(b, page.Paragraphs) for p in b.lines
+                    if "chose" in str(p.text) and "top-1" in str(p.text))
+    # each split's clause of the sentence names the places that show it, and no other split's
+    clauses = {re.search(r"validation|test", part, flags=re.I).group().lower(): part
+               for part in re.split(r"(?=\b(?:Test|Validation) top-1\b)", sentence)}
+    for split, where in page.shown(blocks):
+        assert where in clauses[split], (split, where, sentence)
+    if make == "latency":  # the latency figure plots the split its front is chosen on, and says why
+        (latency,) = [f for f in figures if f.name == "accuracy_vs_latency"]
+        assert latency.shows == (("validation", "accuracy vs latency"),)
+        assert "the front is chosen on it" in latency.about
