@@ -27,6 +27,7 @@ from dse.report.labels import bar_boxes, marker_boxes, place_labels, segment_box
 from dse.report.page import Figured
 from dse.report.paper import fixed_note, fixes_the_papers, paper
 from dse.report.points import COMPLETE, point_stats
+from dse.report.steps import sweep_steps
 from dse.report.style import (
     MUTED,
     OURS,
@@ -76,6 +77,7 @@ class SizeAccuracy:
     intervals: dict[str, str] = field(default_factory=dict)  # metric -> `interval_legend` of its bars
     dataset_words: str = ""  # the dataset in plain words (`dataset_label`): "CIFAR-10 (JPEG folder)"
     size_label: str = ""  # the x axis when it is not fp32 MB (`accuracy_vs_size_at`)
+    steps: tuple[str, ...] = ()  # which neighbouring points the seeds tell apart (`steps.sweep_steps`)
 
 
 _REFERENCE_KEYS = {"sr": ("figure_3a_sr_sweep", "Figure 3(a)"), "pct3x3": ("figure_3b_pct3x3_sweep", "Figure 3(b)")}
@@ -115,7 +117,13 @@ def accuracy_vs_size(data: StudyData, stats: pd.DataFrame | None = None) -> Size
         warnings=tuple(study_warnings(data, stats)),
         intervals=interval_words(stats[stats["n"] > 0]),
         dataset_words=dataset_label(data.spec.get("dataset")),
+        steps=_steps_words(data, stats),
     )
+
+
+def _steps_words(data: StudyData, stats: pd.DataFrame) -> tuple[str, ...]:
+    steps = sweep_steps(data, stats)
+    return steps.sentences if steps is not None else ()
 
 
 def seed_results(data: StudyData) -> pd.DataFrame:
@@ -217,6 +225,8 @@ def draw_accuracy_vs_size(data: SizeAccuracy) -> Figure:
     caption += (f"Each labelled point is one design point (label: its {label_name}, joined to it by a line): small "
                 f"dots = each seed's result, large dot = the mean over seeds; {_interval_words(data)}. "
                 f"{n_done} of {len(pts)} points have results.")
+    if data.steps:
+        caption += " " + " ".join(data.steps)
     if data.chance:
         caption += (f" Dashed grey: chance ({number(data.chance['top1'], 0, percent=True)} top-1, "
                     f"{number(data.chance['top5'], 0, percent=True)} top-5).")

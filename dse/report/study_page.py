@@ -24,6 +24,7 @@ from dse.report.pareto import front_section, pareto_figure
 from dse.report.points import point_stats, stat_text
 from dse.report.size import reference_section, size_figure
 from dse.report.spread import spread_section
+from dse.report.steps import steps_section
 from dse.report.table3 import BypassTable, bypass_of, table3_figure, table3_section
 from dse.report.trust import split_sentence, study_warnings, training_budget
 from dse.stats import STAT_DESCRIPTION, STAT_HEADER
@@ -154,7 +155,7 @@ def study_sections(data: StudyData, stats: pd.DataFrame, figures: Sequence[Figur
     blocks += [Heading("Design points"), page.table([*data.swept, *POINT_HEADERS], _point_rows(stats, data.swept),
                                                     "points", (("test", "the design points table"),)),
                page.paragraphs([STAT_DESCRIPTION], "note")]
-    blocks += spread_section(data)
+    blocks += spread_section(data) + steps_section(data, stats)
     trust = Paragraphs(tuple(Para(line, "warning" if line.startswith("WARNING") else "note")
                              for line in _trust_lines(data, stats, page.shown(blocks), table)))
     blocks = [Heading(f"{data.name}: dse {data.kind} report", level=1), page.paragraphs(_about(data), "note"),

@@ -26,6 +26,7 @@ from dse.report.frame import StudyData, format_value, point_label
 from dse.report.page import Figured, Heading, num
 from dse.report.paper import fixed_note, fixes_the_papers, paper
 from dse.report.points import COMPLETE, point_stats, stat_text
+from dse.report.steps import sweep_steps
 from dse.report.style import (
     MUTED,
     OURS,
@@ -82,6 +83,7 @@ class BypassTable:
     warnings: tuple[str, ...] = ()
     intervals: dict[str, str] = field(default_factory=dict)  # metric -> `interval_legend` of its bars
     dataset_words: str = ""
+    steps: tuple[str, ...] = ()  # which neighbouring variants the seeds tell apart (`steps.sweep_steps`)
 
     @property
     def unconfirmed(self) -> list[str]:
@@ -166,6 +168,7 @@ def bypass_table(data: StudyData, stats: pd.DataFrame | None = None) -> BypassTa
         chance=chance_levels(data), warnings=tuple(study_warnings(data, stats)),
         intervals=interval_words(pts[pts["n"] > 0]),
         dataset_words=dataset_label(data.spec.get("dataset")),
+        steps=steps.sentences if (steps := sweep_steps(data, stats, along="bypass")) is not None else (),
     )
 
 
@@ -242,6 +245,8 @@ def draw_bypass_table(table: BypassTable) -> Figure:
     caption = ("WARNING: " + " ".join(table.warnings) + " ") if table.warnings else ""
     caption += (f"Each variant at its own position: open circles = each seed's test result, diamond = the mean "
                 f"over seeds; {table.intervals.get('top1', '')}.")
+    if table.steps:
+        caption += " " + " ".join(table.steps)
     if len(table.groups) == 1:
         caption += (" Under each variant: its model size here and (in brackets) at ImageNet's input and 1000 "
                     "classes, the sizes the paper gives.")

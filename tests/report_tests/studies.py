@@ -215,3 +215,19 @@ def assert_draws(fig) -> None:
     fig.canvas.draw()
     drawn = sum(len(ax.lines) + len(ax.collections) + len(ax.patches) + len(ax.images) for ax in fig.axes)
     assert drawn > 0 and fig.get_suptitle()
+
+
+def explicit_sweep(samples: dict[tuple, Sequence[float]], swept: Sequence[str] = ("sr",), *, seeds: int = 3):
+    """A complete sweep whose test top-1 per seed is given: {(value of each swept param, ...): [top-1 per seed]};
+    keys in the order the sweep's grid lists them."""
+    study = optuna.create_study(direction="maximize")
+    grid = {n: list(dict.fromkeys(k[i] for k in samples)) for i, n in enumerate(swept)}
+    layout.write_definition(study, spec("sweep", list(swept), grid, seeds, {}))
+    for key, tops in samples.items():
+        point = BASE.replace(**dict(zip(swept, key, strict=True)))
+        for seed, top1 in enumerate(tops):
+            params = {**{k: getattr(point, k) for k in METAPARAMS}, "seed": seed, "bypass": point.bypass.value}
+            study.add_trial(create_trial(state=TrialState.COMPLETE, value=top1, params=params,
+                                         distributions={k: DISTRIBUTIONS[k] for k in params},
+                                         user_attrs=attrs(point, seed, top1, min(99.9, top1 + 30), EPOCHS)))
+    return study_data(study)
