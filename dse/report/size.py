@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib import colormaps
 from matplotlib.axes import Axes
@@ -22,7 +23,7 @@ from matplotlib.transforms import Bbox, blended_transform_factory
 
 from dse.fmt import number
 from dse.report import page
-from dse.report.frame import StudyData, format_value, point_label
+from dse.report.frame import StudyData, format_value, point_label, value_key
 from dse.report.labels import bar_boxes, marker_boxes, place_labels, segment_boxes
 from dse.report.page import Figured
 from dse.report.paper import fixed_note, fixes_the_papers, paper
@@ -63,15 +64,16 @@ class Reference:
 
 @dataclass(frozen=True)
 class SizeAccuracy:
-    """Figure 3's layout: one point per design point, labelled with its swept value."""
+    """Figure 3's layout: one point per design point, labelled with its swept value. Points of equal size are drawn
+    side by side (`x`, `dodge`), their true size in their label and the caption."""
 
-    points: pd.DataFrame  # `point_stats`
+    points: pd.DataFrame  # `point_stats`, plus x: where the point is drawn (its size, dodged where sizes are equal)
     swept: tuple[str, ...]
     title: str
     budget: Budget
     reference: Reference | None
     missing: pd.DataFrame = field(repr=False)  # points with no completed trial (status, size if known)
-    seeds: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)  # label, short, size_mb, seed, top1, top5
+    seeds: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)  # label, short, size_mb, x, seed, top1, top5
     chance: dict[str, float] = field(default_factory=dict)  # metric -> accuracy of guessing (%)
     warnings: tuple[str, ...] = ()  # `study_warnings`
     intervals: dict[str, str] = field(default_factory=dict)  # metric -> `interval_legend` of its bars
@@ -103,8 +105,10 @@ def paper_reference(swept: Sequence[str], spec: dict[str, Any] | None = None) ->
 def accuracy_vs_size(data: StudyData, stats: pd.DataFrame | None = None) -> SizeAccuracy:
     """Accuracy (every seed, the mean and its interval) against model size per design point, the chance level,
     the warnings, and the paper's series."""
-    stats = point_stats(data) if stats is None else stats
+    stats = dodge(point_stats(data) if stats is None else stats)
     what = " x ".join(data.swept) if data.swept else "design point"
+    seeds = seed_results(data)
+    seeds.insert(3, "x", seeds["label"].map(stats.set_index("label")["x"]).astype(float) if len(seeds) else [])
     return SizeAccuracy(
         points=stats,
         swept=data.swept,
@@ -112,7 +116,7 @@ def accuracy_vs_size(data: StudyData, stats: pd.DataFrame | None = None) -> Size
         budget=training_budget(data),
         reference=paper_reference(data.swept, data.spec) if data.kind == "sweep" else None,
         missing=stats[stats["n"] == 0][["label", "short", "status", "size_mb", "imagenet_size_mb"]],
-        seeds=seed_results(data),
+        seeds=seeds,
         chance=chance_levels(data),
         warnings=tuple(study_warnings(data, stats)),
         intervals=interval_words(stats[stats["n"] > 0]),
@@ -159,11 +163,46 @@ def accuracy_vs_size_at(data: StudyData, size: str = "fp32", stats: pd.DataFrame
     scaled = stats.assign(size_mb=stats["size_mb"] * factor)
     out = accuracy_vs_size(data, scaled)
     # the seeds come from the trials, not from `scaled`; `out.missing` already is from `scaled`
-    seeds = out.seeds.assign(size_mb=out.seeds["size_mb"] * factor) if len(out.seeds) else out.seeds
+    seeds = out.seeds.assign(size_mb=out.seeds["size_mb"] * factor) if len(out.seeds) else out.seeds  # x: dodged
     from dataclasses import replace
 
     return replace(out, seeds=seeds, size_label=size_label(size),
                    title=out.title.replace("model size", f"{size} model size"))
+
+
+DODGE = 0.025
+"""The offset between two points of equal size, as a share of the size axis's span: enough to tell their marks,
+bars and seeds apart, small beside the distance to a point of another size."""
+
+
+def dodge(points: pd.DataFrame) -> pd.DataFrame:
+    """`points` with `x`: each point's size, spread side by side (in the points' order) where several share one
+    size (bypass none and simple do), so no mark hides another; their true size stays in `size_mb`."""
+    sizes = points["size_mb"]
+    known = sizes.dropna()
+    span = _span(known)
+    x = sizes.astype(float).copy()
+    for _, same in points[sizes.notna()].groupby(sizes.map(value_key), sort=False):
+        k = len(same)
+        if k > 1:
+            x[same.index] = same["size_mb"].to_numpy(dtype=float) + (np.arange(k) - (k - 1) / 2) * DODGE * span
+    return points.assign(x=x)
+
+
+def _span(sizes: pd.Series) -> float:
+    """The extent the size axis is fitted to: the spread of the sizes, or the size itself when all are equal."""
+    if not len(sizes):
+        return 1.0
+    return float(sizes.max() - sizes.min()) or max(1.0, float(sizes.max()))
+
+
+def shared_sizes(points: pd.DataFrame) -> list[tuple[float, list[str]]]:
+    """(size, short labels) of each size several points share: drawn side by side, said in words."""
+    out = []
+    for _, same in points[points["size_mb"].notna()].groupby(points["size_mb"].map(value_key), sort=False):
+        if len(same) > 1:
+            out.append((float(same["size_mb"].iloc[0]), [str(s) for s in same["short"]]))
+    return out
 
 
 def _groups(points: pd.DataFrame, swept: tuple[str, ...]) -> list[tuple[str, pd.DataFrame]]:
@@ -178,8 +217,12 @@ def _groups(points: pd.DataFrame, swept: tuple[str, ...]) -> list[tuple[str, pd.
     return out
 
 
-def _point_text(row: pd.Series, swept: tuple[str, ...]) -> str:
+def _point_text(row: pd.Series, swept: tuple[str, ...], shared: bool = False) -> str:
+    """A point's label: its swept value, its size where it shares one (drawn beside its true x), its seeds when
+    fewer than asked."""
     text = format_value(swept[0], row[swept[0]]) if swept else row["label"]
+    if shared:
+        text += f", {number(row['size_mb'], 2)} MB"
     if row["expected"] and not pd.isna(row["expected"]) and row["n"] < row["expected"]:
         text += f" ({row['n']}/{int(row['expected'])} seeds)"
     return text
@@ -230,6 +273,9 @@ def draw_accuracy_vs_size(data: SizeAccuracy) -> Figure:
     if data.chance:
         caption += (f" Dashed grey: chance ({number(data.chance['top1'], 0, percent=True)} top-1, "
                     f"{number(data.chance['top5'], 0, percent=True)} top-5).")
+    for size, shorts in shared_sizes(pts):
+        caption += (f" {_and(shorts)} share one size ({number(size, 2)} MB) and are drawn side by side at it, "
+                    "each label giving the true size.")
     missing = pts[pts["n"] == 0]
     if len(missing):
         caption += " No result yet (x on the size axis): " + ", ".join(
@@ -252,6 +298,10 @@ def draw_accuracy_vs_size(data: SizeAccuracy) -> Figure:
     return fig
 
 
+def _and(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def _interval_words(data: SizeAccuracy) -> str:
     done = data.points[data.points["n"] > 0]
     kinds = list(done["top1_interval"]) + list(done["top5_interval"])
@@ -265,6 +315,7 @@ def _intervals(done: pd.DataFrame, metric: str) -> tuple[pd.Series, pd.Series]:
 
 
 def _size_panel(ax: Axes, data: SizeAccuracy, metric: str, ylabel: str, color: str) -> None:
+    """One metric's panel: per line, the means joined, their intervals, every seed at its point's x, chance."""
     pts = data.points
     groups = _groups(pts, data.swept)
     cmap = colormaps["tab10"]
@@ -272,34 +323,34 @@ def _size_panel(ax: Axes, data: SizeAccuracy, metric: str, ylabel: str, color: s
     seeds = data.seeds
     for g, (group, rows) in enumerate(groups):
         c = color if len(groups) == 1 else cmap(g % 10)
-        done = rows[rows["n"] > 0].sort_values("size_mb", kind="stable")
+        done = rows[rows["n"] > 0].sort_values(["size_mb", "x"], kind="stable")
         mean = done[f"{metric}_mean"]
         if done.empty or mean.isna().all():
             continue
-        ax.plot(done["size_mb"], mean, "-", color=c, lw=1.2, alpha=0.6, zorder=2)
+        ax.plot(done["x"], mean, "-", color=c, lw=1.2, alpha=0.6, zorder=2, gid=f"line-{metric}-{g}")
         lo, hi = _intervals(done, metric)
-        interval_bars(ax, done["size_mb"], mean, lo, hi, done[f"{metric}_interval"], c, legend=g == 0, capsize=3,
+        interval_bars(ax, done["x"], mean, lo, hi, done[f"{metric}_interval"], c, legend=g == 0, capsize=3,
                       range_width=2.2)
         if len(seeds) and metric in seeds:
             mine = seeds[seeds["label"].isin(done["label"])]
-            ax.scatter(mine["size_mb"], mine[metric], s=9, facecolor="white", edgecolor=c, lw=0.7, zorder=3.5,
-                       label="one seed" if g == 0 else None)
+            ax.scatter(mine["x"], mine[metric], s=9, facecolor="white", edgecolor=c, lw=0.7, zorder=3.5,
+                       label="one seed" if g == 0 else None, gid=f"seeds-{metric}-{g}")
         full = done["n"] >= done["expected"].fillna(0)
-        ax.scatter(done.loc[full, "size_mb"], mean[full], s=30, color=c, zorder=4,
+        ax.scatter(done.loc[full, "x"], mean[full], s=30, color=c, zorder=4, gid=f"means-{metric}-{g}",
                    label=group or f"this study: {name} on {data.dataset_words or data.budget.dataset}, "
                                   "mean over seeds")
         if (~full).any():
-            ax.scatter(done.loc[~full, "size_mb"], mean[~full], s=30, facecolor="white", edgecolor=c, zorder=4,
-                       label="fewer seeds than asked" if g == 0 else None)
+            ax.scatter(done.loc[~full, "x"], mean[~full], s=30, facecolor="white", edgecolor=c, zorder=4,
+                       label="fewer seeds than asked" if g == 0 else None, gid=f"partial-{metric}-{g}")
     chance_line(ax, data.chance, metric)
     missing = pts[(pts["n"] == 0) & pts["size_mb"].notna()]
     if len(missing):
         trans = blended_transform_factory(ax.transData, ax.transAxes)
-        ax.scatter(missing["size_mb"], [0.04] * len(missing), marker="x", color=MUTED, s=30, transform=trans,
+        ax.scatter(missing["x"], [0.04] * len(missing), marker="x", color=MUTED, s=30, transform=trans,
                    zorder=4, label="no result yet", clip_on=False)
     sizes = pts["size_mb"].dropna()
     if len(sizes):
-        span = float(sizes.max() - sizes.min()) or max(1.0, float(sizes.max()))
+        span = _span(sizes)
         ax.set_xlim(max(0.0, float(sizes.min()) - 0.1 * span), float(sizes.max()) + 0.1 * span)
     ax.set_xlabel(data.size_label or SIZE_LABEL)
     ax.set_ylabel(ylabel)
@@ -313,29 +364,30 @@ def _label_size_panel(ax: Axes, data: SizeAccuracy, metric: str) -> None:
     pts = data.points
     taken: list[Bbox] = []
     groups = _groups(pts, data.swept)
+    shared = {label for _, shorts in shared_sizes(pts) for label in shorts}
     labels = []
     every = []  # all means of the panel: a label must sit nearer its own than any of these
     for g, (_, rows) in enumerate(groups):
-        done = rows[(rows["n"] > 0) & rows[f"{metric}_mean"].notna()].sort_values("size_mb", kind="stable")
-        taken += marker_boxes(ax, done["size_mb"], done[f"{metric}_mean"])
+        done = rows[(rows["n"] > 0) & rows[f"{metric}_mean"].notna()].sort_values(["size_mb", "x"], kind="stable")
+        taken += marker_boxes(ax, done["x"], done[f"{metric}_mean"])
         lo, hi = _intervals(done, metric)
-        taken += bar_boxes(ax, done["size_mb"], lo, hi)
-        taken += segment_boxes(ax, done["size_mb"], done[f"{metric}_mean"])
-        every += [tuple(ax.transData.transform((x, y))) for x, y in zip(done["size_mb"], done[f"{metric}_mean"],
+        taken += bar_boxes(ax, done["x"], lo, hi)
+        taken += segment_boxes(ax, done["x"], done[f"{metric}_mean"])
+        every += [tuple(ax.transData.transform((x, y))) for x, y in zip(done["x"], done[f"{metric}_mean"],
                                                                          strict=True)]
         color = "#222222" if len(groups) == 1 else colormaps["tab10"](g % 10)
         labels.append((done, color))
     if len(data.seeds) and metric in data.seeds:
-        taken += marker_boxes(ax, data.seeds["size_mb"], data.seeds[metric], radius_pt=2.5)
+        taken += marker_boxes(ax, data.seeds["x"], data.seeds[metric], radius_pt=2.5)
     missing = pts[(pts["n"] == 0) & pts["size_mb"].notna()]
     trans = blended_transform_factory(ax.transData, ax.transAxes)
-    taken += marker_boxes(ax, missing["size_mb"], [0.04] * len(missing), transform=trans)
+    taken += marker_boxes(ax, missing["x"], [0.04] * len(missing), transform=trans)
     for done, color in labels:  # every obstacle is known before the first label goes down
-        place_labels(ax, done["size_mb"], done[f"{metric}_mean"], [_point_text(r, data.swept)
-                                                                   for _, r in done.iterrows()],
+        place_labels(ax, done["x"], done[f"{metric}_mean"],
+                     [_point_text(r, data.swept, str(r["short"]) in shared) for _, r in done.iterrows()],
                      taken=taken, color=color, neighbours=every)
     if len(missing):
-        place_labels(ax, missing["size_mb"], [0.04] * len(missing),
+        place_labels(ax, missing["x"], [0.04] * len(missing),
                      [f"{r['short']} {r['status']}" for _, r in missing.iterrows()], taken=taken, color=MUTED,
                      transform=trans, fontsize=7)
 
@@ -343,7 +395,7 @@ def _label_size_panel(ax: Axes, data: SizeAccuracy, metric: str) -> None:
 def _paper_panel(ax: Axes, data: SizeAccuracy) -> None:
     """The paper's confirmed points alone, on axes fitted to them (ImageNet sizes, ImageNet top-5)."""
     ref = data.reference
-    ax.plot(ref.points["size_mb"], ref.points["top5"], "s", color=PAPER, ms=7)
+    ax.plot(ref.points["size_mb"], ref.points["top5"], "s", color=PAPER, ms=7, gid="paper-top5")
     ax.set_xlabel("model size on ImageNet (MB, fp32), the paper's")
     ax.set_ylabel("ImageNet top-5 (%), the paper's", color=PAPER)
     ax.tick_params(axis="y", colors=PAPER)

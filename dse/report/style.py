@@ -87,7 +87,7 @@ def interval_bars(ax: Axes, xs: pd.Series, mean: pd.Series, lo: pd.Series, hi: p
 def chance_line(ax: Axes, chance: dict[str, float], metric: str) -> None:
     """A dashed line at the accuracy of guessing, where the study's number of classes is known."""
     if metric in chance:
-        ax.axhline(chance[metric], color=MUTED, ls="--", lw=0.9, zorder=1,
+        ax.axhline(chance[metric], color=MUTED, ls="--", lw=0.9, zorder=1, gid=f"chance-{metric}",
                    label=f"chance ({number(chance['top1'], 0, percent=True)} top-1, "
                          f"{number(chance['top5'], 0, percent=True)} top-5)")
 

@@ -224,7 +224,7 @@ def draw_bypass_table(table: BypassTable) -> Figure:
             mean = rows[f"{metric}_mean"]
             interval_bars(ax, rows["x"], mean, rows[f"{metric}_lo"], rows[f"{metric}_hi"],
                           rows[f"{metric}_interval"], c, legend=g == 0, capsize=4, range_width=2.4)
-            ax.scatter(rows["x"], mean, s=44, marker="D", color=c, zorder=4,
+            ax.scatter(rows["x"], mean, s=44, marker="D", color=c, zorder=4, gid=f"means-{metric}-{g}",
                        label=(group or f"this study: test {metric.replace('top', 'top-')} on {words}, mean over "
                               "seeds"))
             for _, r in rows.iterrows():
@@ -275,7 +275,7 @@ def _paper_table3_panel(ax: Axes, table: BypassTable) -> None:
     xs = np.arange(len(ref), dtype=float)
     ok = ref["confirmed"].to_numpy(dtype=bool)
     for metric, marker, name in (("top1", "s", "top-1"), ("top5", "^", "top-5")):
-        ax.plot(xs[ok], ref.loc[ok, metric], marker, color=PAPER, ms=7, ls="none",
+        ax.plot(xs[ok], ref.loc[ok, metric], marker, color=PAPER, ms=7, ls="none", gid=f"paper-{metric}",
                 label=f"the paper: ImageNet {name} after full training (Table 3)")
         for x, v in zip(xs[ok], ref.loc[ok, metric], strict=True):
             ax.annotate(number(v), (x, v), xytext=(7, 0), textcoords="offset points", va="center", fontsize=7.5,

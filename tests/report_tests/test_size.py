@@ -7,12 +7,16 @@ import math
 
 import pytest
 
+from dse.fmt import number
 from dse.plan import cost
 from dse.report.frame import load_studies, study_data
+from dse.report.paper import paper
 from dse.report.points import point_stats
 from dse.report.size import accuracy_vs_size, accuracy_vs_size_at, draw_accuracy_vs_size, paper_reference
+from dse.report.steps import sweep_steps
 from dse.report.style import PAPER
 
+from .drawn import annotations, approx_points, errorbars, horizontal_lines, line_points, marks, panel
 from .studies import BASE, DEMO, PCT_VALUES, SR_VALUES, TIMED_ROWS, assert_draws, make_sweep, timed_study
 
 
@@ -95,3 +99,86 @@ def test_the_size_axis_at_8_and_4_bits():
 def test_accuracy_vs_size_draws():
     assert_draws(draw_accuracy_vs_size(accuracy_vs_size(study_data(make_sweep(None, "s", {"sr": SR_VALUES[:4]},
                                                                               seeds=3)))))
+
+
+# ---------------------------------------------------------------------------------------------- the drawing, read back
+# Each test reads what matplotlib drew (bar segments, marks, lines) and compares it with the data it came from, so a
+# figure that draws something else than its data fails: bars of the wrong length, seeds of the other metric, the
+# chance line of the other metric, the paper's points moved.
+
+METRICS = ("top1", "top5")
+
+
+def _panels(fig):
+    return {m: panel(fig, f"{m.replace('top', 'top-')} vs size (this study)") for m in METRICS}
+
+
+@pytest.fixture(scope="module", params=[3, 2], ids=["t-intervals", "ranges"])
+def drawn(request):
+    sa = accuracy_vs_size(study_data(make_sweep(None, "s", {"sr": (0.125, 0.25, 0.5, 0.75)}, seeds=request.param)))
+    return sa, draw_accuracy_vs_size(sa)
+
+
+def test_error_bars_end_at_each_points_interval(drawn):
+    sa, fig = drawn
+    for metric, ax in _panels(fig).items():
+        pts = sa.points[sa.points[f"{metric}_lo"].notna()]
+        expected = sorted(zip(pts["x"], pts[f"{metric}_lo"], pts[f"{metric}_hi"], strict=True))
+        assert errorbars(ax) == approx_points(expected) and len(expected) == 4
+
+
+def test_means_and_every_seed_are_drawn_at_their_own_metric(drawn):
+    sa, fig = drawn
+    assert not sa.seeds["top1"].equals(sa.seeds["top5"])  # else a panel drawing the other metric would pass
+    for metric, ax in _panels(fig).items():
+        assert marks(ax, f"seeds-{metric}") == approx_points(zip(sa.seeds["x"], sa.seeds[metric], strict=True))
+        assert marks(ax, f"means-{metric}") == approx_points(zip(sa.points["x"], sa.points[f"{metric}_mean"],
+                                                                 strict=True))
+
+
+def test_each_panel_has_its_own_metrics_chance_line(drawn):
+    sa, fig = drawn
+    assert sa.chance["top1"] != sa.chance["top5"]
+    for metric, ax in _panels(fig).items():
+        assert horizontal_lines(ax) == [(pytest.approx(sa.chance[metric]), "--")]
+
+
+def test_the_papers_points_are_drawn_where_the_paper_put_them():
+    sa = accuracy_vs_size(study_data(make_sweep(None, "sr", {"sr": (0.125, 0.75)}, seeds=1)))
+    fig = draw_accuracy_vs_size(sa)
+    ax = panel(fig, "the paper's Figure 3(a) (ImageNet, full training)")
+    ref = paper()["figure_3a_sr_sweep"]["points"]
+    assert line_points(ax, "paper-top5") == sorted((float(p["size_mb"]), float(p["top5"])) for p in ref)
+    labels = [(text.split("\n")[1], x, y) for text, x, y in annotations(ax)]
+    assert labels == sorted((number(p["top5"], percent=True), float(p["size_mb"]), float(p["top5"])) for p in ref)
+
+
+def test_points_of_equal_size_are_drawn_side_by_side_with_their_true_size_said():
+    data = study_data(make_sweep(None, "b", {"bypass": ("none", "simple", "complex")}, seeds=3))
+    sa = accuracy_vs_size(data)
+    size = sa.points.set_index("short")["size_mb"]
+    assert size["none"] == size["simple"] < size["complex"]  # the premise: two points share a size
+    x = sa.points.set_index("short")["x"]
+    fig = draw_accuracy_vs_size(sa)
+    lo, hi = _panels(fig)["top1"].get_xlim()
+    assert x["none"] != x["simple"] and abs(x["none"] - x["simple"]) < 0.05 * (hi - lo)  # apart, yet near
+    assert x["complex"] == size["complex"] and (x["none"] + x["simple"]) / 2 == pytest.approx(size["none"])
+    for metric, ax in _panels(fig).items():
+        means = dict(marks(ax, f"means-{metric}"))
+        assert set(means) == set(x)  # three means, none hiding another
+        for short in ("none", "simple"):
+            mine = sa.seeds[sa.seeds["short"] == short]
+            assert set(mine["x"]) == {x[short]}  # each seed beside its own point's mean
+            texts = [t for t, px, _ in annotations(ax) if px == x[short]]
+            assert texts == [f"{short}, {number(size[short], 2)} MB"]
+        assert sorted(bx for bx, _, _ in errorbars(ax)) == sorted(x)
+    caption = " ".join(fig._supxlabel.get_text().split())
+    assert f"none and simple share one size ({number(size['none'], 2)} MB) and are drawn side by side" in caption
+
+
+def test_the_caption_says_which_steps_the_seeds_tell_apart():
+    data = study_data(make_sweep(None, "s", {"sr": (0.125, 0.25, 0.5, 0.75)}, seeds=3))
+    sa = accuracy_vs_size(data)
+    assert sa.steps == sweep_steps(data).sentences and len(sa.steps) == 1
+    caption = " ".join(draw_accuracy_vs_size(sa)._supxlabel.get_text().split())
+    assert sa.steps[0] in caption

@@ -18,6 +18,7 @@ from dse.report.table3 import UNCONFIRMED, bypass_table, draw_bypass_table, is_b
 from dse.report.write import write_report
 from dse.stats import t_quantile
 
+from .drawn import annotations, approx_points, errorbars, horizontal_lines, line_points, marks, panel
 from .studies import make_sweep
 
 VARIANTS = ("none", "simple", "complex")
@@ -206,3 +207,61 @@ def test_the_report_of_a_bypass_sweep_has_the_figure_and_the_table(tmp_path):
     assert 'id="bypass_table3"' in html
 
 
+
+
+# ---------------------------------------------------------------------------------------------- the drawing, read back
+# Bars, value labels, the paper's marks and the chance lines, read from the figure and compared with the data: a
+# figure drawing anything else than its data (bars of the wrong length, top-1 labels on the top-5 panel, the
+# paper's marks moved, the other metric's chance level) fails here.
+
+METRIC_TITLES = {m: f"{m.replace('top', 'top-')} per bypass variant (this study)" for m in ("top1", "top5")}
+PAPER_TITLE = "the paper's Table 3 (ImageNet, full training)"
+
+
+@pytest.mark.parametrize("name", ["three", "two"])
+def test_error_bars_end_at_each_variants_interval(request, name):
+    table = bypass_table(request.getfixturevalue(name))
+    fig = draw_bypass_table(table)
+    for metric, title in METRIC_TITLES.items():
+        v = table.variants
+        expected = list(zip(v["x"], v[f"{metric}_lo"], v[f"{metric}_hi"], strict=True))
+        assert errorbars(panel(fig, title)) == approx_points(expected) and len(expected) == 3
+
+
+def test_each_panel_labels_its_own_metrics_means(three):
+    f = three.frame.copy()
+    f["val_top1"] = f["top1"]  # validation chooses: the best variant is starred
+    table = bypass_table(dataclasses.replace(three, frame=f))
+    assert not table.variants["top1_mean"].equals(table.variants["top5_mean"])
+    fig = draw_bypass_table(table)
+    for metric, title in METRIC_TITLES.items():
+        ax = panel(fig, title)
+        expected = [(number(r[f"{metric}_mean"]) + (" *" if r["chosen"] else ""), r["x"], r[f"{metric}_mean"])
+                    for r in table.variants.to_dict("records")]
+        assert [(t, pytest.approx(x), pytest.approx(y)) for t, x, y in sorted(expected)] == annotations(ax)
+        means = list(zip(table.variants["x"], table.variants[f"{metric}_mean"], strict=True))
+        assert marks(ax, f"means-{metric}") == approx_points(means)
+    assert table.variants["chosen"].sum() == 1
+
+
+def test_the_papers_marks_and_labels_are_its_table_3(three):
+    table = bypass_table(three)
+    fig = draw_bypass_table(table)
+    ax = panel(fig, PAPER_TITLE)
+    rows = {r["variant"]: r for r in paper()["table_3_macroarchitecture"]}
+    for metric in ("top1", "top5"):
+        expected = [(float(i), float(rows[PAPER_NAMES[v]][metric])) for i, v in enumerate(VARIANTS)]
+        assert line_points(ax, f"paper-{metric}") == expected  # each variant at its own position, exactly
+    labels = [(number(rows[PAPER_NAMES[v]][m]), float(i), float(rows[PAPER_NAMES[v]][m]))
+              for i, v in enumerate(VARIANTS) for m in ("top1", "top5")]
+    assert annotations(ax) == sorted(labels)
+
+
+@pytest.mark.parametrize("name", ["three", "two"])
+def test_each_panel_has_its_own_metrics_chance_line(request, name):
+    table = bypass_table(request.getfixturevalue(name))
+    fig = draw_bypass_table(table)
+    assert table.chance["top1"] != table.chance["top5"]
+    for metric, title in METRIC_TITLES.items():
+        assert horizontal_lines(panel(fig, title)) == [(pytest.approx(table.chance[metric]), "--")]
+    assert horizontal_lines(panel(fig, PAPER_TITLE)) == []  # the paper's panel is ImageNet's: no CIFAR chance
