@@ -53,7 +53,21 @@ def _counts(data: StudyData, stats: pd.DataFrame) -> str:
         n_missing = int((stats["n"] == 0).sum())
         if n_missing:
             text += f"; {n_missing} of {len(stats)} points have no result yet"
-    return text + "."
+    return text + "." + _span_words(f)
+
+
+def _span_words(frame: pd.DataFrame) -> str:
+    """When the trials ran: the first start to the last end, as the study recorded them (the machine's clock)."""
+    starts = pd.to_datetime(frame["started"].dropna())
+    ends = pd.to_datetime(frame["completed"].dropna())
+    if not len(starts) or not len(ends):
+        return ""
+    first, last = starts.min(), ends.max()
+    minutes = (last - first).total_seconds() / 60
+    until = last.strftime("%H:%M") if last.date() == first.date() else last.strftime("%Y-%m-%d %H:%M")
+    still = "; trials are still running" if (frame["state"] == "RUNNING").any() else ""
+    return (f" Trained from {first.strftime('%Y-%m-%d %H:%M')} to {until}: {number(minutes, 0)} minutes from the "
+            f"first trial's start to the last finished one's end{still}.")
 
 
 def _trust_lines(data: StudyData, stats: pd.DataFrame, shown: Sequence[tuple[str, str]],

@@ -117,3 +117,18 @@ def test_each_figure_declares_the_splits_it_draws_and_the_split_sentence_lists_t
         (latency,) = [f for f in figures if f.name == "accuracy_vs_latency"]
         assert latency.shows == (("validation", "accuracy vs latency"),)
         assert "the front is chosen on it" in latency.about
+
+
+def test_the_page_says_when_the_trials_ran():
+    import pandas as pd
+
+    from dse.report.study_page import _span_words
+
+    frame = pd.DataFrame({"state": ["COMPLETE", "COMPLETE", "FAIL"],
+                          "started": ["2026-11-30T09:59:24", "2026-11-30T10:01:00", "2026-11-30T10:02:00"],
+                          "completed": ["2026-11-30T10:05:00", "2026-11-30T10:18:25", None]})
+    assert _span_words(frame) == (" Trained from 2026-11-30 09:59 to 10:18: 19 minutes from the first trial's start "
+                                  "to the last finished one's end.")
+    running = frame.assign(state=["COMPLETE", "COMPLETE", "RUNNING"])
+    assert _span_words(running).endswith("end; trials are still running.")
+    assert _span_words(frame.assign(completed=None)) == ""
