@@ -153,7 +153,7 @@ def curves_figure(data: StudyData) -> Figured | None:
 
 def _curves_about(splits: list[str]) -> str:
     if splits == ["validation", "test"]:
-        return ("Top-1 after each epoch, per design point: validation (which chose: pruning, best) beside test "
+        return ("Top-1 after each epoch, per design point: validation (the split that chooses) beside test "
                 "(measured only).")
     if splits == ["validation"]:
         return "Validation top-1 after each epoch, per design point (what pruning and every choice read)."

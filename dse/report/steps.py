@@ -194,7 +194,7 @@ def _step_rows(steps: Steps) -> list[list[str]]:
             for r in steps.steps.to_dict("records")]
 
 
-VERDICT_WORDS = {UP: "told apart: rises", DOWN: "told apart: falls", FLAT: "not told apart",
+VERDICT_WORDS = {UP: "told apart: higher", DOWN: "told apart: lower", FLAT: "not told apart",
                  UNTESTED: "not tested (fewer than 2 seeds)"}
 
 

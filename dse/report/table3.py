@@ -301,7 +301,7 @@ def table3_figure(table: BypassTable | None) -> Figured | None:
     if table is None:
         return None
     about = ("Accuracy per bypass variant, the paper's Table 3: each seed's test result, the mean and its interval, "
-             "and the paper's ImageNet values beside them where the confirmed reference has them.")
+             "and the paper's ImageNet values beside them.")
     return Figured("bypass_table3", "Bypass variants (the paper's Table 3)", about, draw_bypass_table(table),
                    (("test", "the Table 3 figure"),))
 

@@ -97,6 +97,6 @@ def test_the_section_holds_the_table_the_sentences_and_the_method():
     data = explicit_sweep(RISE_THEN_FLAT)
     text = markdown(steps_section(data, point_stats(data)))
     assert "## Which neighbouring points the seeds tell apart" in text
-    assert "| 0.25 | 0.5 | 3, 3 | 51.0 → 61.0 | +10.0 |" in text and "told apart: rises" in text
+    assert "| 0.25 | 0.5 | 3, 3 | 51.0 → 61.0 | +10.0 |" in text and "told apart: higher" in text
     assert sweep_steps(data).sentences[0] in text
     assert "Method: Welch's t-test on the seeds of each pair of neighbouring points (two-sided, 5% level" in text
