@@ -1,14 +1,17 @@
-"""No choice may depend on the test split, end to end (issue 10).
+"""No choice may depend on the test split, end to end (issues 10 and 20).
 
 Two folder datasets hold the same images; in the second every test label is wrong (shifted by one class). The
 real trainer trains the same trials on both. If anything that chooses read test top-1 (the search's sampler, the
-median pruner, "best" and the Pareto front in the study layer and the report), the two studies would part ways;
-they must not, while the test top-1 they report does differ (so the poison reached what is measured).
+median pruner, "best" and the Pareto front in the study layer and the report, `dse export --best`), the two studies
+would part ways; they must not, while the test top-1 they report does differ (so the poison reached what is
+measured). Both validation layouts are tried: a folder's own val/ (used as named) and, as every committed study
+has it, 10% held out of the training split (a folder with train/ and test/ only).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import numpy as np
@@ -43,19 +46,33 @@ def _write_split(folder: Path, images: np.ndarray, labels: np.ndarray) -> None:
         Image.fromarray(np.ascontiguousarray(image.transpose(1, 2, 0)), "RGB").save(out / f"{i:04d}.png")
 
 
-@pytest.fixture(scope="module")
-def folders(tmp_path_factory) -> tuple[Path, Path]:
-    """`clean` and `poisoned`: the same train/, val/ and test/ images (generated gratings); every test label of
-    `poisoned` is wrong. val/ is used as named: the validation split that chooses."""
+TRAIN_IMAGES = 200
+VAL_IMAGES = {"own val/": 100, "held out of train/": TRAIN_IMAGES // 10}  # the default val_fraction, 10%
+
+
+@pytest.fixture(scope="module", params=list(VAL_IMAGES))
+def folders(request, tmp_path_factory) -> tuple[Path, Path]:
+    """`clean` and `poisoned`: the same train/ and test/ images (generated gratings); every test label of
+    `poisoned` is wrong. With "own val/" a val/ folder is used as named; with "held out of train/" there is none
+    and the validation split is 10% of train/, seeded, the same images in both."""
     base = tmp_path_factory.mktemp("poison")
-    data = load_dataset("synthetic", subset=200, val_fraction=0)
+    data = load_dataset("synthetic", subset=TRAIN_IMAGES, val_fraction=0)
     held_x, held_y = data.test_images.numpy(), data.test_labels.numpy()
     val, test = slice(0, 100), slice(100, 200)
     for name, shift in (("clean", 0), ("poisoned", 1)):
         _write_split(base / name / "train", data.train_images.numpy(), data.train_labels.numpy())
-        _write_split(base / name / "val", held_x[val], held_y[val])
+        if request.param == "own val/":
+            _write_split(base / name / "val", held_x[val], held_y[val])
         _write_split(base / name / "test", held_x[test], (held_y[test] + shift) % CLASSES)
     return base / "clean", base / "poisoned"
+
+
+def _validated_on(trials, folders: tuple[Path, Path]) -> None:
+    """The premise of the layout: every trial validated on the split it names (a folder's val/, or 10% of
+    train/)."""
+    own = (folders[0] / "val").is_dir()
+    expected = VAL_IMAGES["own val/" if own else "held out of train/"]
+    assert {t.user_attrs.get("val_images") for t in trials if t.state == TrialState.COMPLETE} == {expected}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +105,7 @@ def test_search_samples_fronts_and_best_do_not_depend_on_test_labels(folders, tm
     clean, poisoned = (_search(root, tmp_path) for root in folders)
     a, b = clean.get_trials(deepcopy=False), poisoned.get_trials(deepcopy=False)
     assert len(a) == len(b) == SEARCH_TRIALS and all(t.state == TrialState.COMPLETE for t in a + b)
+    _validated_on(a + b, folders)
     assert all(isinstance(t.user_attrs.get("val_top1"), float) for t in a + b) and chosen_split(a) == "validation"
     # the poison reached the test split: what is measured differs ...
     assert _test_top1(a) != _test_top1(b)
@@ -115,6 +133,7 @@ def test_search_samples_fronts_and_best_do_not_depend_on_test_labels(folders, tm
 def _sweep(root: Path, tmp: Path) -> optuna.Study:
     db = tmp / f"{root.name}-sweep.db"
     args = [a for a in TINY if a not in ("--subset", "64")]
+    args[args.index("--keep-weights") + 1] = "all"  # weights kept, so `dse export --best` has every trial to choose
     args[args.index("synthetic")] = f"folder:{root}"
     args[args.index("--epochs") + 1] = "2"
     args[args.index("--batch-size") + 1] = "16"
@@ -128,6 +147,7 @@ def test_sweep_pruning_and_best_do_not_depend_on_test_labels(folders, tmp_path):
     clean, poisoned = (_sweep(root, tmp_path) for root in folders)
     a, b = clean.get_trials(deepcopy=False), poisoned.get_trials(deepcopy=False)
     assert len(a) == len(b) == 6
+    _validated_on(a + b, folders)
     pruned = [t.number for t in a if t.state == TrialState.PRUNED]
     assert pruned, "no trial was pruned: the test would not exercise the pruner"
     # the same trials pruned after the same epochs, on the same validation values
@@ -141,6 +161,24 @@ def test_sweep_pruning_and_best_do_not_depend_on_test_labels(folders, tmp_path):
     rows_b = summarize(b, _sweep_spec(folders[1], tmp_path), 2)
     assert [r.val_top1_mean for r in rows_a] == [r.val_top1_mean for r in rows_b]
     assert [r.top1_mean for r in rows_a] != [r.top1_mean for r in rows_b]
+    # dse export --best takes the same trial home from both: the validation best, not the test best
+    exported = [_export_best(root, tmp_path) for root in folders]
+    done = [t for t in b if t.state == TrialState.COMPLETE and t.user_attrs.get("weights_artifact_id")]
+    val_best = max(done, key=lambda t: t.user_attrs["val_top1"]).number
+    test_best = max(done, key=lambda t: t.user_attrs["top1"]).number
+    assert test_best != val_best, "premise: on the poisoned study a test-ranked choice would differ"
+    assert exported == [val_best, val_best]
+
+
+def _export_best(root: Path, tmp: Path) -> int:
+    """The trial `dse export --best` chose, as it says."""
+    db = tmp / f"{root.name}-sweep.db"
+    done = dse("export", str(db), "--best", "--no-onnx", "--out", str(tmp / f"{root.name}-export"), cwd=tmp)
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = " ".join(done.stdout.split())  # the console wraps long lines
+    chosen = re.match(r"trial (\d+) of sr \(.*?\), chosen by validation top-1 ", text)
+    assert chosen, done.stdout
+    return int(chosen.group(1))
 
 
 def _sweep_spec(root: Path, tmp: Path):
