@@ -1,9 +1,10 @@
 """Does every part of the design space train? The points that check it, and a brief run of each.
 
 The points: every preset (the paper's networks, and the same with BatchNorm) and the corners of the domain,
-each varied one field at a time from a base point: SR and pct3x3 at the ends of their search bounds, freq 1 and
-8, base_e and incr_e at their bounds, each bypass, each stem, both norms and both heads. `tests/test_trainability.py`
-trains them at tiny widths on synthetic images; `benchmarks/trainability.py` on real images.
+each varied one field at a time from a base point: each metaparameter at both ends of its range in the parameter
+table (`dse.space.PARAMS`: the search's default bounds), each bypass, each stem, both norms and both heads.
+`tests/test_trainability.py` trains them at tiny widths on synthetic images; `benchmarks/trainability.py` on real
+images.
 """
 
 from __future__ import annotations
@@ -12,16 +13,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dse.space import PRESETS, Bypass, DesignPoint, Head, Norm, Stem, min_input_size
-
-# the ends of the search's default bounds (dse.study.search.DEFAULT_BOUNDS; a test keeps the two equal)
-DOMAIN_ENDS: dict[str, tuple] = {
-    "sr": (0.125, 1.0),
-    "pct3x3": (0.01, 0.99),
-    "freq": (1, 8),
-    "base_e": (32, 256),
-    "incr_e": (0, 256),
-}
+from dse.space import PARAMS, PRESETS, Bypass, DesignPoint, Head, Norm, Stem, min_input_size
 
 
 def corner_points(base: DesignPoint) -> dict[str, DesignPoint]:
@@ -29,8 +21,8 @@ def corner_points(base: DesignPoint) -> dict[str, DesignPoint]:
     head. Named `field=value`; a variation equal to `base` is still listed (every value is covered by name).
     A stem that needs a larger input than `base`'s gets its smallest one."""
     out = {}
-    for name, ends in DOMAIN_ENDS.items():
-        for value in ends:
+    for name, p in PARAMS.items():
+        for value in p.range if p.kind == "number" else ():  # the ends of its range (bypass: below, with the enums)
             out[f"{name}={value}"] = base.replace(**{name: value})
     for name, enum in (("bypass", Bypass), ("stem", Stem), ("norm", Norm), ("head", Head)):
         for value in enum:

@@ -9,9 +9,10 @@ from sweep_helpers import TINY_RECIPE, ScriptedTrain
 
 from dse.errors import SweepError
 from dse.plan import cost
+from dse.space import PARAMS
 from dse.study.progress import pareto_front
 from dse.study.runner import RunOptions, run
-from dse.study.search import DEFAULT_BOUNDS, build_spec, parse_bounds, smallest_size_mb
+from dse.study.search import build_spec, parse_bounds, smallest_size_mb
 
 SMALL = ["base_e=16:64:16", "incr_e=0:32:16", "sr=0.125:0.5"]
 
@@ -64,7 +65,7 @@ def test_smallest_corner_is_the_smallest_point():
     spec = build_spec(dataset="synthetic", params=SMALL)
     corner = cost(spec.point.replace(base_e=16, incr_e=0, sr=0.125)).size_mb
     assert smallest_size_mb(spec) == pytest.approx(corner)
-    assert DEFAULT_BOUNDS["sr"][:2] == (0.125, 1.0)
+    assert PARAMS["sr"].search_bounds[:2] == (0.125, 1.0)
 
 
 def test_search_under_a_budget_never_trains_a_point_over_it_and_resumes(tmp_path):

@@ -22,7 +22,7 @@ from typing import Annotated, Any
 import typer
 
 from dse.errors import DesignError
-from dse.space import DATA_FIELDS, PRESETS, DesignPoint, preset
+from dse.space import DATA_FIELDS, PARAMS, PRESETS, DesignPoint, preset
 
 DESIGN = "Design point"
 DATA = "Data"
@@ -32,12 +32,7 @@ STUDY = "Study and workers"
 OUTPUT = "Output"
 
 FIELD_HELP = {
-    "base_e": "Expand filters of fire2.",
-    "incr_e": "Expand filters added every FREQ fire modules.",
-    "freq": "Fire modules between width increases.",
-    "sr": "Squeeze ratio s1x1 / e, in (0, 1].",
-    "pct3x3": "Share of 3x3 expand filters, in [0, 1].",
-    "bypass": "Shortcut connections around fire modules.",
+    **{name: p.help for name, p in PARAMS.items()},
     "stem": "First convolution; inputs under 96 px get cifar instead of imagenet.",
     "pooling": "Max-pool layout.",
     "norm": "Normalisation (the presets: none).",
@@ -48,7 +43,10 @@ FIELD_HELP = {
     "in_channels": "Input channels (with --dataset: the dataset's).",
     "input_size": "Input side, px (with --dataset: the dataset's).",
 }
-"""Help per field; a field added to DesignPoint without an entry here still gets its flag."""
+"""Help per field (the sweepable ones from the parameter table); a field added to DesignPoint without an entry here
+still gets its flag."""
+_SWEEPABLE = f"{', '.join(list(PARAMS)[:-1])} or {list(PARAMS)[-1]}"  # as help lists them
+_CHOICES = "; ".join(f"{name}: {','.join(p.choices)}" for name, p in PARAMS.items() if p.choices)
 
 
 # ------------------------------------------------------------------------------------------------ defaults
@@ -292,11 +290,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON 
 # For `dse sweep` and `dse search`.
 
 ParamOpt = Annotated[list[str] | None, typer.Option(
-    "--param", metavar="NAME[=GRID]", help="Metaparameter to vary: base_e, incr_e, freq, sr, pct3x3 or bypass. "
+    "--param", metavar="NAME[=GRID]", help=f"Metaparameter to vary: {_SWEEPABLE}. "
     "Repeat for a full grid; then give each its grid inline: --param sr=0.125:1.0 --param bypass=none,simple.",
     rich_help_panel=GRID, show_default=False)]
 SearchParamOpt = Annotated[list[str] | None, typer.Option(
-    "--param", metavar="NAME[=BOUNDS]", help="Metaparameter to search: base_e, incr_e, freq, sr, pct3x3 or bypass, "
+    "--param", metavar="NAME[=BOUNDS]", help=f"Metaparameter to search: {_SWEEPABLE}, "
     "within its default bounds or within NAME=LOW:HIGH[:STEP] (bypass: NAME=v1,v2); repeatable. Default: all six, "
     "except any a design option sets.", rich_help_panel=GRID, show_default=False)]
 RangeOpt = Annotated[str | None, typer.Option(
@@ -306,7 +304,7 @@ PointsOpt = Annotated[int | None, typer.Option(
     "--points", min=2, help="N evenly spaced values over the range instead of a step.", rich_help_panel=GRID,
     show_default=False)]
 ValuesOpt = Annotated[str | None, typer.Option(
-    "--values", metavar="V1,V2,...", help="Exactly these values (bypass: none,simple,complex).",
+    "--values", metavar="V1,V2,...", help=f"Exactly these values ({_CHOICES}).",
     rich_help_panel=GRID, show_default=False)]
 SeedsOpt = Annotated[int, typer.Option("--seeds", min=1, help="Seeds per point, from --seed on.",
                                        rich_help_panel=GRID)]

@@ -480,7 +480,7 @@ def _search_table(trials) -> None:
     from rich import box
     from rich.table import Table
 
-    from dse.study.grid import SWEEPABLE
+    from dse.space import SWEEPABLE
     from dse.study.progress import pareto_front
 
     front = pareto_front(trials)

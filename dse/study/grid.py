@@ -3,14 +3,15 @@
 Grids (one per --param; several --param give the full grid):
 
 * ``--range A:B[:STEP]``: A, every multiple of STEP strictly between A and B, and B. STEP defaults to the
-  parameter's lattice (`STEPS`): 0.125 for sr and pct3x3, so ``sr 0.125:1.0`` is the paper's Figure 3(a)
-  (8 points, 0.125 .. 1.0) and ``pct3x3 0.01:0.99`` its Figure 3(b) (9 points: 1%, 12.5%, 25%, .., 87.5%,
+  parameter's lattice (`dse.space.Param.sweep_step`): 0.125 for sr and pct3x3, so ``sr 0.125:1.0`` is the paper's
+  Figure 3(a) (8 points, 0.125 .. 1.0) and ``pct3x3 0.01:0.99`` its Figure 3(b) (9 points: 1%, 12.5%, 25%, .., 87.5%,
   99%, 50% among them).
 * ``--range A:B --points N``: N evenly spaced values from A to B.
 * ``--values v1,v2,..``: exactly these (the only form for bypass).
 
 Points not swept keep the base point's values: squeezenet1_0's metaparameters (with BatchNorm and the
-dataset's stem) unless set otherwise, except that a pct3x3 sweep holds sr at 0.5, as the paper's Figure 3(b).
+dataset's stem) unless set otherwise, except that a pct3x3 sweep holds sr at 0.5, as the paper's Figure 3(b)
+(`dse.space.PaperPanel.held`). Each parameter's range, lattice and kind come from `dse.space.PARAMS`.
 """
 
 from __future__ import annotations
@@ -27,17 +28,10 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 import dse
 from dse.data import VAL_FRACTION, VAL_SEED
 from dse.errors import DesignError, SweepError
-from dse.space import DATA_FIELDS, METAPARAMETERS, Bypass, DesignPoint
+from dse.space import DATA_FIELDS, PARAMS, SWEEPABLE, DesignPoint
 from dse.study.layout import RECIPE_NOT_COMPARED
 
-SWEEPABLE = (*METAPARAMETERS, "bypass")
-INTEGER = ("base_e", "incr_e", "freq")
-STEPS = {"base_e": 32, "incr_e": 32, "freq": 1, "sr": 0.125, "pct3x3": 0.125}
-DEFAULT_RANGES = {"base_e": (32, 256), "incr_e": (0, 256), "freq": (1, 8), "sr": (0.125, 1.0),
-                  "pct3x3": (0.01, 0.99)}
-PAPER_FIXED = {"pct3x3": {"sr": 0.5}}  # Figure 3(b) holds the squeeze ratio at 0.5
 PRUNERS = ("none", "median", "hyperband")
-BYPASSES = tuple(b.value for b in Bypass)
 
 
 @dataclass(frozen=True)
@@ -138,9 +132,9 @@ def definition(spec: Any, **own: Any) -> dict:
 def distribution(name: str, values: tuple) -> BaseDistribution:
     """The distribution of a param over the given values: a fixed value gets a one-value distribution, so
     optuna-dashboard (and its importance) never sees choices that were not made."""
-    if name == "bypass":
+    if PARAMS[name].kind == "choice":
         return CategoricalDistribution(list(dict.fromkeys(values)))
-    if name in INTEGER:
+    if PARAMS[name].integer:
         return IntDistribution(min(values), max(values))
     return FloatDistribution(min(values), max(values))
 
@@ -223,7 +217,7 @@ class SpecInputs:
 def paper_fixed(swept: Iterable[str]) -> dict[str, Any]:
     """The values the paper holds while sweeping these parameters (sr 0.5 for pct3x3), unless swept too."""
     swept = set(swept)
-    return {k: v for name in swept for k, v in PAPER_FIXED.get(name, {}).items() if k not in swept}
+    return {k: v for name in swept if PARAMS[name].paper for k, v in PARAMS[name].paper.held if k not in swept}
 
 
 def parse_assignments(items: list[str] | None) -> dict[str, Any]:
@@ -277,12 +271,13 @@ def grid_values(name: str, *, range_: str | None = None, points: int | None = No
         if len(set(out)) != len(out):
             raise SweepError(f"{name}: --values repeats a value")
         return out
-    if name == "bypass":
+    p = PARAMS[name]
+    if p.kind == "choice":
         if range_ is not None or points is not None:
-            raise SweepError("bypass takes --values (none,simple,complex), not a range")
-        return BYPASSES
+            raise SweepError(f"{name} takes --values ({','.join(p.choices)}), not a range")
+        return p.choices
     if range_ is None:
-        start, stop = DEFAULT_RANGES[name]
+        start, stop = p.range
         step = None
     else:
         start, stop, step = parse_range(name, range_, single="--values {value} for a single value")
@@ -290,20 +285,21 @@ def grid_values(name: str, *, range_: str | None = None, points: int | None = No
         if step is not None:
             raise SweepError(f"{name}: give a STEP or --points, not both")
         return _linspace(name, start, stop, points)
-    return _lattice(name, start, stop, step if step is not None else STEPS[name])
+    return _lattice(name, start, stop, step if step is not None else p.sweep_step)
 
 
 def _parse_value(name: str, text: str) -> Any:
     text = text.strip()
-    if name == "bypass":
-        if text not in BYPASSES:
-            raise SweepError(f"bypass takes values among {', '.join(BYPASSES)}; got {text!r}")
+    p = PARAMS[name]
+    if p.kind == "choice":
+        if text not in p.choices:
+            raise SweepError(f"{name} takes values among {', '.join(p.choices)}; got {text!r}")
         return text
     try:
         number = float(text)
     except ValueError:
         raise SweepError(f"{name}: {text!r} is not a number") from None
-    if name in INTEGER:
+    if p.integer:
         if not number.is_integer():
             raise SweepError(f"{name} takes integers; got {text}")
         return int(number)
@@ -351,7 +347,7 @@ def _linspace(name: str, start: float, stop: float, n: int) -> tuple:
 
 
 def _clean(name: str, values: list[float]) -> tuple:
-    if name in INTEGER:
+    if PARAMS[name].integer:
         return tuple(dict.fromkeys(int(round(v)) for v in values))
     return tuple(dict.fromkeys(round(v, 6) for v in values))
 
@@ -395,7 +391,7 @@ def build_spec(
             range_, listed = (inline, None) if ":" in inline else (None, inline)
         else:
             range_, listed = (ranges[0] if ranges else None), (values[0] if values else None)
-        takes_points = listed is None and name != "bypass"
+        takes_points = listed is None and PARAMS[name].kind == "number"
         grid.append(grid_values(name, range_=range_, values=listed,
                                 points=points if takes_points or len(parsed) == 1 else None))
     point, recipe, first = inputs.resolve(dict(zip(names, grid, strict=True)), verb="swept",
