@@ -137,10 +137,12 @@ SetOpt = Annotated[list[str] | None, typer.Option(
 
 @dataclass(frozen=True)
 class DesignChoice:
-    """What the design options said: a preset (or none) and the fields given explicitly."""
+    """What the design options said: a preset (or none), the fields given explicitly, and how the user typed each
+    (`--sr 0.5`, `--set sr=0.5`), so a message can name what was typed."""
 
     preset: str | None = None
     values: dict[str, Any] = field(default_factory=dict)
+    given: dict[str, str] = field(default_factory=dict)
 
     def base(self) -> DesignPoint:
         """The preset's point, else DesignPoint's defaults (before the explicit values)."""
@@ -161,9 +163,15 @@ class DesignChoice:
 
 
 def parse_set(items: list[str] | None, allowed: tuple[str, ...]) -> dict[str, Any]:
-    """`--set name=value` items, typed by the DesignPoint field (enum values are checked by DesignPoint)."""
+    """`--set name=value` items, typed by the DesignPoint field (enum values are checked by DesignPoint): the one
+    parser of --set."""
+    return {name: value for name, (value, _) in _parse_set(items, allowed).items()}
+
+
+def _parse_set(items: list[str] | None, allowed: tuple[str, ...]) -> dict[str, tuple[Any, str]]:
+    """name -> (typed value, the item as typed)."""
     types = _field_types()
-    out: dict[str, Any] = {}
+    out: dict[str, tuple[Any, str]] = {}
     for item in items or []:
         name, sep, text = item.partition("=")
         name, text = name.strip(), text.strip()
@@ -177,9 +185,9 @@ def parse_set(items: list[str] | None, allowed: tuple[str, ...]) -> dict[str, An
         except ValueError:
             raise DesignError(f"--set {name} takes {'an integer' if kind is int else 'a number'}; "
                               f"got {text!r}") from None
-        if name in out and out[name] != value:
+        if name in out and out[name][0] != value:
             raise DesignError(f"--set {name} is given twice with different values")
-        out[name] = value
+        out[name] = (value, f"--set {item.strip()}")
     return out
 
 
@@ -189,11 +197,13 @@ def design_choice(preset_name: str | None, flags: dict[str, Any], sets: list[str
     if preset_name is not None and preset_name not in PRESETS:
         preset(preset_name)  # raises the one-line error naming the known presets
     values = {k: (v.value if isinstance(v, Enum) else v) for k, v in flags.items() if v is not None}
-    for name, value in parse_set(sets, allowed).items():
+    given = {k: f"{flag(k)} {v}" for k, v in values.items()}
+    for name, (value, typed) in _parse_set(sets, allowed).items():
         if name in values and values[name] != value:
             raise DesignError(f"{flag(name)} {values[name]} and --set {name}={value} disagree")
         values[name] = value
-    return DesignChoice(preset_name, values)
+        given[name] = f"{given[name]} and {typed}" if name in given else typed
+    return DesignChoice(preset_name, values, given)
 
 
 def design_options(*, data_fields: bool = False) -> Callable:

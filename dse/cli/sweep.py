@@ -88,7 +88,7 @@ def sweep_command(
 
     spec = build_spec(
         params=param or [], ranges=[range_] if range_ else None, points=points, values=[values] if values else None,
-        base=design.base(), design=design.values, dataset=dataset,
+        base=design.base(), design=design.values, given=design.given, dataset=dataset,
         recipe_options=dict(epochs=epochs, batch_size=batch_size, lr=lr,
                             precision=precision.value if precision else None), seed=seed, seeds=seeds, subset=subset,
         data_dir=data_dir, image_size=image_size, prune=prune, val_fraction=val_fraction)
@@ -135,7 +135,7 @@ def search_command(
     from dse.study.search import build_spec
 
     spec = build_spec(
-        params=param, base=design.base(), design=design.values, dataset=dataset,
+        params=param, base=design.base(), design=design.values, given=design.given, dataset=dataset,
         recipe_options=dict(epochs=epochs, batch_size=batch_size, lr=lr,
                             precision=precision.value if precision else None), seed=seed, trials=trials,
         max_size_mb=max_size_mb, subset=subset, data_dir=data_dir, image_size=image_size, val_fraction=val_fraction,

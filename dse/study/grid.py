@@ -157,12 +157,12 @@ class Resolved(NamedTuple):
 @dataclass(frozen=True)
 class SpecInputs:
     """The command-line pieces a sweep and a search share (the keywords both `build_spec` take besides their own):
-    the base point (a preset, the design options of `dse train`, --set), the dataset and the recipe."""
+    the base point (a preset, the design values given), the dataset and the recipe."""
 
     dataset: str
     base: DesignPoint | None = None  # a preset; None: squeezenet1_0's values
-    design: dict | None = None  # the design options of `dse train`; a None value was not given
-    assignments: list[str] | None = None  # --set name=value
+    design: dict | None = None  # design fields by name (the CLI: its flags and --set); a None value was not given
+    given: dict | None = None  # how the user typed each design value ("--sr 0.5", "--set sr=0.5"), for messages
     recipe_options: dict | None = None  # overrides of the point's default recipe; a None value was not given
     seed: int | None = None  # the first seed; None: the recipe's
     subset: int | None = None
@@ -177,9 +177,13 @@ class SpecInputs:
             object.__setattr__(self, "val_fraction", VAL_FRACTION)
 
     def fixed(self) -> dict[str, Any]:
-        """The design values the command fixes: the design options given, then --set."""
+        """The design values the command fixes; any field but those the dataset decides."""
         explicit = {k: v for k, v in (self.design or {}).items() if v is not None}
-        return {**explicit, **parse_assignments(self.assignments)}
+        allowed = [f.name for f in fields(DesignPoint) if f.name not in DATA_FIELDS]
+        for name in explicit:
+            if name not in allowed:
+                raise SweepError(f"unknown design field {name!r}; known: {', '.join(allowed)}")
+        return explicit
 
     def resolve(self, swept: dict[str, Iterable], *, verb: str, held: dict | None = None) -> Resolved:
         """The base point adapted to the dataset, its recipe and first seed, with every value of `swept` (name ->
@@ -191,16 +195,14 @@ class SpecInputs:
         from dse.data import dataset_info
         from dse.train import recipe_for
 
-        fixed = parse_assignments(self.assignments)
-        explicit = {k: v for k, v in (self.design or {}).items() if v is not None}
+        explicit = self.fixed()
         for name in swept:
-            if name in fixed:
-                raise SweepError(f"{name} is both {verb} (--param) and set (--set)")
             if name in explicit:
-                raise SweepError(f"{name} is {verb} (--param); drop --{name.replace('_', '-')}")
+                typed = (self.given or {}).get(name) or f"{name}={explicit[name]}"
+                raise SweepError(f"{name} is both {verb} (--param) and set ({typed}); drop one")
         info = dataset_info(self.dataset, self.data_dir)
         try:
-            point = (self.base or DesignPoint()).replace(**{**(held or {}), **explicit, **fixed})
+            point = (self.base or DesignPoint()).replace(**{**(held or {}), **explicit})
             point = point.for_data(info.num_classes, info.in_channels, self.image_size or info.image_size)
             for name, values in swept.items():
                 for v in values:
@@ -218,34 +220,6 @@ def paper_fixed(swept: Iterable[str]) -> dict[str, Any]:
     """The values the paper holds while sweeping these parameters (sr 0.5 for pct3x3), unless swept too."""
     swept = set(swept)
     return {k: v for name in swept if PARAMS[name].paper for k, v in PARAMS[name].paper.held if k not in swept}
-
-
-def parse_assignments(items: list[str] | None) -> dict[str, Any]:
-    """--set name=value (any design field but those the dataset decides), typed by the field."""
-    types = {f.name: f.type for f in fields(DesignPoint)}
-    out: dict[str, Any] = {}
-    for item in items or []:
-        name, sep, text = item.partition("=")
-        name, text = name.strip(), text.strip()
-        if not sep or not name or not text:
-            raise SweepError(f"--set takes name=value; got {item!r}")
-        if name not in types or name in DATA_FIELDS:
-            allowed = ", ".join(n for n in types if n not in DATA_FIELDS)
-            raise SweepError(f"--set: unknown design field {name!r}; known: {allowed}")
-        out[name] = _typed(name, text, types[name])
-    return out
-
-
-def _typed(name: str, text: str, kind: Any) -> Any:
-    kind = str(kind)
-    try:
-        if kind == "int":
-            return int(text)
-        if kind == "float":
-            return float(text)
-    except ValueError:
-        raise SweepError(f"{name} takes {'an integer' if kind == 'int' else 'a number'}; got {text!r}") from None
-    return text
 
 
 def parse_param(item: str) -> tuple[str, str | None]:

@@ -133,7 +133,7 @@ def real_sweep(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("dash") / "real.db"
     spec = build_spec(params=["sr"], values=["0.125,0.5,1.0"], seeds=3, dataset="synthetic", subset=200,
-                      assignments=["base_e=16", "incr_e=16", "bypass=simple"],
+                      design={"base_e": 16, "incr_e": 16, "bypass": "simple"},
                       recipe_options={**TINY_RECIPE, "batch_size": 16})
     run(spec, RunOptions(storage=str(path), study_name="sr", device="cpu", keep_weights="none", latency_runs=0),
         poll=0.05)
