@@ -32,8 +32,7 @@ class BenchResult:
     warmup_steps: int
     peak_memory_mb: float  # CUDA only; 0 on CPU
     compiled: bool
-    step: str = "eager"  # eager, static, graph (captured) or batched (seeds trained together)
-    models: int = 1  # models trained per step (batched seeds); images/s counts all of them
+    step: str = "eager"  # eager, static (the graph's step, uncaptured) or graph (captured)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -70,7 +69,7 @@ def result_of(t: StepTiming, warmup_steps: int, compile: bool = False) -> BenchR
     return BenchResult(
         device=t.device, batch_size=t.batch_size, dtype=t.dtype, images_per_second=ips,
         step_ms=1000 * t.seconds / max(t.steps, 1), epoch_seconds=EPOCH_IMAGES / ips, steps=t.steps,
-        warmup_steps=warmup_steps, peak_memory_mb=t.peak_memory_mb, compiled=compile, step=t.step, models=t.models,
+        warmup_steps=warmup_steps, peak_memory_mb=t.peak_memory_mb, compiled=compile, step=t.step,
     )
 
 

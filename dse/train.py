@@ -30,7 +30,7 @@ from dse.model import build_model
 from dse.plan import cost
 from dse.space import DesignPoint, Norm
 
-PRECISIONS = ("auto", "bf16", "fp32", "fp64")  # fp64: exactness tests (batched seeds vs separate runs)
+PRECISIONS = ("auto", "bf16", "fp32", "fp64")  # fp64: exactness tests (the graph step against the eager one)
 PRECISION_CHOICES = ("auto", "bf16", "fp32")  # what the command line offers
 STEPS = ("auto", "eager", "graph")  # auto: graph on CUDA (unless compiled), eager elsewhere
 GRAPH_WARMUP_STEPS = 3  # eager steps (real ones, on the schedule) before the capture: optimizer state, cuDNN
@@ -168,8 +168,7 @@ class RunResult:
     test_images: int
     point: DesignPoint
     recipe: Recipe
-    step: str = "eager"  # the step that ran: eager, static (graph's step, uncaptured), graph (captured), or
-    # batched (seeds vmapped, dse.train_batched)
+    step: str = "eager"  # the step that ran: eager, static (graph's step, uncaptured) or graph (captured)
     # the validation split (held out of train, or a folder's val/): what chooses; None/() without one
     val_top1: float | None = None
     val_top5: float | None = None
@@ -301,16 +300,15 @@ class StepTiming:
 
     seconds: float
     steps: int
-    batch_size: int  # per model
-    models: int  # 1, or the seeds trained together (dse.train_batched)
+    batch_size: int
     dtype: str
-    step: str  # eager, static, graph or batched: the step that ran
+    step: str  # eager, static or graph: the step that ran
     device: str
     peak_memory_mb: float  # CUDA only; 0 on CPU
 
     @property
     def images_per_second(self) -> float:
-        return self.steps * self.batch_size * self.models / max(self.seconds, 1e-9)
+        return self.steps * self.batch_size / max(self.seconds, 1e-9)
 
 
 def time_steps(
@@ -353,7 +351,7 @@ def time_steps(
             _sync(dev)
             seconds = time.perf_counter() - started
         return StepTiming(
-            seconds=seconds, steps=steps, batch_size=session.batch_size, models=1,
+            seconds=seconds, steps=steps, batch_size=session.batch_size,
             dtype=session.dtype_name, step=session.step_ran, device=device_name(dev),
             peak_memory_mb=torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else 0.0)
 
