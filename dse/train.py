@@ -434,11 +434,13 @@ class Session:
             return self.recipe.lr * (step + 1) / self.warmup_steps
         return self.recipe.lr * max(0.0, (self.total_steps - step) / max(1, self.total_steps - self.warmup_steps))
 
-    def step(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> torch.Tensor:
-        """One SGD step; returns the loss as a device tensor (no sync)."""
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        with self.autocast():
+    def sgd_step(self, idx: torch.Tensor, *, cache: bool = True) -> None:
+        """The training step, the one body of the eager and the graph step: the batch of training images `idx`
+        gathered and augmented, the forward pass under autocast (`cache=False` inside a CUDA graph), the
+        label-smoothed loss, backward, clipping, SGD; the loss added to `loss_sum` (no host sync). The learning
+        rate is what the optimizer's groups hold: a number `advance` sets, or the graph step's tensor."""
+        x, y = self.data.train_batch(idx, self.data_generator, augment=self.recipe.augment, dtype=self.dtype)
+        with self.autocast(cache=cache):
             logits = self.forward(x)
         loss = F.cross_entropy(wide(logits), y, label_smoothing=self.recipe.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
@@ -446,16 +448,17 @@ class Session:
         if self.recipe.grad_clip:
             nn.utils.clip_grad_norm_(self.params, self.recipe.grad_clip, foreach=True)
         self.optimizer.step()
-        return loss.detach()
+        self.loss_sum += loss.detach()
 
     def advance(self, idx: torch.Tensor, lr: float) -> None:
-        """One training step on the training images `idx`, its loss added to `loss_sum`; no host sync. Through
-        the static (graph) step while it works, else eagerly: both draw the same random numbers on a CPU."""
+        """One training step on the training images `idx` at learning rate `lr`; no host sync. Through the static
+        (graph) step while it works, else eagerly: both draw the same random numbers on a CPU."""
         if self.static is not None and self.static.usable:
             self.static(idx, lr)
             return
-        x, y = self.data.train_batch(idx, self.data_generator, augment=self.recipe.augment, dtype=self.dtype)
-        self.loss_sum += self.step(x, y, lr)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.sgd_step(idx)
 
     def index_batches(self) -> Iterator[torch.Tensor]:
         """The training images of each step, epoch after epoch, endlessly (the last partial batch dropped)."""
@@ -506,8 +509,9 @@ class Session:
     def dtype_name(self) -> str:
         return "bf16" if self.amp_dtype else "fp64" if self.param_dtype == torch.float64 else "fp32"
 
-    def autocast(self):
-        return torch.autocast(self.dev.type, dtype=torch.bfloat16, enabled=self.amp_dtype is not None)
+    def autocast(self, cache: bool = True):
+        return torch.autocast(self.dev.type, dtype=torch.bfloat16, enabled=self.amp_dtype is not None,
+                              cache_enabled=cache)
 
     def run(self, on_epoch, on_progress, check_every: int, keep_model: bool = False) -> RunResult:
         with self.seeded():
@@ -577,7 +581,7 @@ class _StaticStep:
     once, by the captured backward. On CUDA the first GRAPH_WARMUP_STEPS steps run eagerly on a side stream
     (optimizer state, cuDNN autotuning), then the step is captured and every later step is a replay. Any error
     while capturing switches the run to the eager step with one line in the log. Uncaptured (a CPU), the same
-    computation runs eagerly: tests compare it with `Session.step`.
+    computation runs eagerly: tests compare it with the eager step.
     """
 
     def __init__(self, session: Session, capture: bool) -> None:
@@ -594,17 +598,7 @@ class _StaticStep:
         self.eager_steps = 0
 
     def body(self) -> None:
-        s = self.s
-        x, y = s.data.train_batch(self.idx, s.data_generator, augment=s.recipe.augment, dtype=s.dtype)
-        with torch.autocast(s.dev.type, dtype=torch.bfloat16, enabled=s.amp_dtype is not None, cache_enabled=False):
-            logits = s.forward(x)
-        loss = F.cross_entropy(wide(logits), y, label_smoothing=s.recipe.label_smoothing)
-        s.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if s.recipe.grad_clip:
-            nn.utils.clip_grad_norm_(s.params, s.recipe.grad_clip, foreach=True)
-        s.optimizer.step()
-        s.loss_sum += loss.detach()
+        self.s.sgd_step(self.idx, cache=False)  # the session's step, on the static index buffer and tensor lr
 
     def __call__(self, idx: torch.Tensor, lr: float) -> None:
         self.idx.copy_(idx)

@@ -191,25 +191,14 @@ def flips():
     return dataclasses.replace(data, info=dataclasses.replace(data.info, hflip=True))
 
 
-def _state_after(session: Session, steps: int, eager_loop: bool) -> dict[str, torch.Tensor]:
-    """Parameters, buffers and momenta after `steps` steps: through today's eager loop (the epoch's batches
-    from `train_batches`, `Session.step`) or through `Session.advance` (the graph step when the recipe asks)."""
+def _state_after(session: Session, steps: int) -> dict[str, torch.Tensor]:
+    """Parameters, buffers and momenta after `steps` steps through `Session.advance`: the eager step (lr a number,
+    a fresh index tensor per step) or the graph step (lr a tensor the optimizer reads, a static index buffer)."""
     with session.seeded():
         session.build()
-        if eager_loop:
-            batches = iter(())
-            for i in range(steps):
-                try:
-                    x, y = next(batches)
-                except StopIteration:
-                    batches = session.data.train_batches(session.batch_size, session.data_generator,
-                                                         augment=session.recipe.augment, dtype=session.dtype)
-                    x, y = next(batches)
-                session.loss_sum += session.step(x, y, session.lr_at(i))
-        else:
-            indices = session.index_batches()
-            for i in range(steps):
-                session.advance(next(indices), session.lr_at(i))
+        indices = session.index_batches()
+        for i in range(steps):
+            session.advance(next(indices), session.lr_at(i))
     state = dict(session.model.state_dict())
     state.update({f"momentum{i}": session.optimizer.state[p]["momentum_buffer"] for i, p in enumerate(session.params)})
     state["loss_sum"] = session.loss_sum
@@ -222,13 +211,15 @@ def test_graph_step_gives_the_parameters_of_the_eager_step(flips, caplog):
     cpu = torch.device("cpu")
     small = flips
     steps = 2 * (small.num_train // 16) + 3
-    want = _state_after(Session(NARROW, small, EXACT, cpu, False), steps, eager_loop=True)
+    eager = Session(NARROW, small, EXACT.replace(step="eager"), cpu, False)
+    want = _state_after(eager, steps)
     static = Session(NARROW, small, EXACT.replace(step="graph"), cpu, False)
-    got = _state_after(static, steps, eager_loop=False)
+    got = _state_after(static, steps)
+    assert eager.step_ran == "eager" and eager.static is None
     assert static.step_ran == "static" and static.static.graph is None
     with caplog.at_level(logging.WARNING, logger="dse.train"):
         failing = Session(NARROW, small, EXACT.replace(step="graph"), cpu, False, capture=True)
-        fell_back = _state_after(failing, steps, eager_loop=False)
+        fell_back = _state_after(failing, steps)
     assert failing.step_ran == "eager" and failing.static.eager_steps == GRAPH_WARMUP_STEPS
     assert [r.message for r in caplog.records if "capture failed" in r.message][0].count("\n") == 0
     assert len([r for r in caplog.records if "capture failed" in r.message]) == 1
