@@ -664,6 +664,7 @@ class DeviceData:
         # padded once, so a batch's crop and flip are a single indexed read
         self.train_padded = F.pad(data.train_images.to(self.device), (self.pad,) * 4)
         self.test_images = data.test_images.to(self.device)
+        self.mean, self.std = data.mean, data.std  # per channel, of the train split: what a kept network records
         mean = torch.tensor(data.mean, dtype=torch.float32, device=self.device)
         std = torch.tensor(data.std, dtype=torch.float32, device=self.device)
         self.scale = (1 / (255 * std)).view(1, -1, 1, 1)
@@ -695,14 +696,6 @@ class DeviceData:
         x = torch.addcmul(self.shift, images.float(), self.scale)
         return x.to(dtype, memory_format=torch.channels_last)
 
-    def train_batches(self, batch_size: int, generator: torch.Generator, *, augment: bool = True,
-                      dtype: torch.dtype = torch.float32) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """One epoch of (images, labels); `generator` (on this device) drives order and augmentation."""
-        b = self.batch_size_for(batch_size)
-        order = self.train_order(generator)
-        for step in range(self.num_train // b):
-            yield self.train_batch(order[step * b:(step + 1) * b], generator, augment=augment, dtype=dtype)
-
     def train_order(self, generator: torch.Generator) -> torch.Tensor:
         """An epoch's seeded permutation of the training split (on this device)."""
         return torch.randperm(self.num_train, generator=generator, device=self.device)
@@ -727,10 +720,6 @@ class DeviceData:
         images = self.train_padded[idx[:, None, None, None], self.channels[None, None, None, :],
                                    rows[:, :, None, None], cols[:, None, :, None]].permute(0, 3, 1, 2)
         return self.normalise(images, dtype), self.train_labels[idx]
-
-    def test_batches(self, batch_size: int, *, dtype: torch.dtype = torch.float32
-                     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        return self.eval_batches("test", batch_size, dtype=dtype)
 
     def eval_batches(self, split: str, batch_size: int, *, dtype: torch.dtype = torch.float32
                      ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

@@ -15,8 +15,8 @@ import math
 import platform
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -475,24 +475,15 @@ class Session:
             return "eager"
         return "graph" if self.static.graph is not None else "static"
 
-    @torch.no_grad()
     def evaluate(self, split: str = "test") -> tuple[float, float, float]:
-        """Top-1 %, top-5 % and mean cross-entropy on the `test` or `val` split; one host sync."""
+        """Top-1 %, top-5 % and mean cross-entropy on the `test` or `val` split (`evaluate`)."""
         assert self.model is not None
         self.model.eval()
-        k = min(5, self.point.num_classes)
-        totals = torch.zeros(3, device=self.dev, dtype=torch.float64)
-        for x, y in self.data.eval_batches(split, self.recipe.eval_batch_size, dtype=self.dtype):
-            with self.autocast():
-                logits = self.forward(x)
-            logits = wide(logits)
-            hits = logits.topk(k, 1).indices == y[:, None]
-            totals += torch.stack([hits[:, 0].sum(), hits.any(1).sum(),
-                                   F.cross_entropy(logits, y, reduction="sum")]).double()
-        self.model.train()
-        top1, top5, loss = totals.tolist()
-        n = self.data.num_test if split == "test" else self.data.num_val
-        return 100 * top1 / n, 100 * top5 / n, loss / n
+        try:
+            return evaluate(self.forward, self.data.eval_batches(split, self.recipe.eval_batch_size, dtype=self.dtype),
+                            self.point.num_classes, autocast=self.autocast)
+        finally:
+            self.model.train()
 
     # -- the run
 
@@ -644,6 +635,29 @@ class _StaticStep:
             if s.cuda:
                 torch.cuda.synchronize(s.dev)
             return False
+
+
+@torch.no_grad()
+def evaluate(forward: Callable[[torch.Tensor], torch.Tensor], batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+             num_classes: int, *, autocast: Callable[[], AbstractContextManager] = nullcontext
+             ) -> tuple[float, float, float]:
+    """Top-1 %, top-5 % (top-k with k = min(5, classes)) and mean cross-entropy of `forward` over `batches` of
+    (normalised inputs, labels): the one evaluation loop, of every training epoch and of the check that chooses a
+    kept network's stored precision. The sums stay where the data is; one host sync at the end."""
+    k = min(5, num_classes)
+    totals: torch.Tensor | None = None
+    n = 0
+    for x, y in batches:
+        with autocast():
+            logits = wide(forward(x))
+        hits = logits.topk(k, 1).indices == y[:, None]
+        sums = torch.stack([hits[:, 0].sum(), hits.any(1).sum(), F.cross_entropy(logits, y, reduction="sum")])
+        totals = sums.double() if totals is None else totals + sums.double()
+        n += int(y.shape[0])
+    if totals is None or not n:
+        return 0.0, 0.0, math.nan
+    top1, top5, loss = totals.tolist()
+    return 100 * top1 / n, 100 * top5 / n, loss / n
 
 
 def wide(logits: torch.Tensor) -> torch.Tensor:

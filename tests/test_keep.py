@@ -183,24 +183,26 @@ def test_the_readme_disk_estimate_is_the_computed_one():
     assert f"median of {RUNS} timed runs after {WARMUP} warm-up runs" in text
 
 
-def test_the_precision_check_evaluates_where_the_data_lives():
-    """The device-side top-1 (what a GPU sweep uses to choose fp16) is the CPU evaluation's on a CPU."""
+def test_the_precision_check_scores_the_test_split_where_the_data_lives():
+    """The top-1 that chooses a kept network's precision: every test image, normalised as in training, counted
+    where the data lives; the network itself stays where and as it was."""
     import torch
 
     from dse.data import DeviceData, load_dataset
     from dse.model import build_model
-    from dse.study.keep import data_normalisation, test_top1
-    from dse.weights import evaluate
+    from dse.study.keep import top1_on_test_split
 
     data = load_dataset("synthetic", subset=64)
     point = DesignPoint(**TINY_DESIGN).for_data(data.info.num_classes, data.info.in_channels, data.info.image_size)
     torch.manual_seed(0)
-    model = build_model(point).eval()
+    model = build_model(point).train()
     device_data = DeviceData(data, "cpu")
-    mean, std = data_normalisation(device_data)
-    assert mean == pytest.approx(data.mean) and std == pytest.approx(data.std)
-    assert test_top1(data) is None
-    assert test_top1(device_data)(model) == evaluate(model, data.test_images, data.test_labels, data.mean, data.std)
+    assert (device_data.mean, device_data.std) == (data.mean, data.std)  # what a kept network records
+    with torch.no_grad():
+        logits = model.eval()(device_data.normalise(device_data.test_images))
+    model.train()
+    counted = 100 * float((logits.argmax(1) == data.test_labels).float().mean())
+    assert top1_on_test_split(device_data)(model) == pytest.approx(counted) and model.training
 
 
 def test_latency_runs_0_and_keep_weights_none_measure_and_store_nothing(tmp_path):

@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from dse_testdata import cifar10_jpeg
 
 from dse.bench import bench
@@ -23,6 +24,7 @@ from dse.train import (
     TrainingFailed,
     autocast_bf16,
     cpu_has_native_bf16,
+    evaluate,
     recipe_for,
     resolve_device,
     time_steps,
@@ -275,3 +277,16 @@ def test_native_bf16_is_what_the_cpu_flags_say():
         pytest.skip("no /proc/cpuinfo flags here")
     flags = set(next(line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")).split())
     assert cpu_has_native_bf16() == bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def test_evaluate_counts_top1_top5_and_the_mean_loss_over_every_batch():
+    """The one evaluation loop, on logits whose ranks are known (6 classes, so top-5 leaves out the lowest)."""
+    logits = torch.tensor([[0.0, 5, 1, 2, 3, 4], [9, 0, 1, 2, 3, 4], [0, 1, 2, 3, 4, 5], [1, 0, 0, 0, 0, 0]])
+    labels = torch.tensor([1, 1, 0, 0])  # right; the lowest (not in the top 5); the lowest; right
+    batches = [(logits[:3], labels[:3]), (logits[3:], labels[3:])]
+    top1, top5, loss = evaluate(lambda x: x, batches, 6)
+    assert top1 == 50.0 and top5 == 50.0
+    assert loss == pytest.approx(F.cross_entropy(logits, labels).item())
+    assert evaluate(lambda x: x, [(logits[:, :3], labels)], 3)[1] == 100.0  # top-k with k = classes
+    top1, _, loss = evaluate(lambda x: x, [], 6)
+    assert top1 == 0.0 and math.isnan(loss)

@@ -69,7 +69,7 @@ class Keeper:
     """One worker's keeping: the policy, the store (opened once), how many latency runs."""
 
     handle: Any  # dse.study.handle.StudyHandle
-    data: Any  # the worker's Dataset or DeviceData (test split, normalisation)
+    data: Any  # the worker's DeviceData (test split, normalisation); a host Dataset is put on the CPU
     policy: str
     store: Any  # an optuna.artifacts store, or None when nothing is kept
     latency_runs: int | None = None  # None: dse.latency.RUNS; 0: no latency measured
@@ -84,6 +84,10 @@ class Keeper:
         store = None
         if policy != "none":
             store = store_for(resolve(options.storage, options.study_name), options.artifacts, create=True)
+        from dse.data import DeviceData
+
+        if not isinstance(data, DeviceData):
+            data = DeviceData(data, "cpu")
         return cls(handle, data, policy, store, options.latency_runs)
 
     # -- latency
@@ -139,16 +143,15 @@ class Keeper:
 
         import torch
 
-        from dse.weights import choose_precision, evaluate, pack
+        from dse.weights import choose_precision, pack
 
         cpu = copy.deepcopy(result.model).to("cpu", torch.float32, memory_format=torch.contiguous_format).eval()
-        mean, std = data_normalisation(self.data)
-        images, labels = self.data.test_images.cpu(), self.data.test_labels.cpu()
-        precision = choose_precision(cpu, test_top1(self.data) or (lambda m: evaluate(m, images, labels, mean, std)))
+        precision = choose_precision(cpu, top1_on_test_split(self.data))
         record = {"dataset": self.data.info.name, "top1": result.top1, "val_top1": result.val_top1,
                   "study": self.handle.study.study_name, "trial": trial.number}
-        weights = pack(cpu, point, precision=precision, mean=mean, std=std, probe_images=images,
-                       probe_labels=labels, record=record)
+        weights = pack(cpu, point, precision=precision, mean=self.data.mean, std=self.data.std,
+                       probe_images=self.data.test_images.cpu(), probe_labels=self.data.test_labels.cpu(),
+                       record=record)
         store_weights(trial, weights, self.store)
 
     def _finished(self) -> list[tuple[float, float]]:
@@ -162,33 +165,15 @@ class Keeper:
         return out
 
 
-def data_normalisation(data) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """(mean, std) of a Dataset, or of a DeviceData recovered from its affine map (x * scale + shift with
-    scale = 1 / (255 std), shift = -mean / std)."""
-    if hasattr(data, "mean") and hasattr(data, "std"):
-        return tuple(float(m) for m in data.mean), tuple(float(s) for s in data.std)
-    scale = data.scale.flatten().double().cpu()
-    shift = data.shift.flatten().double().cpu()
-    std = 1 / (255 * scale)
-    return tuple(float(m) for m in -shift * std), tuple(float(s) for s in std)
-
-
-def test_top1(data):
-    """model -> top-1 % on the test split, run where a DeviceData lives (a GPU sweep's evaluation stays on the
-    GPU, in fp32, both networks alike); None for a host Dataset (then `dse.weights.evaluate` on the CPU)."""
-    if not hasattr(data, "normalise") or not hasattr(data, "device"):
-        return None
+def top1_on_test_split(data):
+    """model -> top-1 % on the test split of a DeviceData, evaluated where the data lives (a GPU sweep's stays on the
+    GPU), in fp32, by training's own evaluation loop (`dse.train.evaluate`); the model itself is not moved."""
     import copy
 
-    import torch
+    from dse.train import evaluate
 
     def top1(model) -> float:
         net = copy.deepcopy(model).to(data.device).eval()
-        hits = 0
-        with torch.inference_mode():
-            for i in range(0, data.num_test, 500):
-                logits = net(data.normalise(data.test_images[i:i + 500]))
-                hits += int((logits.argmax(1) == data.test_labels[i:i + 500]).sum())
-        return 100 * hits / max(1, data.num_test)
+        return evaluate(net, data.eval_batches("test", 500), data.info.num_classes)[0]
 
     return top1
