@@ -157,12 +157,6 @@ def fetch_weights(study: optuna.Study, number: int, store) -> Weights:
         return read(path)
 
 
-def load_weights(study: optuna.Study, number: int, store) -> tuple[object, DesignPoint]:
-    """(network, design point) of trial `number`: fp32, eval mode, on the CPU."""
-    weights = fetch_weights(study, number, store)
-    return weights.model(), weights.point
-
-
 # ------------------------------------------------------------------------------------------- policy
 
 

@@ -12,7 +12,6 @@ from dse.artifacts import (
     default_location,
     fetch_weights,
     keeps,
-    load_weights,
     plan_keep,
     store_for,
 )
@@ -34,15 +33,15 @@ def test_weights_kept_with_a_sqlite_study_restore_the_trained_network(tmp_path):
     assert [m.artifact_id for m in metas] == [kept.user_attrs[WEIGHTS_ATTR]]
 
     store = store_for(path)
-    model, point = load_weights(study, 0, store)
-    assert point == t.point
+    weights = fetch_weights(study, 0, store)
+    model = weights.model()
+    assert weights.point == t.point and not model.training
     x = pack_trained(t).normalise(t.data.test_images[:16])
     with torch.no_grad():
         restored, trained = model(x), t.model(x)
     # fp16 conv weights: logits within fp16's relative precision, the same predicted classes
     assert torch.allclose(restored, trained, rtol=1e-2, atol=2e-2)
     assert torch.equal(restored.argmax(1), trained.argmax(1))
-    weights = fetch_weights(study, 0, store)
     assert weights.record["top1"] == kept.user_attrs["top1"] and check(weights).agree == 8
 
     with pytest.raises(NoWeights, match="trial 1 of 'demo' has no stored weights"):

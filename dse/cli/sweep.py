@@ -289,14 +289,9 @@ def _run(spec, options, title: str) -> None:
     _finish(handle, spec, options, time.monotonic() - started)
 
 
-def header(title: str, study: str, where: str, device: str, snap: Snapshot, base_work: float = 0.0) -> str:
-    """One line: what runs, the study and its file, the device, and the time it should take (`base_work`: one
-    trial's work, for a search whose trials are not sampled yet)."""
-    return header_line(title, study, where, device, snap.remaining, estimate(snap, base_work))
-
-
 def header_line(title: str, study: str, where: str, device: str, left: int, eta: float | None) -> str:
-    """`header` from the trials left and the estimate of their time (None: not known yet)."""
+    """One line: what runs, the study and its file, the device, and the trials left with the estimate of their time
+    (`estimate`; None: not known yet)."""
     if not left:
         plan = "nothing left to train"
     elif eta is None:
