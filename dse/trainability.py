@@ -3,17 +3,21 @@
 The points: every preset (the paper's networks, and the same with BatchNorm) and the corners of the domain,
 each varied one field at a time from a base point: each metaparameter at both ends of its range in the parameter
 table (`dse.space.PARAMS`: the search's default bounds), each bypass, each stem, both norms and both heads.
-`tests/test_trainability.py` trains them at tiny widths on synthetic images; `benchmarks/trainability.py` on real
-images.
+`dse check` trains them on any dataset (`check_data`: a subset); `tests/test_trainability.py` at tiny widths on
+synthetic images.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
+from dse.data import Dataset, load_dataset, take_subset
 from dse.space import PARAMS, PRESETS, Bypass, DesignPoint, Head, Norm, Stem, min_input_size
+from dse.train import Diverged, train
 
 
 def corner_points(base: DesignPoint) -> dict[str, DesignPoint]:
@@ -74,6 +78,24 @@ class CheckRow:
         return (not self.diverged and math.isfinite(self.last_loss)
                 and self.last_loss < min(self.first_loss, math.log(100 / self.chance) - DEAD_MARGIN))
 
+    def to_dict(self) -> dict:
+        return {**asdict(self), "trains": self.trains}
+
+
+def check_data(dataset: str, data_dir=None, *, subset: int | None = None, test: int | None = None
+               ) -> Callable[[int], Dataset]:
+    """input size -> the data a check trains on there: the first `subset` training and `test` test images
+    (classes balanced), no validation split (the check reads the training loss); each size loaded once."""
+
+    @functools.cache
+    def data_for(size: int) -> Dataset:
+        wanted = [n for n in (subset, test) if n is not None]
+        data = load_dataset(dataset, data_dir, image_size=size, subset=max(wanted) if wanted else None,
+                            val_fraction=0)
+        return take_subset(data, subset or data.num_train, test=test) if wanted else data
+
+    return data_for
+
 
 def step_losses(point: DesignPoint, data, recipe, *, device: str = "cpu"):
     """Train and return (RunResult, the training loss of every step).
@@ -81,8 +103,6 @@ def step_losses(point: DesignPoint, data, recipe, *, device: str = "cpu"):
     `train` reports each epoch's running mean loss (`Progress.loss`) at every check; with `check_every=1` the
     loss of step i is i * mean_i - (i - 1) * mean_(i-1).
     """
-    from dse.train import train
-
     means: dict[tuple[int, int], float] = {}
 
     def record(p) -> None:
@@ -109,10 +129,6 @@ def check(points: dict[str, DesignPoint], data_for: Callable[[int], object],
           on_row: Callable[[CheckRow], None] | None = None) -> list[CheckRow]:
     """Train each point briefly on `data_for(point.input_size)`; the mean training loss of the first and of the
     last `window` steps tell whether it learned."""
-    import time
-
-    from dse.train import Diverged
-
     rows = []
     for name, point in points.items():
         data = data_for(point.input_size)

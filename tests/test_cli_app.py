@@ -113,7 +113,7 @@ def _option_block(help_text: str, option: str) -> str:
     return " ".join(" ".join(rows[start:end]).split())
 
 
-@pytest.mark.parametrize("command", ["arch", "train", "bench", "sweep", "search"])
+@pytest.mark.parametrize("command", ["arch", "train", "bench", "check", "sweep", "search"])
 def test_every_command_takes_the_same_design_flags_with_the_dataclass_defaults(command):
     result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0

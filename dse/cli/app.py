@@ -17,7 +17,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from dse.errors import DseError
 
-ORDER = ("arch", "train", "bench", "sweep", "search", "report", "dashboard")
+ORDER = ("arch", "train", "bench", "check", "sweep", "search", "report", "dashboard")
 """Commands in the order of the workflow, which is the order `dse --help` lists them in."""
 
 console = Console()
