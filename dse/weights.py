@@ -4,7 +4,7 @@ that were measured.
 The file is a plain `torch.save` dict of tensors, strings and numbers, so `torch.load(weights_only=True)` reads
 it without running code. It holds:
 
-* ``point``: the design point (`dse.model.load` rebuilds the module from it, so no class has to be pickled);
+* ``point``: the design point (`load` rebuilds the module from it, so no class has to be pickled);
 * ``state_dict``: the weights, in fp32, or with the convolution weights in fp16 (half the disk; biases and
   BatchNorm stay fp32) where that leaves the test accuracy unchanged (`choose_precision`);
 * ``mean``/``std``: the input normalisation the network was trained with (x = (pixel / 255 - mean) / std);
@@ -29,6 +29,8 @@ import torch
 from torch import nn
 
 from dse.errors import DseError
+from dse.model import SqueezeNet, build_model
+from dse.plan import MB, cost
 from dse.space import DesignPoint
 
 FORMAT = "dse-weights"
@@ -72,10 +74,8 @@ class Weights:
     probe: Probe | None
     record: dict = field(default_factory=dict)
 
-    def model(self) -> nn.Module:
+    def model(self) -> SqueezeNet:
         """The network in fp32, eval mode, on the CPU."""
-        from dse.model import build_model
-
         model = build_model(self.point)
         try:
             model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in self.state_dict.items()})
@@ -226,6 +226,12 @@ def read(path: str | os.PathLike) -> Weights:
     )
 
 
+def load(path: str | os.PathLike) -> SqueezeNet:
+    """The network of a dse weights file (`dse export`'s model.pt, or weights kept with a study): rebuilt from
+    its design point, fp32, eval mode, on the CPU."""
+    return read(path).model()
+
+
 # ------------------------------------------------------------------------------------------- checking
 
 
@@ -270,8 +276,6 @@ def check(weights: Weights, model: Callable[[torch.Tensor], torch.Tensor] | None
 def payload_mb(point: DesignPoint, precision: str) -> float:
     """Analytic size of the stored weights (parameters only, from the layer plan): what `--keep-weights`
     budgets with. The file adds BatchNorm statistics, the probe and a few KB of framing."""
-    from dse.plan import MB, cost
-
     if precision not in PRECISIONS:
         raise WeightsError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
     return cost(point).params * (2 if precision == "fp16" else 4) / MB

@@ -5,18 +5,14 @@ from optuna.artifacts import get_all_artifact_meta
 from trained_tiny import dse_study, pack_trained, trained_tiny
 
 from dse.artifacts import (
-    KEEP_POLICIES,
     WEIGHTS_ATTR,
     ArtifactStoreMissing,
     NoWeights,
     default_location,
     fetch_weights,
-    keeps,
-    plan_keep,
     store_for,
 )
-from dse.space import DesignPoint
-from dse.weights import WeightsError, check, payload_mb
+from dse.weights import check
 
 
 @pytest.mark.slow  # trains the tiny network (about 20 s on one core)
@@ -64,28 +60,3 @@ def test_store_location():
         store_for("postgresql://u@h/db")
     with pytest.raises(ArtifactStoreMissing, match="bucket only"):
         store_for("postgresql://u@h/db", "s3://bucket/prefix")
-
-
-def test_keep_policy():
-    finished = [(60.0, 1.0), (70.0, 3.0)]
-    assert keeps("all", (10.0, 9.0), finished) and not keeps("none", (99.0, 0.1), finished)
-    assert keeps("best", (65.0, 2.0), finished)  # between the two: on the front
-    assert keeps("best", (80.0, 5.0), finished)  # most accurate so far
-    assert keeps("best", (50.0, 0.5), finished)  # smallest so far
-    assert not keeps("best", (55.0, 2.0), finished)  # (60, 1) is more accurate and smaller
-    assert keeps("best", (60.0, 1.0), finished)  # a tie dominates nothing
-    assert keeps("best", (1.0, 1.0), [])
-    with pytest.raises(WeightsError, match="all, best, none"):
-        keeps("some", (1.0, 1.0), [])
-    assert set(KEEP_POLICIES) == {"all", "best", "none"}
-
-
-def test_keep_plan_sizes_come_from_the_plan():
-    points = [DesignPoint(sr=sr / 8).for_data(10, 3, 32) for sr in range(1, 9)] * 3  # the SR sweep, 3 seeds
-    total = sum(payload_mb(p, "fp16") for p in points)
-    auto = plan_keep(points)
-    assert auto.policy == "all" and auto.all_mb == pytest.approx(total) and f"{total:.1f} MB" in auto.line()
-    tight = plan_keep(points, budget_mb=total / 2)
-    assert tight.policy == "best" and "over" in tight.line()
-    assert plan_keep(points, "none").policy == "none"
-    assert plan_keep(points, precision="fp32").all_mb == pytest.approx(2 * total)

@@ -7,15 +7,15 @@ import optuna
 import pytest
 from sweep_helpers import TINY, TINY_DEFAULTS, TINY_DESIGN, TINY_RECIPE, ScriptedTrain, dse
 
-from dse.artifacts import WEIGHTS_ATTR, ArtifactStoreMissing, payload_mb
+from dse.artifacts import WEIGHTS_ATTR, ArtifactStoreMissing
 from dse.plan import cost
 from dse.space import DesignPoint
 from dse.study import layout
 from dse.study.grid import build_spec as sweep_spec
-from dse.study.keep import Keeper, largest_point, plan, policy_points
+from dse.study.keep import KEEP_POLICIES, Keeper, keeps, largest_point, plan, plan_keep, policy_points
 from dse.study.runner import RunOptions, run
 from dse.study.search import build_spec as search_spec
-from dse.weights import read
+from dse.weights import WeightsError, payload_mb, read
 
 
 def _sweep(values="0.25,0.5"):
@@ -166,7 +166,6 @@ def test_the_readme_disk_estimate_is_the_computed_one():
 
     from sweep_helpers import ROOT
 
-    from dse.artifacts import plan_keep
     from dse.latency import RUNS, WARMUP
 
     points = {}
@@ -214,3 +213,28 @@ def test_latency_runs_0_and_keep_weights_none_measure_and_store_nothing(tmp_path
     assert trial.state == optuna.trial.TrialState.COMPLETE and trial.user_attrs["top1"] >= 0
     assert not any(name in trial.user_attrs for name in (*layout.LATENCY_ATTRS, WEIGHTS_ATTR))
     assert not (tmp_path / "studies" / "g.artifacts").exists()
+
+
+def test_keep_policy():
+    finished = [(60.0, 1.0), (70.0, 3.0)]
+    assert keeps("all", (10.0, 9.0), finished) and not keeps("none", (99.0, 0.1), finished)
+    assert keeps("best", (65.0, 2.0), finished)  # between the two: on the front
+    assert keeps("best", (80.0, 5.0), finished)  # most accurate so far
+    assert keeps("best", (50.0, 0.5), finished)  # smallest so far
+    assert not keeps("best", (55.0, 2.0), finished)  # (60, 1) is more accurate and smaller
+    assert keeps("best", (60.0, 1.0), finished)  # a tie dominates nothing
+    assert keeps("best", (1.0, 1.0), [])
+    with pytest.raises(WeightsError, match="all, best, none"):
+        keeps("some", (1.0, 1.0), [])
+    assert set(KEEP_POLICIES) == {"all", "best", "none"}
+
+
+def test_keep_plan_sizes_come_from_the_plan():
+    points = [DesignPoint(sr=sr / 8).for_data(10, 3, 32) for sr in range(1, 9)] * 3  # the SR sweep, 3 seeds
+    total = sum(payload_mb(p, "fp16") for p in points)
+    auto = plan_keep(points)
+    assert auto.policy == "all" and auto.all_mb == pytest.approx(total) and f"{total:.1f} MB" in auto.line()
+    tight = plan_keep(points, budget_mb=total / 2)
+    assert tight.policy == "best" and "over" in tight.line()
+    assert plan_keep(points, "none").policy == "none"
+    assert plan_keep(points, precision="fp32").all_mb == pytest.approx(2 * total)

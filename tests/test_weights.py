@@ -2,10 +2,10 @@ import pytest
 import torch
 from trained_tiny import pack_trained, test_top1, trained_tiny
 
-from dse.model import build_model, load
+from dse.model import build_model
 from dse.plan import cost
 from dse.space import DesignPoint
-from dse.weights import WeightsError, WeightsMismatch, check, choose_precision, payload_mb, read, save
+from dse.weights import WeightsError, WeightsMismatch, check, choose_precision, load, payload_mb, read, save
 
 pytestmark = pytest.mark.slow  # trains the tiny network once per session (about 20 s on one core)
 
@@ -19,7 +19,7 @@ def test_trained_network_learned_something():
 def test_saved_weights_restore_logits_and_test_accuracy(tmp_path, precision):
     t = trained_tiny()
     path = save(pack_trained(t, precision), tmp_path / "w.pt")
-    model = load(path)  # dse.model.load: rebuilt from the point in the file
+    model = load(path)  # rebuilt from the point in the file
     assert model.point == t.point and not model.training
     x = read(path).normalise(t.data.test_images[:16])
     with torch.no_grad():

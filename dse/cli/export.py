@@ -20,7 +20,7 @@ class ExportChoiceError(DseError):
 
 
 FILE_ROLES = {
-    "pt": "state_dict + design point + probe: dse.model.load(path)",
+    "pt": "state_dict + design point + probe: dse.weights.load(path)",
     "json": "design point, input normalisation, the run's record",
     "pt2": "torch.export program: torch.export.load(path).module()",
     "onnx": "ONNX graph: input 'images' [N, C, H, W] normalised, output 'logits'",

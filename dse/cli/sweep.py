@@ -8,11 +8,14 @@ not a terminal.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from typing import Any
 
 import typer
+from rich import box
+from rich.table import Table
 
 from dse.cli.app import command, console, err_console, fail
 from dse.cli.live import LiveDisplay, Snapshot, SweepLog, TrialView, duration, eta_seconds, sweep_lines
@@ -49,6 +52,10 @@ from dse.cli.options import (
     WorkersOpt,
     design_options,
 )
+from dse.errors import DesignError, DseError
+from dse.plan import cost
+from dse.space import SWEEPABLE
+from dse.stats import STAT_HEADER, chance_warnings, format_stat, interval_name, seed_stat
 
 DEFAULT_DATASET = "cifar10"  # keeps the bare study name (the mission's `dse sweep --param sr` -> studies/sr.db)
 QUICK_HINT_AFTER_S = 600  # a CPU estimate longer than this gets the line on how to make a quick run
@@ -176,9 +183,6 @@ class Watch:
         self._macs: dict[tuple, float] = {}
 
     def macs(self, params: dict) -> float:
-        from dse.errors import DesignError
-        from dse.plan import cost
-
         key = tuple(sorted((k, v) for k, v in params.items() if k != "seed"))
         if key not in self._macs:
             try:
@@ -326,8 +330,6 @@ def _prior_rate(spec, dev) -> float | None:
     """Work per second (MACs x images) of the base point, from a few timed training steps (`dse.bench`): the
     ETA before the first trial has measured its own speed. On a CPU a small batch keeps this to seconds."""
     from dse.bench import bench
-    from dse.errors import DseError
-    from dse.plan import cost
     from dse.train import TrainingFailed
 
     batch = spec.recipe.batch_size if dev.type == "cuda" else min(spec.recipe.batch_size, 64)
@@ -407,7 +409,6 @@ def point_rows(trials, spec, retries: int) -> list[dict]:
     `dse.stats` names them (t-interval from 3 seeds, range from 2)."""
     from optuna.trial import TrialState
 
-    from dse.stats import format_stat, seed_stat
     from dse.study.layout import key_of, params_key
     from dse.study.progress import summarize
 
@@ -435,13 +436,6 @@ def point_rows(trials, spec, retries: int) -> list[dict]:
 
 
 def _sweep_table(trials, spec, retries: int) -> None:
-    import math
-
-    from rich import box
-    from rich.table import Table
-
-    from dse.stats import STAT_HEADER, chance_warnings, interval_name
-
     rows = point_rows(trials, spec, retries)
     has_val = any(r["val"] for r in rows)
     chose = "validation top-1 chose, test top-1 measured" if has_val else "no validation split: test top-1 chose"
@@ -472,10 +466,6 @@ def _sweep_table(trials, spec, retries: int) -> None:
 
 
 def _search_table(trials) -> None:
-    from rich import box
-    from rich.table import Table
-
-    from dse.space import SWEEPABLE
     from dse.study.progress import pareto_front
 
     front = pareto_front(trials)

@@ -23,13 +23,15 @@ from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
 
 import optuna
+import torch
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 import dse
-from dse.data import VAL_FRACTION, VAL_SEED
+from dse.data import VAL_FRACTION, VAL_SEED, dataset_info
 from dse.errors import DesignError, SweepError
 from dse.space import DATA_FIELDS, PARAMS, SWEEPABLE, DesignPoint
 from dse.study.layout import RECIPE_NOT_COMPARED
+from dse.train import recipe_for
 
 PRUNERS = ("none", "median", "hyperband")
 
@@ -140,8 +142,6 @@ def distribution(name: str, values: tuple) -> BaseDistribution:
 
 
 def torch_version() -> str:
-    import torch
-
     return torch.__version__
 
 
@@ -192,9 +192,6 @@ class SpecInputs:
         The base point is the preset (else squeezenet1_0), then `held` (the values a kind of study holds for its
         swept parameters: `paper_fixed`), then the design options and --set.
         """
-        from dse.data import dataset_info
-        from dse.train import recipe_for
-
         explicit = self.fixed()
         for name in swept:
             if name in explicit:

@@ -104,8 +104,6 @@ def open_study(spec: Spec, options: RunOptions, *, create: bool = True, check: b
 
     With create=False a missing study gives None and nothing is written.
     """
-    from dse.study.queue import requeue
-
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     path = sqlite_path(resolve(options.storage, options.study_name))
     if not create and path is not None and not path.exists():
@@ -114,7 +112,7 @@ def open_study(spec: Spec, options: RunOptions, *, create: bool = True, check: b
         return None
     storage = open_storage(options.storage, options.study_name, heartbeat_interval=options.heartbeat_interval,
                            grace_period=options.grace_period, check=check,
-                           on_stale=lambda study, trial: requeue(study, trial, options.retries))
+                           on_stale=lambda study, trial: layout.requeue(study, trial, options.retries))
     name, sampler = options.study_name, spec.sampler()
     if name not in optuna.get_all_study_names(storage):
         if not create:

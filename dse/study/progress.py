@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
+from dse.plan import cost
 from dse.stats import SeedStat, mean_interval, seed_stat
 from dse.study.layout import (
     DONE,
@@ -163,8 +164,6 @@ def summarize(trials: list[FrozenTrial], spec, retries: int) -> list[PointSummar
     """The final table of a sweep (`dse.study.grid.SweepSpec`): per grid point, test top-1 over its completed
     seeds (mean, sd and `seed_stat`, as the report writes it), validation top-1 mean where recorded, size,
     time."""
-    from dse.plan import cost
-
     failed = {key_of(t): t for t in final_failures(trials, retries)}
     complete: dict[tuple, FrozenTrial] = {}
     for t in trials:
