@@ -16,6 +16,7 @@ def small():
     return load_dataset("synthetic", subset=256)
 
 
+@pytest.mark.slow  # times every variant in every round
 def test_compare_measures_each_variant_every_round_and_reports_its_median(small):
     variants = [Variant("fp32", "eager"), Variant("bf16", "eager"), Variant("fp32", "graph")]
     order = []

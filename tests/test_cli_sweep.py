@@ -174,6 +174,7 @@ def test_divergence_is_recorded_as_failed_and_the_sweep_goes_on(here):
     assert all(t.user_attrs["diverged"] and "non-finite loss" in t.user_attrs["fail_reason"] for t in study.trials)
 
 
+@pytest.mark.slow  # trains through the real command (the search itself: tests/test_search.py, scripted)
 def test_search_on_cpu_under_a_budget(here):
     result = cli("search", "--trials", "2", "--max-size-mb", "0.1", "--param", "base_e=16:32:16",
                  "--param", "incr_e=0:16:16", "--param", "sr=0.125:0.5", "--dataset", "synthetic", "--subset", "64",

@@ -5,9 +5,11 @@ from types import SimpleNamespace
 
 import optuna
 import pytest
-from sweep_helpers import TINY, TINY_DEFAULTS, TINY_DESIGN, TINY_RECIPE, ScriptedTrain, dse
+from sweep_helpers import TINY, TINY_DEFAULTS, TINY_DESIGN, TINY_RECIPE, ScriptedTrain, dse, one_thread  # noqa: F401
+from typer.testing import CliRunner
 
 from dse.artifacts import WEIGHTS_ATTR, ArtifactStoreMissing
+from dse.cli import app
 from dse.plan import cost
 from dse.space import DesignPoint
 from dse.study import layout
@@ -16,6 +18,10 @@ from dse.study.keep import KEEP_POLICIES, Keeper, keeps, largest_point, plan, pl
 from dse.study.runner import RunOptions, run
 from dse.study.search import build_spec as search_spec
 from dse.weights import WeightsError, payload_mb, read
+
+
+def cli(*args: str):
+    return CliRunner().invoke(app, list(args))
 
 
 def _sweep(values="0.25,0.5"):
@@ -88,14 +94,14 @@ def test_the_keep_plan_counts_every_trial_and_refuses_a_server_study_without_a_s
     assert biggest.sr == 0.5 and policy_points(search) == [biggest] * 3
 
 
-def test_a_server_study_with_keep_weights_and_no_store_is_one_line(tmp_path):
-    r = dse("sweep", "--param", "sr", "--values", "0.25", *TINY, "--storage",
-            "postgresql://postgres@127.0.0.1:5432/test", "--study-name", "nostore", "--keep-weights", "all",
-            cwd=tmp_path)
-    assert r.returncode == 2
+def test_a_server_study_with_keep_weights_and_no_store_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = cli("sweep", "--param", "sr", "--values", "0.25", *TINY, "--storage",
+            "postgresql://postgres@127.0.0.1:5432/test", "--study-name", "nostore", "--keep-weights", "all")
+    assert r.exit_code == 2
     assert r.stderr.strip().count("\n") == 0 and "--artifacts" in r.stderr
-    r = dse("sweep", "--param", "sr", "--values", "0.25", *TINY, "--keep-weights", "some", cwd=tmp_path)
-    assert r.returncode == 2 and "--keep-weights must be all, best or none" in r.stderr
+    r = cli("sweep", "--param", "sr", "--values", "0.25", *TINY, "--keep-weights", "some")
+    assert r.exit_code == 2 and "--keep-weights must be all, best or none" in r.stderr
     assert not (tmp_path / "studies").exists()
 
 
@@ -144,20 +150,20 @@ def test_latency_options_are_checked():
         _search(objective="speed")
 
 
-def test_bench_latency_times_a_point_without_training(tmp_path):
+def test_bench_latency_times_a_point_without_training():
     import json
 
-    r = dse("bench", "--latency", "--dataset", "synthetic", "--set", "base_e=16", "--set", "incr_e=16", "--json",
-            cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
+    r = cli("bench", "--latency", "--dataset", "synthetic", "--set", "base_e=16", "--set", "incr_e=16", "--json")
+    assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["single_ms"] > 0 and out["batch_ms"] > 0 and out["batch_size"] == 32 and out["threads"] >= 1
     assert out["point"]["base_e"] == 16 and out["point"]["input_size"] == 32
 
 
-def test_report_size_axis_is_checked(tmp_path):
-    r = dse("report", "nothing.db", "--size", "int3", cwd=tmp_path)
-    assert r.returncode == 2 and "--size must be one of fp32, int8, int4" in r.stderr
+def test_report_size_axis_is_checked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = cli("report", "nothing.db", "--size", "int3")
+    assert r.exit_code == 2 and "--size must be one of fp32, int8, int4" in r.stderr
 
 
 def test_the_readme_disk_estimate_is_the_computed_one():
@@ -204,11 +210,12 @@ def test_the_precision_check_scores_the_test_split_where_the_data_lives():
     assert top1_on_test_split(device_data)(model) == pytest.approx(counted) and model.training
 
 
-def test_latency_runs_0_and_keep_weights_none_measure_and_store_nothing(tmp_path):
+def test_latency_runs_0_and_keep_weights_none_measure_and_store_nothing(tmp_path, monkeypatch, one_thread):  # noqa: F811
     """What a GPU sweep passes (scripts/gpu_check.sh): no CPU latency and no weights, only the training."""
-    r = dse("sweep", "--param", "sr", "--values", "0.25", *TINY, "--study-name", "g", "--keep-weights", "none",
-            "--latency-runs", "0", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
+    monkeypatch.chdir(tmp_path)
+    r = cli("sweep", "--param", "sr", "--values", "0.25", *TINY, "--study-name", "g", "--keep-weights", "none",
+            "--latency-runs", "0")
+    assert r.exit_code == 0, r.output
     (trial,) = _load(tmp_path / "studies" / "g.db", "g").trials
     assert trial.state == optuna.trial.TrialState.COMPLETE and trial.user_attrs["top1"] >= 0
     assert not any(name in trial.user_attrs for name in (*layout.LATENCY_ATTRS, WEIGHTS_ATTR))

@@ -53,6 +53,7 @@ def test_dashboard_refuses_what_is_not_a_study(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # starts the real command (a server process)
 def test_dse_dashboard_command_starts_and_stops(sr_db):
     """The real command in its own process, as a user starts it: a free port on loopback, then SIGTERM."""
     code = "import sys; from dse.cli import main; sys.argv = ['dse'] + sys.argv[1:]; main()"
