@@ -5,14 +5,16 @@ the difference of the mean test top-1 against the seed-to-seed noise (Welch's t-
         --batch-size 128 --base-e 64 --incr-e 64 --seeds 3
 
 Runs go in alternating order (fp32 seed 0, bf16 seed 0, fp32 seed 1, ...), one intra-op thread each unless
---threads says otherwise; with --jobs 2 two runs train at once (one per core). Each run prints one line as it ends.
+--threads says otherwise; with --jobs 2 two runs train at once (one per core). Each run prints one line as it ends
+and, with --json FILE, is saved there at once; run again with the same arguments, the runs already in FILE are
+reused, so an interrupted measurement resumes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import os
 from concurrent.futures import ProcessPoolExecutor
 
 
@@ -49,27 +51,45 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--json", help="also write every run to this file")
     args = parser.parse_args()
-    from dse.stats import welch
+    from dse.stats import mean_interval, welch
 
-    order = [(p, s) for s in range(args.seeds) for p in ("fp32", "bf16")]
-    runs = []
+    settings = {k: v for k, v in vars(args).items() if k not in ("jobs", "json", "seeds")}
+    runs = [r for r in _saved_runs(args.json, settings) if r["seed"] < args.seeds]
+    order = [(p, s) for s in range(args.seeds) for p in ("fp32", "bf16")
+             if not any(r["precision"] == p and r["seed"] == s for r in runs)]
+    for run in runs:
+        _print_run(run, "(saved) ")
     with ProcessPoolExecutor(args.jobs) as pool:
-        for run in pool.map(one_run, [args] * len(order), *zip(*order, strict=True)):
+        for run in pool.map(one_run, [args] * len(order), *zip(*order, strict=True)) if order else ():
             runs.append(run)
-            print(f"{run['precision']} seed {run['seed']}: test top-1 {run['top1']:.2f}% (validation "
-                  f"{run['val_top1']:.2f}%), {run['seconds']:.0f} s, {run['images_per_second']:.0f} img/s, "
-                  f"ran {run['dtype']}", flush=True)
+            _print_run(run)
+            if args.json:
+                with open(args.json, "w") as f:
+                    json.dump({"settings": settings, "runs": runs}, f, indent=1)
     top1 = {p: [r["top1"] for r in runs if r["precision"] == p] for p in ("fp32", "bf16")}
     for p, values in top1.items():
-        print(f"{p}: mean {statistics.mean(values):.2f}%, sd {statistics.stdev(values):.2f} over {len(values)} seeds")
+        mean, sd, lo, hi = mean_interval(values)
+        print(f"{p}: mean {mean:.2f}%, sd {sd:.2f}, 95% t-interval [{lo:.2f}, {hi:.2f}] over {len(values)} seeds")
     w = welch(top1["bf16"], top1["fp32"])
     print(f"bf16 - fp32: {w.diff:+.2f} points; Welch t {w.t:.2f}, df {w.df:.1f}, p {w.p:.2f}: "
           f"{'differs' if w.differs() else 'not told apart from seed noise'} at the 5% level")
     print(f"{runs[0]['train_images']:,} training and {runs[0]['test_images']:,} test images, {args.epochs} epochs, "
           f"batch {args.batch_size}, base_e=incr_e={args.base_e}, sr {args.sr}, {runs[0]['device']}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "runs": runs}, f, indent=1)
+
+
+def _print_run(run: dict, prefix: str = "") -> None:
+    print(f"{prefix}{run['precision']} seed {run['seed']}: test top-1 {run['top1']:.2f}% (validation "
+          f"{run['val_top1']:.2f}%), {run['seconds']:.0f} s, {run['images_per_second']:.0f} img/s, ran {run['dtype']}",
+          flush=True)
+
+
+def _saved_runs(path: str | None, settings: dict) -> list[dict]:
+    """The runs of an earlier, interrupted measurement with the same settings (none if they differ)."""
+    if not path or not os.path.exists(path):
+        return []
+    with open(path) as f:
+        saved = json.load(f)
+    return saved["runs"] if saved.get("settings") == settings else []
 
 
 if __name__ == "__main__":

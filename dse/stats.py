@@ -5,9 +5,9 @@ shown only where it means something: with 3 or more seeds the 95% t-interval of 
 range of the seeds, called a range; with 1 nothing. Accuracies live in [0, 100] %, and an interval that
 passes either end is clipped there, with the clipping said.
 
-Also here: chance level and the warnings for results near it or trained in too few steps, and the spread
-between seeds against the spread between design points. No Optuna, no pandas: the lead may move these to
-the study layer as they are.
+Also here: chance level and the warnings for results near it or trained in too few steps, the spread
+between seeds against the spread between design points, and the one Pareto (non-dominance) rule every front is
+drawn and chosen with. No Optuna, no pandas: the study layer and the report both read these.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 CONFIDENCE = 0.95
 MIN_SEEDS_FOR_CI = 3
@@ -328,3 +330,20 @@ def seed_spread(groups: Sequence[Sequence[float]]) -> SeedSpread:
         between = math.nan
     per_point = sum(len(g) for g in clean) / len(clean) if clean else math.nan
     return SeedSpread(within, between, len(means), pooled, per_point)
+
+
+# ---------------------------------------------------------------------------------------------- Pareto
+
+
+def pareto_mask(maximize: Sequence[float], *minimize: Sequence[float]) -> list[bool]:
+    """On the front: no other point is at least as good on every objective (one to maximize, any number to
+    minimize) and strictly better on one. Ties stay on the front together; a point with a NaN objective can
+    neither be dominated nor dominate (NaN compares false), so it is never silently dropped from a front."""
+    columns = [-np.asarray(maximize, dtype=float), *(np.asarray(m, dtype=float) for m in minimize)]
+    values = np.stack(columns, axis=1) if len(columns[0]) else np.zeros((0, len(columns)))
+    out = []
+    for row in values:
+        at_least_as_good = (values <= row).all(axis=1)
+        better_in_one = (values < row).any(axis=1)
+        out.append(not bool((at_least_as_good & better_in_one).any()))
+    return out

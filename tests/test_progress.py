@@ -31,7 +31,7 @@ def test_best_and_front_follow_validation_not_test():
     trials = [_trial(0, 0.25, 0, val=70.0, test=60.0, size=1.0), _trial(1, 0.5, 0, val=65.0, test=80.0, size=1.0),
               _trial(2, 0.125, 0, val=50.0, test=90.0, size=0.5)]
     assert chosen_split(trials) == "validation"
-    assert [chosen_top1(t) for t in trials] == [70.0, 65.0, 50.0]
+    assert [chosen_top1(t, chosen_split(trials)) for t in trials] == [70.0, 65.0, 50.0]
     assert [measured_top1(t) for t in trials] == [60.0, 80.0, 90.0]
     snap = snapshot(trials, total=3, retries=2, workers=1)
     assert snap.best.number == 0 and snap.chosen_on == "validation"
@@ -41,6 +41,7 @@ def test_best_and_front_follow_validation_not_test():
 def test_a_study_without_validation_falls_back_to_test_and_says_so():
     trials = [_trial(0, 0.25, 0, val=None, test=60.0), _trial(1, 0.5, 0, val=None, test=80.0)]
     assert chosen_split(trials) == "test"
+    assert [chosen_top1(t, chosen_split(trials)) for t in trials] == [60.0, 80.0]
     snap = snapshot(trials, total=2, retries=2, workers=1)
     assert snap.best.number == 1 and snap.chosen_on == "test"
 

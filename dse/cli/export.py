@@ -34,7 +34,8 @@ def export_command(
                                          show_default=False)],
     trial: Annotated[int | None, typer.Option("--trial", min=0, help="The trial number to export.")] = None,
     best: Annotated[bool, typer.Option("--best", help="Export the most accurate trial with kept weights (by "
-                                       "validation top-1 where recorded, else test top-1) within the budgets.")]
+                                       "validation top-1 where every candidate recorded it, else test top-1) "
+                                       "within the budgets.")]
     = False,
     max_size_mb: Annotated[float | None, typer.Option("--max-size-mb", min=0.0,
                                                       help="With --best: fp32 size budget (MB).")] = None,
@@ -129,8 +130,10 @@ def export_command(
 
 
 def choose_best(trials, max_size_mb: float | None, max_latency_ms: float | None, weights_attr: str):
-    """The kept trial with the highest val_top1 (where any trial records one) or top1 within the budgets; one
-    line when none fits."""
+    """The kept trial with the highest top-1 within the budgets, on the split `layout.choosing_split` names for
+    them (validation where every one recorded it, else test); one line when none fits."""
+    from dse.study.layout import TEST_TOP1, VAL_TOP1, VALIDATION, choosing_split
+
     kept = [t for t in trials if t.user_attrs.get(weights_attr) and t.user_attrs.get("top1") is not None]
     if not kept:
         raise ExportChoiceError("no completed trial of this study kept its weights (sweep with --keep-weights "
@@ -150,8 +153,8 @@ def choose_best(trials, max_size_mb: float | None, max_latency_ms: float | None,
             fastest = min(t.user_attrs["latency_ms"] for t in timed)
             raise ExportChoiceError(f"no trial with kept weights fits --max-latency-ms {max_latency_ms:g} within "
                                     f"the size budget (the fastest takes {fastest:.2f} ms)")
-    key = "val_top1" if any(t.user_attrs.get("val_top1") is not None for t in fits) else "top1"
-    chosen = max(fits, key=lambda t: (t.user_attrs.get(key, float("-inf")), -t.user_attrs.get("size_mb", 0.0),
-                                      -t.number))
-    by = "validation top-1" if key == "val_top1" else "test top-1 (no validation split recorded)"
+    split = choosing_split(t.user_attrs.get(VAL_TOP1) for t in fits)
+    key = VAL_TOP1 if split == VALIDATION else TEST_TOP1
+    chosen = max(fits, key=lambda t: (t.user_attrs[key], -t.user_attrs.get("size_mb", 0.0), -t.number))
+    by = "validation top-1" if split == VALIDATION else "test top-1 (no validation split recorded)"
     return chosen, by

@@ -40,8 +40,8 @@ def report(
 
     Several studies are also compared with error EDFs.
     """
-    from dse.report.figures import SIZES
     from dse.report.frame import load_studies
+    from dse.report.size import SIZES
 
     if size not in SIZES:
         raise ReportError(f"--size must be one of {', '.join(SIZES)}; got {size!r}")

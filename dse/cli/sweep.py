@@ -436,8 +436,11 @@ def point_rows(trials, spec, retries: int) -> list[dict]:
 
 
 def _sweep_table(trials, spec, retries: int) -> None:
+    from dse.study.layout import VALIDATION
+    from dse.study.progress import chosen_split
+
     rows = point_rows(trials, spec, retries)
-    has_val = any(r["val"] for r in rows)
+    has_val = chosen_split(trials) == VALIDATION
     chose = "validation top-1 chose, test top-1 measured" if has_val else "no validation split: test top-1 chose"
     console.print(f"per point · top-1 % as {STAT_HEADER} over seeds · {chose}", highlight=False, markup=False,
                   soft_wrap=not console.is_terminal)
@@ -466,10 +469,11 @@ def _sweep_table(trials, spec, retries: int) -> None:
 
 
 def _search_table(trials) -> None:
-    from dse.study.progress import pareto_front
+    from dse.study.layout import VALIDATION
+    from dse.study.progress import chosen_split, pareto_front
 
     front = pareto_front(trials)
-    has_val = any(t.user_attrs.get("val_top1") is not None for t in front)
+    has_val = chosen_split(trials) == VALIDATION  # the split the front was chosen on
     chose = "on validation top-1; test top-1 measured" if has_val else "on test top-1 (no validation split)"
     console.print(f"Pareto front {chose} ({len(front)} of {sum(1 for t in trials if t.values)} trained points)",
                   highlight=False, soft_wrap=not console.is_terminal)

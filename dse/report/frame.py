@@ -109,7 +109,7 @@ def swept_params(spec: dict[str, Any], trials: list[FrozenTrial]) -> tuple[str, 
     values: dict[str, set] = {}
     for t in trials:
         for k, v in _trial_params(t).items():
-            values.setdefault(k, set()).add(_key(v))
+            values.setdefault(k, set()).add(value_key(v))
     varying = tuple(k for k, vs in values.items() if k != "seed" and len(vs) > 1)
     return varying or tuple(k for k in values if k != "seed")
 
@@ -119,7 +119,7 @@ def _trial_params(t: FrozenTrial) -> dict[str, Any]:
     return dict(t.params) if t.params else layout.work_params(t)
 
 
-def _key(value: Any) -> Any:
+def value_key(value: Any) -> Any:
     """Compare floats from JSON and from Optuna without tripping over the last bit."""
     if isinstance(value, float):
         return round(value, 9)
@@ -325,5 +325,4 @@ def expected_seeds(spec: dict[str, Any]) -> int | None:
 
 
 def point_key(swept: tuple[str, ...], values: dict[str, Any]) -> tuple:
-    return tuple(_key(values.get(n)) for n in swept)
-
+    return tuple(value_key(values.get(n)) for n in swept)

@@ -5,7 +5,7 @@ The policy: `plan` (what this run keeps, and the line the CLI prints: all while 
 study's weights fits `KEEP_BUDGET_MB`, else best), `keeps` (whether a trial that just finished keeps its weights).
 Optuna offers no public way to delete an artifact, so the ``best`` policy decides at upload time: a trial's
 weights are kept when no finished trial beats it on both accuracy and size (it is on the accuracy-size Pareto
-front when it ends, by `dse.study.progress.pareto_mask`, the rule the front itself is drawn with). The final
+front when it ends, by `dse.stats.pareto_mask`, the rule the front itself is drawn with). The final
 front is always among the kept trials.
 
 The runner calls a `Keeper` at two moments of a trial, both while the trial is still running (Optuna refuses
@@ -37,8 +37,8 @@ from dse.data import DeviceData
 from dse.latency import RUNS, measure
 from dse.model import build_model
 from dse.space import DesignPoint
+from dse.stats import pareto_mask
 from dse.study import layout
-from dse.study.progress import pareto_mask
 from dse.study.search import size_corner
 from dse.study.storage import resolve
 from dse.train import evaluate
@@ -138,9 +138,15 @@ class Keeper:
         return [math.nan if latency is None else float(latency)] if wanted else []
 
     def _store(self, trial, point, result) -> None:
-        chosen = result.val_top1 if result.val_top1 is not None else result.top1
         finished = self._finished() if self.policy == "best" else []  # only "best" compares (a read of the study)
-        if not keeps(self.policy, (chosen, result.size_mb), finished):
+        # this trial and those finished before it are the candidates; one split ranks them all
+        split = layout.choosing_split([result.val_top1, *(val for val, _, _ in finished)])
+
+        def chosen(val, test):
+            return val if split == layout.VALIDATION else test
+
+        if not keeps(self.policy, (chosen(result.val_top1, result.top1), result.size_mb),
+                     [(chosen(val, test), mb) for val, test, mb in finished]):
             return
         cpu = copy.deepcopy(result.model).to("cpu", torch.float32, memory_format=torch.contiguous_format).eval()
         precision = choose_precision(cpu, top1_on_test_split(self.data))
@@ -151,14 +157,13 @@ class Keeper:
                        record=record)
         store_weights(trial, weights, self.store)
 
-    def _finished(self) -> list[tuple[float, float]]:
-        """(accuracy that chooses, size MB) of the completed trials so far."""
+    def _finished(self) -> list[tuple[float | None, float, float]]:
+        """(validation top-1 or None, test top-1, size MB) of the completed trials so far."""
         out = []
         for t in self.handle.trials([TrialState.COMPLETE]):
             a = t.user_attrs
-            acc = a.get("val_top1") if a.get("val_top1") is not None else a.get("top1")
-            if acc is not None and a.get("size_mb") is not None:
-                out.append((float(acc), float(a["size_mb"])))
+            if a.get(layout.TEST_TOP1) is not None and a.get("size_mb") is not None:
+                out.append((a.get(layout.VAL_TOP1), float(a[layout.TEST_TOP1]), float(a["size_mb"])))
         return out
 
 

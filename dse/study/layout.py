@@ -17,6 +17,7 @@ dialect that nothing writes. Everything here uses Optuna's public API (user attr
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from collections import Counter
 from collections.abc import Iterable
@@ -58,6 +59,10 @@ EPOCH_VAL_TOP1 = "epoch_val_top1"
 RECIPE_NOT_COMPARED = ("seed", "step")
 RESULT_SECONDS = "train_seconds"
 EPOCH_TOP1 = "epoch_top1"
+
+VAL_TOP1 = "val_top1"  # validation top-1 (%), where the study holds a validation split: what chooses
+TEST_TOP1 = "top1"  # test top-1 (%): measured on every trial, chooses only where no validation is recorded
+VALIDATION, TEST = "validation", "test"  # the splits a choice can be made on (`choosing_split`)
 
 RETRIED_KINDS = frozenset({"oom", "error", "lost"})  # failures that count as attempts and are retried
 FINAL_KINDS = frozenset({"diverged", "invalid"})  # failures that are results: recorded once, never retried
@@ -235,6 +240,30 @@ def final_failures(trials: list[FrozenTrial], retries: int) -> list[FrozenTrial]
             out.append(t)
             seen.add(key)
     return out[::-1]
+
+
+# ------------------------------------------------------------------------------------------------ choices
+
+
+def choosing_split(val_top1: Iterable[Any]) -> str:
+    """The split every choice among candidates is made on (a Pareto front, "best", the weights a search keeps,
+    the trial `dse export --best` picks): `VALIDATION` when every candidate recorded a finite validation top-1,
+    else `TEST` (also for no candidates: nothing chose). `val_top1`: each candidate's recorded value, None where
+    it has none.
+
+    Every, not any: a choice ranks its candidates on one number, so each of them needs that number. Were one
+    recorded value enough, a candidate without it would either be ranked on its test top-1 against the others'
+    validation top-1 (two splits in one ranking, test choosing for it unannounced) or be left out of the choice
+    unannounced. "Every" never mixes splits and never drops a candidate, and where it falls back to test the
+    callers say so. Studies dse writes record validation top-1 on every trial or on none (the runner records it
+    whenever the study holds a validation split), so the two quantifiers differ only on a mixed study (another
+    tool's, or one edited by hand)."""
+    values = list(val_top1)
+    return VALIDATION if values and all(_recorded(v) for v in values) else TEST
+
+
+def _recorded(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 # ------------------------------------------------------------------------------------------------ retries

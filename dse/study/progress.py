@@ -1,32 +1,35 @@
 """Where a study stands and what it found: the snapshot, the sweep's table, the Pareto front, mean and interval.
 
 One statistic for the CLI and the report (`dse.stats`) and one Pareto
-rule (`pareto_mask`), so the two can never disagree.
+rule (`dse.stats.pareto_mask`), so the two can never disagree.
 
-Every choice here (the front, the best trial) is made on `chosen_top1`: validation top-1 where the trial recorded
-it, test top-1 only for studies from before the validation split. Test top-1 (`measured_top1`) is reported, never
-chosen on.
+Every choice here (the front, the best trial) is made on the split `chosen_split` names (`layout.choosing_split`:
+validation top-1 where every completed trial recorded it, test top-1 for studies from before the validation split)
+and reads `chosen_top1` on it. Test top-1 (`measured_top1`) is reported, never chosen on where validation exists.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
 from dse.plan import cost
-from dse.stats import SeedStat, mean_interval, seed_stat
+from dse.stats import SeedStat, mean_interval, pareto_mask, seed_stat
 from dse.study.layout import (
     DONE,
     INTERRUPTED,
     PROGRESS_ATTR,
     RESULT_SECONDS,
     SKIP_REASON_ATTR,
+    TEST_TOP1,
+    VAL_TOP1,
+    VALIDATION,
     WORKER_ATTR,
+    choosing_split,
     failure,
     final_failures,
     key_of,
@@ -54,38 +57,29 @@ def live_writer(trial, on_write: Callable[[], None]) -> Callable[[Any], None]:
     return write
 
 
-def chosen_top1(t: FrozenTrial) -> float:
-    """What a choice reads: validation top-1 where recorded, else (a study without a validation split) the
-    objective, which is then test top-1."""
-    val = t.user_attrs.get("val_top1")
-    return float(val) if isinstance(val, (int, float)) else float(t.values[0])
+def chosen_top1(t: FrozenTrial, split: str) -> float:
+    """What a choice on `split` (`chosen_split`) reads: the trial's validation top-1, or its test top-1."""
+    return float(t.user_attrs[VAL_TOP1]) if split == VALIDATION else measured_top1(t)
 
 
 def measured_top1(t: FrozenTrial) -> float:
     """Test top-1, what a result reports: the recorded attr, else the objective (studies before the split)."""
-    test = t.user_attrs.get("top1")
+    test = t.user_attrs.get(TEST_TOP1)
     return float(test) if isinstance(test, (int, float)) else float(t.values[0])
 
 
 def chosen_split(trials: list[FrozenTrial]) -> str:
-    """"validation" when every completed trial recorded validation top-1, else "test" (said as a fallback)."""
-    done = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
-    return "validation" if done and all(isinstance(t.user_attrs.get("val_top1"), (int, float)) for t in done) \
-        else "test"
-
-
-def pareto_mask(accuracy: Sequence[float], size: Sequence[float]) -> list[bool]:
-    """On the front: no other point is at least as accurate and at most as large, and strictly better in one."""
-    acc, mb = np.asarray(accuracy, dtype=float), np.asarray(size, dtype=float)
-    return [not bool(np.any((acc >= acc[i]) & (mb <= mb[i]) & ((acc > acc[i]) | (mb < mb[i]))))
-            for i in range(acc.size)]
+    """The split choices among the completed trials are made on (`layout.choosing_split`); "test" is said as a
+    fallback wherever it is shown."""
+    return choosing_split(t.user_attrs.get(VAL_TOP1) for t in trials if t.state == TrialState.COMPLETE and t.values)
 
 
 def pareto_front(trials: list[FrozenTrial]) -> list[FrozenTrial]:
     """Completed trials of a search (values: top-1, size) on the front, smallest first; accuracy is
-    `chosen_top1` (validation where recorded)."""
+    `chosen_top1` on `chosen_split` (validation where recorded)."""
     done = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
-    mask = pareto_mask([chosen_top1(t) for t in done], [t.values[1] for t in done])
+    split = chosen_split(done)
+    mask = pareto_mask([chosen_top1(t, split) for t in done], [t.values[1] for t in done])
     return sorted((t for t, on in zip(done, mask, strict=True) if on), key=lambda t: t.values[1])
 
 
@@ -103,7 +97,7 @@ class Snapshot:
     waiting: int
     failed: int  # final failures
     skipped: int  # search: sampled over the size budget, never trained
-    best: FrozenTrial | None  # the most accurate by `chosen_top1`: validation where recorded
+    best: FrozenTrial | None  # the most accurate by `chosen_top1` on `chosen_on`: validation where recorded
     eta_s: float | None
     running_trials: tuple[FrozenTrial, ...] = ()
     chosen_on: str = "validation"  # the split `best` was chosen on (`chosen_split`)
@@ -118,7 +112,8 @@ def snapshot(trials: list[FrozenTrial], total: int, retries: int, workers: int) 
     done_keys = {key_of(t) for t in trials if t.state in DONE and not t.user_attrs.get(SKIP_REASON_ATTR)}
     running = [t for t in trials if t.state == TrialState.RUNNING]
     failed = final_failures(trials, retries)
-    best = max((t for t in complete if t.values), key=chosen_top1, default=None)
+    split = chosen_split(trials)
+    best = max((t for t in complete if t.values), key=lambda t: chosen_top1(t, split), default=None)
     durations = [t.duration.total_seconds() for t in complete if t.duration]
     done = len(done_keys)
     remaining = max(0, total - done - len(failed))
@@ -128,7 +123,7 @@ def snapshot(trials: list[FrozenTrial], total: int, retries: int, workers: int) 
     return Snapshot(total=total, done=done, running=len(running),
                     waiting=sum(1 for t in trials if t.state == TrialState.WAITING), failed=len(failed),
                     skipped=sum(1 for t in trials if t.user_attrs.get(SKIP_REASON_ATTR)), best=best, eta_s=eta,
-                    running_trials=tuple(running), chosen_on=chosen_split(trials))
+                    running_trials=tuple(running), chosen_on=split)
 
 
 def trained_in_run(trials: list[FrozenTrial], run_id: str) -> int:
@@ -176,9 +171,8 @@ def summarize(trials: list[FrozenTrial], spec, retries: int) -> list[PointSummar
     for point_key, keys in by_point.items():
         done = [complete[k] for k in keys if k in complete]
         test = seed_stat([measured_top1(t) for t in done])
-        vals = [t.user_attrs.get("val_top1") for t in done]
-        val_mean = (mean_interval(vals)[0] if done and all(isinstance(v, (int, float)) for v in vals)
-                    else float("nan"))
+        vals = [t.user_attrs.get(VAL_TOP1) for t in done]
+        val_mean = mean_interval(vals)[0] if choosing_split(vals) == VALIDATION else float("nan")
         c = cost(spec.point.replace(**dict(point_key)))
         rows.append(PointSummary(
             values=dict(point_key), size_mb=c.size_mb, imagenet_size_mb=c.imagenet_size_mb,

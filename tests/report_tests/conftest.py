@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from dse.report.frame import study_data
+
 from .studies import PCT_VALUES, SR_VALUES, make_search, make_sweep
 
 # The sr sweep as a report meets it mid-run: one seed failed (diverged), one point running with its other
@@ -47,3 +49,9 @@ def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
             out[str(path.relative_to(folder))] = (hashlib.sha256(path.read_bytes()).hexdigest(),
                                                    os.stat(path).st_mtime_ns)
     return out
+
+
+@pytest.fixture(scope="module")
+def sr():
+    return study_data(make_sweep(None, "sr", {"sr": SR_VALUES}, seeds=2, fail=SR_FAIL, running=SR_RUNNING,
+                                 waiting=SR_WAITING, skip=SR_SKIP))

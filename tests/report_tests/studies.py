@@ -7,6 +7,7 @@ import itertools
 import math
 import random
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -14,6 +15,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState, create_trial
 
 from dse.plan import cost
+from dse.report.frame import study_data
 from dse.space import DesignPoint
 from dse.study import layout
 
@@ -151,3 +153,65 @@ def make_search(storage: str | optuna.storages.BaseStorage, name: str = "search"
             intermediate_values=dict(enumerate(curve(top1, EPOCHS), start=1)),
         ))
     return study
+
+
+def two_objective(points):
+    """A study of another tool with two objectives (accuracy, size) and one param `x`, no dse attrs."""
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for i, (acc, size) in enumerate(points):
+        study.add_trial(create_trial(values=[acc, size], params={"x": i}, distributions={"x": IntDistribution(0, 99)}))
+    return study_data(study)
+
+
+def val_sweep(points):
+    """A sweep with a validation split: per (sr, seed), validation and test top-1 and their per-epoch curves."""
+    study = optuna.create_study(direction="maximize")
+    definition = spec("sweep", ["sr"], {"sr": sorted({p[0] for p in points})}, 1, {})
+    layout.write_definition(study, {**definition, "val_fraction": 0.1, "val_seed": 0})
+    for sr, seed, val, test in points:
+        point = BASE.replace(sr=sr)
+        params = {**{k: getattr(point, k) for k in METAPARAMS}, "seed": seed, "bypass": point.bypass.value}
+        user = {**attrs(point, seed, test, 90.0, 2), "epoch_top1": [test - 5, test], "val_top1": val,
+                "epoch_val_top1": [val - 5, val]}
+        study.add_trial(create_trial(state=TrialState.COMPLETE, value=val, params=params, user_attrs=user,
+                                     distributions={k: DISTRIBUTIONS[k] for k in params},
+                                     intermediate_values={1: val - 5, 2: val}))
+    return study_data(study)
+
+
+DISTS = {"sr": FloatDistribution(0.01, 1.0), "seed": IntDistribution(0, 99)}
+
+
+def timed_study(rows, *, latency=True):
+    """A sweep whose trials recorded CPU latency (unless `latency` is False); rows: (sr, seed, val_top1, test top1,
+    latency ms)."""
+    study = optuna.create_study(direction="maximize")
+    study.set_user_attr(layout.DEFINITION_ATTR, {"kind": "sweep", "params": ["sr"], "dataset": "synthetic",
+                                                 "point": BASE.to_dict(), "seeds": 2})
+    for sr, seed, val, top1, ms in rows:
+        point = BASE.replace(sr=sr)
+        c = cost(point)
+        attrs = {**{name: getattr(c, name) for name in layout.COST_ATTRS}, "point": point.to_dict(),
+                 "top1": top1, "val_top1": val, "epochs": 1}
+        if latency:
+            attrs.update({"latency_ms": ms, "latency_batch_ms": 10 * ms, "latency_batch_size": 32,
+                          "latency_threads": 4, "latency_cpu": "Test CPU"})
+        study.add_trial(create_trial(state=TrialState.COMPLETE, values=[val], params={"sr": sr, "seed": seed},
+                                     distributions=DISTS, user_attrs=attrs))
+    return study_data(study)
+
+
+TIMED_ROWS = [  # sr 0.25: most accurate, smallest, slowest; 0.5: fast; 0.75: slower, bigger and worse than 0.5
+    (0.25, 0, 80.0, 79.0, 6.0), (0.25, 1, 82.0, 81.0, 8.0),
+    (0.5, 0, 70.0, 69.0, 2.0), (0.5, 1, 70.0, 69.0, 4.0),
+    (0.75, 0, 60.0, 65.0, 5.0), (0.75, 1, 62.0, 66.0, 5.0),
+]
+
+DEMO = Path(__file__).resolve().parents[2] / "studies" / "cpu-demo-sr.db"  # a real sweep, committed
+
+
+def assert_draws(fig) -> None:
+    """A figure draws: marks on its axes, and a title."""
+    fig.canvas.draw()
+    drawn = sum(len(ax.lines) + len(ax.collections) + len(ax.patches) + len(ax.images) for ax in fig.axes)
+    assert drawn > 0 and fig.get_suptitle()

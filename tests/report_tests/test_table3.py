@@ -10,15 +10,11 @@ import statistics
 
 import pytest
 
-from dse.report.draw import draw_bypass_table
-from dse.report.figures import (
-    UNCONFIRMED,
-    bypass_table,
-    is_bypass_sweep,
-    paper,
-)
 from dse.report.frame import study_data
-from dse.report.write import study_figures, write_report
+from dse.report.paper import paper
+from dse.report.study_page import study_figures
+from dse.report.table3 import UNCONFIRMED, bypass_table, draw_bypass_table, is_bypass_sweep
+from dse.report.write import write_report
 from dse.stats import t_quantile
 
 from .studies import make_sweep
@@ -193,20 +189,3 @@ def test_the_report_of_a_bypass_sweep_has_the_figure_and_the_table(tmp_path):
     assert 'id="bypass_table3"' in html
 
 
-def test_learning_curves_of_variants_that_share_a_size_get_their_own_colours(three):
-    """Vanilla and simple bypass have the same size: coloured by size they would be one colour, two lines a
-    reader cannot tell apart."""
-    from matplotlib.colors import to_hex
-
-    from dse.report.draw import draw_learning_curves
-    from dse.report.figures import learning_curves
-
-    curves = learning_curves(three)
-    sizes = curves.lines.groupby("label")["size_mb"].first()
-    assert sizes.nunique() < len(sizes)  # the case in point: none and simple share their size
-    fig = draw_learning_curves(curves, "t")
-    colours = {}
-    for line in fig.axes[0].get_lines():
-        if not line.get_label().startswith("_") and "chance" not in line.get_label():
-            colours[line.get_label()] = to_hex(line.get_color())
-    assert len(colours) == 3 and len(set(colours.values())) == 3, colours

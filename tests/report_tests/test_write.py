@@ -1,20 +1,16 @@
 """Report files are written, non-trivial and honest: embedded figures, the table, failures with reasons,
-unfinished points as such; point labels do not overlap at the paper's 8- and 9-point grids."""
+unfinished points as such; figures that no longer apply are deleted; several studies are compared."""
 
 from __future__ import annotations
 
-import itertools
 import struct
 
 import pytest
-from matplotlib.text import Annotation
 
-from dse.report.draw import draw_accuracy_vs_size, text_box
-from dse.report.figures import accuracy_vs_size
 from dse.report.frame import load_studies, study_data
-from dse.report.write import failed_trials, write_comparison, write_report
+from dse.report.write import write_comparison, write_report
 
-from .studies import PCT_VALUES, SR_VALUES, make_sweep
+from .studies import make_search, make_sweep
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -108,58 +104,19 @@ def test_comparison(studies_dir, tmp_path):
     assert png_size(tmp_path / "error_edf.png")[0] > 800
 
 
-def test_failed_trials_say_what_became_of_the_work():
-    study = make_sweep(None, "r", {"sr": (0.25, 0.5)}, seeds=1, fail={(0.25, 0), (0.5, 0)})
-    from optuna.distributions import FloatDistribution, IntDistribution
-    from optuna.trial import create_trial
-
-    params = dict(study.trials[0].params)
-    study.add_trial(create_trial(value=70.0, params=params, distributions={
-        k: (FloatDistribution(0.0, 1.0) if isinstance(v, float) else IntDistribution(0, 1024))
-        for k, v in params.items() if k != "bypass"} | {"bypass": study.trials[0].distributions["bypass"]}))
-    fates = dict(zip(failed_trials(study_data(study).frame)["label"],
-                     failed_trials(study_data(study).frame)["fate"], strict=True))
-    assert fates == {"sr=0.25": "completed by trial 2", "sr=0.5": "final: no result for this seed"}
 
 
-def _label_boxes(fig):
-    """Point labels (annotations) per screen region: a panel with its twin axis counts as one."""
-    renderer = fig.canvas.get_renderer()
-    groups: dict[tuple, list] = {}
-    for ax in fig.axes:
-        key = tuple(round(v) for v in ax.get_window_extent(renderer).bounds)
-        for text in ax.texts:
-            if isinstance(text, Annotation) and text.get_text():
-                groups.setdefault(key, []).append((text.get_text(), text_box(text, renderer), ax))
-    return groups
+def test_every_figure_a_report_can_draw_is_one_the_writer_knows_to_clear():
+    """A figure that no longer applies is deleted by name (`FIGURE_NAMES`): the names must be every figure's."""
+    from dse.report.edf import edf_figure, error_edf
+    from dse.report.study_page import study_figures
+    from dse.report.write import FIGURE_NAMES
 
+    from .studies import TIMED_ROWS, timed_study
 
-@pytest.mark.parametrize("param, values, fixed", [("sr", SR_VALUES, {}), ("pct3x3", PCT_VALUES, {"sr": 0.5})])
-@pytest.mark.parametrize("seeds", [1, 3])
-def test_point_labels_do_not_overlap_at_the_paper_grids(param, values, fixed, seeds):
-    data = study_data(make_sweep(None, param, {param: values}, seeds=seeds, fixed=fixed))
-    fig = draw_accuracy_vs_size(accuracy_vs_size(data))
-    fig.canvas.draw()
-    groups = _label_boxes(fig)
-    assert sum(len(v) for v in groups.values()) >= 2 * len(values) + 1  # top-1, top-5, the paper's own points
-    for boxes in groups.values():
-        for (t1, b1, _), (t2, b2, _) in itertools.combinations(boxes, 2):
-            assert not b1.overlaps(b2), f"labels {t1!r} and {t2!r} overlap"
-        for text, box, ax in boxes:
-            frame = ax.get_window_extent(fig.canvas.get_renderer())
-            assert frame.x0 - 1 <= box.x0 and box.x1 <= frame.x1 + 1, f"label {text!r} leaves its panel"
-
-
-def test_summary_says_which_split_chose_and_which_measured():
-    from dse.report.figures import point_stats
-    from dse.report.write import summary_markdown
-
-    from .test_figures import _val_sweep
-
-    data = _val_sweep([(0.25, 0, 70.0, 60.0), (0.5, 0, 65.0, 80.0)])
-    data.frame["val_images"], data.frame["test_images"] = 500, 1000
-    text = summary_markdown(data, point_stats(data), [])
-    assert ("validation top-1 (a held-out part of the training data, 500 images) chose" in text
-            and "test top-1 (1,000 images) is every accuracy shown" in text)
-    old = study_data(make_sweep(None, "old", {"sr": (0.25, 0.5)}, seeds=1))
-    assert "fall back to test top-1" in summary_markdown(old, point_stats(old), [])
+    grid = study_data(make_sweep(None, "g", {"sr": (0.25, 0.5), "pct3x3": (0.25, 0.75), "bypass": ("none", "simple")},
+                                 seeds=1))
+    search = study_data(make_search(None, n=8))
+    made = {f.name for data in (grid, search, timed_study(TIMED_ROWS)) for f in study_figures(data)}
+    made.add(edf_figure(error_edf([grid, search]), "g vs search").name)
+    assert made == set(FIGURE_NAMES)

@@ -1,0 +1,67 @@
+"""The study layout's one rule for which split chooses (`layout.choosing_split`), and every place that chooses
+following it: the study layer (front, best), the report, `dse export --best` and the end tables of the CLI."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution, IntDistribution
+from optuna.trial import TrialState, create_trial
+
+from dse.study.layout import TEST, VALIDATION, choosing_split
+
+DISTS = {"sr": FloatDistribution(0.125, 1.0), "seed": IntDistribution(0, 9)}
+
+
+def test_validation_chooses_only_where_every_candidate_recorded_it():
+    assert choosing_split([70.0, 65, 50.5]) == VALIDATION
+    assert choosing_split([70.0, None, 50.0]) == TEST  # one candidate without it: all are ranked on test
+    assert choosing_split([70.0, math.nan]) == TEST and choosing_split([70.0, math.inf]) == TEST
+    assert choosing_split([True, 50.0]) == TEST and choosing_split(["70", 50.0]) == TEST  # not a recorded number
+    assert choosing_split([]) == TEST  # no candidates: nothing chose
+    assert choosing_split(v for v in (1.0, 2.0)) == VALIDATION  # any iterable, read once
+
+
+def _mixed_trials():
+    """Trial 0 is best on validation, trial 2 best on test and smallest; trial 1 recorded no validation."""
+    rows = [(0.25, 70.0, 60.0, 1.0), (0.5, None, 80.0, 1.0), (0.125, 50.0, 90.0, 0.5)]
+    trials = []
+    for number, (sr, val, test, size) in enumerate(rows):
+        attrs = {"top1": test, "size_mb": size, "train_seconds": 1.0, "weights_artifact_id": f"w{number}",
+                 **({} if val is None else {"val_top1": val})}
+        trial = create_trial(state=TrialState.COMPLETE, values=[test if val is None else val, size],
+                             params={"sr": sr, "seed": 0}, distributions=DISTS, user_attrs=attrs)
+        trial.number = number
+        trials.append(trial)
+    return trials
+
+
+@pytest.mark.parametrize("mixed", [True, False])
+def test_every_place_that_chooses_agrees_on_the_split(mixed, capsys):
+    from dse.cli.app import console
+    from dse.cli.export import choose_best
+    from dse.cli.sweep import _search_table
+    from dse.report.frame import study_data
+    from dse.report.points import point_stats
+    from dse.report.trust import selection
+    from dse.study.progress import chosen_split, pareto_front, snapshot
+
+    trials = _mixed_trials()
+    if not mixed:
+        trials[1].user_attrs["val_top1"] = 40.0
+    split = TEST if mixed else VALIDATION
+    assert chosen_split(trials) == split
+    assert snapshot(trials, total=3, retries=2, workers=1).chosen_on == split
+    # on test, trial 2 (90%, 0.5 MB) beats both others; on validation trial 0 is the best and stays on the front
+    assert snapshot(trials, total=3, retries=2, workers=1).best.number == (2 if mixed else 0)
+    assert [t.number for t in pareto_front(trials)] == ([2] if mixed else [2, 0])
+    chosen, by = choose_best(trials, None, None, "weights_artifact_id")
+    assert chosen.number == (2 if mixed else 0) and by.startswith(f"{split} top-1")
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.add_trials(trials)
+    assert selection(point_stats(study_data(study))).split == split
+    with console.capture() as captured:
+        _search_table(trials)
+    assert (f"on {split} top-1" in captured.get()) and (("val top-1 %" in captured.get()) == (not mixed))
