@@ -169,7 +169,7 @@ def test_cifar10_jpeg_copy_loads_and_then_comes_from_the_cache(request, monkeypa
         raise AssertionError("images were decoded: the second load did not come from the cache")
 
     # from here on only the cache can give the images (reading a few headers for the channel count is no decoding)
-    monkeypatch.setattr("dse.data.decode_many", no_decoding)
+    monkeypatch.setattr("dse.data.folder.decode_many", no_decoding)
     data = load_dataset(name, cache, subset=1000, val_fraction=0)
     assert (data.num_train, data.num_test) == (1000, 1000)
     assert torch.bincount(data.test_labels).tolist() == [100] * 10
