@@ -51,8 +51,8 @@ class Row:
 def speed_rows(names: list[str], batch_sizes: list[int], levers: list[str], *, device: str, steps: int,
                warmup: int, tiny: bool, capture: bool | None = None) -> list[Row]:
     """Time each lever; a lever that fails (out of memory, say) gives a row with its error and the rest go on."""
-    from dse.bench import bench_data
     from dse.train import recipe_for, time_steps
+    from dse.train.bench import bench_data
 
     rows: list[Row] = []
     table = points(tiny=tiny)

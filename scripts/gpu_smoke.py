@@ -75,8 +75,8 @@ def oom_check(anchor, data, dev, batch: int) -> dict:
 def concurrent(anchor, recipe, dev, steps: int, warmup: int, threads: int) -> dict:
     """Aggregate images/s of `threads` trainings at once in this process, each on its own stream (eager step:
     a graph capture in one thread would break the other thread's work under the default capture mode)."""
-    from dse.bench import bench_data
     from dse.train import time_steps
+    from dse.train.bench import bench_data
 
     data = bench_data(anchor, recipe.batch_size)
     one = time_steps(anchor, data, recipe.replace(step="eager"), device=dev, steps=steps, warmup_steps=warmup)

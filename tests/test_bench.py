@@ -1,12 +1,12 @@
-"""dse.bench.compare: several ways of running one step, measured in alternating rounds."""
+"""dse.train.bench.compare: several ways of running one step, measured in alternating rounds."""
 
 import statistics
 
 import pytest
 
-from dse.bench import Variant, compare
 from dse.data import load_dataset
 from dse.space import DesignPoint
+from dse.train.bench import Variant, compare
 
 TINY = DesignPoint(base_e=16, incr_e=16).for_data(10, 3, 32)
 

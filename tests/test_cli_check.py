@@ -1,4 +1,4 @@
-"""`dse check`: the trainability check as a command (dse.trainability): chosen points, one row each, as they train."""
+"""`dse check`: the trainability check as a command (dse.train.check): chosen points, one row each, as they train."""
 
 from __future__ import annotations
 

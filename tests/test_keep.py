@@ -172,7 +172,7 @@ def test_the_readme_disk_estimate_is_the_computed_one():
 
     from sweep_helpers import ROOT
 
-    from dse.latency import RUNS, WARMUP
+    from dse.train.latency import RUNS, WARMUP
 
     points = {}
     for param, rng in (("sr", "0.125:1.0"), ("pct3x3", "0.01:0.99")):

@@ -8,19 +8,16 @@ import torch
 import torch.nn.functional as F
 from dse_testdata import cifar10_jpeg
 
-from dse.bench import bench
 from dse.data import DeviceData, load_dataset, take_subset
 from dse.errors import DesignError, DseError
 from dse.plan import cost
 from dse.space import DesignPoint, Norm
 from dse.train import (
-    GRAPH_WARMUP_STEPS,
     NO_NORM_RECIPE,
     DeviceError,
     Diverged,
     Recipe,
     RunResult,
-    Session,
     TrainingFailed,
     autocast_bf16,
     cpu_has_native_bf16,
@@ -30,6 +27,9 @@ from dse.train import (
     time_steps,
     train,
 )
+from dse.train.bench import bench
+from dse.train.graph import GRAPH_WARMUP_STEPS
+from dse.train.loop import Session
 
 # a narrow point (the cifar stem as sweeps use it): a real network, seconds per run on 2 CPU cores
 TINY = DesignPoint(base_e=32, incr_e=32).for_data(10, 3, 32)
@@ -179,7 +179,7 @@ def test_a_short_run_on_a_cifar10_subset_beats_chance_clearly(request):
     assert result.top1 > 15, result  # chance is 10% (standard error 1.3 points on 500 images); seeds 0-2: 19-23%
 
 
-# -- the CUDA-graph step (dse.train._StaticStep): on a CPU the same step runs uncaptured, or its capture fails
+# -- the CUDA-graph step (dse.train.graph.StaticStep): on a CPU the same step runs uncaptured, or its capture fails
 
 # BatchNorm, dropout, augmentation with flips, gradient clipping, weight decay, Nesterov: every part of the step
 EXACT = Recipe(epochs=1, batch_size=16, lr=0.05, grad_clip=0.5, precision="fp64", warmup=0.5)
@@ -219,7 +219,7 @@ def test_graph_step_gives_the_parameters_of_the_eager_step(flips, caplog):
     got = _state_after(static, steps)
     assert eager.step_ran == "eager" and eager.static is None
     assert static.step_ran == "static" and static.static.graph is None
-    with caplog.at_level(logging.WARNING, logger="dse.train"):
+    with caplog.at_level(logging.WARNING, logger="dse.train.graph"):
         failing = Session(NARROW, small, EXACT.replace(step="graph"), cpu, False, capture=True)
         fell_back = _state_after(failing, steps)
     assert failing.step_ran == "eager" and failing.static.eager_steps == GRAPH_WARMUP_STEPS

@@ -21,7 +21,7 @@ from dse.data import load_dataset, take_subset
 from dse.space import PARAMS, Bypass, DesignPoint, Head, Norm, Stem
 from dse.study.search import build_spec
 from dse.train import recipe_for
-from dse.trainability import check, check_points, corner_points, preset_points, step_losses
+from dse.train.check import check, check_points, corner_points, preset_points, step_losses
 
 NARROW = {"base_e": 32, "incr_e": 32}  # the lower end of base_e's domain; narrower, SR 0.125 leaves 2 squeeze filters
 BASE = DesignPoint(**NARROW).for_data(10, 3, 16)  # cifar stem, 16 px: a 2x2 map at conv10

@@ -1,5 +1,5 @@
 """`dse check`: does every part of the design space train on this data? Each preset and each corner of the domain,
-trained briefly (`dse.trainability`), one line per point as it finishes.
+trained briefly (`dse.train.check`), one line per point as it finishes.
 
 torch is imported inside the command, so that `dse --help` never loads it.
 """
@@ -55,7 +55,7 @@ def check_command(
 ) -> None:
     from dse.data import dataset_info
     from dse.train import device_name, recipe_for, resolve_device
-    from dse.trainability import check, check_data, check_points
+    from dse.train.check import check, check_data, check_points
 
     dev = resolve_device(device)
     info = dataset_info(dataset, data_dir)

@@ -74,7 +74,7 @@ def _val_fraction() -> float:
 
 
 def _latency_runs() -> int:
-    from dse.latency import RUNS
+    from dse.train.latency import RUNS
 
     return RUNS
 

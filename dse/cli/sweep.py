@@ -327,10 +327,10 @@ def loading_phase(spec) -> str:
 
 
 def _prior_rate(spec, dev) -> float | None:
-    """Work per second (MACs x images) of the base point, from a few timed training steps (`dse.bench`): the
+    """Work per second (MACs x images) of the base point, from a few timed training steps (`dse.train.bench`): the
     ETA before the first trial has measured its own speed. On a CPU a small batch keeps this to seconds."""
-    from dse.bench import bench
     from dse.train import TrainingFailed
+    from dse.train.bench import bench
 
     batch = spec.recipe.batch_size if dev.type == "cuda" else min(spec.recipe.batch_size, 64)
     try:

@@ -68,7 +68,7 @@ class RunOptions:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])  # tells this command's trials apart
     keep_weights: str | None = None  # all | best | none; None: all within a disk budget (dse.study.keep.plan)
     artifacts: str | None = None  # the artifact store; None: beside an SQLite study
-    latency_runs: int | None = None  # timed runs per latency; None: dse.latency's default; 0: none
+    latency_runs: int | None = None  # timed runs per latency; None: dse.train.latency's default; 0: none
 
     def __post_init__(self) -> None:
         if self.keep_weights not in (None, "all", "best", "none"):

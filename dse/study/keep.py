@@ -12,7 +12,7 @@ The runner calls a `Keeper` at two moments of a trial, both while the trial is s
 attrs on finished trials):
 
 * `before_training`: a search with a latency budget or a latency objective measures the point's latency on an
-  untrained network (dense convolutions take the same time whatever the weights, `dse.latency`), records it,
+  untrained network (dense convolutions take the same time whatever the weights, `dse.train.latency`), records it,
   and skips a point over the budget as the size budget does;
 * `after_training`: the trained network's latency is measured (unless it was measured before) and its weights
   are stored in the study's artifact store (`dse.artifacts`) when the policy keeps them. The stored file is fp16
@@ -34,7 +34,6 @@ from optuna.trial import TrialState
 
 from dse.artifacts import ArtifactStoreMissing, default_location, store_for, store_weights
 from dse.data import DeviceData
-from dse.latency import RUNS, measure
 from dse.model import build_model
 from dse.space import DesignPoint
 from dse.stats import pareto_mask
@@ -42,6 +41,7 @@ from dse.study import layout
 from dse.study.search import size_corner
 from dse.study.storage import resolve
 from dse.train import evaluate
+from dse.train.latency import RUNS, measure
 from dse.weights import WeightsError, choose_precision, pack, payload_mb
 
 LATENCY_OBJECTIVE = "latency"
@@ -88,7 +88,7 @@ class Keeper:
     data: Any  # the worker's DeviceData (test split, normalisation); a host Dataset is put on the CPU
     policy: str
     store: Any  # an optuna.artifacts store, or None when nothing is kept
-    latency_runs: int | None = None  # None: dse.latency.RUNS; 0: no latency measured
+    latency_runs: int | None = None  # None: dse.train.latency.RUNS; 0: no latency measured
 
     @classmethod
     def for_worker(cls, handle, data) -> Keeper:

@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass
 
 from dse.data import Dataset, load_dataset, take_subset
 from dse.space import PARAMS, PRESETS, Bypass, DesignPoint, Head, Norm, Stem, min_input_size
-from dse.train import Diverged, train
+from dse.train.loop import train
+from dse.train.outcome import Diverged
 
 
 def corner_points(base: DesignPoint) -> dict[str, DesignPoint]:
