@@ -207,6 +207,7 @@ def _state_after(session: Session, steps: int) -> dict[str, torch.Tensor]:
     return state
 
 
+@pytest.mark.slow  # three trainings of two epochs (the quick lane runs both steps: test_bench_levers.py)
 def test_graph_step_gives_the_parameters_of_the_eager_step(flips, caplog):
     """Tensor lr, static index buffer, batch made inside the step: bit for bit today's eager step, in fp64, over
     more than one epoch (the data order is redrawn); and so is a run whose capture fails (here: no CUDA)."""
@@ -233,6 +234,7 @@ def test_graph_step_gives_the_parameters_of_the_eager_step(flips, caplog):
     assert want["conv1.0.weight"].dtype == torch.float64
 
 
+@pytest.mark.slow  # three trainings of two epochs (the quick lane runs both steps: test_bench_levers.py)
 def test_train_records_the_step_that_ran(flips):
     small = flips
     eager = train(NARROW, small, EXACT.replace(epochs=2, step="eager"), device="cpu")
