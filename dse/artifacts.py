@@ -19,7 +19,13 @@ import tempfile
 from pathlib import Path
 
 import optuna
-from optuna.artifacts import FileSystemArtifactStore, download_artifact, upload_artifact
+from optuna.artifacts import (
+    Boto3ArtifactStore,
+    FileSystemArtifactStore,
+    GCSArtifactStore,
+    download_artifact,
+    upload_artifact,
+)
 from optuna.artifacts.exceptions import ArtifactNotFound
 
 from dse.weights import Weights, WeightsError, read, to_bytes
@@ -63,12 +69,8 @@ def open_store(location: str | os.PathLike, *, create: bool = False):
     (google-cloud-storage)."""
     text = os.fspath(location)
     if text.startswith("s3://"):
-        from optuna.artifacts import Boto3ArtifactStore
-
         return Boto3ArtifactStore(_bucket(text))
     if text.startswith("gs://"):
-        from optuna.artifacts import GCSArtifactStore
-
         return GCSArtifactStore(_bucket(text))
     path = Path(text).expanduser()
     if create:
