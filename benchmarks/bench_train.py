@@ -18,9 +18,9 @@ import sys
 
 import torch
 
-from dse.bench import bench, bench_data
 from dse.errors import DseError
 from dse.space import Norm, preset
+from dse.train.bench import bench, bench_data
 
 POINTS = {
     "anchor": preset("squeezenet1_0").replace(norm=Norm.batch),  # cifar stem, BatchNorm

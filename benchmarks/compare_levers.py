@@ -1,13 +1,12 @@
-"""The throughput levers side by side: eager step, CUDA-graph step, seeds trained together (vmapped).
+"""The throughput levers side by side: the eager step and the CUDA-graph step.
 
     python benchmarks/compare_levers.py                        # CUDA if present: batch 512 and 1024, anchor + sr 1.0
     python benchmarks/compare_levers.py --accuracy folder:data/cifar10-jpeg      # + 8-epoch top-1 of each lever
     python benchmarks/compare_levers.py --tiny                 # a CPU check of every path: batch 8, 2 steps
 
 One table per device: point, batch, lever, the step that ran (graph falls back to eager when its capture fails;
-on a CPU it runs uncaptured, "static"), images/s in steady state (all models of a step counted) and the ratio to
-the eager row. The accuracy table trains the anchor with each lever on the same data, so a lever never buys speed
-with accuracy: eager and graph with seed 0, batched with seeds 0..K-1 (seed 0's top-1 and the mean shown).
+on a CPU it runs uncaptured, "static"), images/s in steady state and the ratio to the eager row. The accuracy
+table trains the anchor with each lever on the same data (seed 0), so a lever never buys speed with accuracy.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ import torch
 from dse.errors import DseError
 from dse.space import DesignPoint, Norm, preset
 
-LEVERS = ("eager", "graph", "batched")
+LEVERS = ("eager", "graph")
 
 
 def points(image_size: int = 32, tiny: bool = False) -> dict[str, DesignPoint]:
@@ -50,11 +49,10 @@ class Row:
 
 
 def speed_rows(names: list[str], batch_sizes: list[int], levers: list[str], *, device: str, steps: int,
-               warmup: int, seeds: int, tiny: bool, capture: bool | None = None) -> list[Row]:
+               warmup: int, tiny: bool, capture: bool | None = None) -> list[Row]:
     """Time each lever; a lever that fails (out of memory, say) gives a row with its error and the rest go on."""
-    from dse.bench import bench_data
     from dse.train import recipe_for, time_steps
-    from dse.train_batched import time_seed_steps
+    from dse.train.bench import bench_data
 
     rows: list[Row] = []
     table = points(tiny=tiny)
@@ -66,28 +64,22 @@ def speed_rows(names: list[str], batch_sizes: list[int], levers: list[str], *, d
             eager = None
             for lever in levers:
                 try:
-                    if lever == "batched":
-                        t = time_seed_steps(point, data, recipe, tuple(range(seeds)), device=device, steps=steps,
-                                            warmup_steps=warmup)
-                    else:
-                        t = time_steps(point, data, recipe.replace(step=lever), device=device, steps=steps,
-                                       warmup_steps=warmup, capture=capture if lever == "graph" else None)
+                    t = time_steps(point, data, recipe.replace(step=lever), device=device, steps=steps,
+                                   warmup_steps=warmup, capture=capture if lever == "graph" else None)
                 except DseError as exc:
                     rows.append(Row(name, batch, lever, "failed", None, None, "", str(exc).splitlines()[0]))
                     continue
                 ips = t.images_per_second
                 eager = ips if lever == "eager" else eager
-                rows.append(Row(name, batch, lever if lever != "batched" else f"batched x{seeds}", t.step, ips,
-                                ips / eager if eager else None, t.device))
+                rows.append(Row(name, batch, lever, t.step, ips, ips / eager if eager else None, t.device))
     return rows
 
 
-def accuracy_rows(dataset: str, levers: list[str], *, device: str, epochs: int, seeds: int, subset: int | None,
-                  tiny: bool, batch: int) -> list[dict]:
+def accuracy_rows(dataset: str, levers: list[str], *, device: str, epochs: int, subset: int | None, tiny: bool,
+                  batch: int) -> list[dict]:
     """The anchor trained `epochs` epochs with each lever on `dataset`: top-1 and wall time."""
     from dse.data import load_dataset
     from dse.train import recipe_for, resolve_device, train
-    from dse.train_batched import train_seeds
 
     data = load_dataset(dataset, subset=subset)
     point = points(data.info.image_size, tiny)["anchor"].for_data(data.info.num_classes, data.info.in_channels,
@@ -98,16 +90,10 @@ def accuracy_rows(dataset: str, levers: list[str], *, device: str, epochs: int, 
     for lever in levers:
         started = time.perf_counter()
         try:
-            if lever == "batched":
-                results = train_seeds(point, data, recipe, tuple(range(seeds)), device=dev)
-                tops = [r.top1 for r in results if hasattr(r, "top1")]
-                row = dict(lever=f"batched x{seeds}", step="batched", top1=tops[0] if tops else None,
-                           mean_top1=sum(tops) / len(tops) if tops else None, failed=len(results) - len(tops))
-            else:
-                r = train(point, data, recipe.replace(step=lever), device=dev)
-                row = dict(lever=lever, step=r.step, top1=r.top1, mean_top1=r.top1, failed=0)
+            r = train(point, data, recipe.replace(step=lever), device=dev)
+            row = dict(lever=lever, step=r.step, top1=r.top1, failed=0)
         except DseError as exc:
-            row = dict(lever=lever, step="failed", top1=None, mean_top1=None, failed=1, note=str(exc))
+            row = dict(lever=lever, step="failed", top1=None, failed=1, note=str(exc))
         row.update(seconds=time.perf_counter() - started, epochs=epochs, dataset=dataset)
         out.append(row)
     return out
@@ -133,7 +119,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-sizes", default=None, help="comma-separated [default: 512,1024; --tiny: 8]")
     parser.add_argument("--steps", type=int, default=None, help="timed steps [default: 100; --tiny: 2]")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first [default: 20; --tiny: 1]")
-    parser.add_argument("--seeds", type=int, default=3, help="models of the batched lever")
     parser.add_argument("--tiny", action="store_true", help="narrow points, batch 8, 2 steps: a CPU test of the paths")
     parser.add_argument("--capture", action="store_true",
                         help="attempt the graph capture even on a CPU (it fails there: tests the eager fallback)")
@@ -152,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     warmup = args.warmup if args.warmup is not None else (1 if args.tiny else 20)
     try:
         rows = speed_rows(names, batch_sizes, levers, device=args.device, steps=steps, warmup=warmup,
-                          seeds=args.seeds, tiny=args.tiny, capture=True if args.capture else None)
+                          tiny=args.tiny, capture=True if args.capture else None)
         if args.json:
             for r in rows:
                 print(json.dumps({"table": "speed", **r.to_dict()}), flush=True)
@@ -160,18 +145,17 @@ def main(argv: list[str] | None = None) -> int:
             print_speed(rows)
         if args.accuracy:
             batch = batch_sizes[0]
-            acc = accuracy_rows(args.accuracy, levers, device=args.device, epochs=args.epochs, seeds=args.seeds,
-                                subset=args.subset, tiny=args.tiny, batch=batch)
+            acc = accuracy_rows(args.accuracy, levers, device=args.device, epochs=args.epochs, subset=args.subset,
+                                tiny=args.tiny, batch=batch)
             if args.json:
                 for a in acc:
                     print(json.dumps({"table": "accuracy", **a}), flush=True)
             else:
                 print(f"\nanchor, {args.epochs} epochs on {args.accuracy}, batch {batch}")
-                print(f"{'lever':<11} {'step':<7} {'top-1 %':>8} {'mean %':>7} {'s':>7}")
+                print(f"{'lever':<11} {'step':<7} {'top-1 %':>8} {'s':>7}")
                 for a in acc:
                     top = f"{a['top1']:>8.2f}" if a["top1"] is not None else f"{'failed':>8}"
-                    mean = f"{a['mean_top1']:>7.2f}" if a["mean_top1"] is not None else f"{'':>7}"
-                    print(f"{a['lever']:<11} {a['step']:<7} {top} {mean} {a['seconds']:>7.1f}")
+                    print(f"{a['lever']:<11} {a['step']:<7} {top} {a['seconds']:>7.1f}")
     except DseError as exc:
         print(f"compare_levers: {exc}", file=sys.stderr)
         return 2

@@ -6,10 +6,8 @@ the trial runs, so Optuna links it to the trial (optuna-dashboard lists it) and 
 ``studies/sr.artifacts/``); a PostgreSQL study names its store explicitly: a directory every machine of the
 sweep can reach (NFS), ``s3://bucket`` or ``gs://bucket``.
 
-Optuna offers no public way to delete an artifact, so the ``best`` policy decides at upload time: a trial's
-weights are kept when no finished trial beats it on both accuracy and size (it is on the accuracy-size Pareto
-front when it ends, by `dse.stats.pareto_mask`, the rule the front itself is drawn with). The final
-front is always among the kept trials.
+Which trials keep their weights (`--keep-weights`) is `dse.study.keep`'s decision; this module only stores and
+fetches them.
 
 Checked against optuna 4.0 .. 5.0 (`download_artifact` and `get_all_artifact_meta` are 4.0's).
 """
@@ -18,25 +16,25 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
-from optuna.artifacts import FileSystemArtifactStore, download_artifact, upload_artifact
+from optuna.artifacts import (
+    Boto3ArtifactStore,
+    FileSystemArtifactStore,
+    GCSArtifactStore,
+    download_artifact,
+    upload_artifact,
+)
 from optuna.artifacts.exceptions import ArtifactNotFound
 
-from dse.space import DesignPoint
-from dse.stats import pareto_mask
-from dse.weights import Weights, WeightsError, payload_mb, read, to_bytes
+from dse.weights import Weights, WeightsError, read, to_bytes
 
 WEIGHTS_ATTR = "weights_artifact_id"  # trial user attr: the artifact id of its weights file
 PRECISION_ATTR = "weights_precision"  # fp16 | fp32
 BYTES_ATTR = "weights_bytes"  # the file's size
 ARTIFACTS_SUFFIX = ".artifacts"
 WEIGHTS_MIMETYPE = "application/x-dse-weights"
-KEEP_POLICIES = ("all", "best", "none")
-KEEP_BUDGET_MB = 1024.0  # the default policy keeps all weights of a sweep whose estimate stays under this
 
 
 class ArtifactStoreMissing(WeightsError):
@@ -71,12 +69,8 @@ def open_store(location: str | os.PathLike, *, create: bool = False):
     (google-cloud-storage)."""
     text = os.fspath(location)
     if text.startswith("s3://"):
-        from optuna.artifacts import Boto3ArtifactStore
-
         return Boto3ArtifactStore(_bucket(text))
     if text.startswith("gs://"):
-        from optuna.artifacts import GCSArtifactStore
-
         return GCSArtifactStore(_bucket(text))
     path = Path(text).expanduser()
     if create:
@@ -155,54 +149,3 @@ def fetch_weights(study: optuna.Study, number: int, store) -> Weights:
             raise NoWeights(f"trial {number}'s weights (artifact {artifact_id}) are not in the artifact store; "
                             "was the study moved without its .artifacts directory?") from None
         return read(path)
-
-
-def load_weights(study: optuna.Study, number: int, store) -> tuple[object, DesignPoint]:
-    """(network, design point) of trial `number`: fp32, eval mode, on the CPU."""
-    weights = fetch_weights(study, number, store)
-    return weights.model(), weights.point
-
-
-# ------------------------------------------------------------------------------------------- policy
-
-
-def keeps(policy: str, candidate: tuple[float, float], finished: Iterable[tuple[float, float]]) -> bool:
-    """Whether a trial that just finished with (top-1 %, size MB) keeps its weights, given those finished
-    before it: all, none, or best (on the accuracy-size Pareto front of the trials so far)."""
-    if policy not in KEEP_POLICIES:
-        raise WeightsError(f"--keep-weights must be one of {', '.join(KEEP_POLICIES)}; got {policy!r}")
-    if policy == "all":
-        return True
-    if policy == "none":
-        return False
-    finished = list(finished)
-    return pareto_mask([*(acc for acc, _ in finished), candidate[0]], [*(mb for _, mb in finished), candidate[1]])[-1]
-
-
-@dataclass(frozen=True)
-class KeepPlan:
-    policy: str  # all | best | none
-    all_mb: float  # analytic size of every trial's weights (parameters at `precision`)
-    budget_mb: float
-    reason: str  # one line for the user: what is kept and why
-
-    def line(self) -> str:
-        return self.reason
-
-
-def plan_keep(points: Sequence[DesignPoint], policy: str | None = None, *, precision: str = "fp16",
-              budget_mb: float = KEEP_BUDGET_MB) -> KeepPlan:
-    """What a study of these trials (one point per trial, seeds repeated) keeps. No policy: all when the
-    analytic total stays within `budget_mb`, else best."""
-    total = sum(payload_mb(p, precision) for p in points)
-    n = len(points)
-    if policy is None:
-        policy = "all" if total <= budget_mb else "best"
-        why = "within" if policy == "all" else "over"
-        return KeepPlan(policy, total, budget_mb, f"keeping {policy} weights: {n} trials x their {precision} "
-                        f"weights = {total:.1f} MB, {why} the {budget_mb:g} MB budget")
-    if policy not in KEEP_POLICIES:
-        raise WeightsError(f"--keep-weights must be one of {', '.join(KEEP_POLICIES)}; got {policy!r}")
-    detail = {"all": f"{total:.1f} MB for {n} trials", "none": "no weights kept",
-              "best": f"at most {total:.1f} MB (the trials on the accuracy-size front as they finish)"}[policy]
-    return KeepPlan(policy, total, budget_mb, f"keeping {policy} weights: {detail} ({precision})")

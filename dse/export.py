@@ -2,7 +2,7 @@
 
 One directory per network:
 
-* ``model.pt``    the dse weights file (state_dict, design point, probe): ``dse.model.load("model.pt")``;
+* ``model.pt``    the dse weights file (state_dict, design point, probe): ``dse.weights.load("model.pt")``;
 * ``point.json``  the design point, the input normalisation and the run's record, for people and other tools;
 * ``model.pt2``   a ``torch.export`` program (``torch.export.load(...).module()``), batch size free;
 * ``model.onnx``  the same graph as ONNX (input ``images``, output ``logits``, batch size free), where the
@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from dse.errors import DseError
-from dse.weights import CheckResult, Weights, WeightsError, check, save
+from dse.weights import CheckResult, Weights, WeightsError, check, read, save
 
 MAX_BATCH = 4096  # the exported programs' batch dimension ranges over 1..MAX_BATCH
 ONNX_OPSET = 18
@@ -66,8 +66,6 @@ def export(weights: Weights, directory: str | os.PathLike, *, onnx: bool = True)
     files: dict[str, Path] = {}
     checks: dict[str, CheckResult] = {}
     skipped: dict[str, str] = {}
-
-    from dse.weights import read
 
     files["pt"] = save(weights, out / "model.pt")
     checks["pt"] = check(read(files["pt"]))

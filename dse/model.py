@@ -137,11 +137,3 @@ def load_torchvision_state_dict(model: SqueezeNet, state_dict: dict[str, torch.T
             raise ValueError(f"{source_name} {tuple(tensor.shape)} does not fit {name} {tuple(target.shape)}")
         mapped[name] = tensor
     model.load_state_dict(mapped)
-
-
-def load(path) -> SqueezeNet:
-    """The network of a dse weights file (`dse export`'s model.pt, or weights kept with a study): rebuilt from
-    its design point, fp32, eval mode, on the CPU."""
-    from dse.weights import read
-
-    return read(path).model()

@@ -1,4 +1,5 @@
-"""The SqueezeNet design space: a design point, its validation, presets and fire-module widths.
+"""The SqueezeNet design space: a design point, its validation, presets, fire-module widths, and the table of the
+parameters a sweep or search varies (`PARAMS`).
 
 Pure Python on purpose: sizes and costs of a point need no torch (see `dse.plan`).
 """
@@ -8,11 +9,12 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields, replace
 from enum import Enum
+from typing import Any
 
 from dse.errors import DesignError
 
 NUM_FIRE_MODULES = 8  # fire2 .. fire9
-METAPARAMETERS = ("base_e", "incr_e", "freq", "sr", "pct3x3")
+METAPARAMETERS = ("base_e", "incr_e", "freq", "sr", "pct3x3")  # the paper's five; `PARAMS` adds bypass
 DATA_FIELDS = ("num_classes", "in_channels", "input_size")
 """Design fields a dataset decides: train, bench, sweep and search take them from the data (never --set); arch
 has flags for them."""
@@ -241,3 +243,102 @@ def preset(name: str) -> DesignPoint:
         return PRESETS[name]
     except KeyError:
         raise DesignError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}") from None
+
+
+# ------------------------------------------------------------------------------------------------ parameters
+
+
+@dataclass(frozen=True)
+class PaperPanel:
+    """The paper's own sweep of a parameter (its Figure 3), as `dse/reference/squeezenet-paper.json` holds it."""
+
+    key: str  # the series in the reference file
+    figure: str  # how the paper names it
+    held: tuple[tuple[str, Any], ...] = ()  # what the paper held fixed while sweeping it (Figure 3(b): SR 0.5)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter a sweep or search varies: everything the grid, the search, the trainability check, the CLI and
+    the report know about it, written once (pycls keeps such a table in `sweep/analysis.py`).
+
+    A number has a range (`low`, `high`): a sweep's default range, a search's default bounds and the ends the
+    trainability check trains. A choice (bypass) has its `choices` instead, all of them by default.
+    """
+
+    name: str  # the DesignPoint field
+    label: str  # how figures and tables name it ("SR", as the paper writes it)
+    help: str  # the CLI flag's help
+    integer: bool = False
+    low: float | None = None
+    high: float | None = None
+    sweep_step: float | None = None  # a sweep's lattice for --range A:B (0.125: the paper's Figure 3 grids)
+    search_step: float | None = None  # a search's grain (None: continuous)
+    choices: tuple[str, ...] = ()
+    percent: bool = False  # shown as a percentage (the paper writes pct3x3 as 12.5%)
+    paper: PaperPanel | None = None
+
+    @property
+    def kind(self) -> str:
+        """"choice" (bypass) or "number"."""
+        return "choice" if self.choices else "number"
+
+    @property
+    def range(self) -> tuple:
+        """A sweep's default range: (low, high) of a number, the choices of a choice."""
+        return self.choices if self.choices else (self.low, self.high)
+
+    @property
+    def search_bounds(self) -> tuple:
+        """A search's default bounds, as its definition stores them: (low, high, step) of a number (step 1 for an
+        integer without a coarser grain, None for a continuous float), the choices of a choice."""
+        if self.choices:
+            return self.choices
+        return self.low, self.high, self.search_step or (1 if self.integer else None)
+
+    def format(self, value: Any) -> str:
+        """How a value reads in a label or table: a percentage where the paper writes one, integers as integers,
+        other numbers to 4 significant digits; "?" for a missing value."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "?"
+        if self.percent and isinstance(value, (int, float)):
+            return f"{100 * value:.3g}%"
+        if isinstance(value, float):
+            return f"{value:.1f}" if value.is_integer() else f"{value:.4g}"
+        return str(value)
+
+
+PARAMS: dict[str, Param] = {p.name: p for p in (
+    Param("base_e", "base_e", "Expand filters of fire2.", integer=True, low=32, high=256, sweep_step=32,
+          search_step=16),
+    Param("incr_e", "incr_e", "Expand filters added every FREQ fire modules.", integer=True, low=0, high=256,
+          sweep_step=32, search_step=16),
+    Param("freq", "freq", "Fire modules between width increases.", integer=True, low=1, high=8, sweep_step=1),
+    Param("sr", "SR", "Squeeze ratio s1x1 / e, in (0, 1].", low=0.125, high=1.0, sweep_step=0.125,
+          paper=PaperPanel("figure_3a_sr_sweep", "Figure 3(a)")),
+    Param("pct3x3", "pct3x3", "Share of 3x3 expand filters, in [0, 1].", low=0.01, high=0.99, sweep_step=0.125,
+          percent=True, paper=PaperPanel("figure_3b_pct3x3_sweep", "Figure 3(b)", held=(("sr", 0.5),))),
+    Param("bypass", "bypass", "Shortcut connections around fire modules.", choices=tuple(b.value for b in Bypass)),
+)}
+"""The parameters a sweep or search varies, in the order tables show them: the five metaparameters, then bypass."""
+
+SWEEPABLE = tuple(PARAMS)
+
+
+def param(name: str) -> Param:
+    """The table's entry for `name`; DesignError naming the sweepable parameters for any other."""
+    try:
+        return PARAMS[name]
+    except KeyError:
+        raise DesignError(f"{name!r} is not a sweepable parameter; sweepable: {', '.join(PARAMS)}") from None
+
+
+def label(name: str) -> str:
+    """How figures name a parameter ("SR"); a name outside the table as it is."""
+    return PARAMS[name].label if name in PARAMS else name
+
+
+def format_value(name: str, value: Any) -> str:
+    """How a value of parameter `name` reads in a label (`Param.format`); a name outside the table (a study dse
+    did not make) is formatted as a plain number or text."""
+    return (PARAMS[name] if name in PARAMS else Param(name, name, "")).format(value)

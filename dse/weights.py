@@ -4,7 +4,7 @@ that were measured.
 The file is a plain `torch.save` dict of tensors, strings and numbers, so `torch.load(weights_only=True)` reads
 it without running code. It holds:
 
-* ``point``: the design point (`dse.model.load` rebuilds the module from it, so no class has to be pickled);
+* ``point``: the design point (`load` rebuilds the module from it, so no class has to be pickled);
 * ``state_dict``: the weights, in fp32, or with the convolution weights in fp16 (half the disk; biases and
   BatchNorm stay fp32) where that leaves the test accuracy unchanged (`choose_precision`);
 * ``mean``/``std``: the input normalisation the network was trained with (x = (pixel / 255 - mean) / std);
@@ -29,6 +29,8 @@ import torch
 from torch import nn
 
 from dse.errors import DseError
+from dse.model import SqueezeNet, build_model
+from dse.plan import MB, cost
 from dse.space import DesignPoint
 
 FORMAT = "dse-weights"
@@ -72,10 +74,8 @@ class Weights:
     probe: Probe | None
     record: dict = field(default_factory=dict)
 
-    def model(self) -> nn.Module:
+    def model(self) -> SqueezeNet:
         """The network in fp32, eval mode, on the CPU."""
-        from dse.model import build_model
-
         model = build_model(self.point)
         try:
             model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in self.state_dict.items()})
@@ -142,7 +142,8 @@ def restored(model: nn.Module, precision: str) -> nn.Module:
 
 def choose_precision(model: nn.Module, evaluate: Callable[[nn.Module], float], recorded: float | None = None) -> str:
     """fp16 where the fp16-rounded network scores exactly what the trained one does (`evaluate` gives top-1 %
-    on the test split, `recorded` that of the trained network if already known), else fp32."""
+    on the test split, as `dse.study.keep.top1_on_test_split` does; `recorded` that of the trained network if
+    already known), else fp32."""
     if not fp16_fits(model):
         return "fp32"
     reference = evaluate(model) if recorded is None else recorded
@@ -179,13 +180,6 @@ def pack(
         weights = Weights(point, weights.state_dict, precision, mean, std, Probe(images, labels, logits),
                           weights.record)
     return weights
-
-
-def pack_for_data(model: nn.Module, point: DesignPoint, data, *, precision: str = "fp32",
-                  record: dict | None = None) -> Weights:
-    """`pack` with the normalisation and the first test images of the `dse.data.Dataset` the model trained on."""
-    return pack(model, point, precision=precision, mean=data.mean, std=data.std, probe_images=data.test_images,
-                probe_labels=data.test_labels, record={"dataset": data.info.name, **(record or {})})
 
 
 @torch.no_grad()
@@ -232,6 +226,12 @@ def read(path: str | os.PathLike) -> Weights:
     )
 
 
+def load(path: str | os.PathLike) -> SqueezeNet:
+    """The network of a dse weights file (`dse export`'s model.pt, or weights kept with a study): rebuilt from
+    its design point, fp32, eval mode, on the CPU."""
+    return read(path).model()
+
+
 # ------------------------------------------------------------------------------------------- checking
 
 
@@ -270,79 +270,15 @@ def check(weights: Weights, model: Callable[[torch.Tensor], torch.Tensor] | None
     return result
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, mean, std,
-             batch_size: int = 500) -> float:
-    """Top-1 % of `model` on uint8 `images` on the CPU in fp32 (for checks; training evaluates on its device)."""
-    model.eval()
-    m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
-    hits = 0
-    for i in range(0, len(labels), batch_size):
-        x = (images[i:i + batch_size].float() / 255 - m) / s
-        hits += int((model(x).argmax(1) == labels[i:i + batch_size]).sum())
-    return 100 * hits / max(1, len(labels))
-
-
-def check_accuracy(weights: Weights, images: torch.Tensor, labels: torch.Tensor, *, recorded: float,
-                   tolerance: float = 0.0) -> float:
-    """Top-1 % of the restored network on a whole test split; WeightsMismatch when it differs from `recorded`
-    by more than `tolerance` points (0 for a network trained and measured in fp32 on a CPU)."""
-    top1 = evaluate(weights.model(), images, labels, weights.mean, weights.std)
-    if abs(top1 - recorded) > tolerance:
-        raise WeightsMismatch(f"the restored network scores {top1:.2f}% top-1 on the {len(labels)} test images; "
-                              f"its record says {recorded:.2f}%")
-    return top1
-
-
 # ------------------------------------------------------------------------------------------- sizes
 
 
 def payload_mb(point: DesignPoint, precision: str) -> float:
     """Analytic size of the stored weights (parameters only, from the layer plan): what `--keep-weights`
     budgets with. The file adds BatchNorm statistics, the probe and a few KB of framing."""
-    from dse.plan import MB, cost
-
     if precision not in PRECISIONS:
         raise WeightsError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
     return cost(point).params * (2 if precision == "fp16" else 4) / MB
-
-
-def int8_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Weight-only int8: each convolution weight as int8 with one fp32 scale per output channel (symmetric);
-    biases and BatchNorm stay fp32. torch.ao's dynamic quantization only converts Linear and LSTM layers,
-    and SqueezeNet has none, so this is what an int8 export of it actually stores."""
-    out = {}
-    for name, tensor in model.state_dict().items():
-        t = tensor.detach().to("cpu")
-        if t.is_floating_point() and t.ndim > 1:
-            flat = t.float().reshape(t.shape[0], -1)
-            scale = (flat.abs().amax(1) / 127).clamp_min(torch.finfo(torch.float32).tiny)
-            out[name + ".int8"] = (flat / scale[:, None]).round().clamp(-127, 127).to(torch.int8).reshape(t.shape)
-            out[name + ".scale"] = scale
-        else:
-            out[name] = t.float() if t.is_floating_point() else t
-    return out
-
-
-def dequantize_int8(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The fp32 state_dict an int8 one stands for (to measure what int8 costs in accuracy)."""
-    out = {}
-    for name, tensor in state.items():
-        if name.endswith(".int8"):
-            base = name[: -len(".int8")]
-            scale = state[base + ".scale"]
-            out[base] = tensor.float() * scale.view(-1, *([1] * (tensor.ndim - 1)))
-        elif not name.endswith(".scale"):
-            out[name] = tensor
-    return out
-
-
-def serialized_mb(state: dict[str, torch.Tensor]) -> float:
-    """Bytes of `torch.save(state)` / 2^20: a measured size, framing included."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    return buffer.tell() / 2**20
 
 
 def _first_line(exc: object) -> str:

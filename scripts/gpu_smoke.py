@@ -21,12 +21,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
-# the paper's two sweeps as `dse sweep --param sr --range 0.125:1.0` and `--param pct3x3 --range 0.01:0.99` make
-# them (dse/sweep.py's docstring): the step 0.125 lattice, a pct3x3 sweep at sr 0.5
-SWEEPS = {
-    "sr": [("sr", v / 8) for v in range(1, 9)],
-    "pct3x3": [("pct3x3", v) for v in (0.01, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 0.99)],
-}
+PAPER_SWEEPS = ("sr", "pct3x3")  # Figure 3(a) and 3(b)
 
 
 def _compare_levers():
@@ -38,11 +33,12 @@ def _compare_levers():
 
 
 def sweep_points(anchor):
-    out = {}
-    for sweep, values in SWEEPS.items():
-        base = anchor.replace(sr=0.5) if sweep == "pct3x3" else anchor
-        out[sweep] = [base.replace(**{name: value}) for name, value in values]
-    return out
+    """The points of the paper's two sweeps as `dse sweep --param sr` and `--param pct3x3` make them: each
+    parameter's default grid (`dse.space.PARAMS`), a pct3x3 sweep held at sr 0.5 as the paper's Figure 3(b)."""
+    from dse.study.grid import grid_values, paper_fixed
+
+    return {sweep: [anchor.replace(**paper_fixed([sweep]), **{sweep: v}) for v in grid_values(sweep)]
+            for sweep in PAPER_SWEEPS}
 
 
 def estimate(anchor, epoch_seconds: float, setup_seconds: float, epochs: int, seeds: int) -> dict:
@@ -79,8 +75,8 @@ def oom_check(anchor, data, dev, batch: int) -> dict:
 def concurrent(anchor, recipe, dev, steps: int, warmup: int, threads: int) -> dict:
     """Aggregate images/s of `threads` trainings at once in this process, each on its own stream (eager step:
     a graph capture in one thread would break the other thread's work under the default capture mode)."""
-    from dse.bench import bench_data
     from dse.train import time_steps
+    from dse.train.bench import bench_data
 
     data = bench_data(anchor, recipe.batch_size)
     one = time_steps(anchor, data, recipe.replace(step="eager"), device=dev, steps=steps, warmup_steps=warmup)
@@ -127,12 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"device": str(dev), "batch": args.batch}
 
     # 1. each lever, timed (graph twice on a CPU: uncaptured, and with a capture that fails -> eager fallback)
-    models = max(2, args.seeds)  # of the batched lever
     rows = cl.speed_rows(["anchor"], [args.batch], list(cl.LEVERS), device=str(dev), steps=steps, warmup=warmup,
-                         seeds=models, tiny=args.tiny)
+                         tiny=args.tiny)
     if dev.type != "cuda":
         rows += cl.speed_rows(["anchor"], [args.batch], ["graph"], device=str(dev), steps=steps, warmup=warmup,
-                              seeds=models, tiny=args.tiny, capture=True)
+                              tiny=args.tiny, capture=True)
     report["levers"] = [r.to_dict() for r in rows]
     cl.print_speed(rows)
     works = {r.lever: r for r in rows if r.images_per_second and r.lever in ("eager", "graph")
@@ -164,8 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     est = estimate(anchor, one.train_seconds, setup, args.epochs, args.seeds)
     report["estimate_seconds"] = est
     for sweep, seconds in est.items():
-        print(f"smoke: estimated {sweep} sweep ({len(SWEEPS[sweep])} points x {args.seeds} seeds x {args.epochs} "
-              f"epochs): {seconds / 60:.1f} min")
+        points = len(sweep_points(anchor)[sweep])
+        print(f"smoke: estimated {sweep} sweep ({points} points x {args.seeds} seeds x {args.epochs} epochs): "
+              f"{seconds / 60:.1f} min")
 
     # 3. a forced OOM, and a normal run after it in this process
     report["oom"] = oom_check(anchor, data, dev, args.batch)

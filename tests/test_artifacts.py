@@ -5,19 +5,14 @@ from optuna.artifacts import get_all_artifact_meta
 from trained_tiny import dse_study, pack_trained, trained_tiny
 
 from dse.artifacts import (
-    KEEP_POLICIES,
     WEIGHTS_ATTR,
     ArtifactStoreMissing,
     NoWeights,
     default_location,
     fetch_weights,
-    keeps,
-    load_weights,
-    plan_keep,
     store_for,
 )
-from dse.space import DesignPoint
-from dse.weights import WeightsError, check, payload_mb
+from dse.weights import check
 
 
 @pytest.mark.slow  # trains the tiny network (about 20 s on one core)
@@ -34,15 +29,15 @@ def test_weights_kept_with_a_sqlite_study_restore_the_trained_network(tmp_path):
     assert [m.artifact_id for m in metas] == [kept.user_attrs[WEIGHTS_ATTR]]
 
     store = store_for(path)
-    model, point = load_weights(study, 0, store)
-    assert point == t.point
+    weights = fetch_weights(study, 0, store)
+    model = weights.model()
+    assert weights.point == t.point and not model.training
     x = pack_trained(t).normalise(t.data.test_images[:16])
     with torch.no_grad():
         restored, trained = model(x), t.model(x)
     # fp16 conv weights: logits within fp16's relative precision, the same predicted classes
     assert torch.allclose(restored, trained, rtol=1e-2, atol=2e-2)
     assert torch.equal(restored.argmax(1), trained.argmax(1))
-    weights = fetch_weights(study, 0, store)
     assert weights.record["top1"] == kept.user_attrs["top1"] and check(weights).agree == 8
 
     with pytest.raises(NoWeights, match="trial 1 of 'demo' has no stored weights"):
@@ -65,28 +60,3 @@ def test_store_location():
         store_for("postgresql://u@h/db")
     with pytest.raises(ArtifactStoreMissing, match="bucket only"):
         store_for("postgresql://u@h/db", "s3://bucket/prefix")
-
-
-def test_keep_policy():
-    finished = [(60.0, 1.0), (70.0, 3.0)]
-    assert keeps("all", (10.0, 9.0), finished) and not keeps("none", (99.0, 0.1), finished)
-    assert keeps("best", (65.0, 2.0), finished)  # between the two: on the front
-    assert keeps("best", (80.0, 5.0), finished)  # most accurate so far
-    assert keeps("best", (50.0, 0.5), finished)  # smallest so far
-    assert not keeps("best", (55.0, 2.0), finished)  # (60, 1) is more accurate and smaller
-    assert keeps("best", (60.0, 1.0), finished)  # a tie dominates nothing
-    assert keeps("best", (1.0, 1.0), [])
-    with pytest.raises(WeightsError, match="all, best, none"):
-        keeps("some", (1.0, 1.0), [])
-    assert set(KEEP_POLICIES) == {"all", "best", "none"}
-
-
-def test_keep_plan_sizes_come_from_the_plan():
-    points = [DesignPoint(sr=sr / 8).for_data(10, 3, 32) for sr in range(1, 9)] * 3  # the SR sweep, 3 seeds
-    total = sum(payload_mb(p, "fp16") for p in points)
-    auto = plan_keep(points)
-    assert auto.policy == "all" and auto.all_mb == pytest.approx(total) and f"{total:.1f} MB" in auto.line()
-    tight = plan_keep(points, budget_mb=total / 2)
-    assert tight.policy == "best" and "over" in tight.line()
-    assert plan_keep(points, "none").policy == "none"
-    assert plan_keep(points, precision="fp32").all_mb == pytest.approx(2 * total)

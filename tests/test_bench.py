@@ -1,12 +1,12 @@
-"""dse.bench.compare: several ways of running one step, measured in alternating rounds."""
+"""dse.train.bench.compare: several ways of running one step, measured in alternating rounds."""
 
 import statistics
 
 import pytest
 
-from dse.bench import Variant, compare
 from dse.data import load_dataset
 from dse.space import DesignPoint
+from dse.train.bench import Variant, compare
 
 TINY = DesignPoint(base_e=16, incr_e=16).for_data(10, 3, 32)
 
@@ -16,6 +16,7 @@ def small():
     return load_dataset("synthetic", subset=256)
 
 
+@pytest.mark.slow  # times every variant in every round
 def test_compare_measures_each_variant_every_round_and_reports_its_median(small):
     variants = [Variant("fp32", "eager"), Variant("bf16", "eager"), Variant("fp32", "graph")]
     order = []

@@ -113,7 +113,7 @@ def _option_block(help_text: str, option: str) -> str:
     return " ".join(" ".join(rows[start:end]).split())
 
 
-@pytest.mark.parametrize("command", ["arch", "train", "bench", "sweep", "search"])
+@pytest.mark.parametrize("command", ["arch", "train", "bench", "check", "sweep", "search"])
 def test_every_command_takes_the_same_design_flags_with_the_dataclass_defaults(command):
     result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
@@ -153,6 +153,7 @@ def test_explicit_flags_override_a_preset_even_at_the_default_value():
 HEAVY = ("torch", "optuna", "pandas", "matplotlib", "sqlalchemy")
 
 
+@pytest.mark.slow  # a fresh Python process each: the only way to see what an import of dse.cli loads
 @pytest.mark.parametrize("args", [["--help"], ["arch"], ["arch", "--help"], ["report", "--help"]])
 def test_help_and_arch_do_not_import_heavy_libraries(args):
     code = ("import sys; from dse.cli import app\n"

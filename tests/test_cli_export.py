@@ -6,7 +6,7 @@ from trained_tiny import dse_study, pack_trained, trained_tiny
 from typer.testing import CliRunner
 
 from dse.cli import app
-from dse.model import load
+from dse.weights import load
 
 pytestmark = pytest.mark.slow  # trains the tiny network and exports it (a minute or two on one core)
 runner = CliRunner()

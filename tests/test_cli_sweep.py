@@ -115,6 +115,9 @@ BAD = [
     (["--param", "sr", "--storage", "{other}"], "another application"),
     (["--param", "sr", "--storage", "postgresql://postgres@127.0.0.1:1/test"], "cannot open storage"),
     (["--param", "sr", "--device", "cuda:7"], "cuda:7"),
+    (["--param", "sr", "--set", "sr=0.5"], "sr is both swept (--param) and set (--set sr=0.5)"),
+    (["--param", "sr", "--sr", "0.5"], "sr is both swept (--param) and set (--sr 0.5)"),
+    (["--param", "freq", "--set", "freq=2", "--freq", "2"], "(--freq 2 and --set freq=2)"),
 ]
 
 
@@ -128,6 +131,7 @@ def test_bad_input_is_one_line_and_changes_no_file(here, args, message):
     result = cli("sweep", *TINY, *args)
     assert result.exit_code != 0
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "--set" in " ".join(args) or "--set" not in result.stderr  # names what was typed, nothing else
     assert {p: fingerprint(p) for p in here.iterdir() if p.is_file()} == files
     assert not (here / "studies").exists() and list((here / "adir").iterdir()) == []
 
@@ -170,6 +174,7 @@ def test_divergence_is_recorded_as_failed_and_the_sweep_goes_on(here):
     assert all(t.user_attrs["diverged"] and "non-finite loss" in t.user_attrs["fail_reason"] for t in study.trials)
 
 
+@pytest.mark.slow  # trains through the real command (the search itself: tests/test_search.py, scripted)
 def test_search_on_cpu_under_a_budget(here):
     result = cli("search", "--trials", "2", "--max-size-mb", "0.1", "--param", "base_e=16:32:16",
                  "--param", "incr_e=0:16:16", "--param", "sr=0.125:0.5", "--dataset", "synthetic", "--subset", "64",

@@ -145,7 +145,10 @@ def test_running_trials_report_their_epoch_and_step(tmp_path, one_thread):  # no
 
 def test_header_estimates_from_the_prior_speed_and_says_when_nothing_is_left():
     from dse.cli.live import Snapshot, TrialView
-    from dse.cli.sweep import header
+    from dse.cli.sweep import estimate, header_line
+
+    def header(title, study, where, device, snap, base_work=0.0):  # as the command prints it, once the study opened
+        return header_line(title, study, where, device, snap.remaining, estimate(snap, base_work))
 
     queued = tuple(TrialView(n, f"sr={n}", "queued", work=600.0) for n in range(3))
     line = header("sweep sr: 3 trials", "sr", "studies/sr.db", "cpu", Snapshot(total=3, trials=queued, rate=10.0))

@@ -169,7 +169,7 @@ def test_cifar10_jpeg_copy_loads_and_then_comes_from_the_cache(request, monkeypa
         raise AssertionError("images were decoded: the second load did not come from the cache")
 
     # from here on only the cache can give the images (reading a few headers for the channel count is no decoding)
-    monkeypatch.setattr("dse.data.decode_many", no_decoding)
+    monkeypatch.setattr("dse.data.folder.decode_many", no_decoding)
     data = load_dataset(name, cache, subset=1000, val_fraction=0)
     assert (data.num_train, data.num_test) == (1000, 1000)
     assert torch.bincount(data.test_labels).tolist() == [100] * 10
@@ -179,10 +179,17 @@ def test_cifar10_jpeg_copy_loads_and_then_comes_from_the_cache(request, monkeypa
 # ----------------------------------------------------------------------------------------- device batches
 
 
+def epoch(dd: DeviceData, batch_size: int, gen: torch.Generator, *, augment: bool = True) -> list:
+    """One epoch of (images, labels) batches as training draws them: a seeded order, then each step's batch."""
+    order = dd.train_order(gen)
+    b = dd.batch_size_for(batch_size)
+    return [dd.train_batch(order[i * b:(i + 1) * b], gen, augment=augment) for i in range(dd.steps_per_epoch(b))]
+
+
 def test_train_batches_are_normalised_channels_last_and_cover_each_epoch(synthetic):
     dd = DeviceData(synthetic, "cpu")
     gen = torch.Generator().manual_seed(0)
-    batches = list(dd.train_batches(128, gen, augment=False))
+    batches = epoch(dd, 128, gen, augment=False)
     assert len(batches) == dd.steps_per_epoch(128) == 4
     x, y = batches[0]
     assert x.shape == (128, 3, 32, 32) and x.dtype == torch.float32
@@ -195,7 +202,7 @@ def test_train_batches_are_normalised_channels_last_and_cover_each_epoch(synthet
 
 def test_unaugmented_batches_are_the_images_themselves(synthetic):
     dd = DeviceData(synthetic, "cpu")
-    x, y = next(dd.test_batches(50))
+    x, y = next(dd.eval_batches("test", 50))
     mean = torch.tensor(synthetic.mean).view(1, 3, 1, 1)
     std = torch.tensor(synthetic.std).view(1, 3, 1, 1)
     expected = (synthetic.test_images[:50].float() / 255 - mean) / std
@@ -207,8 +214,8 @@ def test_augmentation_is_a_padded_crop_and_flip_and_is_seeded():
     data = type(data)(data.info.__class__(**{**data.info.__dict__, "hflip": True}), data.train_images,
                       data.train_labels, data.test_images, data.test_labels, data.mean, data.std, "x")
     dd = DeviceData(data, "cpu")
-    a = next(dd.train_batches(16, torch.Generator().manual_seed(3)))
-    b = next(dd.train_batches(16, torch.Generator().manual_seed(3)))
+    a = epoch(dd, 16, torch.Generator().manual_seed(3))[0]
+    b = epoch(dd, 16, torch.Generator().manual_seed(3))[0]
     assert torch.equal(a[0], b[0])
     order = torch.randperm(64, generator=torch.Generator().manual_seed(3))[:16]
     assert torch.equal(a[1], data.train_labels[order])

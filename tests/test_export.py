@@ -5,8 +5,7 @@ import torch
 from trained_tiny import pack_trained, trained_tiny
 
 from dse.export import ExportError, export, onnx_missing
-from dse.model import load
-from dse.weights import WeightsMismatch, check
+from dse.weights import WeightsMismatch, check, load
 
 pytestmark = pytest.mark.slow  # trains the tiny network once per session, exports it (about a minute)
 

@@ -5,17 +5,23 @@ from types import SimpleNamespace
 
 import optuna
 import pytest
-from sweep_helpers import TINY, TINY_DEFAULTS, TINY_DESIGN, TINY_RECIPE, ScriptedTrain, dse
+from sweep_helpers import TINY, TINY_DEFAULTS, TINY_DESIGN, TINY_RECIPE, ScriptedTrain, dse, one_thread  # noqa: F401
+from typer.testing import CliRunner
 
-from dse.artifacts import WEIGHTS_ATTR, ArtifactStoreMissing, payload_mb
+from dse.artifacts import WEIGHTS_ATTR, ArtifactStoreMissing
+from dse.cli import app
 from dse.plan import cost
 from dse.space import DesignPoint
 from dse.study import layout
 from dse.study.grid import build_spec as sweep_spec
-from dse.study.keep import Keeper, largest_point, plan, policy_points
+from dse.study.keep import KEEP_POLICIES, Keeper, keeps, largest_point, plan, plan_keep, policy_points
 from dse.study.runner import RunOptions, run
 from dse.study.search import build_spec as search_spec
-from dse.weights import read
+from dse.weights import WeightsError, payload_mb, read
+
+
+def cli(*args: str):
+    return CliRunner().invoke(app, list(args))
 
 
 def _sweep(values="0.25,0.5"):
@@ -88,14 +94,14 @@ def test_the_keep_plan_counts_every_trial_and_refuses_a_server_study_without_a_s
     assert biggest.sr == 0.5 and policy_points(search) == [biggest] * 3
 
 
-def test_a_server_study_with_keep_weights_and_no_store_is_one_line(tmp_path):
-    r = dse("sweep", "--param", "sr", "--values", "0.25", *TINY, "--storage",
-            "postgresql://postgres@127.0.0.1:5432/test", "--study-name", "nostore", "--keep-weights", "all",
-            cwd=tmp_path)
-    assert r.returncode == 2
+def test_a_server_study_with_keep_weights_and_no_store_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = cli("sweep", "--param", "sr", "--values", "0.25", *TINY, "--storage",
+            "postgresql://postgres@127.0.0.1:5432/test", "--study-name", "nostore", "--keep-weights", "all")
+    assert r.exit_code == 2
     assert r.stderr.strip().count("\n") == 0 and "--artifacts" in r.stderr
-    r = dse("sweep", "--param", "sr", "--values", "0.25", *TINY, "--keep-weights", "some", cwd=tmp_path)
-    assert r.returncode == 2 and "--keep-weights must be all, best or none" in r.stderr
+    r = cli("sweep", "--param", "sr", "--values", "0.25", *TINY, "--keep-weights", "some")
+    assert r.exit_code == 2 and "--keep-weights must be all, best or none" in r.stderr
     assert not (tmp_path / "studies").exists()
 
 
@@ -144,20 +150,20 @@ def test_latency_options_are_checked():
         _search(objective="speed")
 
 
-def test_bench_latency_times_a_point_without_training(tmp_path):
+def test_bench_latency_times_a_point_without_training():
     import json
 
-    r = dse("bench", "--latency", "--dataset", "synthetic", "--set", "base_e=16", "--set", "incr_e=16", "--json",
-            cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
+    r = cli("bench", "--latency", "--dataset", "synthetic", "--set", "base_e=16", "--set", "incr_e=16", "--json")
+    assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["single_ms"] > 0 and out["batch_ms"] > 0 and out["batch_size"] == 32 and out["threads"] >= 1
     assert out["point"]["base_e"] == 16 and out["point"]["input_size"] == 32
 
 
-def test_report_size_axis_is_checked(tmp_path):
-    r = dse("report", "nothing.db", "--size", "int3", cwd=tmp_path)
-    assert r.returncode == 2 and "--size must be one of fp32, int8, int4" in r.stderr
+def test_report_size_axis_is_checked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = cli("report", "nothing.db", "--size", "int3")
+    assert r.exit_code == 2 and "--size must be one of fp32, int8, int4" in r.stderr
 
 
 def test_the_readme_disk_estimate_is_the_computed_one():
@@ -166,8 +172,7 @@ def test_the_readme_disk_estimate_is_the_computed_one():
 
     from sweep_helpers import ROOT
 
-    from dse.artifacts import plan_keep
-    from dse.latency import RUNS, WARMUP
+    from dse.train.latency import RUNS, WARMUP
 
     points = {}
     for param, rng in (("sr", "0.125:1.0"), ("pct3x3", "0.01:0.99")):
@@ -183,32 +188,60 @@ def test_the_readme_disk_estimate_is_the_computed_one():
     assert f"median of {RUNS} timed runs after {WARMUP} warm-up runs" in text
 
 
-def test_the_precision_check_evaluates_where_the_data_lives():
-    """The device-side top-1 (what a GPU sweep uses to choose fp16) is the CPU evaluation's on a CPU."""
+def test_the_precision_check_scores_the_test_split_where_the_data_lives():
+    """The top-1 that chooses a kept network's precision: every test image, normalised as in training, counted
+    where the data lives; the network itself stays where and as it was."""
     import torch
 
     from dse.data import DeviceData, load_dataset
     from dse.model import build_model
-    from dse.study.keep import data_normalisation, test_top1
-    from dse.weights import evaluate
+    from dse.study.keep import top1_on_test_split
 
     data = load_dataset("synthetic", subset=64)
     point = DesignPoint(**TINY_DESIGN).for_data(data.info.num_classes, data.info.in_channels, data.info.image_size)
     torch.manual_seed(0)
-    model = build_model(point).eval()
+    model = build_model(point).train()
     device_data = DeviceData(data, "cpu")
-    mean, std = data_normalisation(device_data)
-    assert mean == pytest.approx(data.mean) and std == pytest.approx(data.std)
-    assert test_top1(data) is None
-    assert test_top1(device_data)(model) == evaluate(model, data.test_images, data.test_labels, data.mean, data.std)
+    assert (device_data.mean, device_data.std) == (data.mean, data.std)  # what a kept network records
+    with torch.no_grad():
+        logits = model.eval()(device_data.normalise(device_data.test_images))
+    model.train()
+    counted = 100 * float((logits.argmax(1) == data.test_labels).float().mean())
+    assert top1_on_test_split(device_data)(model) == pytest.approx(counted) and model.training
 
 
-def test_latency_runs_0_and_keep_weights_none_measure_and_store_nothing(tmp_path):
+def test_latency_runs_0_and_keep_weights_none_measure_and_store_nothing(tmp_path, monkeypatch, one_thread):  # noqa: F811
     """What a GPU sweep passes (scripts/gpu_check.sh): no CPU latency and no weights, only the training."""
-    r = dse("sweep", "--param", "sr", "--values", "0.25", *TINY, "--study-name", "g", "--keep-weights", "none",
-            "--latency-runs", "0", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
+    monkeypatch.chdir(tmp_path)
+    r = cli("sweep", "--param", "sr", "--values", "0.25", *TINY, "--study-name", "g", "--keep-weights", "none",
+            "--latency-runs", "0")
+    assert r.exit_code == 0, r.output
     (trial,) = _load(tmp_path / "studies" / "g.db", "g").trials
     assert trial.state == optuna.trial.TrialState.COMPLETE and trial.user_attrs["top1"] >= 0
     assert not any(name in trial.user_attrs for name in (*layout.LATENCY_ATTRS, WEIGHTS_ATTR))
     assert not (tmp_path / "studies" / "g.artifacts").exists()
+
+
+def test_keep_policy():
+    finished = [(60.0, 1.0), (70.0, 3.0)]
+    assert keeps("all", (10.0, 9.0), finished) and not keeps("none", (99.0, 0.1), finished)
+    assert keeps("best", (65.0, 2.0), finished)  # between the two: on the front
+    assert keeps("best", (80.0, 5.0), finished)  # most accurate so far
+    assert keeps("best", (50.0, 0.5), finished)  # smallest so far
+    assert not keeps("best", (55.0, 2.0), finished)  # (60, 1) is more accurate and smaller
+    assert keeps("best", (60.0, 1.0), finished)  # a tie dominates nothing
+    assert keeps("best", (1.0, 1.0), [])
+    with pytest.raises(WeightsError, match="all, best, none"):
+        keeps("some", (1.0, 1.0), [])
+    assert set(KEEP_POLICIES) == {"all", "best", "none"}
+
+
+def test_keep_plan_sizes_come_from_the_plan():
+    points = [DesignPoint(sr=sr / 8).for_data(10, 3, 32) for sr in range(1, 9)] * 3  # the SR sweep, 3 seeds
+    total = sum(payload_mb(p, "fp16") for p in points)
+    auto = plan_keep(points)
+    assert auto.policy == "all" and auto.all_mb == pytest.approx(total) and f"{total:.1f} MB" in auto.line()
+    tight = plan_keep(points, budget_mb=total / 2)
+    assert tight.policy == "best" and "over" in tight.line()
+    assert plan_keep(points, "none").policy == "none"
+    assert plan_keep(points, precision="fp32").all_mb == pytest.approx(2 * total)

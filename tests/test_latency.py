@@ -1,8 +1,8 @@
 import torch
 
-from dse.latency import Latency, cpu_model, measure, point_latency
 from dse.model import build_model
 from dse.space import DesignPoint
+from dse.train.latency import Latency, cpu_model, measure, point_latency
 
 TINY = DesignPoint(base_e=8, incr_e=8, stem="v1_1", pooling="v1_1").for_data(10, 3, 32)
 

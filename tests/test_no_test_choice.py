@@ -186,5 +186,5 @@ def _sweep_spec(root: Path, tmp: Path):
     from dse.study.grid import build_spec as build_sweep
 
     return build_sweep(params=["sr"], values=[SWEEP_VALUES], seeds=2, dataset=f"folder:{root}",
-                       assignments=["base_e=16", "incr_e=16"], recipe_options={"epochs": 2, "batch_size": 16},
+                       design={"base_e": 16, "incr_e": 16}, recipe_options={"epochs": 2, "batch_size": 16},
                        data_dir=str(tmp / "cache"), prune="median")

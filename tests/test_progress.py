@@ -48,7 +48,7 @@ def test_a_study_without_validation_falls_back_to_test_and_says_so():
 
 def test_summarize_reports_test_and_validation_separately():
     spec = build_spec(params=["sr"], values=["0.25,0.5"], seeds=2, dataset="synthetic",
-                      assignments=["base_e=16", "incr_e=16"])
+                      design={"base_e": 16, "incr_e": 16})
     queued = {(p["sr"], p["seed"]): p for p in spec.initial_params()}
     trials = [_trial(0, 0.25, 0, 70.0, 60.0, queued=queued[0.25, 0]), _trial(1, 0.25, 1, 72.0, 62.0,
                                                                               queued=queued[0.25, 1]),

@@ -4,9 +4,9 @@ starting while the first still queues a large grid (PostgreSQL), a trial lost be
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -23,42 +23,44 @@ from dse.study.grid import build_spec
 from dse.study.runner import RunOptions, open_study, run
 
 GRID = ["--param", "sr=0.125:1.0", "--param", "pct3x3=0.01:0.99"]  # 8 x 9 points
+TEN = {"params": ["sr"], "values": [",".join(str(v / 10) for v in range(1, 11))], "dataset": "synthetic",
+       "subset": 64, "design": {"base_e": 16, "incr_e": 16}, "recipe_options": {"epochs": 1, "batch_size": 32}}
 
-
-def _spec(seeds: int):
-    return build_spec(params=["sr=0.125:1.0", "pct3x3=0.01:0.99"], dataset="synthetic", subset=64, seeds=seeds,
-                      design={"base_e": 16, "incr_e": 16}, recipe_options={"epochs": 1, "batch_size": 32})
-
-
-def _count(db, state: str) -> int:
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as con:
-            return con.execute("SELECT COUNT(*) FROM trials WHERE state = ?", (state,)).fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0  # no file or no tables yet
+KILLED_WHILE_QUEUEING = textwrap.dedent("""
+    import json, os, signal, sys
+    from dse.study import layout, queue
+    from dse.study.grid import build_spec
+    from dse.study.handle import RunOptions, open_study
+    handle = open_study(build_spec(**json.loads(sys.argv[2])), RunOptions(storage=sys.argv[1], study_name="sr"))
+    queued, enqueue = [], layout.queue
+    def enqueue_then_die(study, params, **attrs):
+        if len(queued) == int(sys.argv[3]):
+            os.kill(os.getpid(), signal.SIGKILL)  # killed in the middle of queueing the grid
+        enqueue(study, params, **attrs)
+        queued.append(params)
+    layout.queue = enqueue_then_die
+    queue.queue_missing(handle)
+""")
 
 
 @pytest.mark.slow
 def test_killed_while_queueing_then_the_same_sweep_finishes(tmp_path):
-    db = tmp_path / "studies" / "sr-pct3x3-synthetic.db"
-    proc = popen("sweep", *GRID, *TINY, cwd=tmp_path)
-    deadline = time.monotonic() + 180
-    while _count(db, "WAITING") < 5:
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.005)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate(timeout=60)
-    queued = _count(db, "WAITING")
-    assert 0 < queued < 72, queued  # killed in the middle of queueing
-
-    study = optuna.load_study(study_name="sr-pct3x3-synthetic", storage=f"sqlite:///{db}")
+    """A start killed (SIGKILL) after queueing 4 of 10 pairs leaves a study the same sweep completes, each pair
+    trained once: the definition was written before the first trial, and queueing only adds what is missing."""
+    db = tmp_path / "s.db"
+    dead = subprocess.run([sys.executable, "-c", KILLED_WHILE_QUEUEING, str(db), json.dumps(TEN), "4"],
+                          env=child_env(), capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert dead.returncode == -signal.SIGKILL, dead.stderr
+    study = optuna.load_study(study_name="sr", storage=f"sqlite:///{db}")
+    assert [t.state for t in study.trials] == [TrialState.WAITING] * 4  # killed in the middle of queueing
     assert layout.read_definition(study) is not None  # written before the first trial
+
     fake = ScriptedTrain()
-    opts = RunOptions(storage=str(db), study_name="sr-pct3x3-synthetic", device="cpu")
-    run(_spec(1), opts, train_fn=fake, poll=0.05)  # the rerun: accepted, completes the queue
-    study = optuna.load_study(study_name="sr-pct3x3-synthetic", storage=f"sqlite:///{db}")
+    run(build_spec(**TEN), RunOptions(storage=str(db), study_name="sr", device="cpu"), train_fn=fake, poll=0.05)
+    study = optuna.load_study(study_name="sr", storage=f"sqlite:///{db}")
     counts = completed_once(study)
-    assert len(counts) == 72 and set(counts.values()) == {1} and len(fake.calls) == 72
+    assert len(counts) == 10 and set(counts.values()) == {1} and len(fake.calls) == 10
+    assert len(study.trials) == 10  # the four queued by the dead start were trained, not queued again
 
 
 LOST_BEFORE_HEARTBEAT = textwrap.dedent("""
@@ -73,6 +75,7 @@ LOST_BEFORE_HEARTBEAT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # a process that dies holding a trial
 def test_a_trial_lost_before_its_first_heartbeat_is_reclaimed_within_the_grace_period(tmp_path):
     spec = build_spec(params=["sr"], values=["0.25,0.5,1.0"], dataset="synthetic", subset=32,
                       design={"base_e": 16, "incr_e": 16}, recipe_options={"epochs": 1, "batch_size": 32})

@@ -9,9 +9,10 @@ from sweep_helpers import TINY_RECIPE, ScriptedTrain
 
 from dse.errors import SweepError
 from dse.plan import cost
+from dse.space import PARAMS
 from dse.study.progress import pareto_front
 from dse.study.runner import RunOptions, run
-from dse.study.search import DEFAULT_BOUNDS, build_spec, parse_bounds, smallest_size_mb
+from dse.study.search import build_spec, parse_bounds, smallest_size_mb
 
 SMALL = ["base_e=16:64:16", "incr_e=0:32:16", "sr=0.125:0.5"]
 
@@ -37,7 +38,7 @@ def test_default_search_covers_the_five_metaparameters_and_bypass():
 def test_bounds_and_fixed_values():
     assert parse_bounds(["sr=0.25:1.0", "base_e=64:256:32", "bypass=none,simple"]) == {
         "sr": (0.25, 1.0, None), "base_e": (64, 256, 32), "bypass": ("none", "simple")}
-    spec = build_spec(dataset="synthetic", params=["sr=0.25:0.5"], assignments=["base_e=64"])
+    spec = build_spec(dataset="synthetic", params=["sr=0.25:0.5"], design={"base_e": 64})
     d = spec.distributions()
     assert (d["base_e"].low, d["base_e"].high) == (64, 64) and (d["sr"].low, d["sr"].high) == (0.25, 0.5)
     assert spec.fixed()["base_e"] == 64 and "sr" not in spec.fixed()
@@ -50,7 +51,7 @@ def test_bounds_and_fixed_values():
     ({"params": ["sr=0:0.5"]}, "outside its domain"),
     ({"params": ["base_e=16:64:15"]}, "multiple of the step"),
     ({"params": ["bypass=none,sideways"]}, "bypass takes"),
-    ({"params": ["sr"], "assignments": ["sr=0.5"]}, "both searched"),
+    ({"params": ["sr"], "design": {"sr": 0.5}}, "both searched"),
     ({"trials": 0}, "--trials must be >= 1"),
     ({"max_size_mb": 0.001}, "no point within the bounds fits"),
 ])
@@ -64,7 +65,7 @@ def test_smallest_corner_is_the_smallest_point():
     spec = build_spec(dataset="synthetic", params=SMALL)
     corner = cost(spec.point.replace(base_e=16, incr_e=0, sr=0.125)).size_mb
     assert smallest_size_mb(spec) == pytest.approx(corner)
-    assert DEFAULT_BOUNDS["sr"][:2] == (0.125, 1.0)
+    assert PARAMS["sr"].search_bounds[:2] == (0.125, 1.0)
 
 
 def test_search_under_a_budget_never_trains_a_point_over_it_and_resumes(tmp_path):

@@ -1,17 +1,25 @@
 import math
+import typing
+from enum import Enum
 
 import pytest
 
 from dse.errors import DesignError
 from dse.space import (
+    METAPARAMETERS,
+    PARAMS,
     PRESETS,
+    SWEEPABLE,
     Bypass,
     DesignPoint,
     Head,
     Norm,
     Stem,
     fire_widths,
+    format_value,
+    label,
     min_input_size,
+    param,
     preset,
 )
 
@@ -104,3 +112,47 @@ def test_min_input_size_is_the_smallest_that_validates(stem):
     DesignPoint(stem=stem, input_size=smallest)
     with pytest.raises(DesignError):
         DesignPoint(stem=stem, input_size=smallest - 1)
+
+
+# ------------------------------------------------------------------------------------------------ parameter table
+
+
+def test_the_table_holds_the_sweepable_fields_with_the_dataclass_types():
+    types = typing.get_type_hints(DesignPoint)
+    assert SWEEPABLE == (*METAPARAMETERS, "bypass")
+    for name, p in PARAMS.items():
+        assert p.name == name and name in types
+        assert p.integer == (types[name] is int)
+        assert (p.kind == "choice") == issubclass(types[name], Enum)
+    assert PARAMS["bypass"].choices == tuple(b.value for b in Bypass)
+
+
+@pytest.mark.parametrize("name", [n for n, p in PARAMS.items() if p.kind == "number"])
+def test_each_number_range_is_valid_at_both_ends_and_its_steps_fit(name):
+    p = PARAMS[name]
+    assert p.low < p.high
+    for value in p.range:
+        DesignPoint(**{name: value})  # the ends are valid points (the trainability check trains them)
+    assert p.sweep_step > 0 and (p.search_step is None or (p.high - p.low) / p.search_step == int(
+        (p.high - p.low) / p.search_step))
+    low, high, step = p.search_bounds
+    assert (low, high) == p.range and (step == 1 if p.integer and p.search_step is None else step == p.search_step)
+
+
+def test_values_read_as_the_paper_writes_them():
+    assert format_value("pct3x3", 0.125) == "12.5%" and format_value("pct3x3", 0.99) == "99%"
+    assert format_value("sr", 0.125) == "0.125" and format_value("base_e", 64.0) == "64.0"
+    assert format_value("bypass", "simple") == "simple" and format_value("sr", None) == "?"
+    assert format_value("not_in_the_table", 1 / 3) == "0.3333"  # a study dse did not make
+    assert label("sr") == "SR" and label("pct3x3") == "pct3x3" and label("other") == "other"
+
+
+def test_the_papers_panels_and_what_they_hold():
+    assert PARAMS["sr"].paper.figure == "Figure 3(a)" and PARAMS["pct3x3"].paper.held == (("sr", 0.5),)
+    assert [n for n, p in PARAMS.items() if p.paper] == ["sr", "pct3x3"]
+
+
+def test_an_unknown_parameter_is_named_with_the_known_ones():
+    with pytest.raises(DesignError, match="sweepable: base_e, incr_e, freq, sr, pct3x3, bypass"):
+        param("width")
+    assert param("sr") is PARAMS["sr"]

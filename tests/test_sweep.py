@@ -59,9 +59,9 @@ def test_several_params_give_the_full_grid_with_seeds():
     assert default_study_name(["sr=0.25,0.5", "bypass"]) == "sr-bypass"
 
 
-def test_set_and_design_options_fix_values():
-    spec = build_spec(params=["sr"], values=["0.25,0.5"], dataset="synthetic", assignments=["base_e=64", "norm=none"],
-                      design={"freq": 3})
+def test_design_values_fix_the_points_other_fields():
+    spec = build_spec(params=["sr"], values=["0.25,0.5"], dataset="synthetic",
+                      design={"base_e": 64, "norm": "none", "freq": 3})
     assert (spec.point.base_e, spec.point.freq, spec.point.norm.value) == (64, 3, "none")
     assert spec.recipe.lr == NO_NORM_RECIPE.lr != Recipe().lr  # the no-norm recipe follows the point
 
@@ -80,8 +80,8 @@ def test_set_and_design_options_fix_values():
     ({"params": ["bypass"], "values": ["none,diagonal"]}, "bypass"),
     ({"params": ["bypass"], "ranges": ["0:1"]}, "bypass takes --values"),
     ({"params": ["sr"], "seeds": 0}, "--seeds must be >= 1"),
-    ({"params": ["sr"], "assignments": ["sr=0.5"]}, "both swept"),
-    ({"params": ["sr"], "assignments": ["num_classes=3"]}, "unknown design field"),
+    ({"params": ["sr"], "design": {"sr": 0.5}}, "both swept"),
+    ({"params": ["sr"], "design": {"num_classes": 3}}, "unknown design field"),
     ({"params": ["sr", "pct3x3"], "ranges": ["0.1:0.5"]}, "inline"),
     ({"params": ["sr", "sr"]}, "twice"),
     ({"params": []}, "at least one --param"),

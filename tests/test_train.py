@@ -5,29 +5,31 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from dse_testdata import cifar10_jpeg
 
-from dse.bench import bench
 from dse.data import DeviceData, load_dataset, take_subset
 from dse.errors import DesignError, DseError
 from dse.plan import cost
 from dse.space import DesignPoint, Norm
 from dse.train import (
-    GRAPH_WARMUP_STEPS,
     NO_NORM_RECIPE,
     DeviceError,
     Diverged,
     Recipe,
     RunResult,
-    Session,
     TrainingFailed,
     autocast_bf16,
     cpu_has_native_bf16,
+    evaluate,
     recipe_for,
     resolve_device,
     time_steps,
     train,
 )
+from dse.train.bench import bench
+from dse.train.graph import GRAPH_WARMUP_STEPS
+from dse.train.loop import Session
 
 # a narrow point (the cifar stem as sweeps use it): a real network, seconds per run on 2 CPU cores
 TINY = DesignPoint(base_e=32, incr_e=32).for_data(10, 3, 32)
@@ -177,7 +179,7 @@ def test_a_short_run_on_a_cifar10_subset_beats_chance_clearly(request):
     assert result.top1 > 15, result  # chance is 10% (standard error 1.3 points on 500 images); seeds 0-2: 19-23%
 
 
-# -- the CUDA-graph step (dse.train._StaticStep): on a CPU the same step runs uncaptured, or its capture fails
+# -- the CUDA-graph step (dse.train.graph.StaticStep): on a CPU the same step runs uncaptured, or its capture fails
 
 # BatchNorm, dropout, augmentation with flips, gradient clipping, weight decay, Nesterov: every part of the step
 EXACT = Recipe(epochs=1, batch_size=16, lr=0.05, grad_clip=0.5, precision="fp64", warmup=0.5)
@@ -191,44 +193,36 @@ def flips():
     return dataclasses.replace(data, info=dataclasses.replace(data.info, hflip=True))
 
 
-def _state_after(session: Session, steps: int, eager_loop: bool) -> dict[str, torch.Tensor]:
-    """Parameters, buffers and momenta after `steps` steps: through today's eager loop (the epoch's batches
-    from `train_batches`, `Session.step`) or through `Session.advance` (the graph step when the recipe asks)."""
+def _state_after(session: Session, steps: int) -> dict[str, torch.Tensor]:
+    """Parameters, buffers and momenta after `steps` steps through `Session.advance`: the eager step (lr a number,
+    a fresh index tensor per step) or the graph step (lr a tensor the optimizer reads, a static index buffer)."""
     with session.seeded():
         session.build()
-        if eager_loop:
-            batches = iter(())
-            for i in range(steps):
-                try:
-                    x, y = next(batches)
-                except StopIteration:
-                    batches = session.data.train_batches(session.batch_size, session.data_generator,
-                                                         augment=session.recipe.augment, dtype=session.dtype)
-                    x, y = next(batches)
-                session.loss_sum += session.step(x, y, session.lr_at(i))
-        else:
-            indices = session.index_batches()
-            for i in range(steps):
-                session.advance(next(indices), session.lr_at(i))
+        indices = session.index_batches()
+        for i in range(steps):
+            session.advance(next(indices), session.lr_at(i))
     state = dict(session.model.state_dict())
     state.update({f"momentum{i}": session.optimizer.state[p]["momentum_buffer"] for i, p in enumerate(session.params)})
     state["loss_sum"] = session.loss_sum
     return state
 
 
+@pytest.mark.slow  # three trainings of two epochs (the quick lane runs both steps: test_bench_levers.py)
 def test_graph_step_gives_the_parameters_of_the_eager_step(flips, caplog):
     """Tensor lr, static index buffer, batch made inside the step: bit for bit today's eager step, in fp64, over
     more than one epoch (the data order is redrawn); and so is a run whose capture fails (here: no CUDA)."""
     cpu = torch.device("cpu")
     small = flips
     steps = 2 * (small.num_train // 16) + 3
-    want = _state_after(Session(NARROW, small, EXACT, cpu, False), steps, eager_loop=True)
+    eager = Session(NARROW, small, EXACT.replace(step="eager"), cpu, False)
+    want = _state_after(eager, steps)
     static = Session(NARROW, small, EXACT.replace(step="graph"), cpu, False)
-    got = _state_after(static, steps, eager_loop=False)
+    got = _state_after(static, steps)
+    assert eager.step_ran == "eager" and eager.static is None
     assert static.step_ran == "static" and static.static.graph is None
-    with caplog.at_level(logging.WARNING, logger="dse.train"):
+    with caplog.at_level(logging.WARNING, logger="dse.train.graph"):
         failing = Session(NARROW, small, EXACT.replace(step="graph"), cpu, False, capture=True)
-        fell_back = _state_after(failing, steps, eager_loop=False)
+        fell_back = _state_after(failing, steps)
     assert failing.step_ran == "eager" and failing.static.eager_steps == GRAPH_WARMUP_STEPS
     assert [r.message for r in caplog.records if "capture failed" in r.message][0].count("\n") == 0
     assert len([r for r in caplog.records if "capture failed" in r.message]) == 1
@@ -240,6 +234,7 @@ def test_graph_step_gives_the_parameters_of_the_eager_step(flips, caplog):
     assert want["conv1.0.weight"].dtype == torch.float64
 
 
+@pytest.mark.slow  # three trainings of two epochs (the quick lane runs both steps: test_bench_levers.py)
 def test_train_records_the_step_that_ran(flips):
     small = flips
     eager = train(NARROW, small, EXACT.replace(epochs=2, step="eager"), device="cpu")
@@ -253,7 +248,7 @@ def test_train_records_the_step_that_ran(flips):
 def test_time_steps_is_the_public_timer(flips):
     small = flips
     t = time_steps(NARROW, small, Recipe(batch_size=16, step="graph"), device="cpu", steps=2, warmup_steps=0)
-    assert t.steps == 2 and t.batch_size == 16 and t.models == 1 and t.step == "static" and t.seconds > 0
+    assert t.steps == 2 and t.batch_size == 16 and t.step == "static" and t.seconds > 0
     assert t.images_per_second == pytest.approx(32 / t.seconds)
     failed = time_steps(NARROW, small, Recipe(batch_size=16, step="graph"), device="cpu", steps=1, warmup_steps=0,
                         capture=True)
@@ -284,3 +279,16 @@ def test_native_bf16_is_what_the_cpu_flags_say():
         pytest.skip("no /proc/cpuinfo flags here")
     flags = set(next(line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")).split())
     assert cpu_has_native_bf16() == bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def test_evaluate_counts_top1_top5_and_the_mean_loss_over_every_batch():
+    """The one evaluation loop, on logits whose ranks are known (6 classes, so top-5 leaves out the lowest)."""
+    logits = torch.tensor([[0.0, 5, 1, 2, 3, 4], [9, 0, 1, 2, 3, 4], [0, 1, 2, 3, 4, 5], [1, 0, 0, 0, 0, 0]])
+    labels = torch.tensor([1, 1, 0, 0])  # right; the lowest (not in the top 5); the lowest; right
+    batches = [(logits[:3], labels[:3]), (logits[3:], labels[3:])]
+    top1, top5, loss = evaluate(lambda x: x, batches, 6)
+    assert top1 == 50.0 and top5 == 50.0
+    assert loss == pytest.approx(F.cross_entropy(logits, labels).item())
+    assert evaluate(lambda x: x, [(logits[:, :3], labels)], 3)[1] == 100.0  # top-k with k = classes
+    top1, _, loss = evaluate(lambda x: x, [], 6)
+    assert top1 == 0.0 and math.isnan(loss)

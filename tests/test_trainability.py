@@ -18,10 +18,10 @@ import pytest
 import torch
 
 from dse.data import load_dataset, take_subset
-from dse.space import Bypass, DesignPoint, Head, Norm, Stem
-from dse.study.search import DEFAULT_BOUNDS
+from dse.space import PARAMS, Bypass, DesignPoint, Head, Norm, Stem
+from dse.study.search import build_spec
 from dse.train import recipe_for
-from dse.trainability import DOMAIN_ENDS, check, check_points, corner_points, preset_points, step_losses
+from dse.train.check import check, check_points, corner_points, preset_points, step_losses
 
 NARROW = {"base_e": 32, "incr_e": 32}  # the lower end of base_e's domain; narrower, SR 0.125 leaves 2 squeeze filters
 BASE = DesignPoint(**NARROW).for_data(10, 3, 16)  # cifar stem, 16 px: a 2x2 map at conv10
@@ -60,17 +60,18 @@ def assert_trains(name, point):
     assert row.trains, (name, row)
 
 
-def test_domain_ends_are_the_searchs_bounds():
-    assert {name: (low, high) for name, (low, high, _) in
-            ((n, b) for n, b in DEFAULT_BOUNDS.items() if n in DOMAIN_ENDS)} == DOMAIN_ENDS
+def test_the_corners_are_the_ends_of_a_default_search():
+    search = dict(build_spec(dataset="synthetic").bounds)
+    numbers = [name for name, p in PARAMS.items() if p.kind == "number"]
+    assert {f"{n}={v}" for n in numbers for v in search[n][:2]} <= set(corner_points(BASE))
 
 
 def test_the_check_covers_every_value_of_every_categorical_field_and_each_domain_end():
     corners = corner_points(BASE)
     for field, enum in (("bypass", Bypass), ("stem", Stem), ("norm", Norm), ("head", Head)):
         assert {getattr(p, field) for p in corners.values()} == set(enum)
-    for name, ends in DOMAIN_ENDS.items():
-        for value in ends:
+    for name in ("base_e", "incr_e", "freq", "sr", "pct3x3"):
+        for value in PARAMS[name].range:
             assert corners[f"{name}={value}"] == BASE.replace(**{name: value})  # one field changed
     presets = preset_points(10, 3, 16, **NARROW)
     assert len(presets) == 12 and {p.norm for p in presets.values()} == set(Norm)

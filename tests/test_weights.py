@@ -1,24 +1,11 @@
 import pytest
 import torch
-from trained_tiny import pack_trained, trained_tiny
+from trained_tiny import pack_trained, test_top1, trained_tiny
 
-from dse.model import build_model, load
+from dse.model import build_model
 from dse.plan import cost
 from dse.space import DesignPoint
-from dse.weights import (
-    WeightsError,
-    WeightsMismatch,
-    check,
-    check_accuracy,
-    choose_precision,
-    dequantize_int8,
-    evaluate,
-    int8_state_dict,
-    payload_mb,
-    read,
-    save,
-    serialized_mb,
-)
+from dse.weights import WeightsError, WeightsMismatch, check, choose_precision, load, payload_mb, read, save
 
 pytestmark = pytest.mark.slow  # trains the tiny network once per session (about 20 s on one core)
 
@@ -32,7 +19,7 @@ def test_trained_network_learned_something():
 def test_saved_weights_restore_logits_and_test_accuracy(tmp_path, precision):
     t = trained_tiny()
     path = save(pack_trained(t, precision), tmp_path / "w.pt")
-    model = load(path)  # dse.model.load: rebuilt from the point in the file
+    model = load(path)  # rebuilt from the point in the file
     assert model.point == t.point and not model.training
     x = read(path).normalise(t.data.test_images[:16])
     with torch.no_grad():
@@ -43,7 +30,7 @@ def test_saved_weights_restore_logits_and_test_accuracy(tmp_path, precision):
         assert torch.allclose(restored, trained, rtol=1e-2, atol=2e-2)
     assert check(read(path)).agree == 8
     # the whole test split: the restored network scores exactly what was recorded
-    assert check_accuracy(read(path), t.data.test_images, t.data.test_labels, recorded=t.top1) == t.top1
+    assert test_top1(model, t.data) == t.top1
 
 
 def test_fp16_halves_the_conv_weights_and_is_chosen_only_when_accuracy_is_unchanged(tmp_path):
@@ -53,7 +40,7 @@ def test_fp16_halves_the_conv_weights_and_is_chosen_only_when_accuracy_is_unchan
     assert sizes["fp32"] - sizes["fp16"] == pytest.approx(conv_bytes, rel=0.05)
 
     def score(model):
-        return evaluate(model, t.data.test_images, t.data.test_labels, t.data.mean, t.data.std)
+        return test_top1(model, t.data)
 
     assert choose_precision(t.model, score) == "fp16"  # measured: fp16 weights keep this network's top-1
     # a recorded accuracy the rounded network cannot reach keeps fp32
@@ -66,8 +53,6 @@ def test_check_refuses_other_weights():
     other = build_model(t.point)  # untrained: same shapes, other logits
     with pytest.raises(WeightsMismatch, match="does not match its record"):
         check(weights, other.eval())
-    with pytest.raises(WeightsMismatch, match="test images"):
-        check_accuracy(weights, t.data.test_images, t.data.test_labels, recorded=t.top1 + 0.5)
 
 
 def test_read_refuses_what_is_not_a_weights_file(tmp_path):
@@ -79,20 +64,6 @@ def test_read_refuses_what_is_not_a_weights_file(tmp_path):
         read(tmp_path / "y.pt")
     with pytest.raises(WeightsError, match="no such"):
         load(tmp_path / "missing.pt")
-
-
-def test_int8_weights_measured_size_and_accuracy():
-    t = trained_tiny()
-    state = int8_state_dict(t.model)
-    int8_mb, fp32_mb = serialized_mb(state), serialized_mb(t.model.state_dict())
-    c = cost(t.point)
-    # measured: int8 conv weights plus per-channel scales, fp32 norms and framing; between the analytic
-    # int8 size and the fp32 file
-    assert c.size_mb_int8 < int8_mb < fp32_mb
-    model = build_model(t.point)
-    model.load_state_dict(dequantize_int8(state))
-    agree = evaluate(model, t.data.test_images, t.data.test_labels, t.data.mean, t.data.std)
-    assert abs(agree - t.top1) < 5  # int8 rounding moves a few predictions at most
 
 
 def test_payload_and_quantized_sizes_follow_the_plan():

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from dse.data import Dataset, DeviceData, load_dataset
 from dse.model import build_model
 from dse.space import DesignPoint
-from dse.weights import evaluate
+from dse.train import evaluate
 
 TINY = DesignPoint(base_e=16, incr_e=16, dropout=0.0)  # the cifar stem at 32 px; v1_1's learns nothing this fast
 
@@ -36,20 +36,31 @@ def trained_tiny(epochs: int = 3) -> Trained:
     gen = torch.Generator().manual_seed(0)
     model.train()
     for _ in range(epochs):
-        for x, y in device_data.train_batches(32, gen, augment=False):
+        order = device_data.train_order(gen)
+        for step in range(device_data.steps_per_epoch(32)):
+            x, y = device_data.train_batch(order[step * 32:(step + 1) * 32], gen, augment=False)
             loss = F.cross_entropy(model(x), y)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
     model.eval()
-    top1 = evaluate(model, data.test_images, data.test_labels, data.mean, data.std)
-    return Trained(model, point, data, top1)
+    return Trained(model, point, data, test_top1(model, data))
+
+
+def test_top1(model, data: Dataset) -> float:
+    """Top-1 % on the test split, by training's evaluation loop on the CPU in fp32."""
+    return evaluate(model, DeviceData(data, "cpu").eval_batches("test", 500), data.info.num_classes)[0]
+
+
+test_top1.__test__ = False  # a helper, not a test
 
 
 def pack_trained(t: Trained, precision: str = "fp32", **record):
-    from dse.weights import pack_for_data
+    from dse.weights import pack
 
-    return pack_for_data(t.model, t.point, t.data, precision=precision, record={"top1": t.top1, **record})
+    return pack(t.model, t.point, precision=precision, mean=t.data.mean, std=t.data.std,
+                probe_images=t.data.test_images, probe_labels=t.data.test_labels,
+                record={"dataset": t.data.info.name, "top1": t.top1, **record})
 
 
 def dse_study(directory, name: str = "demo", *, url: str | None = None, artifacts=None):

@@ -6,7 +6,7 @@ which turns every user-caused error (DseError) into one line on stderr and a non
 
 from __future__ import annotations
 
-from dse.cli import arch, export, report, sweep, train  # noqa: F401  (each registers its commands)
+from dse.cli import arch, check, export, report, sweep, train  # noqa: F401  (each registers its commands)
 from dse.cli.app import app
 
 

@@ -15,9 +15,11 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
+from dse import __version__
+from dse.cli.options import library_default
 from dse.errors import DseError
 
-ORDER = ("arch", "train", "bench", "sweep", "search", "report", "dashboard")
+ORDER = ("arch", "train", "bench", "check", "sweep", "search", "report", "dashboard")
 """Commands in the order of the workflow, which is the order `dse --help` lists them in."""
 
 console = Console()
@@ -51,8 +53,6 @@ def _one_line(text: str) -> str:
 def _help_ready(command, ctx) -> None:
     """Before help is drawn: flags get no `<bool>` type column, and options whose default is None ("the
     library's default") show that default, computed from the code (`dse.cli.options.library_default`)."""
-    from dse.cli.options import library_default
-
     for param in command.get_params(ctx):
         if getattr(param, "is_flag", False) and param.metavar is None:
             param.metavar = ""
@@ -140,8 +140,6 @@ def command(name: str | None = None, **kwargs) -> Callable:
 
 def _version(value: bool) -> None:
     if value:
-        from dse import __version__
-
         console.print(f"dse {__version__}")
         raise typer.Exit()
 

@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from dse.cli.app import command, console, err_console
 from dse.errors import DseError
+from dse.plan import cost
 
 DEFINITION_ATTR = "dse"  # the study user attr a dse sweep or search writes (the study layout)
 EXPORT_DIR = Path("exports")
@@ -20,7 +21,7 @@ class ExportChoiceError(DseError):
 
 
 FILE_ROLES = {
-    "pt": "state_dict + design point + probe: dse.model.load(path)",
+    "pt": "state_dict + design point + probe: dse.weights.load(path)",
     "json": "design point, input normalisation, the run's record",
     "pt2": "torch.export program: torch.export.load(path).module()",
     "onnx": "ONNX graph: input 'images' [N, C, H, W] normalised, output 'logits'",
@@ -61,7 +62,6 @@ def export_command(
 
     from dse.artifacts import WEIGHTS_ATTR, fetch_weights, store_for, weights_id
     from dse.export import export
-    from dse.plan import cost
     from dse.study.storage import open_existing
     from dse.weights import WeightsMismatch
 

@@ -14,6 +14,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from rich.console import Group
+from rich.live import Live
+from rich.text import Text
+
 from dse.space import DATA_FIELDS
 
 FINISHED = ("done", "pruned", "failed")
@@ -335,9 +339,6 @@ class LiveDisplay(Generic[S]):
         self.live = None
 
     def _renderable(self):
-        from rich.console import Group
-        from rich.text import Text
-
         if self.state is None:
             return Text("")
         lines = self.render(self.state, time.monotonic(), self.console.width)
@@ -352,8 +353,6 @@ class LiveDisplay(Generic[S]):
 
     def __enter__(self) -> LiveDisplay[S]:
         if not self.plain:
-            from rich.live import Live
-
             self.live = Live(console=self.console, get_renderable=self._renderable, transient=self.transient,
                              refresh_per_second=self.refresh_per_second, redirect_stdout=False,
                              redirect_stderr=False)

@@ -22,7 +22,7 @@ from typing import Annotated, Any
 import typer
 
 from dse.errors import DesignError
-from dse.space import DATA_FIELDS, PRESETS, DesignPoint, preset
+from dse.space import DATA_FIELDS, PARAMS, PRESETS, DesignPoint, preset
 
 DESIGN = "Design point"
 DATA = "Data"
@@ -32,12 +32,7 @@ STUDY = "Study and workers"
 OUTPUT = "Output"
 
 FIELD_HELP = {
-    "base_e": "Expand filters of fire2.",
-    "incr_e": "Expand filters added every FREQ fire modules.",
-    "freq": "Fire modules between width increases.",
-    "sr": "Squeeze ratio s1x1 / e, in (0, 1].",
-    "pct3x3": "Share of 3x3 expand filters, in [0, 1].",
-    "bypass": "Shortcut connections around fire modules.",
+    **{name: p.help for name, p in PARAMS.items()},
     "stem": "First convolution; inputs under 96 px get cifar instead of imagenet.",
     "pooling": "Max-pool layout.",
     "norm": "Normalisation (the presets: none).",
@@ -48,7 +43,10 @@ FIELD_HELP = {
     "in_channels": "Input channels (with --dataset: the dataset's).",
     "input_size": "Input side, px (with --dataset: the dataset's).",
 }
-"""Help per field; a field added to DesignPoint without an entry here still gets its flag."""
+"""Help per field (the sweepable ones from the parameter table); a field added to DesignPoint without an entry here
+still gets its flag."""
+_SWEEPABLE = f"{', '.join(list(PARAMS)[:-1])} or {list(PARAMS)[-1]}"  # as help lists them
+_CHOICES = "; ".join(f"{name}: {','.join(p.choices)}" for name, p in PARAMS.items() if p.choices)
 
 
 # ------------------------------------------------------------------------------------------------ defaults
@@ -76,7 +74,7 @@ def _val_fraction() -> float:
 
 
 def _latency_runs() -> int:
-    from dse.latency import RUNS
+    from dse.train.latency import RUNS
 
     return RUNS
 
@@ -139,10 +137,12 @@ SetOpt = Annotated[list[str] | None, typer.Option(
 
 @dataclass(frozen=True)
 class DesignChoice:
-    """What the design options said: a preset (or none) and the fields given explicitly."""
+    """What the design options said: a preset (or none), the fields given explicitly, and how the user typed each
+    (`--sr 0.5`, `--set sr=0.5`), so a message can name what was typed."""
 
     preset: str | None = None
     values: dict[str, Any] = field(default_factory=dict)
+    given: dict[str, str] = field(default_factory=dict)
 
     def base(self) -> DesignPoint:
         """The preset's point, else DesignPoint's defaults (before the explicit values)."""
@@ -163,9 +163,15 @@ class DesignChoice:
 
 
 def parse_set(items: list[str] | None, allowed: tuple[str, ...]) -> dict[str, Any]:
-    """`--set name=value` items, typed by the DesignPoint field (enum values are checked by DesignPoint)."""
+    """`--set name=value` items, typed by the DesignPoint field (enum values are checked by DesignPoint): the one
+    parser of --set."""
+    return {name: value for name, (value, _) in _parse_set(items, allowed).items()}
+
+
+def _parse_set(items: list[str] | None, allowed: tuple[str, ...]) -> dict[str, tuple[Any, str]]:
+    """name -> (typed value, the item as typed)."""
     types = _field_types()
-    out: dict[str, Any] = {}
+    out: dict[str, tuple[Any, str]] = {}
     for item in items or []:
         name, sep, text = item.partition("=")
         name, text = name.strip(), text.strip()
@@ -179,9 +185,9 @@ def parse_set(items: list[str] | None, allowed: tuple[str, ...]) -> dict[str, An
         except ValueError:
             raise DesignError(f"--set {name} takes {'an integer' if kind is int else 'a number'}; "
                               f"got {text!r}") from None
-        if name in out and out[name] != value:
+        if name in out and out[name][0] != value:
             raise DesignError(f"--set {name} is given twice with different values")
-        out[name] = value
+        out[name] = (value, f"--set {item.strip()}")
     return out
 
 
@@ -191,11 +197,13 @@ def design_choice(preset_name: str | None, flags: dict[str, Any], sets: list[str
     if preset_name is not None and preset_name not in PRESETS:
         preset(preset_name)  # raises the one-line error naming the known presets
     values = {k: (v.value if isinstance(v, Enum) else v) for k, v in flags.items() if v is not None}
-    for name, value in parse_set(sets, allowed).items():
+    given = {k: f"{flag(k)} {v}" for k, v in values.items()}
+    for name, (value, typed) in _parse_set(sets, allowed).items():
         if name in values and values[name] != value:
             raise DesignError(f"{flag(name)} {values[name]} and --set {name}={value} disagree")
         values[name] = value
-    return DesignChoice(preset_name, values)
+        given[name] = f"{given[name]} and {typed}" if name in given else typed
+    return DesignChoice(preset_name, values, given)
 
 
 def design_options(*, data_fields: bool = False) -> Callable:
@@ -292,11 +300,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON 
 # For `dse sweep` and `dse search`.
 
 ParamOpt = Annotated[list[str] | None, typer.Option(
-    "--param", metavar="NAME[=GRID]", help="Metaparameter to vary: base_e, incr_e, freq, sr, pct3x3 or bypass. "
+    "--param", metavar="NAME[=GRID]", help=f"Metaparameter to vary: {_SWEEPABLE}. "
     "Repeat for a full grid; then give each its grid inline: --param sr=0.125:1.0 --param bypass=none,simple.",
     rich_help_panel=GRID, show_default=False)]
 SearchParamOpt = Annotated[list[str] | None, typer.Option(
-    "--param", metavar="NAME[=BOUNDS]", help="Metaparameter to search: base_e, incr_e, freq, sr, pct3x3 or bypass, "
+    "--param", metavar="NAME[=BOUNDS]", help=f"Metaparameter to search: {_SWEEPABLE}, "
     "within its default bounds or within NAME=LOW:HIGH[:STEP] (bypass: NAME=v1,v2); repeatable. Default: all six, "
     "except any a design option sets.", rich_help_panel=GRID, show_default=False)]
 RangeOpt = Annotated[str | None, typer.Option(
@@ -306,7 +314,7 @@ PointsOpt = Annotated[int | None, typer.Option(
     "--points", min=2, help="N evenly spaced values over the range instead of a step.", rich_help_panel=GRID,
     show_default=False)]
 ValuesOpt = Annotated[str | None, typer.Option(
-    "--values", metavar="V1,V2,...", help="Exactly these values (bypass: none,simple,complex).",
+    "--values", metavar="V1,V2,...", help=f"Exactly these values ({_CHOICES}).",
     rich_help_panel=GRID, show_default=False)]
 SeedsOpt = Annotated[int, typer.Option("--seeds", min=1, help="Seeds per point, from --seed on.",
                                        rich_help_panel=GRID)]

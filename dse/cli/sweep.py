@@ -8,11 +8,14 @@ not a terminal.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from typing import Any
 
 import typer
+from rich import box
+from rich.table import Table
 
 from dse.cli.app import command, console, err_console, fail
 from dse.cli.live import LiveDisplay, Snapshot, SweepLog, TrialView, duration, eta_seconds, sweep_lines
@@ -49,6 +52,10 @@ from dse.cli.options import (
     WorkersOpt,
     design_options,
 )
+from dse.errors import DesignError, DseError
+from dse.plan import cost
+from dse.space import SWEEPABLE
+from dse.stats import STAT_HEADER, chance_warnings, format_stat, interval_name, seed_stat
 
 DEFAULT_DATASET = "cifar10"  # keeps the bare study name (the mission's `dse sweep --param sr` -> studies/sr.db)
 QUICK_HINT_AFTER_S = 600  # a CPU estimate longer than this gets the line on how to make a quick run
@@ -88,7 +95,7 @@ def sweep_command(
 
     spec = build_spec(
         params=param or [], ranges=[range_] if range_ else None, points=points, values=[values] if values else None,
-        base=design.base(), design=design.values, dataset=dataset,
+        base=design.base(), design=design.values, given=design.given, dataset=dataset,
         recipe_options=dict(epochs=epochs, batch_size=batch_size, lr=lr,
                             precision=precision.value if precision else None), seed=seed, seeds=seeds, subset=subset,
         data_dir=data_dir, image_size=image_size, prune=prune, val_fraction=val_fraction)
@@ -135,7 +142,7 @@ def search_command(
     from dse.study.search import build_spec
 
     spec = build_spec(
-        params=param, base=design.base(), design=design.values, dataset=dataset,
+        params=param, base=design.base(), design=design.values, given=design.given, dataset=dataset,
         recipe_options=dict(epochs=epochs, batch_size=batch_size, lr=lr,
                             precision=precision.value if precision else None), seed=seed, trials=trials,
         max_size_mb=max_size_mb, subset=subset, data_dir=data_dir, image_size=image_size, val_fraction=val_fraction,
@@ -176,9 +183,6 @@ class Watch:
         self._macs: dict[tuple, float] = {}
 
     def macs(self, params: dict) -> float:
-        from dse.errors import DesignError
-        from dse.plan import cost
-
         key = tuple(sorted((k, v) for k, v in params.items() if k != "seed"))
         if key not in self._macs:
             try:
@@ -289,14 +293,9 @@ def _run(spec, options, title: str) -> None:
     _finish(handle, spec, options, time.monotonic() - started)
 
 
-def header(title: str, study: str, where: str, device: str, snap: Snapshot, base_work: float = 0.0) -> str:
-    """One line: what runs, the study and its file, the device, and the time it should take (`base_work`: one
-    trial's work, for a search whose trials are not sampled yet)."""
-    return header_line(title, study, where, device, snap.remaining, estimate(snap, base_work))
-
-
 def header_line(title: str, study: str, where: str, device: str, left: int, eta: float | None) -> str:
-    """`header` from the trials left and the estimate of their time (None: not known yet)."""
+    """One line: what runs, the study and its file, the device, and the trials left with the estimate of their time
+    (`estimate`; None: not known yet)."""
     if not left:
         plan = "nothing left to train"
     elif eta is None:
@@ -328,12 +327,10 @@ def loading_phase(spec) -> str:
 
 
 def _prior_rate(spec, dev) -> float | None:
-    """Work per second (MACs x images) of the base point, from a few timed training steps (`dse.bench`): the
+    """Work per second (MACs x images) of the base point, from a few timed training steps (`dse.train.bench`): the
     ETA before the first trial has measured its own speed. On a CPU a small batch keeps this to seconds."""
-    from dse.bench import bench
-    from dse.errors import DseError
-    from dse.plan import cost
     from dse.train import TrainingFailed
+    from dse.train.bench import bench
 
     batch = spec.recipe.batch_size if dev.type == "cuda" else min(spec.recipe.batch_size, 64)
     try:
@@ -412,7 +409,6 @@ def point_rows(trials, spec, retries: int) -> list[dict]:
     `dse.stats` names them (t-interval from 3 seeds, range from 2)."""
     from optuna.trial import TrialState
 
-    from dse.stats import format_stat, seed_stat
     from dse.study.layout import key_of, params_key
     from dse.study.progress import summarize
 
@@ -440,12 +436,6 @@ def point_rows(trials, spec, retries: int) -> list[dict]:
 
 
 def _sweep_table(trials, spec, retries: int) -> None:
-    import math
-
-    from rich import box
-    from rich.table import Table
-
-    from dse.stats import STAT_HEADER, chance_warnings, interval_name
     from dse.study.layout import VALIDATION
     from dse.study.progress import chosen_split
 
@@ -479,10 +469,6 @@ def _sweep_table(trials, spec, retries: int) -> None:
 
 
 def _search_table(trials) -> None:
-    from rich import box
-    from rich.table import Table
-
-    from dse.study.grid import SWEEPABLE
     from dse.study.layout import VALIDATION
     from dse.study.progress import chosen_split, pareto_front
 

@@ -146,9 +146,9 @@ def bench_command(
 ) -> None:
     if latency:
         return _latency(design, dataset, data_dir, image_size, as_json)
-    from dse.bench import Variant, bench, bench_data
     from dse.data import dataset_info, load_dataset
     from dse.train import Recipe, device_name, recipe_for, resolve_device
+    from dse.train.bench import Variant, bench, bench_data
 
     started = time.monotonic()
     dev = resolve_device(device)
@@ -198,8 +198,8 @@ def bench_command(
 
 def _compare(point, data, variants, dev, batch: int, steps: int, warmup: int, rounds: int, display) -> list:
     """`dse bench --precision fp32 --precision bf16` (and/or several --step): the variants in alternating rounds."""
-    from dse.bench import compare
     from dse.train import device_name
+    from dse.train.bench import compare
 
     label = f"bench · batch {batch} · {device_name(dev)}"
     started = time.monotonic()
@@ -229,9 +229,9 @@ def _compare_table(point, rows: list, rounds: int, batch: int, steps: int, warmu
 
 
 def _latency(design: DesignChoice, dataset: str, data_dir, image_size: int | None, as_json: bool) -> None:
-    """`dse bench --latency`: an untrained network of the point times what the trained one would (dse.latency)."""
+    """`dse bench --latency`: an untrained network of the point times what the trained one would (dse.train.latency)."""
     from dse.data import dataset_info
-    from dse.latency import point_latency
+    from dse.train.latency import point_latency
 
     info = dataset_info(dataset, data_dir)
     point = design.point(info.num_classes, info.in_channels, image_size or info.image_size)

@@ -3,14 +3,15 @@
 Grids (one per --param; several --param give the full grid):
 
 * ``--range A:B[:STEP]``: A, every multiple of STEP strictly between A and B, and B. STEP defaults to the
-  parameter's lattice (`STEPS`): 0.125 for sr and pct3x3, so ``sr 0.125:1.0`` is the paper's Figure 3(a)
-  (8 points, 0.125 .. 1.0) and ``pct3x3 0.01:0.99`` its Figure 3(b) (9 points: 1%, 12.5%, 25%, .., 87.5%,
+  parameter's lattice (`dse.space.Param.sweep_step`): 0.125 for sr and pct3x3, so ``sr 0.125:1.0`` is the paper's
+  Figure 3(a) (8 points, 0.125 .. 1.0) and ``pct3x3 0.01:0.99`` its Figure 3(b) (9 points: 1%, 12.5%, 25%, .., 87.5%,
   99%, 50% among them).
 * ``--range A:B --points N``: N evenly spaced values from A to B.
 * ``--values v1,v2,..``: exactly these (the only form for bypass).
 
 Points not swept keep the base point's values: squeezenet1_0's metaparameters (with BatchNorm and the
-dataset's stem) unless set otherwise, except that a pct3x3 sweep holds sr at 0.5, as the paper's Figure 3(b).
+dataset's stem) unless set otherwise, except that a pct3x3 sweep holds sr at 0.5, as the paper's Figure 3(b)
+(`dse.space.PaperPanel.held`). Each parameter's range, lattice and kind come from `dse.space.PARAMS`.
 """
 
 from __future__ import annotations
@@ -22,22 +23,17 @@ from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
 
 import optuna
+import torch
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 import dse
-from dse.data import VAL_FRACTION, VAL_SEED
+from dse.data import VAL_FRACTION, VAL_SEED, dataset_info
 from dse.errors import DesignError, SweepError
-from dse.space import DATA_FIELDS, METAPARAMETERS, Bypass, DesignPoint
+from dse.space import DATA_FIELDS, PARAMS, SWEEPABLE, DesignPoint
 from dse.study.layout import RECIPE_NOT_COMPARED
+from dse.train import recipe_for
 
-SWEEPABLE = (*METAPARAMETERS, "bypass")
-INTEGER = ("base_e", "incr_e", "freq")
-STEPS = {"base_e": 32, "incr_e": 32, "freq": 1, "sr": 0.125, "pct3x3": 0.125}
-DEFAULT_RANGES = {"base_e": (32, 256), "incr_e": (0, 256), "freq": (1, 8), "sr": (0.125, 1.0),
-                  "pct3x3": (0.01, 0.99)}
-PAPER_FIXED = {"pct3x3": {"sr": 0.5}}  # Figure 3(b) holds the squeeze ratio at 0.5
 PRUNERS = ("none", "median", "hyperband")
-BYPASSES = tuple(b.value for b in Bypass)
 
 
 @dataclass(frozen=True)
@@ -138,16 +134,14 @@ def definition(spec: Any, **own: Any) -> dict:
 def distribution(name: str, values: tuple) -> BaseDistribution:
     """The distribution of a param over the given values: a fixed value gets a one-value distribution, so
     optuna-dashboard (and its importance) never sees choices that were not made."""
-    if name == "bypass":
+    if PARAMS[name].kind == "choice":
         return CategoricalDistribution(list(dict.fromkeys(values)))
-    if name in INTEGER:
+    if PARAMS[name].integer:
         return IntDistribution(min(values), max(values))
     return FloatDistribution(min(values), max(values))
 
 
 def torch_version() -> str:
-    import torch
-
     return torch.__version__
 
 
@@ -163,12 +157,12 @@ class Resolved(NamedTuple):
 @dataclass(frozen=True)
 class SpecInputs:
     """The command-line pieces a sweep and a search share (the keywords both `build_spec` take besides their own):
-    the base point (a preset, the design options of `dse train`, --set), the dataset and the recipe."""
+    the base point (a preset, the design values given), the dataset and the recipe."""
 
     dataset: str
     base: DesignPoint | None = None  # a preset; None: squeezenet1_0's values
-    design: dict | None = None  # the design options of `dse train`; a None value was not given
-    assignments: list[str] | None = None  # --set name=value
+    design: dict | None = None  # design fields by name (the CLI: its flags and --set); a None value was not given
+    given: dict | None = None  # how the user typed each design value ("--sr 0.5", "--set sr=0.5"), for messages
     recipe_options: dict | None = None  # overrides of the point's default recipe; a None value was not given
     seed: int | None = None  # the first seed; None: the recipe's
     subset: int | None = None
@@ -183,9 +177,13 @@ class SpecInputs:
             object.__setattr__(self, "val_fraction", VAL_FRACTION)
 
     def fixed(self) -> dict[str, Any]:
-        """The design values the command fixes: the design options given, then --set."""
+        """The design values the command fixes; any field but those the dataset decides."""
         explicit = {k: v for k, v in (self.design or {}).items() if v is not None}
-        return {**explicit, **parse_assignments(self.assignments)}
+        allowed = [f.name for f in fields(DesignPoint) if f.name not in DATA_FIELDS]
+        for name in explicit:
+            if name not in allowed:
+                raise SweepError(f"unknown design field {name!r}; known: {', '.join(allowed)}")
+        return explicit
 
     def resolve(self, swept: dict[str, Iterable], *, verb: str, held: dict | None = None) -> Resolved:
         """The base point adapted to the dataset, its recipe and first seed, with every value of `swept` (name ->
@@ -194,19 +192,14 @@ class SpecInputs:
         The base point is the preset (else squeezenet1_0), then `held` (the values a kind of study holds for its
         swept parameters: `paper_fixed`), then the design options and --set.
         """
-        from dse.data import dataset_info
-        from dse.train import recipe_for
-
-        fixed = parse_assignments(self.assignments)
-        explicit = {k: v for k, v in (self.design or {}).items() if v is not None}
+        explicit = self.fixed()
         for name in swept:
-            if name in fixed:
-                raise SweepError(f"{name} is both {verb} (--param) and set (--set)")
             if name in explicit:
-                raise SweepError(f"{name} is {verb} (--param); drop --{name.replace('_', '-')}")
+                typed = (self.given or {}).get(name) or f"{name}={explicit[name]}"
+                raise SweepError(f"{name} is both {verb} (--param) and set ({typed}); drop one")
         info = dataset_info(self.dataset, self.data_dir)
         try:
-            point = (self.base or DesignPoint()).replace(**{**(held or {}), **explicit, **fixed})
+            point = (self.base or DesignPoint()).replace(**{**(held or {}), **explicit})
             point = point.for_data(info.num_classes, info.in_channels, self.image_size or info.image_size)
             for name, values in swept.items():
                 for v in values:
@@ -223,35 +216,7 @@ class SpecInputs:
 def paper_fixed(swept: Iterable[str]) -> dict[str, Any]:
     """The values the paper holds while sweeping these parameters (sr 0.5 for pct3x3), unless swept too."""
     swept = set(swept)
-    return {k: v for name in swept for k, v in PAPER_FIXED.get(name, {}).items() if k not in swept}
-
-
-def parse_assignments(items: list[str] | None) -> dict[str, Any]:
-    """--set name=value (any design field but those the dataset decides), typed by the field."""
-    types = {f.name: f.type for f in fields(DesignPoint)}
-    out: dict[str, Any] = {}
-    for item in items or []:
-        name, sep, text = item.partition("=")
-        name, text = name.strip(), text.strip()
-        if not sep or not name or not text:
-            raise SweepError(f"--set takes name=value; got {item!r}")
-        if name not in types or name in DATA_FIELDS:
-            allowed = ", ".join(n for n in types if n not in DATA_FIELDS)
-            raise SweepError(f"--set: unknown design field {name!r}; known: {allowed}")
-        out[name] = _typed(name, text, types[name])
-    return out
-
-
-def _typed(name: str, text: str, kind: Any) -> Any:
-    kind = str(kind)
-    try:
-        if kind == "int":
-            return int(text)
-        if kind == "float":
-            return float(text)
-    except ValueError:
-        raise SweepError(f"{name} takes {'an integer' if kind == 'int' else 'a number'}; got {text!r}") from None
-    return text
+    return {k: v for name in swept if PARAMS[name].paper for k, v in PARAMS[name].paper.held if k not in swept}
 
 
 def parse_param(item: str) -> tuple[str, str | None]:
@@ -277,12 +242,13 @@ def grid_values(name: str, *, range_: str | None = None, points: int | None = No
         if len(set(out)) != len(out):
             raise SweepError(f"{name}: --values repeats a value")
         return out
-    if name == "bypass":
+    p = PARAMS[name]
+    if p.kind == "choice":
         if range_ is not None or points is not None:
-            raise SweepError("bypass takes --values (none,simple,complex), not a range")
-        return BYPASSES
+            raise SweepError(f"{name} takes --values ({','.join(p.choices)}), not a range")
+        return p.choices
     if range_ is None:
-        start, stop = DEFAULT_RANGES[name]
+        start, stop = p.range
         step = None
     else:
         start, stop, step = parse_range(name, range_, single="--values {value} for a single value")
@@ -290,20 +256,21 @@ def grid_values(name: str, *, range_: str | None = None, points: int | None = No
         if step is not None:
             raise SweepError(f"{name}: give a STEP or --points, not both")
         return _linspace(name, start, stop, points)
-    return _lattice(name, start, stop, step if step is not None else STEPS[name])
+    return _lattice(name, start, stop, step if step is not None else p.sweep_step)
 
 
 def _parse_value(name: str, text: str) -> Any:
     text = text.strip()
-    if name == "bypass":
-        if text not in BYPASSES:
-            raise SweepError(f"bypass takes values among {', '.join(BYPASSES)}; got {text!r}")
+    p = PARAMS[name]
+    if p.kind == "choice":
+        if text not in p.choices:
+            raise SweepError(f"{name} takes values among {', '.join(p.choices)}; got {text!r}")
         return text
     try:
         number = float(text)
     except ValueError:
         raise SweepError(f"{name}: {text!r} is not a number") from None
-    if name in INTEGER:
+    if p.integer:
         if not number.is_integer():
             raise SweepError(f"{name} takes integers; got {text}")
         return int(number)
@@ -351,7 +318,7 @@ def _linspace(name: str, start: float, stop: float, n: int) -> tuple:
 
 
 def _clean(name: str, values: list[float]) -> tuple:
-    if name in INTEGER:
+    if PARAMS[name].integer:
         return tuple(dict.fromkeys(int(round(v)) for v in values))
     return tuple(dict.fromkeys(round(v, 6) for v in values))
 
@@ -395,7 +362,7 @@ def build_spec(
             range_, listed = (inline, None) if ":" in inline else (None, inline)
         else:
             range_, listed = (ranges[0] if ranges else None), (values[0] if values else None)
-        takes_points = listed is None and name != "bypass"
+        takes_points = listed is None and PARAMS[name].kind == "number"
         grid.append(grid_values(name, range_=range_, values=listed,
                                 points=points if takes_points or len(parsed) == 1 else None))
     point, recipe, first = inputs.resolve(dict(zip(names, grid, strict=True)), verb="swept",

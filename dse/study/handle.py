@@ -68,7 +68,7 @@ class RunOptions:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])  # tells this command's trials apart
     keep_weights: str | None = None  # all | best | none; None: all within a disk budget (dse.study.keep.plan)
     artifacts: str | None = None  # the artifact store; None: beside an SQLite study
-    latency_runs: int | None = None  # timed runs per latency; None: dse.latency's default; 0: none
+    latency_runs: int | None = None  # timed runs per latency; None: dse.train.latency's default; 0: none
 
     def __post_init__(self) -> None:
         if self.keep_weights not in (None, "all", "best", "none"):
@@ -104,8 +104,6 @@ def open_study(spec: Spec, options: RunOptions, *, create: bool = True, check: b
 
     With create=False a missing study gives None and nothing is written.
     """
-    from dse.study.queue import requeue
-
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     path = sqlite_path(resolve(options.storage, options.study_name))
     if not create and path is not None and not path.exists():
@@ -114,7 +112,7 @@ def open_study(spec: Spec, options: RunOptions, *, create: bool = True, check: b
         return None
     storage = open_storage(options.storage, options.study_name, heartbeat_interval=options.heartbeat_interval,
                            grace_period=options.grace_period, check=check,
-                           on_stale=lambda study, trial: requeue(study, trial, options.retries))
+                           on_stale=lambda study, trial: layout.requeue(study, trial, options.retries))
     name, sampler = options.study_name, spec.sampler()
     if name not in optuna.get_all_study_names(storage):
         if not create:

@@ -1,31 +1,52 @@
 """What a sweep or search keeps of each trained trial besides its accuracy: the weights (`--keep-weights`) and
 the network's CPU latency (docs: README "Take a network home").
 
+The policy: `plan` (what this run keeps, and the line the CLI prints: all while the analytic total of the
+study's weights fits `KEEP_BUDGET_MB`, else best), `keeps` (whether a trial that just finished keeps its weights).
+Optuna offers no public way to delete an artifact, so the ``best`` policy decides at upload time: a trial's
+weights are kept when no finished trial beats it on both accuracy and size (it is on the accuracy-size Pareto
+front when it ends, by `dse.stats.pareto_mask`, the rule the front itself is drawn with). The final
+front is always among the kept trials.
+
 The runner calls a `Keeper` at two moments of a trial, both while the trial is still running (Optuna refuses
 attrs on finished trials):
 
 * `before_training`: a search with a latency budget or a latency objective measures the point's latency on an
-  untrained network (dense convolutions take the same time whatever the weights, `dse.latency`), records it,
+  untrained network (dense convolutions take the same time whatever the weights, `dse.train.latency`), records it,
   and skips a point over the budget as the size budget does;
 * `after_training`: the trained network's latency is measured (unless it was measured before) and its weights
-  are stored in the study's artifact store when the policy keeps them (`dse.artifacts.keeps`): all, none, or
-  best (on the accuracy-size front of the trials finished so far). The stored file is fp16 where the fp16
-  network scores exactly what the fp32 one does on the test split (`dse.weights.choose_precision`).
+  are stored in the study's artifact store (`dse.artifacts`) when the policy keeps them. The stored file is fp16
+  where the fp16 network scores exactly what the fp32 one does on the test split (`dse.weights.choose_precision`).
 
 A train function that hands back no network (`RunResult.model` None) has nothing to keep or time.
 """
 
 from __future__ import annotations
 
+import copy
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from optuna.trial import TrialState
 
+from dse.artifacts import ArtifactStoreMissing, default_location, store_for, store_weights
+from dse.data import DeviceData
+from dse.model import build_model
+from dse.space import DesignPoint
+from dse.stats import pareto_mask
 from dse.study import layout
+from dse.study.search import size_corner
+from dse.study.storage import resolve
+from dse.train import evaluate
+from dse.train.latency import RUNS, measure
+from dse.weights import WeightsError, choose_precision, pack, payload_mb
 
 LATENCY_OBJECTIVE = "latency"
+KEEP_POLICIES = ("all", "best", "none")
+KEEP_BUDGET_MB = 1024.0  # the default policy keeps all weights of a sweep whose estimate stays under this
 
 
 def policy_points(spec) -> list:
@@ -39,20 +60,15 @@ def policy_points(spec) -> list:
 
 def largest_point(spec):
     """The bounds' largest corner (`dse.study.search.size_corner`), over the bypass choices."""
-    from dse.study.search import size_corner
-
     return size_corner(spec, largest=True)
 
 
 def plan(spec, options):
-    """The `dse.artifacts.KeepPlan` of this run (the policy the workers apply and the line the CLI prints).
+    """The `KeepPlan` of this run (the policy the workers apply and the line the CLI prints).
 
     Without --keep-weights: all when the study's weights fit `KEEP_BUDGET_MB`, else best; a study in a
     database server without --artifacts keeps none (said in the line). An explicit all/best there is refused.
     """
-    from dse.artifacts import ArtifactStoreMissing, KeepPlan, default_location, plan_keep
-    from dse.study.storage import resolve
-
     server = default_location(resolve(options.storage, options.study_name)) is None and options.artifacts is None
     if server and options.keep_weights in ("all", "best"):
         raise ArtifactStoreMissing(f"--keep-weights {options.keep_weights}: a study in a database server keeps "
@@ -69,21 +85,20 @@ class Keeper:
     """One worker's keeping: the policy, the store (opened once), how many latency runs."""
 
     handle: Any  # dse.study.handle.StudyHandle
-    data: Any  # the worker's Dataset or DeviceData (test split, normalisation)
+    data: Any  # the worker's DeviceData (test split, normalisation); a host Dataset is put on the CPU
     policy: str
     store: Any  # an optuna.artifacts store, or None when nothing is kept
-    latency_runs: int | None = None  # None: dse.latency.RUNS; 0: no latency measured
+    latency_runs: int | None = None  # None: dse.train.latency.RUNS; 0: no latency measured
 
     @classmethod
     def for_worker(cls, handle, data) -> Keeper:
-        from dse.artifacts import store_for
-        from dse.study.storage import resolve
-
         options = handle.options
         policy = plan(handle.spec, options).policy
         store = None
         if policy != "none":
             store = store_for(resolve(options.storage, options.study_name), options.artifacts, create=True)
+        if not isinstance(data, DeviceData):
+            data = DeviceData(data, "cpu")
         return cls(handle, data, policy, store, options.latency_runs)
 
     # -- latency
@@ -92,8 +107,6 @@ class Keeper:
         return getattr(self.handle.spec, "max_latency_ms", None) is not None
 
     def _measure(self, trial, model, point) -> float:
-        from dse.latency import RUNS, measure
-
         runs = RUNS if self.latency_runs is None else self.latency_runs
         latency = measure(model, (point.in_channels, point.input_size, point.input_size), runs=runs)
         layout.record_latency(trial, latency.attrs())
@@ -103,8 +116,6 @@ class Keeper:
         """A skip reason for a point over the latency budget (measured now), else None."""
         if not self._wanted_before() or self.latency_runs == 0:
             return None
-        from dse.model import build_model
-
         ms = self._measure(trial, build_model(point), point)
         budget = getattr(self.handle.spec, "max_latency_ms", None)
         if budget is not None and ms > budget:
@@ -120,8 +131,6 @@ class Keeper:
         latency = trial.user_attrs.get("latency_ms")  # measured before training under a latency budget
         if latency is None and self.latency_runs != 0 and (model is not None or wanted):
             if model is None:  # a trainer that hands back no network: an untrained one times the same
-                from dse.model import build_model
-
                 model = build_model(point)
             latency = self._measure(trial, model, point)
         if getattr(result, "model", None) is not None:
@@ -129,8 +138,6 @@ class Keeper:
         return [math.nan if latency is None else float(latency)] if wanted else []
 
     def _store(self, trial, point, result) -> None:
-        from dse.artifacts import keeps, store_weights
-
         finished = self._finished() if self.policy == "best" else []  # only "best" compares (a read of the study)
         # this trial and those finished before it are the candidates; one split ranks them all
         split = layout.choosing_split([result.val_top1, *(val for val, _, _ in finished)])
@@ -141,20 +148,13 @@ class Keeper:
         if not keeps(self.policy, (chosen(result.val_top1, result.top1), result.size_mb),
                      [(chosen(val, test), mb) for val, test, mb in finished]):
             return
-        import copy
-
-        import torch
-
-        from dse.weights import choose_precision, evaluate, pack
-
         cpu = copy.deepcopy(result.model).to("cpu", torch.float32, memory_format=torch.contiguous_format).eval()
-        mean, std = data_normalisation(self.data)
-        images, labels = self.data.test_images.cpu(), self.data.test_labels.cpu()
-        precision = choose_precision(cpu, test_top1(self.data) or (lambda m: evaluate(m, images, labels, mean, std)))
+        precision = choose_precision(cpu, top1_on_test_split(self.data))
         record = {"dataset": self.data.info.name, "top1": result.top1, "val_top1": result.val_top1,
                   "study": self.handle.study.study_name, "trial": trial.number}
-        weights = pack(cpu, point, precision=precision, mean=mean, std=std, probe_images=images,
-                       probe_labels=labels, record=record)
+        weights = pack(cpu, point, precision=precision, mean=self.data.mean, std=self.data.std,
+                       probe_images=self.data.test_images.cpu(), probe_labels=self.data.test_labels.cpu(),
+                       record=record)
         store_weights(trial, weights, self.store)
 
     def _finished(self) -> list[tuple[float | None, float, float]]:
@@ -167,33 +167,56 @@ class Keeper:
         return out
 
 
-def data_normalisation(data) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """(mean, std) of a Dataset, or of a DeviceData recovered from its affine map (x * scale + shift with
-    scale = 1 / (255 std), shift = -mean / std)."""
-    if hasattr(data, "mean") and hasattr(data, "std"):
-        return tuple(float(m) for m in data.mean), tuple(float(s) for s in data.std)
-    scale = data.scale.flatten().double().cpu()
-    shift = data.shift.flatten().double().cpu()
-    std = 1 / (255 * scale)
-    return tuple(float(m) for m in -shift * std), tuple(float(s) for s in std)
-
-
-def test_top1(data):
-    """model -> top-1 % on the test split, run where a DeviceData lives (a GPU sweep's evaluation stays on the
-    GPU, in fp32, both networks alike); None for a host Dataset (then `dse.weights.evaluate` on the CPU)."""
-    if not hasattr(data, "normalise") or not hasattr(data, "device"):
-        return None
-    import copy
-
-    import torch
-
+def top1_on_test_split(data):
+    """model -> top-1 % on the test split of a DeviceData, evaluated where the data lives (a GPU sweep's stays on the
+    GPU), in fp32, by training's own evaluation loop (`dse.train.evaluate`); the model itself is not moved."""
     def top1(model) -> float:
         net = copy.deepcopy(model).to(data.device).eval()
-        hits = 0
-        with torch.inference_mode():
-            for i in range(0, data.num_test, 500):
-                logits = net(data.normalise(data.test_images[i:i + 500]))
-                hits += int((logits.argmax(1) == data.test_labels[i:i + 500]).sum())
-        return 100 * hits / max(1, data.num_test)
+        return evaluate(net, data.eval_batches("test", 500), data.info.num_classes)[0]
 
     return top1
+
+
+# ------------------------------------------------------------------------------------------------ policy
+
+
+def keeps(policy: str, candidate: tuple[float, float], finished: Iterable[tuple[float, float]]) -> bool:
+    """Whether a trial that just finished with (top-1 %, size MB) keeps its weights, given those finished
+    before it: all, none, or best (on the accuracy-size Pareto front of the trials so far)."""
+    if policy not in KEEP_POLICIES:
+        raise WeightsError(f"--keep-weights must be one of {', '.join(KEEP_POLICIES)}; got {policy!r}")
+    if policy == "all":
+        return True
+    if policy == "none":
+        return False
+    finished = list(finished)
+    return pareto_mask([*(acc for acc, _ in finished), candidate[0]], [*(mb for _, mb in finished), candidate[1]])[-1]
+
+
+@dataclass(frozen=True)
+class KeepPlan:
+    policy: str  # all | best | none
+    all_mb: float  # analytic size of every trial's weights (parameters at `precision`)
+    budget_mb: float
+    reason: str  # one line for the user: what is kept and why
+
+    def line(self) -> str:
+        return self.reason
+
+
+def plan_keep(points: Sequence[DesignPoint], policy: str | None = None, *, precision: str = "fp16",
+              budget_mb: float = KEEP_BUDGET_MB) -> KeepPlan:
+    """What a study of these trials (one point per trial, seeds repeated) keeps. No policy: all when the
+    analytic total stays within `budget_mb`, else best."""
+    total = sum(payload_mb(p, precision) for p in points)
+    n = len(points)
+    if policy is None:
+        policy = "all" if total <= budget_mb else "best"
+        why = "within" if policy == "all" else "over"
+        return KeepPlan(policy, total, budget_mb, f"keeping {policy} weights: {n} trials x their {precision} "
+                        f"weights = {total:.1f} MB, {why} the {budget_mb:g} MB budget")
+    if policy not in KEEP_POLICIES:
+        raise WeightsError(f"--keep-weights must be one of {', '.join(KEEP_POLICIES)}; got {policy!r}")
+    detail = {"all": f"{total:.1f} MB for {n} trials", "none": "no weights kept",
+              "best": f"at most {total:.1f} MB (the trials on the accuracy-size front as they finish)"}[policy]
+    return KeepPlan(policy, total, budget_mb, f"keeping {policy} weights: {detail} ({precision})")

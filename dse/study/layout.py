@@ -10,10 +10,13 @@ dialect that nothing writes. Everything here uses Optuna's public API (user attr
   `params_key` of those params is the identity of the work, whatever trial carries it.
 * Results: `COST_ATTRS` when a trial starts, `RESULT_ATTRS` when it completes; failures as ``fail_kind`` and
   ``fail_reason``. To record another result field, add it to `RESULT_ATTRS` (and to the training result's dict).
+* Retries: a failure that may be retried is queued again as a new trial with ``retry_of`` (`requeue`), by the
+  runner and by Optuna's heartbeat-stale callback (`dse.study.handle.open_study`).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from collections import Counter
@@ -42,7 +45,7 @@ POINT_ATTR = "point"  # the full design point
 DIVERGED_ATTR = "diverged"
 PROGRESS_ATTR = "progress"  # a running trial: epoch, epochs, step, steps, images_per_second (every few seconds)
 COST_ATTRS = ("params", "size_mb", "imagenet_size_mb", "macs", "size_mb_int8", "size_mb_int4")  # dse.plan.cost
-# CPU inference latency (dse.latency.Latency.attrs), measured after training (or before, under a latency budget)
+# CPU inference latency (dse.train.latency.Latency.attrs), measured after training (or before, under a latency budget)
 LATENCY_ATTRS = ("latency_ms", "latency_batch_ms", "latency_batch_size", "latency_threads", "latency_cpu")
 WEIGHTS_ATTRS = ("weights_artifact_id", "weights_precision", "weights_bytes")  # dse.artifacts.store_weights
 RESULT_ATTRS = ("top1", "top5", "loss", "epochs", "train_seconds", "images_per_second", "peak_memory_mb", "device",
@@ -112,8 +115,6 @@ def definition_differences(stored: dict, wanted: dict) -> list[str]:
 def difference_lines(stored: dict, wanted: dict) -> list[str]:
     """Each differing field with both values, `subset 4000 (study) vs 1000 (this command)`; a differing dict
     (grid, recipe, point) names its differing keys, `recipe.epochs 8 (study) vs 1 (this command)`."""
-    import json
-
     def show(v: Any) -> str:
         return "none" if v is None else v if isinstance(v, str) else json.dumps(v)
 
@@ -263,3 +264,34 @@ def choosing_split(val_top1: Iterable[Any]) -> str:
 
 def _recorded(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# ------------------------------------------------------------------------------------------------ retries
+
+
+def requeue(study: optuna.Study, failed: FrozenTrial, retries: int, trials: list[FrozenTrial] | None = None, *,
+            retried: set[int] | None = None) -> bool:
+    """Queue a failed trial's work again if it may be retried and nothing else covers it. `retried`: the
+    `retried_numbers` of `trials`, when the caller has them."""
+    kind = failure(failed)[0]
+    if kind not in RETRIED_KINDS and kind != INTERRUPTED:
+        return False
+    trials = study.get_trials(deepcopy=False) if trials is None else trials
+    retried = retried_numbers(trials) if retried is None else retried
+    key = key_of(failed)
+    if not key or failed.number in retried:
+        return False
+    if duplicate_of(trials, failed.number, key, live_above=True) is not None or attempts(trials, key) > retries:
+        return False
+    queue(study, work_params(failed), **{RETRY_OF_ATTR: failed.number})
+    return True
+
+
+def duplicate_of(trials: list[FrozenTrial], number: int, key: tuple, *, live_above: bool = False) -> int | None:
+    """Another trial that holds the same work: done, or live with a lower number (Optuna hands out the oldest
+    WAITING trial first, so the lower number keeps it), or with `live_above`, live whatever its number."""
+    for t in trials:
+        if t.number != number and key_of(t) == key and (
+                t.state in DONE or (t.state in LIVE and (live_above or t.number < number))):
+            return t.number
+    return None

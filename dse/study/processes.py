@@ -15,7 +15,10 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from dse.errors import DseError
+import torch
+
+from dse.data import load_dataset
+from dse.train import resolve_device
 
 
 def machine_id() -> str:
@@ -62,18 +65,12 @@ def dead_locally(token: dict | None) -> bool:
 
 
 def load_data(spec):
-    from dse.data import load_dataset
-
     return load_dataset(spec.dataset, spec.data_dir, image_size=spec.point.input_size, subset=spec.subset,
                         val_fraction=spec.val_fraction)
 
 
 def worker_devices(device: str, workers: int) -> list[str]:
     """One device per worker: `auto`/`cuda` spread workers over every GPU (several may share one)."""
-    import torch
-
-    from dse.train import resolve_device
-
     if device in ("auto", "cuda") and torch.cuda.is_available():
         n = torch.cuda.device_count()
         return [f"cuda:{i % n}" for i in range(workers)]
@@ -88,8 +85,6 @@ def default_workers(device: str) -> int:
     """What `--workers` means when not given: on a CPU one worker per core, each with one thread, as many as the
     memory holds (measured faster than one worker using every core, and far steadier when the cores are shared:
     docs/training.md); on a GPU one."""
-    import torch
-
     if device in ("auto", "cuda") and torch.cuda.is_available() or device.startswith("cuda"):
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -173,12 +168,13 @@ def takes_sigint() -> bool:
     return signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
 
 
-def run_processes(spec, options, devices: list[str], notify, *, has_work, interrupts: Interrupts) -> None:
-    """Spawn one worker per device and wait for them, calling `notify` (which reads the study: interrupts held)
-    about once a second. Workers take Ctrl-C where this process does."""
+def run_processes(worker, spec, options, devices: list[str], notify, *, has_work, interrupts: Interrupts) -> None:
+    """Spawn one `worker(spec, options, device, workers, gate, sigint)` process per device (a module-level function:
+    spawn imports it by name; `dse.study.runner.worker_main`) and wait for them, calling `notify` (which reads the
+    study: interrupts held) about once a second. Workers take Ctrl-C where this process does."""
     ctx = multiprocessing.get_context("spawn")
     gate, sigint = ctx.Lock(), takes_sigint()
-    procs = [ctx.Process(target=_worker_main, args=(spec, options, device, len(devices), gate, sigint),
+    procs = [ctx.Process(target=worker, args=(spec, options, device, len(devices), gate, sigint),
                          name=f"worker {i}") for i, device in enumerate(devices)]
     try:
         with _sigint_ignored():  # inherited: a worker takes Ctrl-C only once it can close a trial cleanly
@@ -203,7 +199,7 @@ def run_processes(spec, options, devices: list[str], notify, *, has_work, interr
 @contextmanager
 def _sigint_ignored():
     """SIGINT ignored while workers start: they inherit that (and not a Python handler) through exec, so a
-    Ctrl-C in their start-up imports does nothing rather than print a traceback. `_worker_main` handles it."""
+    Ctrl-C in their start-up imports does nothing rather than print a traceback. The worker handles it."""
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield
@@ -238,24 +234,3 @@ def _exit_text(code: int | None) -> str:
         except ValueError:
             return f"signal {-code}"
     return f"exit {code}"
-
-
-def _worker_main(spec, options, device: str, workers: int, gate, sigint: bool) -> None:
-    """A spawned worker: its own storage connection, the dataset loaded once, then trials until none are left."""
-    with handle_interrupts(sigint) as interrupts:  # started with SIGINT ignored (`_sigint_ignored`)
-        try:
-            if device == "cpu" and workers > 1:
-                import torch
-
-                torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
-            from dse.study.runner import open_study, work
-
-            handle = open_study(spec, options, check=False)
-            with interrupts.allowed():
-                data = load_data(spec)
-            work(handle, data, device, gate=gate, interrupts=interrupts)
-        except KeyboardInterrupt:
-            sys.exit(130)  # later signals stay ignored (`Interrupts`): the command may pass on another
-        except DseError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            sys.exit(exc.exit_code)

@@ -17,6 +17,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
+from dse.plan import cost
 from dse.stats import SeedStat, mean_interval, pareto_mask, seed_stat
 from dse.study.layout import (
     DONE,
@@ -158,8 +159,6 @@ def summarize(trials: list[FrozenTrial], spec, retries: int) -> list[PointSummar
     """The final table of a sweep (`dse.study.grid.SweepSpec`): per grid point, test top-1 over its completed
     seeds (mean, sd and `seed_stat`, as the report writes it), validation top-1 mean where recorded, size,
     time."""
-    from dse.plan import cost
-
     failed = {key_of(t): t for t in final_failures(trials, retries)}
     complete: dict[tuple, FrozenTrial] = {}
     for t in trials:

@@ -2,8 +2,8 @@
 
 * Queueing is idempotent (`queue_missing` queues only the (point, seed) pairs with no trial yet), so a rerun or a
   second machine completes a partly queued grid, whenever it starts.
-* A failure that may be retried is queued again as a new WAITING trial (`requeue`), also from Optuna's
-  heartbeat-stale callback.
+* A failure that may be retried is queued again as a new WAITING trial (`dse.study.layout.requeue`), also from
+  Optuna's heartbeat-stale callback.
 * A RUNNING trial whose worker is gone is failed and queued again (`reclaim_lost`): by Optuna's
   `fail_stale_trials` when its heartbeat stopped, at once when its process on this machine is gone, and after
   the grace period when it has no `worker` attr (its worker died before its first heartbeat, which Optuna's
@@ -21,7 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from dse.study import layout
 from dse.study.handle import StudyHandle
-from dse.study.layout import DONE, LIVE, RETRIED_KINDS, failure, key_of, params_key, work_params
+from dse.study.layout import LIVE, key_of, params_key, requeue
 from dse.study.processes import dead_locally
 
 QUEUE_REREAD = 50  # queueing a grid re-reads the study every this many points
@@ -47,34 +47,6 @@ def queue_missing(handle: StudyHandle) -> int:
             layout.queue(handle.study, params)
             count += 1
     return count
-
-
-def requeue(study: optuna.Study, failed: FrozenTrial, retries: int, trials: list[FrozenTrial] | None = None, *,
-            retried: set[int] | None = None) -> bool:
-    """Queue a failed trial's work again if it may be retried and nothing else covers it. `retried`: the
-    `layout.retried_numbers` of `trials`, when the caller has them."""
-    kind = failure(failed)[0]
-    if kind not in RETRIED_KINDS and kind != layout.INTERRUPTED:
-        return False
-    trials = study.get_trials(deepcopy=False) if trials is None else trials
-    retried = layout.retried_numbers(trials) if retried is None else retried
-    key = key_of(failed)
-    if not key or failed.number in retried:
-        return False
-    if duplicate_of(trials, failed.number, key, live_above=True) is not None or layout.attempts(trials, key) > retries:
-        return False
-    layout.queue(study, work_params(failed), **{layout.RETRY_OF_ATTR: failed.number})
-    return True
-
-
-def duplicate_of(trials: list[FrozenTrial], number: int, key: tuple, *, live_above: bool = False) -> int | None:
-    """Another trial that holds the same work: done, or live with a lower number (Optuna hands out the oldest
-    WAITING trial first, so the lower number keeps it), or with `live_above`, live whatever its number."""
-    for t in trials:
-        if t.number != number and key_of(t) == key and (
-                t.state in DONE or (t.state in LIVE and (live_above or t.number < number))):
-            return t.number
-    return None
 
 
 def reclaim_lost(handle: StudyHandle) -> int:

@@ -12,23 +12,28 @@ The study is the queue (`dse.study.queue`). Every step rests on Optuna's public 
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import optuna
+import torch
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from dse.data import DeviceData
 from dse.errors import DesignError, DseError
+from dse.plan import cost
 from dse.study import layout
 from dse.study.handle import RunOptions, Spec, StudyHandle, open_study
 from dse.study.keep import Keeper
 from dse.study.keep import plan as keep_plan
-from dse.study.layout import DONE, LIVE, params_key
+from dse.study.layout import DONE, LIVE, duplicate_of, params_key, requeue
 from dse.study.processes import (
     Interrupts,
     handle_interrupts,
@@ -38,7 +43,8 @@ from dse.study.processes import (
     worker_token,
 )
 from dse.study.progress import live_writer
-from dse.study.queue import duplicate_of, has_work, queue_missing, reclaim_lost, requeue, wants_more
+from dse.study.queue import has_work, queue_missing, reclaim_lost, wants_more
+from dse.train import Diverged, OutOfMemory, TrainingFailed, resolve_device, train
 
 __all__ = ["POLL_S", "RunOptions", "StudyHandle", "TrialFailed", "open_study", "queue_missing", "reclaim_lost",
            "run", "work"]
@@ -104,9 +110,6 @@ class _Objective:
         return self._train(trial, params)
 
     def _train(self, trial: optuna.Trial, params: dict) -> list[float]:
-        from dse.plan import cost
-        from dse.train import Diverged, OutOfMemory, TrainingFailed
-
         spec = self.handle.spec
         try:
             point = spec.point.replace(**{k: v for k, v in params.items() if k != "seed"})
@@ -191,11 +194,6 @@ def work(handle: StudyHandle, data, device: str, *, train_fn: TrainFn | None = N
     """
     real = train_fn is None
     if real:
-        from functools import partial
-
-        from dse.data import DeviceData
-        from dse.train import resolve_device, train
-
         train_fn = partial(train, keep_model=True)  # the network, for its weights and latency (dse.study.keep)
         data = DeviceData(data, resolve_device(device))  # uploaded once: every trial of this worker reuses it
     interrupts = interrupts if interrupts is not None else Interrupts()
@@ -268,5 +266,24 @@ def run(spec: Spec, options: RunOptions, *, train_fn: TrainFn | None = None,
             work(handle, data, devices[0], train_fn=train_fn, on_event=notify, poll=poll, interrupts=interrupts)
             return handle
         del data
-        run_processes(spec, options, devices, notify, has_work=lambda: has_work(handle), interrupts=interrupts)
+        run_processes(worker_main, spec, options, devices, notify, has_work=lambda: has_work(handle),
+                      interrupts=interrupts)
     return handle
+
+
+def worker_main(spec: Spec, options: RunOptions, device: str, workers: int, gate, sigint: bool) -> None:
+    """A spawned worker (`dse.study.processes.run_processes`): its own storage connection, the dataset loaded
+    once, then trials until none are left."""
+    with handle_interrupts(sigint) as interrupts:  # started with SIGINT ignored (`processes._sigint_ignored`)
+        try:
+            if device == "cpu" and workers > 1:
+                torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+            handle = open_study(spec, options, check=False)
+            with interrupts.allowed():
+                data = load_data(spec)
+            work(handle, data, device, gate=gate, interrupts=interrupts)
+        except KeyboardInterrupt:
+            sys.exit(130)  # later signals stay ignored (`Interrupts`): the command may pass on another
+        except DseError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(exc.exit_code)

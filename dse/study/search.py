@@ -1,6 +1,6 @@
 """Search: multi-objective sampling of the design space (top-1 accuracy up, model size down), run by `dse.study.runner`.
 
-The five metaparameters and bypass are sampled within bounds (`DEFAULT_BOUNDS`, narrowed with --param
+The five metaparameters and bypass are sampled within bounds (`dse.space.Param.search_bounds`, narrowed with --param
 NAME=A:B[:STEP] or NAME=v1,v2 for bypass, or fixed with --set). Optuna's TPE sampler, multi-objective,
 proposes points. Size is analytic (`dse.plan.cost`), so a point over --max-size-mb is never trained: its
 trial is closed as PRUNED with a `skip_reason`, and every trial carries its MB over the budget as an Optuna
@@ -19,11 +19,8 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from dse.data import VAL_FRACTION
 from dse.errors import SweepError
 from dse.plan import cost
-from dse.space import DesignPoint
+from dse.space import PARAMS, SWEEPABLE, DesignPoint
 from dse.study.grid import (
-    BYPASSES,
-    INTEGER,
-    SWEEPABLE,
     SpecInputs,
     definition,
     distribution,
@@ -34,15 +31,6 @@ from dse.study.grid import (
     parse_range,
 )
 
-# name -> (low, high, step): the paper's space around squeezenet1_0, steps where a finer grain means nothing
-DEFAULT_BOUNDS: dict[str, tuple] = {
-    "base_e": (32, 256, 16),
-    "incr_e": (0, 256, 16),
-    "freq": (1, 8, 1),
-    "sr": (0.125, 1.0, None),
-    "pct3x3": (0.01, 0.99, None),
-    "bypass": BYPASSES,
-}
 OBJECTIVES = ("size", "latency")  # what a search minimizes beside accuracy: size, or size and latency
 STARTUP_TRIALS = 8  # random points before TPE models the results
 
@@ -99,11 +87,11 @@ class SearchSpec:
         out: dict[str, BaseDistribution] = {}
         for name in SWEEPABLE:
             b = bounds.get(name)
-            if name == "bypass":
+            if PARAMS[name].kind == "choice":
                 out[name] = CategoricalDistribution(list(b) if b else [values[name]])
             elif b is None:
                 out[name] = distribution(name, (values[name],))
-            elif name in INTEGER:
+            elif PARAMS[name].integer:
                 out[name] = IntDistribution(b[0], b[1], step=b[2] or 1)
             else:
                 out[name] = FloatDistribution(b[0], b[1], step=b[2])
@@ -143,8 +131,8 @@ def parse_bounds(items: list[str] | None) -> dict[str, tuple]:
         if name in out:
             raise SweepError(f"--param {name} is given twice")
         if text is None:
-            out[name] = DEFAULT_BOUNDS[name]
-        elif name == "bypass":
+            out[name] = PARAMS[name].search_bounds
+        elif PARAMS[name].kind == "choice":
             out[name] = grid_values(name, values=text)
         else:
             out[name] = _bounds(name, text)
@@ -159,7 +147,7 @@ def _bounds(name: str, text: str) -> tuple:
         span = (high - low) / step
         if abs(span - round(span)) > 1e-9:
             raise SweepError(f"--param {name}: {high} - {low} is not a multiple of the step {step}")
-    if name in INTEGER:
+    if PARAMS[name].integer:
         return low, high, step or 1
     return low, high, step
 
@@ -179,10 +167,10 @@ def build_spec(
     bounds = parse_bounds(params)
     if not params:
         fixed = inputs.fixed()
-        bounds = {n: b for n, b in DEFAULT_BOUNDS.items() if n not in fixed}
+        bounds = {n: p.search_bounds for n, p in PARAMS.items() if n not in fixed}
     if not bounds:
         raise SweepError("nothing to search: every parameter is fixed")
-    ends = {name: b if name == "bypass" else b[:2] for name, b in bounds.items()}
+    ends = {name: b if PARAMS[name].kind == "choice" else b[:2] for name, b in bounds.items()}
     # one searched parameter: held as in the paper's sweep of it (sr 0.5 for pct3x3); several: around the base
     point, recipe, seed = inputs.resolve(ends, verb="searched", held=paper_fixed(bounds) if len(bounds) == 1 else {})
     spec = SearchSpec(bounds=tuple(bounds.items()), point=point, seed=seed, dataset=inputs.dataset, recipe=recipe,

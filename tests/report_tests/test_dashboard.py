@@ -53,6 +53,7 @@ def test_dashboard_refuses_what_is_not_a_study(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # starts the real command (a server process)
 def test_dse_dashboard_command_starts_and_stops(sr_db):
     """The real command in its own process, as a user starts it: a free port on loopback, then SIGTERM."""
     code = "import sys; from dse.cli import main; sys.argv = ['dse'] + sys.argv[1:]; main()"
@@ -133,7 +134,7 @@ def real_sweep(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("dash") / "real.db"
     spec = build_spec(params=["sr"], values=["0.125,0.5,1.0"], seeds=3, dataset="synthetic", subset=200,
-                      assignments=["base_e=16", "incr_e=16", "bypass=simple"],
+                      design={"base_e": 16, "incr_e": 16, "bypass": "simple"},
                       recipe_options={**TINY_RECIPE, "batch_size": 16})
     run(spec, RunOptions(storage=str(path), study_name="sr", device="cpu", keep_weights="none", latency_runs=0),
         poll=0.05)

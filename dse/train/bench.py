@@ -1,13 +1,14 @@
 """Training throughput of one design point in steady state: the numbers `dse bench` and benchmarks/ print.
 
 It times the very step `dse.train.train` runs (device-resident batches, augmentation, autocast, optimizer), through
-`dse.train.time_steps`, after warm-up steps that absorb cuDNN autotuning, allocator growth, the CUDA graph's
+`time_steps`, after warm-up steps that absorb cuDNN autotuning, allocator growth, the CUDA graph's
 capture and (with `compile`) compilation.
 """
 
 from __future__ import annotations
 
 import statistics
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
@@ -15,9 +16,76 @@ import torch
 
 from dse.data import Dataset, DeviceData, load_dataset
 from dse.space import DesignPoint
-from dse.train import Recipe, StepTiming, recipe_for, time_steps
+from dse.train.device import device_name, resolve_device, run_released, sync
+from dse.train.graph import GRAPH_WARMUP_STEPS
+from dse.train.loop import Session, check_fits
+from dse.train.recipe import Recipe, recipe_for
 
 EPOCH_IMAGES = 50_000  # a CIFAR-sized epoch, to read images/s as seconds per epoch
+
+
+@dataclass(frozen=True)
+class StepTiming:
+    """Timed training steps (what `dse.train.bench` reports): steady state, after untimed warm-up steps."""
+
+    seconds: float
+    steps: int
+    batch_size: int
+    dtype: str
+    step: str  # eager, static or graph: the step that ran
+    device: str
+    peak_memory_mb: float  # CUDA only; 0 on CPU
+
+    @property
+    def images_per_second(self) -> float:
+        return self.steps * self.batch_size / max(self.seconds, 1e-9)
+
+
+def time_steps(
+    point: DesignPoint,
+    data: Dataset | DeviceData,
+    recipe: Recipe | None = None,
+    *,
+    device: str | torch.device = "auto",
+    steps: int = 50,
+    warmup_steps: int = 10,
+    compile: bool = False,
+    capture: bool | None = None,
+    on_step: Callable[[int], None] | None = None,
+) -> StepTiming:
+    """Time `steps` training steps of `recipe` (its batch size and step kind) after `warmup_steps` untimed ones
+    (at least GRAPH_WARMUP_STEPS + 1 with the graph step: its capture is never timed); one host sync at each
+    end. The lr is 0: the optimizer does all its work while the weights, and so the speed, stay as at init.
+    `capture=True` on a CPU attempts a capture (which fails there): the check script's test of the fallback.
+    `on_step(n)` is told after each step is queued (n counts warm-up steps too), for a live display."""
+    recipe = recipe or recipe_for(point)
+    check_fits(point, data.info)
+    dev = resolve_device(device)
+
+    def timed() -> StepTiming:
+        session = Session(point, data, recipe, dev, compile, capture)
+        warmup = max(warmup_steps, GRAPH_WARMUP_STEPS + 1) if session.step_kind == "graph" else warmup_steps
+        with session.seeded():
+            session.build()
+            batches = session.index_batches()
+            for i in range(warmup):
+                session.advance(next(batches), 0.0)
+                if on_step:
+                    on_step(i + 1)
+            sync(dev)
+            started = time.perf_counter()
+            for i in range(steps):
+                session.advance(next(batches), 0.0)
+                if on_step:
+                    on_step(warmup + i + 1)
+            sync(dev)
+            seconds = time.perf_counter() - started
+        return StepTiming(
+            seconds=seconds, steps=steps, batch_size=session.batch_size,
+            dtype=session.dtype_name, step=session.step_ran, device=device_name(dev),
+            peak_memory_mb=torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else 0.0)
+
+    return run_released(dev, recipe.batch_size, timed)
 
 
 @dataclass(frozen=True)
@@ -32,8 +100,7 @@ class BenchResult:
     warmup_steps: int
     peak_memory_mb: float  # CUDA only; 0 on CPU
     compiled: bool
-    step: str = "eager"  # eager, static, graph (captured) or batched (seeds trained together)
-    models: int = 1  # models trained per step (batched seeds); images/s counts all of them
+    step: str = "eager"  # eager, static (the graph's step, uncaptured) or graph (captured)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -70,7 +137,7 @@ def result_of(t: StepTiming, warmup_steps: int, compile: bool = False) -> BenchR
     return BenchResult(
         device=t.device, batch_size=t.batch_size, dtype=t.dtype, images_per_second=ips,
         step_ms=1000 * t.seconds / max(t.steps, 1), epoch_seconds=EPOCH_IMAGES / ips, steps=t.steps,
-        warmup_steps=warmup_steps, peak_memory_mb=t.peak_memory_mb, compiled=compile, step=t.step, models=t.models,
+        warmup_steps=warmup_steps, peak_memory_mb=t.peak_memory_mb, compiled=compile, step=t.step,
     )
 
 

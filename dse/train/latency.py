@@ -8,6 +8,7 @@ point (`point_latency`) measures what the trained one would.
 
 from __future__ import annotations
 
+import copy
 import platform
 import statistics
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from dse.model import build_model
 from dse.space import DesignPoint
 
 BATCH = 32
@@ -89,8 +91,6 @@ def measure(model: nn.Module, input_shape: tuple[int, int, int], *, batch_size: 
         raise ValueError("runs and batch size must be >= 1, warmup >= 0")
     params = next(model.parameters(), None)
     if params is not None and (params.device.type != "cpu" or params.dtype != torch.float32):
-        import copy
-
         model = copy.deepcopy(model).to("cpu", torch.float32)
     was_training = model.training
     model.eval()
@@ -106,7 +106,5 @@ def measure(model: nn.Module, input_shape: tuple[int, int, int], *, batch_size: 
 
 def point_latency(point: DesignPoint, **options) -> Latency:
     """Latency of a design point without training it (what `dse bench --latency` prints)."""
-    from dse.model import build_model
-
     model = build_model(point)
     return measure(model, (point.in_channels, point.input_size, point.input_size), **options)

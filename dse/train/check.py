@@ -1,27 +1,24 @@
 """Does every part of the design space train? The points that check it, and a brief run of each.
 
 The points: every preset (the paper's networks, and the same with BatchNorm) and the corners of the domain,
-each varied one field at a time from a base point: SR and pct3x3 at the ends of their search bounds, freq 1 and
-8, base_e and incr_e at their bounds, each bypass, each stem, both norms and both heads. `tests/test_trainability.py`
-trains them at tiny widths on synthetic images; `benchmarks/trainability.py` on real images.
+each varied one field at a time from a base point: each metaparameter at both ends of its range in the parameter
+table (`dse.space.PARAMS`: the search's default bounds), each bypass, each stem, both norms and both heads.
+`dse check` trains them on any dataset (`check_data`: a subset); `tests/test_trainability.py` at tiny widths on
+synthetic images.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
-from dse.space import PRESETS, Bypass, DesignPoint, Head, Norm, Stem, min_input_size
-
-# the ends of the search's default bounds (dse.study.search.DEFAULT_BOUNDS; a test keeps the two equal)
-DOMAIN_ENDS: dict[str, tuple] = {
-    "sr": (0.125, 1.0),
-    "pct3x3": (0.01, 0.99),
-    "freq": (1, 8),
-    "base_e": (32, 256),
-    "incr_e": (0, 256),
-}
+from dse.data import Dataset, load_dataset, take_subset
+from dse.space import PARAMS, PRESETS, Bypass, DesignPoint, Head, Norm, Stem, min_input_size
+from dse.train.loop import train
+from dse.train.outcome import Diverged
 
 
 def corner_points(base: DesignPoint) -> dict[str, DesignPoint]:
@@ -29,8 +26,8 @@ def corner_points(base: DesignPoint) -> dict[str, DesignPoint]:
     head. Named `field=value`; a variation equal to `base` is still listed (every value is covered by name).
     A stem that needs a larger input than `base`'s gets its smallest one."""
     out = {}
-    for name, ends in DOMAIN_ENDS.items():
-        for value in ends:
+    for name, p in PARAMS.items():
+        for value in p.range if p.kind == "number" else ():  # the ends of its range (bypass: below, with the enums)
             out[f"{name}={value}"] = base.replace(**{name: value})
     for name, enum in (("bypass", Bypass), ("stem", Stem), ("norm", Norm), ("head", Head)):
         for value in enum:
@@ -82,6 +79,24 @@ class CheckRow:
         return (not self.diverged and math.isfinite(self.last_loss)
                 and self.last_loss < min(self.first_loss, math.log(100 / self.chance) - DEAD_MARGIN))
 
+    def to_dict(self) -> dict:
+        return {**asdict(self), "trains": self.trains}
+
+
+def check_data(dataset: str, data_dir=None, *, subset: int | None = None, test: int | None = None
+               ) -> Callable[[int], Dataset]:
+    """input size -> the data a check trains on there: the first `subset` training and `test` test images
+    (classes balanced), no validation split (the check reads the training loss); each size loaded once."""
+
+    @functools.cache
+    def data_for(size: int) -> Dataset:
+        wanted = [n for n in (subset, test) if n is not None]
+        data = load_dataset(dataset, data_dir, image_size=size, subset=max(wanted) if wanted else None,
+                            val_fraction=0)
+        return take_subset(data, subset or data.num_train, test=test) if wanted else data
+
+    return data_for
+
 
 def step_losses(point: DesignPoint, data, recipe, *, device: str = "cpu"):
     """Train and return (RunResult, the training loss of every step).
@@ -89,8 +104,6 @@ def step_losses(point: DesignPoint, data, recipe, *, device: str = "cpu"):
     `train` reports each epoch's running mean loss (`Progress.loss`) at every check; with `check_every=1` the
     loss of step i is i * mean_i - (i - 1) * mean_(i-1).
     """
-    from dse.train import train
-
     means: dict[tuple[int, int], float] = {}
 
     def record(p) -> None:
@@ -117,10 +130,6 @@ def check(points: dict[str, DesignPoint], data_for: Callable[[int], object],
           on_row: Callable[[CheckRow], None] | None = None) -> list[CheckRow]:
     """Train each point briefly on `data_for(point.input_size)`; the mean training loss of the first and of the
     last `window` steps tell whether it learned."""
-    import time
-
-    from dse.train import Diverged
-
     rows = []
     for name, point in points.items():
         data = data_for(point.input_size)
