@@ -6,7 +6,7 @@ it without running code. It holds:
 
 * ``point``: the design point (`load` rebuilds the module from it, so no class has to be pickled);
 * ``state_dict``: the weights, in fp32, or with the convolution weights in fp16 (half the disk; biases and
-  BatchNorm stay fp32) where that leaves the test accuracy unchanged (`choose_precision`);
+  BatchNorm stay fp32) where that leaves the accuracy on the choosing split unchanged (`choose_precision`);
 * ``mean``/``std``: the input normalisation the network was trained with (x = (pixel / 255 - mean) / std);
 * ``probe``: a few test images (uint8), their labels, and the logits the stored weights give on them on the CPU;
   `check` recomputes them after any restore or export and refuses a mismatch;
@@ -142,8 +142,8 @@ def restored(model: nn.Module, precision: str) -> nn.Module:
 
 def choose_precision(model: nn.Module, evaluate: Callable[[nn.Module], float], recorded: float | None = None) -> str:
     """fp16 where the fp16-rounded network scores exactly what the trained one does (`evaluate` gives top-1 %
-    on the test split, as `dse.study.keep.top1_on_test_split` does; `recorded` that of the trained network if
-    already known), else fp32."""
+    on the split that chooses, as `dse.study.keep.top1_on_choosing_split` does: validation, never test where there
+    is one; `recorded` that of the trained network if already known), else fp32."""
     if not fp16_fits(model):
         return "fp32"
     reference = evaluate(model) if recorded is None else recorded

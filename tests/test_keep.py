@@ -188,26 +188,32 @@ def test_the_readme_disk_estimate_is_the_computed_one():
     assert f"median of {RUNS} timed runs after {WARMUP} warm-up runs" in text
 
 
-def test_the_precision_check_scores_the_test_split_where_the_data_lives():
-    """The top-1 that chooses a kept network's precision: every test image, normalised as in training, counted
-    where the data lives; the network itself stays where and as it was."""
+@pytest.mark.parametrize("val_fraction, split", [(0.1, "validation"), (0.0, "test")])
+def test_the_precision_check_scores_the_choosing_split_where_the_data_lives(val_fraction, split):
+    """The top-1 that chooses a kept network's precision: every validation image (test only where the data has no
+    validation split, as every choice then falls back to test), normalised as in training, counted where the data
+    lives; the network itself stays where and as it was."""
     import torch
 
     from dse.data import DeviceData, load_dataset
     from dse.model import build_model
-    from dse.study.keep import top1_on_test_split
+    from dse.study.keep import top1_on_choosing_split
 
-    data = load_dataset("synthetic", subset=64)
+    data = load_dataset("synthetic", subset=64, val_fraction=val_fraction)
     point = DesignPoint(**TINY_DESIGN).for_data(data.info.num_classes, data.info.in_channels, data.info.image_size)
     torch.manual_seed(0)
     model = build_model(point).train()
     device_data = DeviceData(data, "cpu")
     assert (device_data.mean, device_data.std) == (data.mean, data.std)  # what a kept network records
+    images, labels = ((data.val_images, data.val_labels) if split == "validation" else
+                      (data.test_images, data.test_labels))
+    assert len(labels) and (split == "test") == (data.val_labels is None or not len(data.val_labels))
     with torch.no_grad():
-        logits = model.eval()(device_data.normalise(device_data.test_images))
+        logits = model.eval()(device_data.normalise(images.to(device_data.device)))
     model.train()
-    counted = 100 * float((logits.argmax(1) == data.test_labels).float().mean())
-    assert top1_on_test_split(device_data)(model) == pytest.approx(counted) and model.training
+    counted = 100 * float((logits.argmax(1) == labels).float().mean())
+    chosen_on, top1 = top1_on_choosing_split(device_data)
+    assert chosen_on == split and top1(model) == pytest.approx(counted) and model.training
 
 
 def test_latency_runs_0_and_keep_weights_none_measure_and_store_nothing(tmp_path, monkeypatch, one_thread):  # noqa: F811

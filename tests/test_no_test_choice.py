@@ -162,6 +162,8 @@ def test_sweep_pruning_and_best_do_not_depend_on_test_labels(folders, tmp_path):
     assert [r.val_top1_mean for r in rows_a] == [r.val_top1_mean for r in rows_b]
     assert [r.top1_mean for r in rows_a] != [r.top1_mean for r in rows_b]
     # dse export --best takes the same trial home from both: the validation best, not the test best
+    # the kept networks' storage precision was chosen on validation too
+    assert [t.user_attrs.get("weights_precision") for t in a] == [t.user_attrs.get("weights_precision") for t in b]
     exported = [_export_best(root, tmp_path) for root in folders]
     done = [t for t in b if t.state == TrialState.COMPLETE and t.user_attrs.get("weights_artifact_id")]
     val_best = max(done, key=lambda t: t.user_attrs["val_top1"]).number

@@ -16,7 +16,9 @@ attrs on finished trials):
   and skips a point over the budget as the size budget does;
 * `after_training`: the trained network's latency is measured (unless it was measured before) and its weights
   are stored in the study's artifact store (`dse.artifacts`) when the policy keeps them. The stored file is fp16
-  where the fp16 network scores exactly what the fp32 one does on the test split (`dse.weights.choose_precision`).
+  where the fp16 network scores exactly what the fp32 one does on the validation split (`dse.weights.
+  choose_precision`): a choice, so made on the split that chooses, never on test (test only for data without a
+  validation split, as every choice of such a study falls back to it).
 
 A train function that hands back no network (`RunResult.model` None) has nothing to keep or time.
 """
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,7 +151,7 @@ class Keeper:
                      [(chosen(val, test), mb) for val, test, mb in finished]):
             return
         cpu = copy.deepcopy(result.model).to("cpu", torch.float32, memory_format=torch.contiguous_format).eval()
-        precision = choose_precision(cpu, top1_on_test_split(self.data))
+        precision = choose_precision(cpu, top1_on_choosing_split(self.data)[1])
         record = {"dataset": self.data.info.name, "top1": result.top1, "val_top1": result.val_top1,
                   "study": self.handle.study.study_name, "trial": trial.number}
         weights = pack(cpu, point, precision=precision, mean=self.data.mean, std=self.data.std,
@@ -167,14 +169,20 @@ class Keeper:
         return out
 
 
-def top1_on_test_split(data):
-    """model -> top-1 % on the test split of a DeviceData, evaluated where the data lives (a GPU sweep's stays on the
-    GPU), in fp32, by training's own evaluation loop (`dse.train.evaluate`); the model itself is not moved."""
+def top1_on_choosing_split(data) -> tuple[str, Callable[[torch.nn.Module], float]]:
+    """The split a kept network's precision is chosen on, and model -> top-1 % on it: validation where the
+    DeviceData holds one (`layout.VALIDATION`: what chooses everywhere in dse), else test (`layout.TEST`: data
+    without a validation split, whose every choice falls back to test). Evaluated where the data lives (a GPU
+    sweep's stays on the GPU), in fp32, by training's own evaluation loop (`dse.train.evaluate`); the model itself
+    is not moved."""
+    split = layout.VALIDATION if data.num_val else layout.TEST
+
     def top1(model) -> float:
         net = copy.deepcopy(model).to(data.device).eval()
-        return evaluate(net, data.eval_batches("test", 500), data.info.num_classes)[0]
+        batches = data.eval_batches("val" if split == layout.VALIDATION else "test", 500)
+        return evaluate(net, batches, data.info.num_classes)[0]
 
-    return top1
+    return split, top1
 
 
 # ------------------------------------------------------------------------------------------------ policy
