@@ -285,6 +285,33 @@ def chance_warnings(
     return out
 
 
+# ---------------------------------------------------------------------------------------------- timings
+
+BUSY_SPREAD = 0.25
+"""A timing whose middle half of runs (first to third quartile) spans more than this share of its median was
+disturbed: on an idle CPU repeated forward passes of one network differ by a few percent."""
+
+
+def relative_spread(median: float | None, q1: float | None, q3: float | None) -> float:
+    """(third quartile - first quartile) / median of a set of timed runs; NaN where any is unknown."""
+    values = [median, q1, q3]
+    if any(v is None or not math.isfinite(v) for v in values) or median <= 0:
+        return math.nan
+    return (q3 - q1) / median
+
+
+def busy_warning(spreads: Iterable[float], what: str = "latencies", limit: float = BUSY_SPREAD) -> str:
+    """One line when any timing's `relative_spread` says the machine was busy while it was measured, else ""."""
+    known = [s for s in spreads if s is not None and math.isfinite(s)]
+    busy = [s for s in known if s > limit]
+    if not busy:
+        return ""
+    return (f"The machine was busy while the {what} were measured: in {len(busy)} of {len(known)} measurements the "
+            f"middle half of the timed runs spread over more than {number(100 * limit, 0)}% of their median "
+            f"(widest: {number(100 * max(busy), 0)}%), so these {what} include other work's time; read them as "
+            "upper bounds, and measure again on an idle machine (dse bench --latency) before choosing by them.")
+
+
 # ---------------------------------------------------------------------------------------------- seed noise
 
 

@@ -11,12 +11,14 @@ import pytest
 
 from dse.stats import (
     STAT_DESCRIPTION,
+    busy_warning,
     chance_level,
     chance_warnings,
     format_stat,
     interval_name,
     mean_interval,
     pareto_mask,
+    relative_spread,
     seed_spread,
     seed_stat,
     steps_per_epoch,
@@ -148,3 +150,12 @@ def test_front_mask_over_three_objectives():
     # (acc max, size min, latency min): the last is beaten on all three by the first
     assert pareto_mask([80, 70, 75], [1.0, 2.0, 1.5], [5.0, 1.0, 6.0]) == [True, True, False]
     assert pareto_mask([], [], []) == []
+
+
+def test_a_timing_spread_says_when_the_machine_was_busy():
+    assert relative_spread(2.0, 1.9, 2.3) == pytest.approx(0.2)
+    assert math.isnan(relative_spread(2.0, None, 2.3)) and math.isnan(relative_spread(0.0, 1.0, 2.0))
+    assert busy_warning([0.05, 0.2, math.nan]) == ""
+    text = busy_warning([0.05, 0.3, 0.9, math.nan])
+    assert text.startswith("The machine was busy while the latencies were measured: in 2 of 3 measurements")
+    assert "more than 25% of their median (widest: 90%)" in text

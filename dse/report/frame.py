@@ -166,7 +166,7 @@ def study_frame(
     frame = pd.DataFrame(rows, columns=columns)
     for col in ("top1", "top5", "val_top1", "val_top5", "loss", "size_mb", "imagenet_size_mb", "train_seconds",
                 "images_per_second", "peak_memory_mb", "duration_s", "size_mb_int8", "size_mb_int4", "latency_ms",
-                "latency_batch_ms"):
+                "latency_q1_ms", "latency_q3_ms", "latency_batch_ms"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
     for col in ("seed", "number", "n_params", "macs", "epochs", "retry_of", "train_images", "val_images",
                 *(c for c in ("base_e", "incr_e", "freq") if c in frame)):

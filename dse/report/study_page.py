@@ -18,7 +18,7 @@ from dse.report.curves import curves_figure
 from dse.report.frame import StudyData, format_value
 from dse.report.grid import grid_figure
 from dse.report.importance import importance_figure
-from dse.report.latency import latency_figure
+from dse.report.latency import latency_figure, study_latency_warning
 from dse.report.page import Figured, Heading, Link, Only, Para, Paragraphs, RawHtml, num
 from dse.report.pareto import front_section, pareto_figure
 from dse.report.points import point_stats, stat_text
@@ -73,7 +73,7 @@ def _span_words(frame: pd.DataFrame) -> str:
 def _trust_lines(data: StudyData, stats: pd.DataFrame, shown: Sequence[tuple[str, str]],
                  table: BypassTable | None) -> list[str]:
     """What a reader must know before trusting a number: warnings, which split chose and where each is shown."""
-    lines = [f"WARNING: {w}" for w in study_warnings(data, stats)]
+    lines = [f"WARNING: {w}" for w in [*study_warnings(data, stats), study_latency_warning(data)] if w]
     chose = ["the best variant of Table 3 (marked *)"] if table is not None and table.variants["chosen"].any() else []
     lines.append(split_sentence(data, stats, shown, chose))
     return lines

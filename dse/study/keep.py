@@ -36,6 +36,7 @@ from optuna.trial import TrialState
 
 from dse.artifacts import ArtifactStoreMissing, default_location, store_for, store_weights
 from dse.data import DeviceData
+from dse.fmt import number
 from dse.model import build_model
 from dse.space import DesignPoint
 from dse.stats import pareto_mask
@@ -43,7 +44,7 @@ from dse.study import layout
 from dse.study.search import size_corner
 from dse.study.storage import resolve
 from dse.train import evaluate
-from dse.train.latency import RUNS, measure
+from dse.train.latency import RUNS, Latency, measure
 from dse.weights import WeightsError, choose_precision, pack, payload_mb
 
 LATENCY_OBJECTIVE = "latency"
@@ -108,20 +109,20 @@ class Keeper:
     def _wanted_before(self) -> bool:
         return getattr(self.handle.spec, "max_latency_ms", None) is not None
 
-    def _measure(self, trial, model, point) -> float:
+    def _measure(self, trial, model, point) -> Latency:
         runs = RUNS if self.latency_runs is None else self.latency_runs
         latency = measure(model, (point.in_channels, point.input_size, point.input_size), runs=runs)
         layout.record_latency(trial, latency.attrs())
-        return latency.single_ms
+        return latency
 
     def before_training(self, trial, point) -> str | None:
         """A skip reason for a point over the latency budget (measured now), else None."""
         if not self._wanted_before() or self.latency_runs == 0:
             return None
-        ms = self._measure(trial, build_model(point), point)
+        latency = self._measure(trial, build_model(point), point)
         budget = getattr(self.handle.spec, "max_latency_ms", None)
-        if budget is not None and ms > budget:
-            return f"over the latency budget: {ms:.3f} ms > {budget:g} ms per image on this CPU; not trained"
+        if budget is not None and latency.single_ms > budget:
+            return over_latency_budget(latency, budget)
         return None
 
     # -- after training
@@ -134,7 +135,7 @@ class Keeper:
         if latency is None and self.latency_runs != 0 and (model is not None or wanted):
             if model is None:  # a trainer that hands back no network: an untrained one times the same
                 model = build_model(point)
-            latency = self._measure(trial, model, point)
+            latency = self._measure(trial, model, point).single_ms
         if getattr(result, "model", None) is not None:
             self._store(trial, point, result)
         return [math.nan if latency is None else float(latency)] if wanted else []
@@ -167,6 +168,18 @@ class Keeper:
             if a.get(layout.TEST_TOP1) is not None and a.get("size_mb") is not None:
                 out.append((a.get(layout.VAL_TOP1), float(a[layout.TEST_TOP1]), float(a["size_mb"])))
         return out
+
+
+def over_latency_budget(latency: Latency, budget: float) -> str:
+    """The skip reason of a point over the latency budget: its median with the spread of its runs, and whether
+    that spread says the machine was busy (then the point may well fit on an idle one)."""
+    text = (f"over the latency budget: {number(latency.single_ms, 3)} ms (median; middle half of the runs "
+            f"{number(latency.single_q1_ms, 3)}-{number(latency.single_q3_ms, 3)} ms) > "
+            f"{number(budget, 6, significant=True)} ms per image on this CPU; not trained")
+    if latency.busy:
+        text += (f"; the runs spread over {number(100 * latency.spread, 0)}% of their median: the machine was busy, "
+                 "so the point may fit on an idle one")
+    return text
 
 
 def top1_on_choosing_split(data) -> tuple[str, Callable[[torch.nn.Module], float]]:

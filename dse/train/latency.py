@@ -2,13 +2,16 @@
 
 Median wall time of `runs` timed forward passes after `warmup` untimed ones, at batch 1 and at batch 32, in
 fp32, eval mode, under `torch.inference_mode`, with the intra-op thread count recorded (it changes the numbers
-more than anything else). Weights do not change the time of dense convolutions, so an untrained network of a
-point (`point_latency`) measures what the trained one would.
+more than anything else), and the spread of the single-image runs (first and third quartile): a wide spread says
+the machine was busy (`dse.stats.busy_warning`), and the median then holds other work's time too. Weights do
+not change the time of dense convolutions, so an untrained network of a point (`point_latency`) measures what the
+trained one would.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import platform
 import statistics
 import time
@@ -21,6 +24,7 @@ from torch import nn
 
 from dse.model import build_model
 from dse.space import DesignPoint
+from dse.stats import BUSY_SPREAD, relative_spread
 
 BATCH = 32
 RUNS = 20
@@ -37,6 +41,18 @@ class Latency:
     threads: int  # torch intra-op threads during the measurement
     cpu: str  # CPU model name
     torch_version: str
+    single_q1_ms: float = math.nan  # first and third quartile of the single-image runs: their spread
+    single_q3_ms: float = math.nan
+
+    @property
+    def spread(self) -> float:
+        """(q3 - q1) / median of the single-image runs (`dse.stats.relative_spread`)."""
+        return relative_spread(self.single_ms, self.single_q1_ms, self.single_q3_ms)
+
+    @property
+    def busy(self) -> bool:
+        """The spread says the machine was busy while this was measured (`dse.stats.BUSY_SPREAD`)."""
+        return self.spread > BUSY_SPREAD
 
     @property
     def batch_image_ms(self) -> float:
@@ -47,8 +63,9 @@ class Latency:
 
     def attrs(self) -> dict:
         """The trial user attrs a sweep records (names of the study layout)."""
-        return {"latency_ms": self.single_ms, "latency_batch_ms": self.batch_ms,
-                "latency_batch_size": self.batch_size, "latency_threads": self.threads, "latency_cpu": self.cpu}
+        return {"latency_ms": self.single_ms, "latency_q1_ms": self.single_q1_ms, "latency_q3_ms": self.single_q3_ms,
+                "latency_batch_ms": self.batch_ms, "latency_batch_size": self.batch_size,
+                "latency_threads": self.threads, "latency_cpu": self.cpu}
 
 
 def cpu_model() -> str:
@@ -72,15 +89,17 @@ def _threads(threads: int | None):
         torch.set_num_threads(before)
 
 
-def _median_ms(model: nn.Module, x: torch.Tensor, runs: int, warmup: int) -> float:
+def _timed_ms(model: nn.Module, x: torch.Tensor, runs: int, warmup: int) -> tuple[float, float, float]:
+    """Median, first and third quartile (ms) of `runs` timed forward passes after `warmup` untimed ones."""
     for _ in range(warmup):
         model(x)
     times = []
     for _ in range(runs):
         started = time.perf_counter()
         model(x)
-        times.append(time.perf_counter() - started)
-    return 1000 * statistics.median(times)
+        times.append(1000 * (time.perf_counter() - started))
+    q1, _, q3 = statistics.quantiles(times, n=4, method="inclusive") if len(times) > 1 else times * 3
+    return statistics.median(times), q1, q3
 
 
 def measure(model: nn.Module, input_shape: tuple[int, int, int], *, batch_size: int = BATCH, runs: int = RUNS,
@@ -97,11 +116,11 @@ def measure(model: nn.Module, input_shape: tuple[int, int, int], *, batch_size: 
     gen = torch.Generator().manual_seed(0)
     try:
         with _threads(threads) as used, torch.inference_mode():
-            single = _median_ms(model, torch.randn(1, *input_shape, generator=gen), runs, warmup)
-            batch = _median_ms(model, torch.randn(batch_size, *input_shape, generator=gen), runs, warmup)
+            single, q1, q3 = _timed_ms(model, torch.randn(1, *input_shape, generator=gen), runs, warmup)
+            batch = _timed_ms(model, torch.randn(batch_size, *input_shape, generator=gen), runs, warmup)[0]
     finally:
         model.train(was_training)
-    return Latency(single, batch, batch_size, runs, warmup, used, cpu_model(), torch.__version__)
+    return Latency(single, batch, batch_size, runs, warmup, used, cpu_model(), torch.__version__, q1, q3)
 
 
 def point_latency(point: DesignPoint, **options) -> Latency:

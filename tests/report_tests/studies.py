@@ -182,9 +182,10 @@ def val_sweep(points):
 DISTS = {"sr": FloatDistribution(0.01, 1.0), "seed": IntDistribution(0, 99)}
 
 
-def timed_study(rows, *, latency=True):
+def timed_study(rows, *, latency=True, spread: float | None = None):
     """A sweep whose trials recorded CPU latency (unless `latency` is False); rows: (sr, seed, val_top1, test top1,
-    latency ms)."""
+    latency ms). `spread`: the runs' first and third quartile at median x (1 -/+ spread / 2) (relative spread
+    `spread`); None: not recorded, as in studies from before the quartiles."""
     study = optuna.create_study(direction="maximize")
     study.set_user_attr(layout.DEFINITION_ATTR, {"kind": "sweep", "params": ["sr"], "dataset": "synthetic",
                                                  "point": BASE.to_dict(), "seeds": 2})
@@ -196,6 +197,8 @@ def timed_study(rows, *, latency=True):
         if latency:
             attrs.update({"latency_ms": ms, "latency_batch_ms": 10 * ms, "latency_batch_size": 32,
                           "latency_threads": 4, "latency_cpu": "Test CPU"})
+            if spread is not None:
+                attrs.update({"latency_q1_ms": ms * (1 - spread / 2), "latency_q3_ms": ms * (1 + spread / 2)})
         study.add_trial(create_trial(state=TrialState.COMPLETE, values=[val], params={"sr": sr, "seed": seed},
                                      distributions=DISTS, user_attrs=attrs))
     return study_data(study)

@@ -50,3 +50,39 @@ def test_the_report_writes_the_latency_figure_and_columns(tmp_path):
     csv = pd.read_csv(tmp_path / "results.csv")
     assert {"size_mb_int8", "size_mb_int4", "latency_ms"} <= set(csv.columns)
     assert (csv["latency_ms"] > 0).all()
+
+
+def test_each_latency_is_drawn_with_the_spread_of_its_runs():
+    data = timed_study(TIMED_ROWS, spread=0.1)
+    timed = accuracy_vs_latency(data)
+    f = data.frame
+    for label, rows in f.groupby("label"):
+        row = timed.points.set_index("label").loc[label]
+        assert row["latency_lo"] == pytest.approx(rows["latency_q1_ms"].min())
+        assert row["latency_hi"] == pytest.approx(rows["latency_q3_ms"].max())
+    assert timed.warning == ""  # runs within 10% of their median: a calm machine
+    fig = draw_accuracy_vs_latency(timed, "t")
+    (ax,) = [ax for ax in fig.axes if ax.get_title().startswith("accuracy (max) vs CPU latency")]
+    bars = []
+    for container in ax.containers:
+        for collection in container.lines[2]:
+            bars += [(float(y0), float(min(x0, x1)), float(max(x0, x1))) for (x0, y0), (x1, _) in
+                     collection.get_segments()]
+    col = timed.selection.column
+    expected = zip(timed.points[col], timed.points["latency_lo"], timed.points["latency_hi"], strict=True)
+    assert sorted(bars) == [pytest.approx(e) for e in sorted(expected)]
+    assert "WARNING" not in fig._supxlabel.get_text()
+
+
+def test_a_busy_machine_is_said_on_the_figure_and_the_page(tmp_path):
+    from dse.report.write import write_report
+    from dse.stats import BUSY_SPREAD
+
+    busy = timed_study(TIMED_ROWS, spread=2 * BUSY_SPREAD)
+    timed = accuracy_vs_latency(busy)
+    assert timed.warning.startswith("The machine was busy while the latencies were measured: in 6 of 6 ")
+    assert "WARNING: " + timed.warning in " ".join(draw_accuracy_vs_latency(timed, "t")._supxlabel.get_text().split())
+    write_report(busy, tmp_path)
+    assert f"**WARNING: {timed.warning}**" in (tmp_path / "summary.md").read_text()
+    old = timed_study(TIMED_ROWS)  # no quartiles recorded: no spread drawn, nothing said
+    assert accuracy_vs_latency(old).warning == "" and accuracy_vs_latency(old).points["latency_lo"].isna().all()
