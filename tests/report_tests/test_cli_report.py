@@ -163,4 +163,4 @@ def test_a_tiny_real_sweep_reports(tmp_path):
     for name in ("accuracy_vs_size.png", "learning_curves.png", "index.html", "results.csv", "summary.md"):
         assert (out / name).is_file()
     html = (out / "index.html").read_text()
-    assert "6 trials: 6 complete" in html and "synthetic data, 1 epoch" in html
+    assert "6 trials: 6 complete" in html and "synthetic data subset: " in html and "; 1 epoch per trial" in html
