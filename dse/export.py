@@ -8,7 +8,9 @@ One directory per network:
 * ``model.onnx``  the same graph as ONNX (input ``images``, output ``logits``, batch size free), where the
   optional ``onnx`` and ``onnxscript`` packages are installed (``pip install 'dse[onnx]'``).
 
-Every file is re-read and run on the probe images before the export counts as done (`dse.weights.check`).
+Every file is re-read and run on the probe images before the export counts as done (`dse.weights.check`). The
+directory is new, empty or one an earlier export made (`dse.outdir`): a user's files are overwritten only with
+`force`.
 """
 
 from __future__ import annotations
@@ -25,10 +27,13 @@ from pathlib import Path
 import torch
 
 from dse.errors import DseError
+from dse.outdir import Claim, Writing, claim
 from dse.weights import CheckResult, Weights, WeightsError, check, read, save
 
 MAX_BATCH = 4096  # the exported programs' batch dimension ranges over 1..MAX_BATCH
 ONNX_OPSET = 18
+FILES = {"pt": "model.pt", "json": "point.json", "pt2": "model.pt2", "onnx": "model.onnx"}
+KIND = "export"
 
 
 class ExportError(DseError):
@@ -54,11 +59,18 @@ def onnx_missing() -> str | None:
     return None
 
 
-def export(weights: Weights, directory: str | os.PathLike, *, onnx: bool = True) -> Exported:
-    """Write model.pt, point.json, model.pt2 and (where possible) model.onnx into `directory`, each checked."""
-    out = Path(directory)
+def claim_directory(directory: str | os.PathLike, force: bool = False) -> Claim:
+    """Check `directory` may take an export (`dse.outdir.claim`); writes nothing."""
+    return claim(directory, KIND, FILES.values(), force)
+
+
+def export(weights: Weights, directory: str | os.PathLike, *, onnx: bool = True, force: bool = False) -> Exported:
+    """Write model.pt, point.json, model.pt2 and (where possible) model.onnx into `directory`, each checked.
+    `force`: write into a directory holding files dse did not write."""
+    folder = claim_directory(directory, force)
+    out = folder.path
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        writing = Writing(folder)
     except OSError as exc:
         raise ExportError(f"cannot create {out}: {exc.strerror}") from None
     if not os.access(out, os.W_OK):
@@ -67,24 +79,25 @@ def export(weights: Weights, directory: str | os.PathLike, *, onnx: bool = True)
     checks: dict[str, CheckResult] = {}
     skipped: dict[str, str] = {}
 
-    files["pt"] = save(weights, out / "model.pt")
+    files["pt"] = save(weights, writing.file(FILES["pt"]))
     checks["pt"] = check(read(files["pt"]))
-    files["json"] = out / "point.json"
+    files["json"] = writing.file(FILES["json"])
     files["json"].write_text(json.dumps(weights.metadata(), indent=2) + "\n")
 
     model = weights.model()
     example = weights.normalise(weights.probe.images) if weights.probe is not None else _example(weights)
     program = export_program(model, example)
-    files["pt2"] = out / "model.pt2"
+    files["pt2"] = writing.file(FILES["pt2"])
     torch.export.save(program, files["pt2"])
     checks["pt2"] = check(weights, torch.export.load(files["pt2"]).module())
 
     reason = onnx_missing() if onnx else "ONNX not asked for"
     if reason is None:
-        files["onnx"] = write_onnx(model, example, out / "model.onnx")
+        files["onnx"] = write_onnx(model, example, writing.file(FILES["onnx"]))
         checks["onnx"] = check(weights, onnx_runner(files["onnx"]))
     else:
         skipped["onnx"] = reason
+    writing.done()  # a model.onnx of an earlier export, not rewritten now, goes
     return Exported(out, files, checks, skipped)
 
 
@@ -154,5 +167,5 @@ def _first_line(exc: object) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-__all__ = ["Exported", "ExportError", "WeightsError", "export", "export_program", "onnx_missing", "onnx_runner",
-           "write_onnx"]
+__all__ = ["Exported", "ExportError", "WeightsError", "claim_directory", "export", "export_program", "onnx_missing",
+           "onnx_runner", "write_onnx"]

@@ -37,6 +37,21 @@ def test_export_best_writes_files_that_give_the_trial_logits(study_path, tmp_pat
         assert (model(x).argmax(1) == t.model(x).argmax(1)).all()
 
 
+def test_export_out_twice_and_never_over_a_users_model(study_path, tmp_path):
+    """issue 19 item 7: `dse export --out` overwrote a model.pt silently."""
+    out = tmp_path / "net"
+    for _ in range(2):  # the second run writes into the folder the first made
+        assert run("export", study_path, "--trial", "0", "--out", out, "--no-onnx").exit_code == 0
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "model.pt").write_bytes(b"my model")
+    one_line_error(run("export", study_path, "--trial", "0", "--out", user, "--no-onnx"), "model.pt", "--force")
+    assert sorted(p.name for p in user.iterdir()) == ["model.pt"] and (user / "model.pt").read_bytes() == b"my model"
+    result = run("export", study_path, "--trial", "0", "--out", user, "--no-onnx", "--force")
+    assert result.exit_code == 0, result.output
+    assert load(user / "model.pt") is not None
+
+
 def test_export_trial_without_weights(study_path):
     one_line_error(run("export", study_path, "--trial", "1"), "trial 1 of 'demo' has no stored weights")
 

@@ -4,7 +4,8 @@ import pytest
 import torch
 from trained_tiny import pack_trained, trained_tiny
 
-from dse.export import ExportError, export, onnx_missing
+from dse.export import export, onnx_missing
+from dse.outdir import OutputFolderError
 from dse.weights import WeightsMismatch, check, load
 
 pytestmark = pytest.mark.slow  # trains the tiny network once per session, exports it (about a minute)
@@ -62,8 +63,25 @@ def test_export_refuses_weights_whose_probe_disagrees(tmp_path):
 
 def test_export_to_an_unwritable_place(tmp_path):
     (tmp_path / "file").write_text("")
-    with pytest.raises(ExportError, match="cannot create"):
+    with pytest.raises(OutputFolderError, match="file is a file, not a folder"):
         export(pack_trained(trained_tiny()), tmp_path / "file" / "out")
+
+
+def test_export_rewrites_its_own_folder_and_refuses_a_users(tmp_path):
+    weights = pack_trained(trained_tiny())
+    first = export(weights, tmp_path / "out", onnx=False)
+    (tmp_path / "out" / "readme.txt").write_text("mine\n")
+    again = export(weights, tmp_path / "out", onnx=False)
+    assert again.files == first.files and (tmp_path / "out" / "readme.txt").read_text() == "mine\n"
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "point.json").write_text("mine\n")
+    with pytest.raises(OutputFolderError, match="--force"):
+        export(weights, user, onnx=False)
+    assert [p.name for p in user.iterdir()] == ["point.json"] and (user / "point.json").read_text() == "mine\n"
+    forced = export(weights, user, onnx=False, force=True)
+    assert json.loads((user / "point.json").read_text()) == json.loads(json.dumps(weights.metadata()))
+    assert set(forced.files) == {"pt", "json", "pt2"}
 
 
 def test_onnx_missing_names_the_extra(monkeypatch):

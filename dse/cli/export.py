@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from dse.cli.app import command, console, err_console
+from dse.cli.options import ForceOpt
 from dse.errors import DseError
 from dse.plan import cost
 
@@ -51,6 +52,7 @@ def export_command(
     study_name: Annotated[str | None, typer.Option("--study-name", help="The study, where the storage holds "
                                                    "several.")] = None,
     onnx: Annotated[bool, typer.Option("--onnx/--no-onnx", help="Also write ONNX (needs the onnx extra).")] = True,
+    force: ForceOpt = False,
 ) -> None:
     """Choose a trial, fetch its weights, write and check the files, print what was written."""
     if (trial is None) == (not best):
@@ -61,7 +63,7 @@ def export_command(
     import optuna
 
     from dse.artifacts import WEIGHTS_ATTR, fetch_weights, store_for, weights_id
-    from dse.export import export
+    from dse.export import claim_directory, export
     from dse.study.storage import open_existing
     from dse.weights import WeightsMismatch
 
@@ -92,6 +94,8 @@ def export_command(
         chosen, by = matches[0], None
 
     weights_id(chosen, study_name)  # a trial without weights says so before any store is looked for
+    target = out if out is not None else EXPORT_DIR / study_name / f"trial-{chosen.number}"
+    claim_directory(target, force)  # a folder of the user's is refused before anything is fetched or written
     store = store_for(study, artifacts)
     weights = fetch_weights(loaded, chosen.number, store)
     recorded_point = chosen.user_attrs.get("point")
@@ -102,8 +106,7 @@ def export_command(
         raise WeightsMismatch(f"trial {chosen.number}'s stored weights record {weights.record['top1']}% top-1; the "
                               f"trial {recorded_top1}%")
 
-    target = out if out is not None else EXPORT_DIR / study_name / f"trial-{chosen.number}"
-    result = export(weights, target, onnx=onnx)
+    result = export(weights, target, onnx=onnx, force=force)
 
     c = cost(weights.point)
     a = chosen.user_attrs

@@ -347,6 +347,10 @@ ArtifactsOpt = Annotated[str | None, typer.Option(
     "--artifacts", metavar="DIR|URL", help="Where the weights are stored: a directory every worker reaches, "
     "s3://bucket or gs://bucket (default beside an SQLite study: studies/<study>.artifacts; a PostgreSQL study "
     "needs it to keep weights).", rich_help_panel=STUDY, show_default=False)]
+ForceOpt = Annotated[bool, typer.Option(
+    "--force", help="Write into a folder holding files dse did not write, overwriting those of the same name "
+    "(without it, dse writes only into a new or empty folder or one it made; it never deletes a file it did not "
+    "write).", rich_help_panel=OUTPUT)]
 LatencyRunsOpt = Annotated[int | None, typer.Option(
     "--latency-runs", min=0, help="Timed CPU inference runs per trial for its latency (batch 1 and 32, median after "
     "warm-up); 0 measures none (a GPU sweep whose trials take seconds).",

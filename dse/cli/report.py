@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from dse.cli.app import command, console
-from dse.cli.options import ArtifactsOpt
+from dse.cli.options import ArtifactsOpt, ForceOpt
 from dse.errors import ReportError
 
 if TYPE_CHECKING:
@@ -33,15 +33,19 @@ def report(
     size: Annotated[str, typer.Option(
         "--size", metavar="fp32|int8|int4", help="The accuracy-vs-size axis: fp32 weights, or every weight at 8 "
         "or 4 bits (the paper's compression headline is at 4-8 bits).")] = "fp32",
+    force: ForceOpt = False,
 ) -> None:
     """Write figures (PNG, SVG), results.csv, summary.md and a self-contained index.html for each study.
 
     A sweep gets the paper's Figure 3 layout, a search its Pareto front, a grid a heat map.
 
     Several studies are also compared with error EDFs.
+
+    A report goes into a new or empty folder, or one dse report made (it holds .dse-output).
     """
     from dse.report.frame import load_studies
     from dse.report.size import SIZES
+    from dse.report.write import claim_folder, write_comparison, write_report
 
     if size not in SIZES:
         raise ReportError(f"--size must be one of {', '.join(SIZES)}; got {size!r}")
@@ -55,23 +59,22 @@ def report(
     else:
         root = out or REPORTS_DIR
         targets = {d.name: root / _safe(d.name) for d in datas}
-    for folder in [*targets.values(), *([root] if root else [])]:
-        _check_folder(folder)
-
-    from dse.report.write import write_comparison, write_report
+    compare = root / _safe("compare-" + "-".join(d.name for d in datas), limit=80) if root is not None else None
+    for folder in [*targets.values(), *([compare] if compare else [])]:  # every refusal before any file
+        claim_folder(folder, force)
 
     try:
         for data in datas:
             folder = targets[data.name]
-            written = write_report(data, folder, size)
+            written = write_report(data, folder, size, force)
             console.print(f"[bold]{escape(data.name)}[/]: {_describe(data)} -> {escape(str(folder))}/index.html "
                           f"({len(written)} files)", highlight=False)
-        if root is not None:
-            folder = root / _safe("compare-" + "-".join(d.name for d in datas), limit=80)
+        if root is not None and compare is not None:
+            folder = compare
             links = {d.name: f"../{targets[d.name].relative_to(root).as_posix()}/index.html"
                      if targets[d.name].is_relative_to(root) else targets[d.name].resolve().as_uri() + "/index.html"
                      for d in datas}
-            write_comparison(datas, folder, links)
+            write_comparison(datas, folder, links, force)
             console.print(f"[bold]comparison[/]: error EDFs of {len(datas)} studies -> "
                           f"{escape(str(folder))}/index.html", highlight=False)
     except OSError as exc:
@@ -138,10 +141,3 @@ def _safe(name: str, limit: int = 120) -> str:
     text = re.sub(r"[^A-Za-z0-9._=+-]+", "_", name).strip("._") or "study"
     return text[:limit]
 
-
-def _check_folder(folder: Path) -> None:
-    for parent in (folder, *folder.parents):
-        if parent.exists():
-            if not parent.is_dir():
-                raise ReportError(f"cannot write the report to {folder}: {parent} is a file, not a folder")
-            return

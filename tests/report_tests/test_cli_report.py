@@ -82,6 +82,48 @@ def test_bad_inputs_exit_nonzero_with_one_line_and_write_nothing(args, message, 
     assert snapshot(tmp_path) == before and not (tmp_path / "reports").exists()
 
 
+def test_a_users_folder_is_refused_in_one_line_and_kept(sr_db, tmp_path):
+    """issue 19 item 7: `--out userdir` overwrote the user's files and deleted their pareto.png."""
+    (tmp_path / "pareto.png").write_bytes(b"mine")
+    (tmp_path / "index.html").write_text("mine\n")
+    before = snapshot(tmp_path)
+    result = runner.invoke(app, ["report", str(sr_db), "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "--force" in lines[0], result.output
+    assert snapshot(tmp_path) == before
+
+
+def test_force_writes_into_a_users_folder_and_deletes_none_of_its_files(sr_db, tmp_path):
+    (tmp_path / "pareto.png").write_bytes(b"mine")
+    (tmp_path / "index.html").write_text("mine\n")
+    result = runner.invoke(app, ["report", str(sr_db), "--out", str(tmp_path), "--force"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "pareto.png").read_bytes() == b"mine"  # the sweep draws no Pareto figure: not deleted
+    assert "dse report: sr" in (tmp_path / "index.html").read_text()  # forced: overwritten
+
+
+def test_dse_report_reruns_on_its_own_folders(studies_dir, sr_db, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        result = runner.invoke(app, ["report", str(sr_db)])
+        assert result.exit_code == 0, result.output
+    for _ in range(2):
+        result = runner.invoke(app, ["report", str(studies_dir / "two.db"), "--out", "cmp"])
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / "reports" / "sr" / ".dse-output").is_file()
+    assert (tmp_path / "cmp" / "compare-sr-a-sr-b" / "index.html").is_file()
+
+
+def test_several_studies_refuse_before_writing_any(studies_dir, tmp_path):
+    """The comparison's folder is the user's: neither study's report is written."""
+    (tmp_path / "compare-sr-a-sr-b").mkdir()
+    (tmp_path / "compare-sr-a-sr-b" / "summary.md").write_text("mine\n")
+    result = runner.invoke(app, ["report", str(studies_dir / "two.db"), "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "--force" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["compare-sr-a-sr-b"]
+
+
 def test_report_from_a_postgresql_url(tmp_path):
     url = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
     name = f"report-cli-{uuid.uuid4().hex[:10]}"

@@ -7,6 +7,7 @@ import struct
 
 import pytest
 
+from dse.outdir import OutputFolderError
 from dse.report.frame import load_studies, study_data
 from dse.report.write import write_comparison, write_report
 
@@ -89,10 +90,26 @@ def test_one_trial_study_report(studies_dir, tmp_path):
 
 
 def test_stale_figures_are_removed(studies_dir, tmp_path):
-    (tmp_path / "pareto.png").write_bytes(PNG_MAGIC)
+    """A figure of dse's earlier report that no longer applies goes; the user's files stay."""
+    (search,) = load_studies(str(studies_dir / "search.db"))
+    write_report(search, tmp_path)
+    assert (tmp_path / "pareto.png").is_file()
+    (tmp_path / "notes.txt").write_text("mine\n")
     (data,) = load_studies(str(studies_dir / "one.db"))
     write_report(data, tmp_path)
-    assert not (tmp_path / "pareto.png").exists()
+    assert not (tmp_path / "pareto.png").exists() and not (tmp_path / "pareto.svg").exists()
+    assert (tmp_path / "notes.txt").read_text() == "mine\n" and (tmp_path / "accuracy_vs_size.png").is_file()
+
+
+def test_a_users_figure_is_never_deleted(studies_dir, tmp_path):
+    """issue 19 item 7: a report into a user's folder removed their pareto.png."""
+    (tmp_path / "pareto.png").write_bytes(PNG_MAGIC)
+    (data,) = load_studies(str(studies_dir / "one.db"))
+    with pytest.raises(OutputFolderError, match="--force"):
+        write_report(data, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pareto.png"]
+    write_report(data, tmp_path, force=True)
+    assert (tmp_path / "pareto.png").read_bytes() == PNG_MAGIC and (tmp_path / "index.html").is_file()
 
 
 def test_comparison(studies_dir, tmp_path):
