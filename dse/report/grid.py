@@ -79,8 +79,7 @@ def draw_grid(panels: list[GridPanel], title: str, budget: str) -> Figure:
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     finite = np.concatenate([p.top1[np.isfinite(p.top1)] for p in panels])
     norm = Normalize(float(finite.min()) if finite.size else 0, float(finite.max()) if finite.size else 100)
-    cmap = colormaps["viridis"].copy()
-    cmap.set_bad("#eeeeee")
+    cmap = colormaps["viridis"].with_extremes(bad="#eeeeee")  # set_bad is deprecated (matplotlib 3.11)
     for ax, panel in zip(axes, panels, strict=False):
         ax.imshow(np.ma.masked_invalid(panel.top1), cmap=cmap, norm=norm, aspect="auto", origin="lower")
         ax.set_xticks(range(len(panel.x_values)), [format_value(panel.x, v) for v in panel.x_values])

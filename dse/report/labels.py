@@ -33,53 +33,127 @@ def place_labels(
     fontsize: float = 7.5,
     transform=None,
     neighbours: Sequence[tuple[float, float]] = (),
+    gids: Sequence[str] | None = None,
 ) -> list[Bbox]:
     """Annotate each point, tied to it: the annotation's anchor is the point itself and a leader line runs
     from the label to it, and a spot is taken only if no other point is nearer to the label than its own
     (so a label can never be read as its neighbour's). Tries 12 directions at growing distances for a spot
     inside the axes and clear of other labels and of everything in `taken` (markers, bars, lines); a label
-    that finds none goes where it hides least, still with its leader.
+    that finds none goes where it hides least, still with its leader (`fit_labels` leaves it out instead).
 
     `neighbours`: further points (pixels) a label must not sit nearer to, e.g. the other series of the panel.
-    Returns the boxes now taken, so labels on a twin axis can avoid these too. Call after `freeze`.
+    Returns the boxes now taken, so labels on a twin axis can avoid these too; `gids`: each label's gid, to find
+    it in the figure. Call after `freeze`.
     """
-    renderer = ax.figure.canvas.get_renderer()
     taken = taken if taken is not None else []
-    frame = ax.get_window_extent(renderer)
+    _place(ax, xs, ys, texts, taken, color, fontsize, transform, neighbours, fit_only=False, gids=gids)
+    return taken
+
+
+def fit_labels(
+    ax: Axes,
+    xs: Sequence[float],
+    ys: Sequence[float],
+    texts: Sequence[str],
+    *,
+    taken: list[Bbox],
+    color: str = "black",
+    fontsize: float = 7.5,
+    transform=None,
+    neighbours: Sequence[tuple[float, float]] = (),
+    gids: Sequence[str] | None = None,
+) -> list[bool]:
+    """`place_labels`, but a label that finds no free spot is left out rather than drawn over others: for
+    crowded panels (a large grid), whose unlabelled points the page lists in a table. Returns, per point,
+    whether it got its label; `gids`: each label's gid, to find it in the figure."""
+    return _place(ax, xs, ys, texts, taken, color, fontsize, transform, neighbours, fit_only=True, gids=gids)
+
+
+_DISTANCES = (6, 11, 17, 24, 32, 42, 54)
+
+
+def _place(ax, xs, ys, texts, taken: list[Bbox], color, fontsize, transform, neighbours, *, fit_only: bool,
+           gids: Sequence[str] | None = None) -> list[bool]:
+    """Place each label in turn (see `place_labels`); `taken` grows by each label placed. The spots are tried on
+    the label's box moved to each offset (an offset-points annotation moves rigidly with its offset), so each
+    label is laid out once per alignment, not once per spot: a grid of hundreds of points takes seconds."""
+    renderer = ax.figure.canvas.get_renderer()
+    f = ax.get_window_extent(renderer)
+    frame = (f.x0, f.y0, f.x1, f.y1)
     transform = transform or ax.transData
     scale = ax.figure.dpi / 72
+    pad = 1.5 * scale
     pixels = [tuple(transform.transform((x, y))) if np.isfinite(x) and np.isfinite(y) else None
               for x, y in zip(xs, ys, strict=True)]
-    others_all = [p for p in pixels if p is not None] + [tuple(p) for p in neighbours]
-    for (x, y), text, own in zip(zip(xs, ys, strict=True), texts, pixels, strict=True):
+    everyone = np.array([p for p in pixels if p is not None] + [tuple(p) for p in neighbours],
+                        dtype=float).reshape(-1, 2)
+    boxes = _array(taken)
+    done: list[bool] = []
+    for i, ((x, y), text, own) in enumerate(zip(zip(xs, ys, strict=True), texts, pixels, strict=True)):
         if own is None:
+            done.append(False)
             continue
-        others = [p for p in others_all if p is not own and math.dist(p, own) > 0.5]
+        others = everyone[np.hypot(everyone[:, 0] - own[0], everyone[:, 1] - own[1]) > 0.5]
+        shapes: dict[tuple[str, str], np.ndarray] = {}  # (ha, va) -> the label's box at offset 0 (x0, y0, x1, y1)
         placed = None
         best: tuple[float, tuple[float, float], str] | None = None  # least overlap, for a crowded spot
-        for distance in (6, 11, 17, 24, 32, 42, 54):
+        for distance in _DISTANCES:
             for dx, dy, ha in _DIRECTIONS:
                 k = distance * (0.75 if dx and dy else 1)
-                ann = _annotate(ax, text, (x, y), (dx * k, dy * k), transform, color, fontsize, ha=ha)
-                box = text_box(ann, renderer).padded(1.5 * scale)
-                inside = box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0 and box.y1 <= frame.y1
+                offset = (dx * k, dy * k)
+                key = (ha, _va(dy))
+                if key not in shapes:
+                    ann = _annotate(ax, text, (x, y), (0, 0), transform, color, fontsize, ha=ha, va=key[1])
+                    b = text_box(ann, renderer)
+                    shapes[key] = np.array([b.x0, b.y0, b.x1, b.y1])
+                    ann.remove()
+                box = shapes[key] + np.array([offset[0], offset[1]] * 2) * scale + np.array([-pad, -pad, pad, pad])
+                inside = box[0] >= frame[0] and box[2] <= frame[2] and box[1] >= frame[1] and box[3] <= frame[3]
                 mine = _nearest_is_own(box, own, others)
-                if inside and mine and not any(box.overlaps(other) for other in taken):
-                    placed = box
+                hits = _overlaps(box, boxes)
+                if inside and mine and not hits.any():
+                    placed = offset, ha
                     break
-                clash = (sum(_overlap(box, other) for other in taken) + (0 if inside else 1e6)
-                         + (0 if mine else 1e5))
+                clash = float(_areas(box, boxes).sum()) + (0 if inside else 1e6) + (0 if mine else 1e5)
                 if best is None or clash < best[0]:
-                    best = (clash, (dx * k, dy * k), ha)
-                ann.remove()
+                    best = (clash, offset, ha)
             if placed is not None:
                 break
-        if placed is None:  # crowded: the spot that hides least, rather than dropping the label
-            _, offset, ha = best
-            ann = _annotate(ax, text, (x, y), offset, transform, color, fontsize, ha=ha)
-            placed = text_box(ann, renderer)
-        taken.append(placed)
-    return taken
+        if placed is None and fit_only:
+            done.append(False)
+            continue
+        offset, ha = placed if placed is not None else best[1:]
+        ann = _annotate(ax, text, (x, y), offset, transform, color, fontsize, ha=ha)
+        if gids is not None:
+            ann.set_gid(gids[i])
+        box = text_box(ann, renderer)
+        if placed is not None:  # a label in a free spot keeps its margin clear of the next
+            box = box.padded(pad)
+        taken.append(box)
+        boxes = np.vstack([boxes, _array([box])])
+        done.append(True)
+    return done
+
+
+def _array(boxes: Sequence[Bbox]) -> np.ndarray:
+    """Boxes as rows (x0, y0, x1, y1), each ordered."""
+    if not boxes:
+        return np.zeros((0, 4))
+    a = np.array([b.extents for b in boxes], dtype=float)
+    return np.column_stack([np.minimum(a[:, 0], a[:, 2]), np.minimum(a[:, 1], a[:, 3]),
+                            np.maximum(a[:, 0], a[:, 2]), np.maximum(a[:, 1], a[:, 3])])
+
+
+def _overlaps(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Per row of `boxes`, whether it touches `box` (as `Bbox.overlaps`: edges count)."""
+    return ((box[0] <= boxes[:, 2]) & (boxes[:, 0] <= box[2]) & (box[1] <= boxes[:, 3])
+            & (boxes[:, 1] <= box[3]))
+
+
+def _areas(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    w = np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0])
+    h = np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1])
+    return np.where((w > 0) & (h > 0), w * h, 0.0)
 
 
 def text_box(ann, renderer) -> Bbox:
@@ -88,31 +162,30 @@ def text_box(ann, renderer) -> Bbox:
     return Text.get_window_extent(ann, renderer)
 
 
-def _nearest_is_own(box: Bbox, own: tuple[float, float], others: Sequence[tuple[float, float]]) -> bool:
-    """No other point is nearer to the label's box than its own point."""
-    mine = _box_distance(box, own)
-    return all(_box_distance(box, p) > mine for p in others)
+def _nearest_is_own(box: np.ndarray, own: tuple[float, float], others: np.ndarray) -> bool:
+    """No other point is nearer to the label's box (x0, y0, x1, y1) than its own point."""
+    mine = _box_distances(box, np.array([own], dtype=float))[0]
+    return bool((_box_distances(box, others) > mine).all())
 
 
-def _box_distance(box: Bbox, p: tuple[float, float]) -> float:
-    dx = max(box.x0 - p[0], 0.0, p[0] - box.x1)
-    dy = max(box.y0 - p[1], 0.0, p[1] - box.y1)
-    return math.hypot(dx, dy)
+def _box_distances(box: np.ndarray, points: np.ndarray) -> np.ndarray:
+    dx = np.maximum.reduce([box[0] - points[:, 0], np.zeros(len(points)), points[:, 0] - box[2]])
+    dy = np.maximum.reduce([box[1] - points[:, 1], np.zeros(len(points)), points[:, 1] - box[3]])
+    return np.hypot(dx, dy)
 
 
-def _overlap(a: Bbox, b: Bbox) -> float:
-    w = min(a.x1, b.x1) - max(a.x0, b.x0)
-    h = min(a.y1, b.y1) - max(a.y0, b.y0)
-    return w * h if w > 0 and h > 0 else 0.0
+def _va(dy: float) -> str:
+    """A label above its point rests on it, one below hangs from it, one beside it is centred on it."""
+    return "bottom" if dy > 0 else "top" if dy < 0 else "center"
 
 
-def _annotate(ax: Axes, text: str, xy, offset, transform, color: str, fontsize: float, ha: str = "center"):
+def _annotate(ax: Axes, text: str, xy, offset, transform, color: str, fontsize: float, ha: str = "center",
+              va: str | None = None):
     """A label anchored at its point (`xy`), with a leader line from the label to the point."""
-    _, dy = offset
     arrow = {"arrowstyle": "-", "color": MUTED, "lw": 0.6, "shrinkA": 1, "shrinkB": 2.5}
     return ax.annotate(text, xy, xycoords=transform, xytext=offset, textcoords="offset points", ha=ha,
-                       va="bottom" if dy > 0 else "top" if dy < 0 else "center",
-                       fontsize=fontsize, color=color, annotation_clip=False, arrowprops=arrow)
+                       va=va or _va(offset[1]), fontsize=fontsize, color=color, annotation_clip=False,
+                       arrowprops=arrow)
 
 
 def marker_boxes(ax: Axes, xs, ys, radius_pt: float = 4.5, transform=None) -> list[Bbox]:

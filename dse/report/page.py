@@ -78,6 +78,7 @@ class Figured:
     figure: Figure
     shows: Shows = ()
     png: bytes | None = field(default=None, repr=False)  # rendered once, written and embedded
+    after: tuple = ()  # blocks the page puts right under the figure (a table of what it could not label)
 
     def png_bytes(self) -> bytes:
         if self.png is None:

@@ -3,6 +3,11 @@ mean and its interval), the chance line, points without a result on the size axi
 its own panel and axes (ImageNet top-5 after full training, at ImageNet sizes), so neither scale squeezes the
 other and brief training on CIFAR-10 is never read as the paper's.
 
+A large grid stays readable: more lines than there are colours to tell them apart (`MAX_LINES`) are drawn as
+unjoined means in one colour, each labelled with all its swept values; a label goes only where it fits, and the
+points left without one are listed in a table under the figure (`unlabelled_section`); the caption names at most
+`CAPTION_ITEMS` points and leaves the rest to the page's tables.
+
 Data (`accuracy_vs_size`, `accuracy_vs_size_at`), drawing (`draw_accuracy_vs_size`) and words (`size_figure`,
 `reference_section`).
 """
@@ -24,10 +29,10 @@ from matplotlib.transforms import Bbox, blended_transform_factory
 from dse.fmt import number
 from dse.report import page
 from dse.report.frame import StudyData, format_value, point_label, value_key
-from dse.report.labels import bar_boxes, marker_boxes, place_labels, segment_boxes
+from dse.report.labels import bar_boxes, fit_labels, marker_boxes, place_labels, segment_boxes
 from dse.report.page import Figured
 from dse.report.paper import fixed_note, fixes_the_papers, paper
-from dse.report.points import COMPLETE, point_stats
+from dse.report.points import COMPLETE, point_stats, stat_text
 from dse.report.steps import sweep_steps
 from dse.report.style import (
     MUTED,
@@ -170,6 +175,23 @@ def accuracy_vs_size_at(data: StudyData, size: str = "fp32", stats: pd.DataFrame
                    title=out.title.replace("model size", f"{size} model size"))
 
 
+MAX_LINES = 10
+"""The most lines a panel joins, each in its own colour (tab10 has ten): beyond, colours repeat and lines cross
+unread, so a larger grid's means are drawn unjoined in one colour and labelled with every swept value."""
+CAPTION_ITEMS = 6
+"""The most points a caption names (points without results, points of one size); the page's tables list all."""
+ALWAYS_LABELLED = 24
+"""Up to this many points a panel labels every point, a crowded one where it hides least (the paper's grids have
+3 to 9, and bypass none and simple sit side by side); beyond, a label goes only where it fits."""
+MAX_CAPTION_STEPS = 3
+"""The most step sentences a caption holds (one per line of the sweep); more are left to the steps section."""
+LABEL_GID = "label"  # a point's label in the figure: gid "label-<metric>-<point label>"
+
+
+def many_lines(data: SizeAccuracy) -> bool:
+    return len(_groups(data.points, data.swept)) > MAX_LINES
+
+
 DODGE = 0.025
 """The offset between two points of equal size, as a share of the size axis's span: enough to tell their marks,
 bars and seeds apart, small beside the distance to a point of another size."""
@@ -217,10 +239,13 @@ def _groups(points: pd.DataFrame, swept: tuple[str, ...]) -> list[tuple[str, pd.
     return out
 
 
-def _point_text(row: pd.Series, swept: tuple[str, ...], shared: bool = False) -> str:
-    """A point's label: its swept value, its size where it shares one (drawn beside its true x), its seeds when
-    fewer than asked."""
-    text = format_value(swept[0], row[swept[0]]) if swept else row["label"]
+def _point_text(row: pd.Series, swept: tuple[str, ...], shared: bool = False, every: bool = False) -> str:
+    """A point's label: its swept value (`every`: each swept value, in order), its size where it shares one (drawn
+    beside its true x), its seeds when fewer than asked."""
+    if every and swept:
+        text = ", ".join(format_value(n, row[n]) for n in swept)
+    else:
+        text = format_value(swept[0], row[swept[0]]) if swept else row["label"]
     if shared:
         text += f", {number(row['size_mb'], 2)} MB"
     if row["expected"] and not pd.isna(row["expected"]) and row["n"] < row["expected"]:
@@ -260,7 +285,8 @@ def draw_accuracy_vs_size(data: SizeAccuracy) -> Figure:
     # Outside the axes: a legend inside would compete with the point labels for the free space.
     axd["legend"].axis("off")
     axd["legend"].legend(handles, labels, loc="center", ncols=2 if ref is not None else 1, frameon=False)
-    label_name = data.swept[0] if data.swept else "point"
+    many = many_lines(data)
+    label_name = (", ".join(data.swept) if many else data.swept[0]) if data.swept else "point"
     n_done = int((pts["n"] > 0).sum())
     caption = ""
     if data.warnings:
@@ -268,18 +294,34 @@ def draw_accuracy_vs_size(data: SizeAccuracy) -> Figure:
     caption += (f"Each labelled point is one design point (label: its {label_name}, joined to it by a line): small "
                 f"dots = each seed's result, large dot = the mean over seeds; {_interval_words(data)}. "
                 f"{n_done} of {len(pts)} points have results.")
-    if data.steps:
+    if many:
+        rest = ", ".join(data.swept[1:])
+        caption += (f" The {len(_groups(pts, data.swept))} combinations of {rest} are too many lines to tell apart "
+                    f"(over {MAX_LINES}): means are not joined.")
+    if len(pts) > ALWAYS_LABELLED:
+        caption += (" A point is labelled only where its label fits; a table under the figure lists any left "
+                    "without one.")
+    if data.steps and len(data.steps) <= MAX_CAPTION_STEPS:
         caption += " " + " ".join(data.steps)
+    elif data.steps:
+        caption += (f" Which neighbouring points the seeds tell apart, for each of the {len(data.steps)} lines: "
+                    "the section of that name.")
     if data.chance:
         caption += (f" Dashed grey: chance ({number(data.chance['top1'], 0, percent=True)} top-1, "
                     f"{number(data.chance['top5'], 0, percent=True)} top-5).")
-    for size, shorts in shared_sizes(pts):
+    shared = shared_sizes(pts)
+    for size, shorts in shared[:CAPTION_ITEMS]:
         caption += (f" {_and(shorts)} share one size ({number(size, 2)} MB) and are drawn side by side at it, "
                     "each label giving the true size.")
+    if len(shared) > CAPTION_ITEMS:
+        caption += (f" {len(shared) - CAPTION_ITEMS} more sizes are shared by several points (the table of design "
+                    "points gives each size).")
     missing = pts[pts["n"] == 0]
     if len(missing):
         caption += " No result yet (x on the size axis): " + ", ".join(
-            f"{r['short']} ({r['status']})" for _, r in missing.iterrows()) + "."
+            f"{r['short']} ({r['status']})" for _, r in missing.head(CAPTION_ITEMS).iterrows())
+        caption += (f" and {len(missing) - CAPTION_ITEMS} more (the table of design points)."
+                    if len(missing) > CAPTION_ITEMS else ".")
     if ref is not None:
         caption += (f" Right: the paper's {ref.figure} on its own axes (ImageNet top-5 after full training, at "
                     f"ImageNet model sizes); the paper: {ref.text}.")
@@ -318,16 +360,18 @@ def _size_panel(ax: Axes, data: SizeAccuracy, metric: str, ylabel: str, color: s
     """One metric's panel: per line, the means joined, their intervals, every seed at its point's x, chance."""
     pts = data.points
     groups = _groups(pts, data.swept)
+    many = len(groups) > MAX_LINES
     cmap = colormaps["tab10"]
     name = metric.replace("top", "top-")
     seeds = data.seeds
     for g, (group, rows) in enumerate(groups):
-        c = color if len(groups) == 1 else cmap(g % 10)
+        c = color if len(groups) == 1 or many else cmap(g % 10)
         done = rows[rows["n"] > 0].sort_values(["size_mb", "x"], kind="stable")
         mean = done[f"{metric}_mean"]
         if done.empty or mean.isna().all():
             continue
-        ax.plot(done["x"], mean, "-", color=c, lw=1.2, alpha=0.6, zorder=2, gid=f"line-{metric}-{g}")
+        if not many:
+            ax.plot(done["x"], mean, "-", color=c, lw=1.2, alpha=0.6, zorder=2, gid=f"line-{metric}-{g}")
         lo, hi = _intervals(done, metric)
         interval_bars(ax, done["x"], mean, lo, hi, done[f"{metric}_interval"], c, legend=g == 0, capsize=3,
                       range_width=2.2)
@@ -336,9 +380,9 @@ def _size_panel(ax: Axes, data: SizeAccuracy, metric: str, ylabel: str, color: s
             ax.scatter(mine["x"], mine[metric], s=9, facecolor="white", edgecolor=c, lw=0.7, zorder=3.5,
                        label="one seed" if g == 0 else None, gid=f"seeds-{metric}-{g}")
         full = done["n"] >= done["expected"].fillna(0)
-        ax.scatter(done.loc[full, "x"], mean[full], s=30, color=c, zorder=4, gid=f"means-{metric}-{g}",
-                   label=group or f"this study: {name} on {data.dataset_words or data.budget.dataset}, "
-                                  "mean over seeds")
+        own = f"this study: {name} on {data.dataset_words or data.budget.dataset}, mean over seeds"
+        ax.scatter(done.loc[full, "x"], mean[full], s=30 if not many else 18, color=c, zorder=4,
+                   gid=f"means-{metric}-{g}", label=(own if g == 0 else None) if many else group or own)
         if (~full).any():
             ax.scatter(done.loc[~full, "x"], mean[~full], s=30, facecolor="white", edgecolor=c, zorder=4,
                        label="fewer seeds than asked" if g == 0 else None, gid=f"partial-{metric}-{g}")
@@ -361,9 +405,11 @@ def _size_panel(ax: Axes, data: SizeAccuracy, metric: str, ylabel: str, color: s
 
 
 def _label_size_panel(ax: Axes, data: SizeAccuracy, metric: str) -> None:
+    """Each point's label where it fits (gid `LABEL_GID-<metric>-<point label>`), clear of every mark."""
     pts = data.points
     taken: list[Bbox] = []
     groups = _groups(pts, data.swept)
+    many = len(groups) > MAX_LINES
     shared = {label for _, shorts in shared_sizes(pts) for label in shorts}
     labels = []
     every = []  # all means of the panel: a label must sit nearer its own than any of these
@@ -372,24 +418,27 @@ def _label_size_panel(ax: Axes, data: SizeAccuracy, metric: str) -> None:
         taken += marker_boxes(ax, done["x"], done[f"{metric}_mean"])
         lo, hi = _intervals(done, metric)
         taken += bar_boxes(ax, done["x"], lo, hi)
-        taken += segment_boxes(ax, done["x"], done[f"{metric}_mean"])
+        if not many:
+            taken += segment_boxes(ax, done["x"], done[f"{metric}_mean"])
         every += [tuple(ax.transData.transform((x, y))) for x, y in zip(done["x"], done[f"{metric}_mean"],
                                                                          strict=True)]
-        color = "#222222" if len(groups) == 1 else colormaps["tab10"](g % 10)
+        color = "#222222" if len(groups) == 1 or many else colormaps["tab10"](g % 10)
         labels.append((done, color))
     if len(data.seeds) and metric in data.seeds:
         taken += marker_boxes(ax, data.seeds["x"], data.seeds[metric], radius_pt=2.5)
     missing = pts[(pts["n"] == 0) & pts["size_mb"].notna()]
     trans = blended_transform_factory(ax.transData, ax.transAxes)
     taken += marker_boxes(ax, missing["x"], [0.04] * len(missing), transform=trans)
+    label = fit_labels if len(pts) > ALWAYS_LABELLED else place_labels
     for done, color in labels:  # every obstacle is known before the first label goes down
-        place_labels(ax, done["x"], done[f"{metric}_mean"],
-                     [_point_text(r, data.swept, str(r["short"]) in shared) for _, r in done.iterrows()],
-                     taken=taken, color=color, neighbours=every)
+        label(ax, done["x"], done[f"{metric}_mean"],
+              [_point_text(r, data.swept, str(r["short"]) in shared, many) for _, r in done.iterrows()],
+              taken=taken, color=color, neighbours=every,
+              gids=[f"{LABEL_GID}-{metric}-{name}" for name in done["label"]])
     if len(missing):
-        place_labels(ax, missing["x"], [0.04] * len(missing),
-                     [f"{r['short']} {r['status']}" for _, r in missing.iterrows()], taken=taken, color=MUTED,
-                     transform=trans, fontsize=7)
+        label(ax, missing["x"], [0.04] * len(missing),
+              [f"{r['short']} {r['status']}" for _, r in missing.iterrows()], taken=taken, color=MUTED,
+              transform=trans, fontsize=7)
 
 
 def _paper_panel(ax: Axes, data: SizeAccuracy) -> None:
@@ -426,8 +475,43 @@ def size_figure(data: StudyData, stats: pd.DataFrame, size: str = "fp32") -> Fig
     about = ("Accuracy against model size per design point, the layout of the paper's Figure 3"
              + (f"; the paper's {sa.reference.figure} is shown on its own axis (ImageNet top-5)."
                 if sa.reference else "."))
-    return Figured("accuracy_vs_size", "Accuracy vs model size", about, draw_accuracy_vs_size(sa),
-                   (("test", "accuracy vs model size"),))
+    fig = draw_accuracy_vs_size(sa)
+    return Figured("accuracy_vs_size", "Accuracy vs model size", about, fig, (("test", "accuracy vs model size"),),
+                   after=tuple(unlabelled_section(sa, labelled(fig))))
+
+
+def labelled(fig: Figure) -> dict[str, set[str]]:
+    """The points each panel labels, read back from the drawn figure: metric -> point labels."""
+    out: dict[str, set[str]] = {}
+    prefix = LABEL_GID + "-"
+    for ax in fig.axes:
+        for text in ax.texts:
+            gid = text.get_gid() or ""
+            if gid.startswith(prefix):
+                metric, _, label = gid[len(prefix):].partition("-")
+                out.setdefault(metric, set()).add(label)
+    return out
+
+
+def unlabelled_section(data: SizeAccuracy, shown: dict[str, set[str]]) -> list[page.Block]:
+    """The points with results that a panel of the figure left without a label (no free spot): a table, so every
+    point can be found."""
+    pts = data.points
+    metrics = [m for m in ("top1", "top5") if pts[f"{m}_mean"].notna().any()]
+    rows = []
+    for _, r in pts.iterrows():
+        missing = [m.replace("top", "top-") for m in metrics
+                   if not pd.isna(r[f"{m}_mean"]) and r["label"] not in shown.get(m, set())]
+        if missing:
+            rows.append([*(format_value(n, r[n]) for n in data.swept), number(r["size_mb"], 2),
+                         *(stat_text(r, m) for m in metrics), " and ".join(missing) + " panel"])
+    if not rows:
+        return []
+    n_done = int(pts[[f"{m}_mean" for m in metrics]].notna().any(axis=1).sum())
+    headers = [*data.swept, "size (MB)", *(f"test {m.replace('top', 'top-')} %" for m in metrics), "no label in"]
+    return [page.paragraphs([f"{len(rows)} of the {n_done} points with results have no label in a panel of the "
+                             "figure above (no free spot for one):"], "note"),
+            page.table(headers, rows, "unlabelled", (("test", "the table of unlabelled points"),))]
 
 
 def reference_section(data: StudyData) -> list[page.Block]:

@@ -164,7 +164,7 @@ def study_sections(data: StudyData, stats: pd.DataFrame, figures: Sequence[Figur
     table = bypass_of(data, stats) if table is None else table
     blocks: list[page.Block] = []
     for f in figures:
-        blocks += [Heading(f.title), page.FigureBlock(f)]
+        blocks += [Heading(f.title), page.FigureBlock(f), *f.after]
     blocks += reference_section(data) + table3_section(data, table) + front_section(data, stats)
     blocks += [Heading("Design points"), page.table([*data.swept, *POINT_HEADERS], _point_rows(stats, data.swept),
                                                     "points", (("test", "the design points table"),)),

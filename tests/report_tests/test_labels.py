@@ -101,3 +101,32 @@ def test_point_labels_do_not_overlap_at_the_paper_grids(param, values, fixed, se
         for text, box, ax in boxes:
             frame = ax.get_window_extent(fig.canvas.get_renderer())
             assert frame.x0 - 1 <= box.x0 and box.x1 <= frame.x1 + 1, f"label {text!r} leaves its panel"
+
+
+def test_fit_labels_leaves_out_what_does_not_fit_and_overlaps_nothing():
+    """A crowded panel: 60 points in a small axes. Some labels fit, the rest are left out, none overlap."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from dse.report.labels import fit_labels
+
+    fig = Figure(figsize=(3, 2), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    xs = [i % 10 for i in range(60)]
+    ys = [i // 10 for i in range(60)]
+    ax.scatter(xs, ys)
+    ax.set_xlim(-1, 10)
+    ax.set_ylim(-1, 6)
+    fig.canvas.draw()
+    taken = []
+    done = fit_labels(ax, xs, ys, [f"point {i}" for i in range(60)], taken=taken,
+                      gids=[f"p{i}" for i in range(60)])
+    renderer = fig.canvas.get_renderer()
+    drawn = {t.get_gid(): text_box(t, renderer) for t in ax.texts}
+    assert 0 < len(drawn) < 60 and sorted(drawn) == sorted(f"p{i}" for i in range(60) if done[i])
+    boxes = list(drawn.values())
+    assert not any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2))
+    frame = ax.get_window_extent(renderer)
+    assert all(frame.x0 <= b.x0 and b.x1 <= frame.x1 and frame.y0 <= b.y0 and b.y1 <= frame.y1 for b in boxes)
+    assert len(taken) == len(drawn)  # each label placed is an obstacle for the next call's

@@ -9,7 +9,7 @@ import pytest
 
 from dse.fmt import number
 from dse.plan import cost
-from dse.report.frame import load_studies, study_data
+from dse.report.frame import format_value, load_studies, study_data
 from dse.report.paper import paper
 from dse.report.points import point_stats
 from dse.report.size import accuracy_vs_size, accuracy_vs_size_at, draw_accuracy_vs_size, paper_reference
@@ -182,3 +182,89 @@ def test_the_caption_says_which_steps_the_seeds_tell_apart():
     assert sa.steps == sweep_steps(data).sentences and len(sa.steps) == 1
     caption = " ".join(draw_accuracy_vs_size(sa)._supxlabel.get_text().split())
     assert sa.steps[0] in caption
+
+
+# ---------------------------------------------------------------------------------------------- a large grid
+# issue 19 item 12: 216 points over three swept parameters drew a figure covered by labels, legend and caption,
+# and three matplotlib warnings. The study is laid out as the sweep's runner writes it (`make_sweep`), untrained.
+
+LARGE = {"sr": (0.125, 0.25, 0.375, 0.5, 0.75, 1.0), "pct3x3": (0.125, 0.25, 0.375, 0.5, 0.75, 0.99),
+         "base_e": (16, 32, 48, 64, 96, 128)}
+
+
+@pytest.fixture(scope="module")
+def large(tmp_path_factory):
+    """The 216-point study's figures, page and files, every warning they raise recorded."""
+    import warnings
+
+    from dse.report.study_page import study_figures, study_sections
+    from dse.report.write import write_report
+
+    data = study_data(make_sweep(None, "large", LARGE, seeds=1))
+    stats = point_stats(data)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        figures = study_figures(data, stats)
+        sections = study_sections(data, stats, figures)
+        out = tmp_path_factory.mktemp("large")
+        write_report(data, out)  # the files: every figure saved as PNG and SVG
+    (size,) = [f for f in figures if f.name == "accuracy_vs_size"]
+    return data, stats, size, sections, caught, out
+
+
+@pytest.mark.slow
+def test_a_large_grid_reports_without_warnings(large):
+    *_, caught, out = large
+    assert [f"{w.category.__name__}: {w.message}" for w in caught] == []
+    assert (out / "accuracy_vs_size.png").is_file()
+
+
+def _labels(fig, metric):
+    from dse.report.size import LABEL_GID
+
+    ax = panel(fig, f"{metric.replace('top', 'top-')} vs size (this study)")
+    return ax, [t for t in ax.texts if (t.get_gid() or "").startswith(f"{LABEL_GID}-{metric}-")]
+
+
+@pytest.mark.slow
+def test_a_large_grid_labels_only_where_labels_fit(large):
+    from dse.report.labels import text_box
+
+    data, stats, size, *_ = large
+    fig = size.figure
+    renderer = fig.canvas.get_renderer()
+    for metric in METRICS:
+        ax, labels = _labels(fig, metric)
+        assert 0 < len(labels) < len(stats), metric  # some fit, not all 216
+        boxes = [text_box(t, renderer) for t in labels]
+        frame = ax.get_window_extent(renderer)
+        for i, box in enumerate(boxes):
+            assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+            assert not any(box.overlaps(other) for other in boxes[i + 1:]), (metric, labels[i].get_text())
+        for t in labels:  # each names every swept value of its own point
+            row = stats.set_index("label").loc[t.get_gid().split("-", 2)[2]]
+            assert t.get_text() == ", ".join(format_value(n, row[n]) for n in data.swept)
+    assert not [line for line in panel(fig, "top-1 vs size (this study)").get_lines()
+                if (line.get_gid() or "").startswith("line-")]  # 36 lines would cross unread: none joined
+    legend = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    assert len(legend) <= 5, legend  # one entry per kind of mark, not one per line of the grid
+    caption = fig.get_supxlabel()  # the figure's caption (`style.titles`)
+    assert len(caption) < 1200 and "too many lines to tell apart" in caption
+
+
+@pytest.mark.slow
+def test_a_large_grids_unlabelled_points_are_in_a_table_under_the_figure(large):
+    from dse.report.page import FigureBlock, Table
+
+    data, stats, size, sections, *_ = large
+    fig = size.figure
+    labelled = {m: {t.get_gid().split("-", 2)[2] for t in _labels(fig, m)[1]} for m in METRICS}
+    at = next(i for i, b in enumerate(sections) if isinstance(b, FigureBlock) and b.figure is size)
+    table = sections[at + 2]  # the note saying what follows, then the table
+    assert isinstance(table, Table) and table.name == "unlabelled"
+    listed = {", ".join(f"{n}={c}" for n, c in zip(data.swept, row, strict=False)): row[-1] for row in table.rows}
+    for label in stats["label"]:
+        missing = [m for m in METRICS if label not in labelled[m]]
+        if missing:
+            assert listed.pop(label) == " and ".join(m.replace("top", "top-") for m in missing) + " panel"
+    assert listed == {}  # only points that lack a label
