@@ -124,6 +124,21 @@ def test_several_studies_refuse_before_writing_any(studies_dir, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["compare-sr-a-sr-b"]
 
 
+@pytest.mark.slow
+def test_the_report_of_a_216_point_grid_prints_no_warnings(tmp_path):
+    """issue 19 item 12: `dse report` of 216 points over three parameters printed three matplotlib warnings."""
+    from sweep_helpers import dse
+
+    from .test_size import LARGE
+
+    make_sweep(f"sqlite:///{tmp_path / 'large.db'}", "large", LARGE, seeds=1)
+    result = dse("report", "large.db", "--out", "out", cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "216 of 216 trials complete" in result.stdout
+    assert '<table class="unlabelled">' in (tmp_path / "out" / "index.html").read_text()
+
+
 def test_report_from_a_postgresql_url(tmp_path):
     url = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
     name = f"report-cli-{uuid.uuid4().hex[:10]}"
