@@ -155,13 +155,28 @@ def test_run_lines_fit_and_show_step_speed_and_eta(width):
         assert "elapsed 1m11s" in text
 
 
-def test_run_log_prints_a_line_per_finished_epoch():
+def test_run_log_prints_a_line_per_evaluated_epoch():
     log = RunLog()
     assert log(run_view(epoch=0, step=0, top1=None, phase="loading cifar10"), T0) == ["[ 1m10s] loading cifar10"]
-    assert log(run_view(), T0) == ["[ 1m10s] training on 50,000 images"]
-    assert log(run_view(epoch=2, step=98), T0) == [
-        "[ 1m10s] epoch 2/8, loss 1.234, top-1 45.6%, 812 img/s, ETA 3m00s"]
-    assert log(run_view(epoch=2, step=98), T0) == []
+    assert log(run_view(top1=None), T0) == ["[ 1m10s] training on 50,000 images"]
+    # the epoch's last step, before its evaluation: no accuracy of this epoch yet, the phase says why it waits
+    assert log(run_view(epoch=2, step=98, top1=None, phase="evaluating epoch 2"), T0) == [
+        "[ 1m10s] evaluating epoch 2"]
+    assert log(run_view(epoch=2, step=98, evaluated=2, val_top1=44.0, phase="evaluating epoch 2"), T0) == [
+        "[ 1m10s] epoch 2/8, loss 1.234, test top-1 45.6%, val top-1 44.0%, 812 img/s, ETA 3m00s"]
+    assert log(run_view(epoch=2, step=98, evaluated=2), T0) == []
+    # training again after the evaluation: the phase was said once; epoch 2's accuracy is not epoch 3's
+    assert log(run_view(epoch=3, step=98, evaluated=2), T0) == []
+
+
+def test_run_log_names_an_epoch_by_the_accuracy_it_measured():
+    """The last step of epoch 3 still carries epoch 2's accuracy (the trainer reports it before evaluating):
+    the line for epoch 3 waits for epoch 3's own."""
+    log = RunLog()
+    assert log(run_view(epoch=2, step=98, top1=22.7, evaluated=2), T0)[-1].endswith("test top-1 22.7%, 812 img/s, "
+                                                                                    "ETA 3m00s")
+    assert log(run_view(epoch=3, step=98, top1=22.7, evaluated=2), T0) == []
+    assert "epoch 3/8, loss 1.234, test top-1 56.1%" in log(run_view(epoch=3, step=98, top1=56.1, evaluated=3), T0)[0]
 
 
 def test_display_prints_plain_lines_when_not_a_terminal():
@@ -170,11 +185,11 @@ def test_display_prints_plain_lines_when_not_a_terminal():
     now = time.monotonic()  # the display reads the clock itself
     with LiveDisplay(console, run_lines, RunLog()) as display:
         display.show(run_view(phase="loading", epoch=0, step=0, top1=None, taken_at=now))
-        display.show(run_view(epoch=2, step=98, taken_at=now))
+        display.show(run_view(epoch=2, step=98, evaluated=2, taken_at=now))
     lines = out.getvalue().splitlines()
     texts = [line.split("] ", 1)[1] for line in lines]
     assert texts[:2] == ["loading", "training on 50,000 images"]
-    assert texts[2].startswith("epoch 2/8, loss 1.234, top-1 45.6%, 812 img/s, ETA ")
+    assert texts[2].startswith("epoch 2/8, loss 1.234, test top-1 45.6%, 812 img/s, ETA ")
     assert all(line.startswith(("[ 1m10s]", "[ 1m11s]")) for line in lines)  # a slow machine may tick once
 
 

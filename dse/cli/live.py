@@ -258,16 +258,28 @@ class RunView:
     steps: int = 0  # steps per epoch (bench: in all)
     images_per_second: float | None = None
     loss: float | None = None
-    top1: float | None = None  # after the last finished epoch
+    top1: float | None = None  # test top-1 after epoch `evaluated`
     elapsed: float = 0.0  # since the command started, at taken_at
     busy: float = 0.0  # since the steps started, at taken_at (the ETA's clock)
     taken_at: float = field(default_factory=time.monotonic)
+    val_top1: float | None = None  # validation top-1 after epoch `evaluated`; None without the split
+    evaluated: int = 0  # the last epoch evaluated: top1 and val_top1 are its own
 
     def fraction(self) -> float:
         if not self.steps:
             return 0.0
         epochs = max(1, self.epochs)
         return min(1.0, (max(0, self.epoch - 1) * self.steps + self.step) / (epochs * self.steps))
+
+
+def accuracy(view: RunView) -> str:
+    """The last evaluated epoch's accuracy, each split named: `test top-1 56.1%, val top-1 54.0%`."""
+    if view.top1 is None:
+        return ""
+    text = f"test top-1 {view.top1:.1f}%"
+    if view.val_top1 is not None:
+        text += f", val top-1 {view.val_top1:.1f}%"
+    return text
 
 
 def run_eta(view: RunView, now: float) -> float | None:
@@ -288,7 +300,7 @@ def run_lines(view: RunView, now: float, width: int = 80) -> list[str]:
     eta = run_eta(view, now)
     parts = [(0, view.phase), (1, f"{view.images_per_second:,.0f} img/s" if view.images_per_second else ""),
              (2, f"loss {view.loss:.3f}" if view.loss is not None else ""),
-             (1, f"top-1 {view.top1:.1f}%" if view.top1 is not None else ""),
+             (1, accuracy(view)),
              (0, f"elapsed {duration(view.elapsed + age)}"),
              (0, f"ETA {duration(eta)}" if eta is not None else "")]
     lines.append(fit(parts, width))
@@ -299,21 +311,20 @@ class RunLog:
     """Plain mode for one run: a line per phase and per finished epoch."""
 
     def __init__(self) -> None:
-        self.phase = ""
+        self.phases: set[str] = set()  # each phase is said once (training resumes after every evaluation)
         self.epochs_reported = 0
 
     def __call__(self, view: RunView, now: float) -> list[str]:
         stamp = f"[{duration(view.elapsed + max(0.0, now - view.taken_at)):>6}]"
         out = []
-        if view.phase and view.phase != self.phase:
+        if view.phase and view.phase not in self.phases:
             out.append(f"{stamp} {view.phase}")
-        self.phase = view.phase
-        finished = view.epoch if view.epochs and view.step == view.steps and view.top1 is not None else 0
+            self.phases.add(view.phase)
+        finished = view.evaluated if view.top1 is not None else 0
         if finished > self.epochs_reported:
             self.epochs_reported = finished
             parts = [f"epoch {finished}/{view.epochs}", f"loss {view.loss:.3f}" if view.loss is not None else "",
-                     f"top-1 {view.top1:.1f}%",
-                     f"{view.images_per_second:,.0f} img/s" if view.images_per_second else ""]
+                     accuracy(view), f"{view.images_per_second:,.0f} img/s" if view.images_per_second else ""]
             eta = run_eta(view, now)
             if eta is not None and finished < view.epochs:
                 parts.append(f"ETA {duration(eta)}")
