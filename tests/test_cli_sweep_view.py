@@ -176,3 +176,48 @@ def test_a_folder_seen_the_first_time_is_named_as_decoding(tmp_path):
     load_dataset(name, cache)
     assert images_to_decode(name, cache) == 0 and loading_phase(spec) == f"loading {name}"
     assert images_to_decode("synthetic") == 0
+
+
+def test_the_end_table_keeps_swept_values_and_accuracy_whole_at_80_columns(here):
+    """With intervals on both splits the table is over 100 columns: at 80, whole columns give way (ImageNet MB
+    first) and every swept value and accuracy is printed in full, never cut to `0.…`."""
+    import io
+
+    from rich.console import Console
+
+    from dse.cli.sweep import point_rows, sweep_table
+    from dse.study.grid import build_spec
+    from dse.study.layout import VALIDATION
+    from dse.study.progress import chosen_split
+    from dse.study.runner import RunOptions, run
+
+    class WithValidation(ScriptedTrain):
+        def __call__(self, point, data, recipe, **kw):
+            result = super().__call__(point, data, recipe, **kw)
+            recorded = result.to_dict()
+            return type("R", (), {"top1": result.top1, "to_dict": lambda _: {**recorded,
+                                                                             "val_top1": result.top1 - 1.5}})()
+
+    spec = build_spec(params=["sr"], values=["0.0625,0.3125,0.5625,0.8125"], seeds=3, dataset="synthetic",
+                      subset=64, design=TINY_DESIGN, recipe_options={"epochs": 1, "batch_size": 32})
+    handle = run(spec, RunOptions(storage=None, study_name="wide", device="cpu"), train_fn=WithValidation(),
+                 poll=0.05)
+    trials = handle.trials()
+    rows = point_rows(trials, spec, 2)
+    has_val = chosen_split(trials) == VALIDATION
+    assert has_val and all("[" in r["test"] and "[" in r["val"] for r in rows)  # intervals on both splits
+
+    def drawn(width: int) -> tuple[str, list[str]]:
+        out = io.StringIO()
+        table, dropped = sweep_table(rows, spec.params, has_val, width)
+        Console(file=out, width=width, force_terminal=False).print(table)
+        return out.getvalue(), dropped
+
+    wide, none_dropped = drawn(160)
+    assert none_dropped == [] and "ImageNet MB" in wide and "…" not in wide
+    narrow, dropped = drawn(80)
+    assert "…" not in narrow and max(len(line) for line in narrow.splitlines()) <= 80
+    assert dropped and dropped[0] == "ImageNet MB" and "ImageNet MB" not in narrow
+    for r in rows:
+        line = next(line for line in narrow.splitlines() if line.lstrip().startswith(f"{r['values']['sr']:g} "))
+        assert r["test"] in line and r["val"] in line, narrow

@@ -15,6 +15,8 @@ from typing import Any
 
 import typer
 from rich import box
+from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from dse.cli.app import command, console, err_console, fail
@@ -444,19 +446,11 @@ def _sweep_table(trials, spec, retries: int) -> None:
     chose = "validation top-1 chose, test top-1 measured" if has_val else "no validation split: test top-1 chose"
     console.print(f"per point · top-1 % as {STAT_HEADER} over seeds · {chose}", highlight=False, markup=False,
                   soft_wrap=not console.is_terminal)
-    status = any(r["status"] != "done" for r in rows)  # all done: the closing line says so
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for name in spec.params:
-        table.add_column(name, justify="right", no_wrap=True)
-    columns = ["size MB", "ImageNet MB", *(["val top-1 %"] if has_val else []), "test top-1 %", "seeds", "time s",
-               *(["status"] if status else [])]
-    for col in columns:
-        table.add_column(col, justify="left" if col == "status" else "right", no_wrap=col != "status")
-    for r in rows:
-        table.add_row(*(_fmt(r["values"][n]) for n in spec.params), f"{r['size_mb']:.3f}",
-                      f"{r['imagenet_size_mb']:.3f}", *([r["val"]] if has_val else []), r["test"], r["seeds"],
-                      "" if math.isnan(r["seconds"]) else f"{r['seconds']:.1f}", *([r["status"]] if status else []))
+    table, dropped = sweep_table(rows, spec.params, has_val, console.width)
     console.print(table)
+    if dropped:
+        console.print(f"left out at {console.width} columns: {', '.join(dropped)} (a wider terminal shows "
+                      "them)", style="dim", highlight=False, markup=False)
     if any("[" in r["test"] for r in rows):
         console.print(f"[interval]: {interval_name('t95')} with 3 or more seeds, {interval_name('range')} with 2 "
                       "(marked range)", style="dim", highlight=False, markup=False, soft_wrap=not console.is_terminal)
@@ -466,6 +460,51 @@ def _sweep_table(trials, spec, retries: int) -> None:
     for line in chance_warnings(labelled, spec.point.num_classes, train_images=trained,
                                 batch_size=spec.recipe.batch_size):
         console.print(f"warning: {line}", style="yellow", highlight=False, soft_wrap=not console.is_terminal)
+
+
+# the columns a narrow terminal leaves out first, in order: the swept values and test top-1 are always kept whole,
+# and status (the reasons of failures) wraps instead
+DROP_ORDER = ("ImageNet MB", "time s", "seeds", "size MB", "val top-1 %")
+
+
+def sweep_table(rows: list[dict], params, has_val: bool, width: int) -> tuple[Table, list[str]]:
+    """The end table of a sweep (`point_rows`) no wider than `width`: rather than cut every cell to `0.…`, whole
+    columns are left out (`DROP_ORDER`) until the rest fits; returns the table and the names left out."""
+    status = any(r["status"] != "done" for r in rows)  # all done: the closing line says so
+    columns: dict[str, list[str]] = {name: [_fmt(r["values"][name]) for r in rows] for name in params}
+    columns["size MB"] = [f"{r['size_mb']:.3f}" for r in rows]
+    columns["ImageNet MB"] = [f"{r['imagenet_size_mb']:.3f}" for r in rows]
+    if has_val:
+        columns["val top-1 %"] = [r["val"] for r in rows]
+    columns["test top-1 %"] = [r["test"] for r in rows]
+    columns["seeds"] = [r["seeds"] for r in rows]
+    columns["time s"] = ["" if math.isnan(r["seconds"]) else f"{r['seconds']:.1f}" for r in rows]
+    if status:
+        columns["status"] = [r["status"] for r in rows]
+
+    def build(measuring: bool = False) -> Table:
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        for name in columns:
+            table.add_column(name, justify="left" if name == "status" else "right", no_wrap=name != "status")
+        for i in range(len(rows)):  # measured, status counts at its longest word: it wraps between words
+            table.add_row(*(max(cells[i].split() or [""], key=len) if measuring and name == "status" else cells[i]
+                            for name, cells in columns.items()))
+        return table
+
+    measure = Console(width=10_000)
+
+    def fits() -> bool:
+        return Measurement.get(measure, measure.options, build(measuring=True)).maximum <= width
+
+    dropped: list[str] = []
+    for name in DROP_ORDER:
+        if fits():
+            break
+        if name in columns:
+            del columns[name]
+            dropped.append(name)
+    table = build()
+    return table, dropped
 
 
 def _search_table(trials) -> None:
