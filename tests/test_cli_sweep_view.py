@@ -72,7 +72,7 @@ def test_header_table_and_plain_lines_of_a_tiny_sweep(here):
     header = next(line for line in out.splitlines() if line.startswith("sweep sr:"))
     assert "4 trials (2 points x 2 seeds)" in header
     assert "study sr-synthetic in studies/sr-synthetic.db" in header
-    assert " · cpu" in header and "4 to train, about " in header and "(estimate)" in header
+    assert " · cpu" in header and "4 to train, about " in header and "(estimate from a speed test" in header
     # not a terminal: one plain line per event, no bar, no cursor movement
     progress = out.split("per point")[0]
     assert "━" not in progress and "\x1b[" not in out
@@ -221,3 +221,49 @@ def test_the_end_table_keeps_swept_values_and_accuracy_whole_at_80_columns(here)
     for r in rows:
         line = next(line for line in narrow.splitlines() if line.lstrip().startswith(f"{r['values']['sr']:g} "))
         assert r["test"] in line and r["val"] in line, narrow
+
+
+def _files(root) -> list:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def test_dry_run_prints_the_grid_and_its_cost_and_creates_nothing(here):
+    result = cli("sweep", "--param", "sr", "--values", "0.25,0.5,0.75", "--seeds", "2", "--dry-run", *TINY)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "sweep sr: 6 trials (3 points x 2 seeds) · dry run" in out
+    assert "grid: sr = 0.25, 0.5, 0.75 (3 values)" in out and "seeds: 0, 1" in out
+    assert "study sr-synthetic in studies/sr-synthetic.db: new" in out
+    assert "6 trials to train on cpu" in out and "about " in out and "speed test" in out
+    assert "no weights kept" in out  # TINY says --keep-weights none
+    assert _files(here) == []  # no study, no folder, no cache
+
+    search = cli("search", "--param", "sr", "--param", "bypass", "--trials", "3", "--dry-run", *TINY)
+    assert search.exit_code == 0, search.output
+    assert "search sr, bypass: 3 trials · dry run" in search.stdout
+    assert "space: sr from " in search.stdout and "space: bypass one of none, simple, complex" in search.stdout
+    assert _files(here) == []
+
+
+def _partly_done(here, name: str = "sr-synthetic") -> None:
+    """A sweep of sr over 0.25, 0.5, 0.75 on synthetic data (TINY's definition) interrupted in its third trial:
+    two trials done, one queued again, as Ctrl-C leaves it."""
+    from dse.study.grid import build_spec
+    from dse.study.runner import RunOptions, run
+
+    spec = build_spec(params=["sr"], values=["0.25,0.5,0.75"], dataset="synthetic", subset=64, design=TINY_DESIGN,
+                      recipe_options={"epochs": 1, "batch_size": 32})
+    stop = ScriptedTrain(behave=lambda point, recipe, i: KeyboardInterrupt() if i == 2 else None)
+    with pytest.raises(KeyboardInterrupt):
+        run(spec, RunOptions(storage=None, study_name=name, device="cpu"), train_fn=stop, poll=0.05)
+
+
+def test_dry_run_of_a_study_with_finished_trials_estimates_from_them_and_changes_nothing(here):
+    _partly_done(here)
+    before = {p: fingerprint(here / p) for p in _files(here) if (here / p).is_file()}
+    result = cli("sweep", "--param", "sr", "--values", "0.25,0.5,0.75", "--dry-run", *TINY)
+    assert result.exit_code == 0, result.output
+    assert "exists, 2 trials done (the run resumes it)" in result.stdout
+    assert "1 trial to train on cpu" in result.stdout and "at the speeds of the 2 finished trials" in result.stdout
+    assert "speed test" not in result.stdout
+    assert {p: fingerprint(here / p) for p in _files(here) if (here / p).is_file()} == before

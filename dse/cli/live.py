@@ -126,28 +126,51 @@ class Snapshot:
         return max(done, key=lambda t: t.top1) if done else None
 
 
-def eta_seconds(snap: Snapshot, now: float | None = None) -> float | None:
-    """Seconds left: the analytic work still to do over the measured speed.
+def finished_rates(snap: Snapshot) -> list[float]:
+    """Work per second of each trial finished with a result: its whole time (loading, training, every evaluation,
+    latency, weights), so an estimate from them counts all a trial does."""
+    return [t.work / t.seconds for t in snap.trials if t.state == "done" and t.work > 0 and t.seconds > 0]
 
-    The speed is work per second per worker over every finished trial and the finished share of every running
-    one (so it exists from a trial's first reported step and is refined as trials finish), else the runner's
-    prior `rate`. Work of trials not created yet (a search) is the mean of the known ones.
-    """
-    age = 0.0 if now is None else max(0.0, now - snap.taken_at)
-    counted = [t for t in snap.trials if t.state in ("done", "running") and t.work > 0 and t.seconds > 0]
-    work_done = sum(t.work * t.fraction() for t in counted)
-    seconds = sum(t.seconds for t in counted if t.fraction() > 0)
-    rate = work_done / seconds if work_done > 0 and seconds > 0 else snap.rate
-    if not rate:
-        return None
+
+def work_left(snap: Snapshot) -> float:
+    """Analytic work of what is left: the unfinished share of running trials, queued ones, and trials not created
+    yet (a search) at the mean work of the known ones."""
     pending = [t for t in snap.trials if t.state in ("queued", "running")]
     left = sum(t.work * (1 - t.fraction()) for t in pending)
     known = [t.work for t in snap.trials if t.work > 0 and t.state != "skipped"]
     unseen = max(0, snap.remaining - len(pending))
     if unseen and known:
         left += unseen * sum(known) / len(known)
+    return left
+
+
+def eta_seconds(snap: Snapshot, now: float | None = None) -> float | None:
+    """Seconds left: the analytic work still to do over the measured speed.
+
+    The speed is work per second per worker over the finished trials (their whole time: evaluation, latency and
+    weights included), else over the finished share of every running one (so it exists from a trial's first
+    reported step), else the runner's prior `rate`.
+    """
+    age = 0.0 if now is None else max(0.0, now - snap.taken_at)
+    counted = [t for t in snap.trials if t.state in ("done", "running") and t.work > 0 and t.seconds > 0]
+    counted = [t for t in counted if t.state == "done"] or counted  # a running trial's time misses what follows
+    work_done = sum(t.work * t.fraction() for t in counted)
+    seconds = sum(t.seconds for t in counted if t.fraction() > 0)
+    rate = work_done / seconds if work_done > 0 and seconds > 0 else snap.rate
+    if not rate:
+        return None
     parallel = max(1, min(snap.workers, snap.remaining))
-    return max(0.0, left / rate / parallel - age)
+    return max(0.0, work_left(snap) / rate / parallel - age)
+
+
+def eta_bounds(snap: Snapshot) -> tuple[float, float] | None:
+    """The ETA at the fastest and the slowest finished trial's speed: how far the estimate may be off. None
+    until two trials have finished."""
+    rates = finished_rates(snap)
+    if len(rates) < 2:
+        return None
+    left = work_left(snap) / max(1, min(snap.workers, snap.remaining))
+    return left / max(rates), left / min(rates)
 
 
 def status_line(snap: Snapshot, now: float, width: int = 80) -> str:

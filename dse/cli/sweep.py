@@ -20,7 +20,17 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from dse.cli.app import command, console, err_console, fail
-from dse.cli.live import LiveDisplay, Snapshot, SweepLog, TrialView, duration, eta_seconds, sweep_lines
+from dse.cli.live import (
+    LiveDisplay,
+    Snapshot,
+    SweepLog,
+    TrialView,
+    duration,
+    eta_bounds,
+    eta_seconds,
+    finished_rates,
+    sweep_lines,
+)
 from dse.cli.options import (
     ArtifactsOpt,
     BatchSizeOpt,
@@ -28,6 +38,7 @@ from dse.cli.options import (
     DatasetOpt,
     DesignChoice,
     DeviceOpt,
+    DryRunOpt,
     EpochsOpt,
     ImageSizeOpt,
     KeepWeightsOpt,
@@ -91,6 +102,7 @@ def sweep_command(
     keep_weights: KeepWeightsOpt = None,
     artifacts: ArtifactsOpt = None,
     latency_runs: LatencyRunsOpt = None,
+    dry_run: DryRunOpt = False,
 ) -> None:
     from dse.study.grid import build_spec, default_study_name
     from dse.study.handle import RunOptions
@@ -107,8 +119,9 @@ def sweep_command(
                          keep_weights=keep_weights, artifacts=artifacts, latency_runs=latency_runs)
     n_seeds = len(spec.seeds)
     n_points = len(spec.points())
-    _run(spec, options, f"sweep {', '.join(spec.params)}: {_count(spec.target(), 'trial')} ("
-         f"{_count(n_points, 'point')} x {_count(n_seeds, 'seed')})")
+    (_dry_run if dry_run else _run)(spec, options, f"sweep {', '.join(spec.params)}: "
+                                   f"{_count(spec.target(), 'trial')} ({_count(n_points, 'point')} x "
+                                   f"{_count(n_seeds, 'seed')})")
 
 
 @command("search", help="Sample the design space for accuracy (max) and size (min), optionally under a size "
@@ -139,6 +152,7 @@ def search_command(
     keep_weights: KeepWeightsOpt = None,
     artifacts: ArtifactsOpt = None,
     latency_runs: LatencyRunsOpt = None,
+    dry_run: DryRunOpt = False,
 ) -> None:
     from dse.study.handle import RunOptions
     from dse.study.search import build_spec
@@ -156,7 +170,8 @@ def search_command(
     budget = f" under {max_size_mb:g} MB" if max_size_mb is not None else ""
     if max_latency_ms is not None:
         budget += f" under {max_latency_ms:g} ms"
-    _run(spec, options, f"search {', '.join(spec.params)}: {_count(spec.trials, 'trial')}{budget}")
+    (_dry_run if dry_run else _run)(spec, options, f"search {', '.join(spec.params)}: "
+                                   f"{_count(spec.trials, 'trial')}{budget}")
 
 
 def default_name(base: str, dataset: str) -> str:
@@ -266,15 +281,16 @@ def _run(spec, options, title: str) -> None:
         trials = handle.trials()
         if data is not None:
             watch.train_images = data.num_train
-            watch.phase = "measuring speed (a short benchmark of the base point)"
-            display.show(watch.snapshot(trials))
-            watch.rate = _prior_rate(spec, dev)
+            if not finished_rates(watch.snapshot(trials)):  # finished trials of this study measure better
+                watch.phase = "measuring speed (a short benchmark of the base point)"
+                display.show(watch.snapshot(trials))
+                watch.rate = _prior_rate(spec, dev)
             watch.phase = f"starting {options.workers} workers" if options.workers > 1 else "starting"
         snap = watch.snapshot(trials)
         wrap = not console.is_terminal  # a log keeps one line; a terminal wraps between words
         eta = estimate(snap, watch.work(spec.point.to_dict()))
         console.print(header_line(title, options.study_name, handle.where, _device_text(dev, options.workers),
-                                  snap.remaining, eta), highlight=False, soft_wrap=wrap)
+                                  snap.remaining, eta, estimate_basis(snap)), highlight=False, soft_wrap=wrap)
         console.print(_budget(spec, dev), style="dim", highlight=False, soft_wrap=wrap)
         console.print(keep_plan(spec, options).line(), style="dim", highlight=False, soft_wrap=wrap)
         if dev.type == "cpu" and eta is not None and eta > QUICK_HINT_AFTER_S:
@@ -295,16 +311,109 @@ def _run(spec, options, title: str) -> None:
     _finish(handle, spec, options, time.monotonic() - started)
 
 
-def header_line(title: str, study: str, where: str, device: str, left: int, eta: float | None) -> str:
+def _dry_run(spec, options, title: str) -> None:
+    """`--dry-run`: what the run would train, keep and take, from the spec, the study as it stands (read only) and
+    the speed (its finished trials, else a speed test in memory); no study, cache or folder is written."""
+    from dse.data import train_images_planned
+    from dse.study.keep import plan as keep_plan
+    from dse.study.storage import describe, resolve
+    from dse.train import resolve_device
+
+    dev = resolve_device(options.device)
+    keep = keep_plan(spec, options)  # refused here as the run would refuse it
+    trials, state = _study_as_it_stands(spec, options)
+    watch = Watch(spec, options, time.monotonic())
+    watch.train_images = train_images_planned(spec.dataset, spec.subset, spec.val_fraction)
+    snap = watch.snapshot(trials)
+    if snap.remaining and not finished_rates(snap):
+        watch.rate = _prior_rate(spec, dev)
+        snap = watch.snapshot(trials)
+    eta = estimate(snap, watch.work(spec.point.to_dict()))
+    where = describe(resolve(options.storage, options.study_name))
+    device = _device_text(dev, options.workers)
+    if not snap.remaining:
+        plan = f"nothing left to train on {device}"
+    else:
+        plan = f"{_count(snap.remaining, 'trial')} to train on {device}" + (
+            f", about {duration(eta)} ({estimate_basis(snap)})" if eta is not None else "")
+    lines = [f"{title} · dry run: nothing is trained or written", *space_lines(spec),
+             f"study {options.study_name} in {where}: {state}", _budget(spec, dev), keep.line(), plan]
+    if dev.type == "cpu" and eta is not None and eta > QUICK_HINT_AFTER_S:
+        lines.append(quick_hint(eta))
+    console.print("\n".join(lines), highlight=False, markup=False, soft_wrap=not console.is_terminal)
+
+
+def space_lines(spec) -> list[str]:
+    """A sweep's grid (each swept parameter's values) or a search's bounds, and what both hold fixed."""
+    if spec.kind == "sweep":
+        out = [f"grid: {name} = {', '.join(_fmt(v) for v in values)} ({_count(len(values), 'value')})"
+               for name, values in zip(spec.params, spec.grid, strict=True)]
+        out.append(f"seeds: {', '.join(str(s) for s in spec.seeds)}")
+    else:
+        out = []
+        for name, b in spec.bounds:
+            if name == "bypass" or not isinstance(b[0], (int, float)):
+                out.append(f"space: {name} one of {', '.join(str(v) for v in b)}")
+            else:
+                step = f" in steps of {_fmt(b[2])}" if len(b) > 2 and b[2] else ""
+                out.append(f"space: {name} from {_fmt(b[0])} to {_fmt(b[1])}{step}")
+        out.append(f"sampled by TPE, seed {spec.seed}")
+    fixed = spec.fixed()
+    if fixed:
+        out.append("fixed: " + ", ".join(f"{k} {_fmt(v)}" for k, v in fixed.items()))
+    return out
+
+
+def _study_as_it_stands(spec, options) -> tuple[list, str]:
+    """The study's trials, read without writing (none when it does not exist), and its state in words."""
+    import optuna
+
+    from dse.study import layout
+    from dse.study.storage import open_existing, resolve, sqlite_path
+
+    url = resolve(options.storage, options.study_name)
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        return [], "new (the run creates it)"
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    storage, _ = open_existing(str(path) if path is not None else url)
+    if options.study_name not in optuna.get_all_study_names(storage):
+        return [], "new (the run creates it)"
+    study = optuna.load_study(study_name=options.study_name, storage=storage)
+    stored = layout.read_definition(study)
+    differ = layout.difference_lines(stored, spec.definition()) if stored else ["no dse definition"]
+    if differ:
+        return [], f"holds another definition ({'; '.join(differ)}): the run would refuse it"
+    trials = study.get_trials(deepcopy=False)
+    done = sum(1 for t in trials if t.state == optuna.trial.TrialState.COMPLETE)
+    return trials, f"exists, {done} trial{'' if done == 1 else 's'} done (the run resumes it)"
+
+
+def header_line(title: str, study: str, where: str, device: str, left: int, eta: float | None,
+                basis: str = "") -> str:
     """One line: what runs, the study and its file, the device, and the trials left with the estimate of their time
-    (`estimate`; None: not known yet)."""
+    (`estimate`; None: not known yet) and what it rests on (`estimate_basis`)."""
     if not left:
         plan = "nothing left to train"
     elif eta is None:
         plan = f"{left} to train"
     else:
-        plan = f"{left} to train, about {duration(eta)} (estimate)"
+        plan = f"{left} to train, about {duration(eta)} ({basis or 'estimate'})"
     return f"{title} · study {study} in {where} · {device} · {plan}"
+
+
+def estimate_basis(snap: Snapshot) -> str:
+    """What the estimate rests on, and so how far it may be off: the spread of the finished trials' speeds, one
+    trial, or the speed test (training steps alone: evaluation, latency and weights come on top)."""
+    rates, bounds = finished_rates(snap), eta_bounds(snap)
+    if bounds is not None:
+        return (f"estimate: {duration(bounds[0])} to {duration(bounds[1])} at the speeds of the {len(rates)} "
+                "finished trials")
+    if rates:
+        return "estimate from 1 finished trial"
+    if snap.rate:
+        return "estimate from a speed test of training steps alone; evaluation comes on top"
+    return "estimate"
 
 
 def estimate(snap: Snapshot, base_work: float = 0.0) -> float | None:
