@@ -200,3 +200,13 @@ def test_display_draws_the_view_in_a_terminal():
         display.show(run_view())
     text = out.getvalue()
     assert "epoch 2/8 · step 49/98" in text and "[ 1m10s]" not in text
+
+
+def test_a_running_trial_past_its_steps_shows_its_phase_not_its_last_step():
+    snap = sweep()
+    waiting = replace(snap, trials=tuple(replace(t, phase="measuring latency", epoch=8, step=98)
+                                         if t.state == "running" else t for t in snap.trials))
+    text = "\n".join(sweep_lines(waiting, T0, 80))
+    assert "#3 sr=0.5  measuring latency" in text and "step 98/98" not in text
+    training = replace(snap, trials=tuple(replace(t, phase="training") for t in snap.trials))
+    assert "#3 sr=0.5  epoch 5/8 step 0/98" in "\n".join(sweep_lines(training, T0, 80))

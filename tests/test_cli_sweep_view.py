@@ -277,3 +277,17 @@ def test_a_resumed_sweep_skips_the_speed_test_and_estimates_from_its_finished_tr
     header = next(line for line in result.stdout.splitlines() if line.startswith("sweep sr:"))
     assert "1 to train, about " in header and "at the speeds of the 2 finished trials)" in header, header
     assert "3 of 3 done" in result.stdout
+
+
+def test_the_log_names_each_phase_of_a_trial_in_order(here):
+    """After its steps a trial evaluates, measures its latency and stores its weights: each is a line of the log,
+    so a display never sits at its last step without saying what it waits for."""
+    from sweep_helpers import TINY_DEFAULTS
+
+    result = cli("sweep", "--param", "sr", "--values", "0.5", *TINY_DEFAULTS)
+    assert result.exit_code == 0, result.output
+    lines = [line.split("] ", 1)[1] for line in result.stdout.splitlines() if line.startswith("[")]
+    mine = [line.split(": ", 1)[1] for line in lines if line.startswith("#0 sr=0.5: ")]
+    steps = ["started", "evaluating epoch 1", "epoch 1/1", "measuring latency", "storing weights", "val top-1"]
+    at = [next(i for i, line in enumerate(mine) if line.startswith(step)) for step in steps]
+    assert at == sorted(at) and len(set(at)) == len(at), mine

@@ -87,6 +87,7 @@ class TrialView:
     top1: float | None = None  # done: the result
     images_per_second: float | None = None
     note: str = ""  # failed or pruned: why
+    phase: str = ""  # running: what it does ("training", "evaluating epoch 2", "measuring latency", ...)
 
     def fraction(self) -> float:
         """Share of the trial's training done (running trials; finished ones count as 1)."""
@@ -195,6 +196,8 @@ def _trial_line(t: TrialView, age: float, width: int, metric: str = "top-1") -> 
     if t.state == "running":
         if t.epoch < 1:
             where = "starting"
+        elif t.phase not in ("", "training", "finishing"):
+            where = t.phase  # its steps are done for now: say what it waits for
         else:
             where = f"epoch {t.epoch}/{t.epochs} step {t.step}/{t.steps}"
         parts = [(0, f"  #{t.number} {t.label}"), (0, where),
@@ -235,6 +238,7 @@ class SweepLog:
     def __init__(self) -> None:
         self.phase = ""
         self.seen: dict[int, tuple[str, int]] = {}  # trial number -> (state, epochs reported)
+        self.phases: dict[int, str] = {}  # trial number -> the last phase reported
 
     def __call__(self, snap: Snapshot, now: float) -> list[str]:
         stamp = f"[{duration(snap.elapsed + max(0.0, now - snap.taken_at)):>6}]"
@@ -252,6 +256,10 @@ class SweepLog:
             for e in range(epochs, len(t.epoch_top1)):
                 rate = f", {t.images_per_second:,.0f} img/s" if t.images_per_second else ""
                 out.append(f"{stamp} {name}: epoch {e + 1}/{t.epochs} {snap.metric} {t.epoch_top1[e]:.1f}%{rate}")
+            if t.state == "running" and t.phase and t.phase != self.phases.get(t.number):
+                self.phases[t.number] = t.phase
+                if t.phase not in ("training", "finishing"):  # the epoch lines say the training
+                    out.append(f"{stamp} {name}: {t.phase}")
             if t.state in FINISHED and state not in FINISHED:
                 if not eta_known:
                     eta, eta_known = eta_seconds(snap, now), True

@@ -244,7 +244,8 @@ def trial_views(trials, watch: Watch) -> list[TrialView]:
         elif t.state == TrialState.RUNNING:
             p = t.user_attrs.get(layout.PROGRESS_ATTR) or {}
             out.append(TrialView(**common, state="running", epoch=int(p.get("epoch", 0)), step=int(p.get("step", 0)),
-                                 steps=int(p.get("steps", 0)), images_per_second=p.get("images_per_second")))
+                                 steps=int(p.get("steps", 0)), images_per_second=p.get("images_per_second"),
+                                 phase=str(p.get("phase", ""))))
         elif t.state == TrialState.COMPLETE:
             out.append(TrialView(**common, state="done", top1=t.values[0] if t.values else None,
                                  images_per_second=t.user_attrs.get("images_per_second")))
@@ -270,7 +271,7 @@ def _run(spec, options, title: str) -> None:
 
     def show(handle, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - state["last"] < 0.5:
+        if not force and not display.plain and now - state["last"] < 0.5:  # a log sees every event: each phase
             return
         state["last"] = now
         display.show(watch.snapshot(handle.trials()))

@@ -37,11 +37,12 @@ from dse.study.layout import (
 )
 
 PROGRESS_EVERY_S = 3.0  # a running trial's step count is written at most this often (for live displays)
+TRAINING, FINISHING = "training", "finishing"  # phases a display shows as the step count, or not at all
 
 
 def live_writer(trial, on_write: Callable[[], None]) -> Callable[[Any], None]:
     """The trainer's progress as a trial attr, written at most every PROGRESS_EVERY_S and at each epoch's end:
-    a live display on any machine shows each running trial's epoch and step."""
+    a live display on any machine shows each running trial's epoch, step and phase (`training_phase`)."""
     last = [0.0]
 
     def write(p) -> None:
@@ -51,7 +52,26 @@ def live_writer(trial, on_write: Callable[[], None]) -> Callable[[Any], None]:
         last[0] = now
         trial.set_user_attr(PROGRESS_ATTR, {
             "epoch": p.epoch, "epochs": p.epochs, "step": p.step, "steps": p.steps,
-            "images_per_second": round(float(p.images_per_second), 1)})
+            "images_per_second": round(float(p.images_per_second), 1), "phase": training_phase(p)})
+        on_write()
+
+    return write
+
+
+def training_phase(p) -> str:
+    """What a trial does after this progress report (`dse.train.Progress`): an epoch's last step is reported just
+    before its evaluation, the evaluated report before the next epoch (or, after the last, what the trial keeps)."""
+    if p.step < p.steps or (getattr(p, "evaluated", False) and p.epoch < p.epochs):
+        return TRAINING
+    return FINISHING if getattr(p, "evaluated", False) else f"evaluating epoch {p.epoch}"
+
+
+def phase_writer(trial, on_write: Callable[[], None]) -> Callable[[str], None]:
+    """A running trial's phase after training (`measuring latency`, `storing weights`), written into its progress
+    attr so the display says what the trial waits for once its steps are done."""
+
+    def write(phase: str) -> None:
+        trial.set_user_attr(PROGRESS_ATTR, {**(trial.user_attrs.get(PROGRESS_ATTR) or {}), "phase": phase})
         on_write()
 
     return write
