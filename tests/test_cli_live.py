@@ -210,3 +210,18 @@ def test_a_running_trial_past_its_steps_shows_its_phase_not_its_last_step():
     assert "#3 sr=0.5  measuring latency" in text and "step 98/98" not in text
     training = replace(snap, trials=tuple(replace(t, phase="training") for t in snap.trials))
     assert "#3 sr=0.5  epoch 5/8 step 0/98" in "\n".join(sweep_lines(training, T0, 80))
+
+
+def test_a_resumed_run_says_what_was_finished_before_it_in_one_line_and_replays_nothing():
+    before = (TrialView(0, "sr=0.125", "done", work=100, seconds=90, finished_at=-300, top1=61.25),
+              TrialView(1, "sr=0.25", "done", work=100, seconds=80, finished_at=-200, top1=68.5),
+              TrialView(2, "sr=0.375", "failed", work=100, seconds=3, finished_at=-100, note="diverged"))
+    now = (TrialView(3, "sr=0.5", "done", work=100, seconds=50, finished_at=60, top1=70.0),
+           TrialView(4, "sr=0.625", "queued", work=100))
+    log = SweepLog()
+    lines = log(Snapshot(total=5, trials=before + now, elapsed=61, taken_at=T0), T0)
+    assert lines[0] == ("[ 1m01s] already finished before this run: 3 of 5 (2 done, 1 failed); "
+                        "best top-1 68.50% #1 sr=0.25")
+    assert not any("#0 " in line or "#1 " in line or "#2 " in line for line in lines[1:])
+    assert lines[1].startswith("[ 1m01s] #3 sr=0.5: top-1 70.00% in 50s · 4/5 done")
+    assert log(Snapshot(total=5, trials=before + now, elapsed=62, taken_at=T0), T0) == []  # said once

@@ -291,3 +291,13 @@ def test_the_log_names_each_phase_of_a_trial_in_order(here):
     steps = ["started", "evaluating epoch 1", "epoch 1/1", "measuring latency", "storing weights", "val top-1"]
     at = [next(i for i, line in enumerate(mine) if line.startswith(step)) for step in steps]
     assert at == sorted(at) and len(set(at)) == len(at), mine
+
+
+def test_a_resumed_sweep_summarizes_what_was_done_instead_of_replaying_it(here):
+    _partly_done(here)
+    result = cli("sweep", "--param", "sr", "--values", "0.25,0.5,0.75", *TINY)
+    assert result.exit_code == 0, result.output
+    logged = [line.split("] ", 1)[1] for line in result.stdout.splitlines() if line.startswith("[")]
+    assert sum(line.startswith("already finished before this run: 2 of 3 (2 done)") for line in logged) == 1
+    assert not any(line.startswith(("#0 ", "#1 ")) for line in logged), logged  # trained before this run
+    assert any(" sr=0.75: val top-1" in line and "3/3 done" in line for line in logged), logged  # its retry

@@ -246,6 +246,10 @@ class SweepLog:
         if snap.phase and snap.phase != self.phase:
             out.append(f"{stamp} {snap.phase}")
         self.phase = snap.phase
+        earlier = [t for t in snap.trials if t.state in FINISHED and t.finished_at < 0 and t.number not in self.seen]
+        if earlier:  # a resumed study: what was finished before this run is one line, not a replay of its events
+            out.append(f"{stamp} {resumed_line(earlier, snap)}")
+            self.seen.update((t.number, (t.state, len(t.epoch_top1))) for t in earlier)
         eta: float | None = None
         eta_known = False  # the ETA is the same for every trial of this call: computed at the first that finished
         for t in sorted(snap.trials, key=lambda t: (t.finished_at, t.number)):
@@ -272,6 +276,16 @@ class SweepLog:
                     out.append(f"{stamp} {name}: {t.state}{f' ({t.note})' if t.note else ''}{tail}")
             self.seen[t.number] = (t.state, len(t.epoch_top1))
         return out
+
+
+def resumed_line(earlier: list[TrialView], snap: Snapshot) -> str:
+    """What a resumed study had finished before this run, e.g. `already finished before this run: 2 of 8 (2 done);
+    best val top-1 61.25% #1 sr=0.25`."""
+    counts = ", ".join(f"{n} {state}" for state in FINISHED if (n := sum(1 for t in earlier if t.state == state)))
+    done = [t for t in earlier if t.state == "done" and t.top1 is not None]
+    best = max(done, key=lambda t: t.top1) if done else None
+    tail = f"; best {snap.metric} {best.top1:.2f}% #{best.number} {best.label}" if best else ""
+    return f"already finished before this run: {len(earlier)} of {snap.total} ({counts}){tail}"
 
 
 # ------------------------------------------------------------------------------------------------ one run
