@@ -91,7 +91,7 @@ class _Objective:
             self.release()
             return self._take(trial)
         except KeyboardInterrupt:
-            layout.record_failure(trial, layout.INTERRUPTED, "interrupted (Ctrl-C); queued again")
+            layout.record_failure(trial, layout.INTERRUPTED, f"interrupted ({self.interrupts.cause()}); queued again")
             raise
 
     def _take(self, trial: optuna.Trial) -> list[float]:
