@@ -97,6 +97,7 @@ def test_val_fraction_zero_lets_the_test_split_choose(here):
     assert result.exit_code == 0, result.output
     assert "no validation split: the test split chooses" in result.stdout
     assert "no validation split: test top-1 chose" in result.stdout and "val top-1 %" not in result.stdout
+    assert "#0 sr=0.5: test top-1 " in result.stdout  # the log names the split its accuracy is on
     study = load(here / "studies" / "sr-synthetic.db", "sr-synthetic")
     assert study.user_attrs["dse"]["val_fraction"] == 0
 

@@ -195,6 +195,7 @@ class Watch:
         self.spec, self.options, self.started = spec, options, started
         self.started_wall = time.time() - (time.monotonic() - started)
         self.phase, self.rate, self.train_images = "", None, 0
+        self.has_val = bool(spec.val_fraction)  # the live top-1's split (a folder's val/ too, once loaded)
         self.names = (*spec.params, "seed") if spec.kind == "sweep" and len(spec.seeds) > 1 else tuple(spec.params)
         self.total = spec.target()  # fixed for the run; a sweep's builds every grid point, too slow for each tick
         self._macs: dict[tuple, float] = {}
@@ -216,7 +217,7 @@ class Watch:
         now = time.monotonic()
         return Snapshot(total=self.total, trials=tuple(trial_views(trials, self)), elapsed=now - self.started,
                         taken_at=now, workers=self.options.workers, phase=self.phase, rate=self.rate,
-                        metric="val top-1" if self.spec.val_fraction else "top-1")
+                        metric="val top-1" if self.has_val else "test top-1")
 
 
 def trial_views(trials, watch: Watch) -> list[TrialView]:
@@ -282,6 +283,7 @@ def _run(spec, options, title: str) -> None:
         trials = handle.trials()
         if data is not None:
             watch.train_images = data.num_train
+            watch.has_val = bool(spec.val_fraction or getattr(data, "num_val", 0))
             if not finished_rates(watch.snapshot(trials)):  # finished trials of this study measure better
                 watch.phase = "measuring speed (a short benchmark of the base point)"
                 display.show(watch.snapshot(trials))
