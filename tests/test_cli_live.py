@@ -18,11 +18,13 @@ from dse.cli.live import (
     SweepLog,
     TrialView,
     duration,
+    eta_bounds,
     eta_seconds,
     fit,
     run_lines,
     status_line,
     sweep_lines,
+    trial_time_model,
 )
 
 T0 = 1000.0  # a monotonic clock reading
@@ -225,3 +227,18 @@ def test_a_resumed_run_says_what_was_finished_before_it_in_one_line_and_replays_
     assert not any("#0 " in line or "#1 " in line or "#2 " in line for line in lines[1:])
     assert lines[1].startswith("[ 1m01s] #3 sr=0.5: top-1 70.00% in 50s · 4/5 done")
     assert log(Snapshot(total=5, trials=before + now, elapsed=62, taken_at=T0), T0) == []  # said once
+
+
+def test_the_eta_counts_what_every_trial_takes_besides_its_work():
+    """Finished trials of 100 and 300 work took 20 s and 40 s: 10 s each whatever their size (evaluation,
+    latency, weights) and 0.1 s per unit of work; a queued one of 200 takes 30 s, not 200 x 60 / 400."""
+    done = (TrialView(0, "a", "done", work=100, seconds=20, top1=1.0),
+            TrialView(1, "b", "done", work=300, seconds=40, top1=1.0))
+    snap = Snapshot(total=3, trials=(*done, TrialView(2, "c", "queued", work=200)), taken_at=T0)
+    assert trial_time_model(snap) == pytest.approx((10.0, 0.1))
+    assert eta_seconds(snap) == pytest.approx(30.0)
+    assert eta_bounds(snap) == pytest.approx((30.0, 30.0))  # both fit the model exactly
+    noisy = replace(snap, total=4, trials=(*done, TrialView(3, "d", "done", work=200, seconds=36, top1=1.0),
+                                           snap.trials[2]))
+    low, high = eta_bounds(noisy)
+    assert low < eta_seconds(noisy) < high  # a trial off the line: the spread is said

@@ -265,7 +265,7 @@ def test_dry_run_of_a_study_with_finished_trials_estimates_from_them_and_changes
     result = cli("sweep", "--param", "sr", "--values", "0.25,0.5,0.75", "--dry-run", *TINY)
     assert result.exit_code == 0, result.output
     assert "exists, 2 trials done (the run resumes it)" in result.stdout
-    assert "1 trial to train on cpu" in result.stdout and "at the speeds of the 2 finished trials" in result.stdout
+    assert "1 trial to train on cpu" in result.stdout and "from the times of the 2 finished trials" in result.stdout
     assert "speed test" not in result.stdout
     assert {p: fingerprint(here / p) for p in _files(here) if (here / p).is_file()} == before
 
@@ -276,7 +276,7 @@ def test_a_resumed_sweep_skips_the_speed_test_and_estimates_from_its_finished_tr
     assert result.exit_code == 0, result.output
     assert "measuring speed" not in result.stdout
     header = next(line for line in result.stdout.splitlines() if line.startswith("sweep sr:"))
-    assert "1 to train, about " in header and "at the speeds of the 2 finished trials)" in header, header
+    assert "1 to train, about " in header and "from the times of the 2 finished trials)" in header, header
     assert "3 of 3 done" in result.stdout
 
 

@@ -133,45 +133,73 @@ def finished_rates(snap: Snapshot) -> list[float]:
     return [t.work / t.seconds for t in snap.trials if t.state == "done" and t.work > 0 and t.seconds > 0]
 
 
+def trial_time_model(snap: Snapshot) -> tuple[float, float] | None:
+    """(seconds every trial takes whatever its size, seconds per unit of work), fitted by least squares to the
+    finished trials' whole times: a small network's trial is mostly evaluation, latency and weights, which do
+    not scale with its MACs. One size seen (or one trial): no fixed part, the mean speed. None before any."""
+    done = [(t.work, t.seconds) for t in snap.trials if t.state == "done" and t.work > 0 and t.seconds > 0]
+    if not done:
+        return None
+    n = len(done)
+    mw, ms = sum(w for w, _ in done) / n, sum(s for _, s in done) / n
+    var = sum((w - mw) ** 2 for w, _ in done)
+    if var <= 1e-12 * mw * mw * n:
+        return 0.0, ms / mw
+    slope = sum((w - mw) * (s - ms) for w, s in done) / var
+    fixed = ms - slope * mw
+    if slope <= 0:  # times that do not grow with the work: all of it is fixed
+        return ms, 0.0
+    if fixed < 0:  # no negative start-up: through the origin
+        return 0.0, sum(w * s for w, s in done) / sum(w * w for w, _ in done)
+    return fixed, slope
+
+
 def work_left(snap: Snapshot) -> float:
     """Analytic work of what is left: the unfinished share of running trials, queued ones, and trials not created
     yet (a search) at the mean work of the known ones."""
-    pending = [t for t in snap.trials if t.state in ("queued", "running")]
-    left = sum(t.work * (1 - t.fraction()) for t in pending)
+    return sum(w * share for w, share in _pending(snap))
+
+
+def _pending(snap: Snapshot) -> list[tuple[float, float]]:
+    """(work, share left) of each trial still to finish, those not created yet (a search) at the mean work."""
+    out = [(t.work, 1 - t.fraction()) for t in snap.trials if t.state in ("queued", "running")]
     known = [t.work for t in snap.trials if t.work > 0 and t.state != "skipped"]
-    unseen = max(0, snap.remaining - len(pending))
+    unseen = max(0, snap.remaining - len(out))
     if unseen and known:
-        left += unseen * sum(known) / len(known)
-    return left
+        out += [(sum(known) / len(known), 1.0)] * unseen
+    return out
 
 
 def eta_seconds(snap: Snapshot, now: float | None = None) -> float | None:
-    """Seconds left: the analytic work still to do over the measured speed.
-
-    The speed is work per second per worker over the finished trials (their whole time: evaluation, latency and
-    weights included), else over the finished share of every running one (so it exists from a trial's first
-    reported step), else the runner's prior `rate`.
+    """Seconds left: each trial still to finish at the time the finished ones took for their work
+    (`trial_time_model`: evaluation, latency and weights included); before any finished, the analytic work left
+    over the speed of the running ones' finished share (so it exists from a trial's first reported step), else
+    over the runner's prior `rate`.
     """
     age = 0.0 if now is None else max(0.0, now - snap.taken_at)
-    counted = [t for t in snap.trials if t.state in ("done", "running") and t.work > 0 and t.seconds > 0]
-    counted = [t for t in counted if t.state == "done"] or counted  # a running trial's time misses what follows
+    parallel = max(1, min(snap.workers, snap.remaining))
+    model = trial_time_model(snap)
+    if model is not None:
+        fixed, per_work = model
+        return max(0.0, sum((fixed + per_work * w) * share for w, share in _pending(snap)) / parallel - age)
+    counted = [t for t in snap.trials if t.state == "running" and t.work > 0 and t.seconds > 0]
     work_done = sum(t.work * t.fraction() for t in counted)
     seconds = sum(t.seconds for t in counted if t.fraction() > 0)
     rate = work_done / seconds if work_done > 0 and seconds > 0 else snap.rate
     if not rate:
         return None
-    parallel = max(1, min(snap.workers, snap.remaining))
     return max(0.0, work_left(snap) / rate / parallel - age)
 
 
 def eta_bounds(snap: Snapshot) -> tuple[float, float] | None:
-    """The ETA at the fastest and the slowest finished trial's speed: how far the estimate may be off. None
-    until two trials have finished."""
-    rates = finished_rates(snap)
-    if len(rates) < 2:
+    """How far the estimate may be off: the ETA scaled by the smallest and largest ratio of a finished trial's
+    time to what the model gives it. None until two trials have finished."""
+    model, eta = trial_time_model(snap), eta_seconds(snap)
+    done = [t for t in snap.trials if t.state == "done" and t.work > 0 and t.seconds > 0]
+    if model is None or eta is None or len(done) < 2:
         return None
-    left = work_left(snap) / max(1, min(snap.workers, snap.remaining))
-    return left / max(rates), left / min(rates)
+    ratios = [t.seconds / max(1e-9, model[0] + model[1] * t.work) for t in done]
+    return eta * min(ratios), eta * max(ratios)
 
 
 def status_line(snap: Snapshot, now: float, width: int = 80) -> str:

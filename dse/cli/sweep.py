@@ -406,11 +406,12 @@ def header_line(title: str, study: str, where: str, device: str, left: int, eta:
 
 
 def estimate_basis(snap: Snapshot) -> str:
-    """What the estimate rests on, and so how far it may be off: the spread of the finished trials' speeds, one
-    trial, or the speed test (training steps alone: evaluation, latency and weights come on top)."""
+    """What the estimate rests on, and so how far it may be off: the finished trials (their times against the
+    model's, `eta_bounds`), one trial, or the speed test (training steps alone: evaluation, latency and weights
+    come on top)."""
     rates, bounds = finished_rates(snap), eta_bounds(snap)
     if bounds is not None:
-        return (f"estimate: {duration(bounds[0])} to {duration(bounds[1])} at the speeds of the {len(rates)} "
+        return (f"estimate: {duration(bounds[0])} to {duration(bounds[1])}, from the times of the {len(rates)} "
                 "finished trials")
     if rates:
         return "estimate from 1 finished trial"
