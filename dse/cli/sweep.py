@@ -563,7 +563,7 @@ def _sweep_table(trials, spec, retries: int) -> None:
     console.print(table)
     if dropped:
         console.print(f"left out at {console.width} columns: {', '.join(dropped)} (a wider terminal shows "
-                      "them)", style="dim", highlight=False, markup=False)
+                      f"{'it' if len(dropped) == 1 else 'them'})", style="dim", highlight=False, markup=False)
     if any("[" in r["test"] for r in rows):
         console.print(f"[interval]: {interval_name('t95')} with 3 or more seeds, {interval_name('range')} with 2 "
                       "(marked range)", style="dim", highlight=False, markup=False, soft_wrap=not console.is_terminal)
