@@ -302,3 +302,29 @@ def test_a_resumed_sweep_summarizes_what_was_done_instead_of_replaying_it(here):
     assert sum(line.startswith("already finished before this run: 2 of 3 (2 done)") for line in logged) == 1
     assert not any(line.startswith(("#0 ", "#1 ")) for line in logged), logged  # trained before this run
     assert any(" sr=0.75: val top-1" in line and "3/3 done" in line for line in logged), logged  # its retry
+
+
+def test_a_new_sweep_estimates_from_the_same_points_in_another_study_on_this_device(here):
+    """Another study of the default folder trained two of these points with this data and recipe on this device:
+    their times are the estimate, and no speed test runs. With another recipe they say nothing."""
+    import torch
+
+    from dse.study.grid import build_spec
+    from dse.study.runner import RunOptions, run
+    from dse.train import device_name
+
+    class OnThisDevice(ScriptedTrain):
+        def __call__(self, point, data, recipe, **kw):
+            result = super().__call__(point, data, recipe, **kw)
+            recorded = {**result.to_dict(), "device": device_name(torch.device("cpu")), "train_images": data.num_train}
+            return type("R", (), {"top1": result.top1, "to_dict": lambda _: recorded})()
+
+    spec = build_spec(params=["sr"], values=["0.25,0.5"], dataset="synthetic", subset=64, design=TINY_DESIGN,
+                      recipe_options={"epochs": 1, "batch_size": 32})
+    run(spec, RunOptions(storage=None, study_name="earlier", device="cpu"), train_fn=OnThisDevice(), poll=0.05)
+    result = cli("sweep", "--param", "sr", "--values", "0.25,0.5,0.75", "--dry-run", *TINY)
+    assert result.exit_code == 0, result.output
+    assert "from the times of 2 trials of the same points in other studies on this device" in result.stdout
+    assert "speed test" not in result.stdout
+    other = cli("sweep", "--param", "sr", "--values", "0.25,0.5,0.75", "--dry-run", "--lr", "0.05", *TINY)
+    assert other.exit_code == 0 and "speed test" in other.stdout and "other studies" not in other.stdout

@@ -110,6 +110,7 @@ class Snapshot:
     phase: str = ""  # before training, e.g. "decoding 60,000 images (once)"
     rate: float | None = None  # work per second of one worker, if known before any trial has run
     metric: str = "top-1"  # what the trials' top-1 is: "val top-1" where a validation split chooses
+    elsewhere: tuple[tuple[float, float], ...] = ()  # (work, seconds) of the same runs in other studies, this device
 
     def count(self, *states: str) -> int:
         return sum(1 for t in self.trials if t.state in states)
@@ -133,11 +134,17 @@ def finished_rates(snap: Snapshot) -> list[float]:
     return [t.work / t.seconds for t in snap.trials if t.state == "done" and t.work > 0 and t.seconds > 0]
 
 
+def timed_trials(snap: Snapshot) -> list[tuple[float, float]]:
+    """(work, seconds) of this run's finished trials, else of the same runs in other studies on this device."""
+    own = [(t.work, t.seconds) for t in snap.trials if t.state == "done" and t.work > 0 and t.seconds > 0]
+    return own or list(snap.elsewhere)
+
+
 def trial_time_model(snap: Snapshot) -> tuple[float, float] | None:
     """(seconds every trial takes whatever its size, seconds per unit of work), fitted by least squares to the
     finished trials' whole times: a small network's trial is mostly evaluation, latency and weights, which do
     not scale with its MACs. One size seen (or one trial): no fixed part, the mean speed. None before any."""
-    done = [(t.work, t.seconds) for t in snap.trials if t.state == "done" and t.work > 0 and t.seconds > 0]
+    done = timed_trials(snap)
     if not done:
         return None
     n = len(done)
@@ -194,11 +201,10 @@ def eta_seconds(snap: Snapshot, now: float | None = None) -> float | None:
 def eta_bounds(snap: Snapshot) -> tuple[float, float] | None:
     """How far the estimate may be off: the ETA scaled by the smallest and largest ratio of a finished trial's
     time to what the model gives it. None until two trials have finished."""
-    model, eta = trial_time_model(snap), eta_seconds(snap)
-    done = [t for t in snap.trials if t.state == "done" and t.work > 0 and t.seconds > 0]
+    model, eta, done = trial_time_model(snap), eta_seconds(snap), timed_trials(snap)
     if model is None or eta is None or len(done) < 2:
         return None
-    ratios = [t.seconds / max(1e-9, model[0] + model[1] * t.work) for t in done]
+    ratios = [seconds / max(1e-9, model[0] + model[1] * work) for work, seconds in done]
     return eta * min(ratios), eta * max(ratios)
 
 

@@ -195,6 +195,7 @@ class Watch:
         self.spec, self.options, self.started = spec, options, started
         self.started_wall = time.time() - (time.monotonic() - started)
         self.phase, self.rate, self.train_images = "", None, 0
+        self.elsewhere: tuple[tuple[float, float], ...] = ()  # `dse.study.progress.times_elsewhere`
         self.has_val = bool(spec.val_fraction)  # the live top-1's split (a folder's val/ too, once loaded)
         self.names = (*spec.params, "seed") if spec.kind == "sweep" and len(spec.seeds) > 1 else tuple(spec.params)
         self.total = spec.target()  # fixed for the run; a sweep's builds every grid point, too slow for each tick
@@ -217,7 +218,7 @@ class Watch:
         now = time.monotonic()
         return Snapshot(total=self.total, trials=tuple(trial_views(trials, self)), elapsed=now - self.started,
                         taken_at=now, workers=self.options.workers, phase=self.phase, rate=self.rate,
-                        metric="val top-1" if self.has_val else "test top-1")
+                        metric="val top-1" if self.has_val else "test top-1", elsewhere=self.elsewhere)
 
 
 def trial_views(trials, watch: Watch) -> list[TrialView]:
@@ -284,7 +285,9 @@ def _run(spec, options, title: str) -> None:
         if data is not None:
             watch.train_images = data.num_train
             watch.has_val = bool(spec.val_fraction or getattr(data, "num_val", 0))
-            if not finished_rates(watch.snapshot(trials)):  # finished trials of this study measure better
+            if not finished_rates(watch.snapshot(trials)):  # finished trials measure better than a speed test
+                watch.elsewhere = _times_elsewhere(spec, options, dev)
+            if not finished_rates(watch.snapshot(trials)) and not watch.elsewhere:
                 watch.phase = "measuring speed (a short benchmark of the base point)"
                 display.show(watch.snapshot(trials))
                 watch.rate = _prior_rate(spec, dev)
@@ -329,7 +332,8 @@ def _dry_run(spec, options, title: str) -> None:
     watch.train_images = train_images_planned(spec.dataset, spec.subset, spec.val_fraction)
     snap = watch.snapshot(trials)
     if snap.remaining and not finished_rates(snap):
-        watch.rate = _prior_rate(spec, dev)
+        watch.elsewhere = _times_elsewhere(spec, options, dev)
+        watch.rate = None if watch.elsewhere else _prior_rate(spec, dev)
         snap = watch.snapshot(trials)
     eta = estimate(snap, watch.work(spec.point.to_dict()))
     where = describe(resolve(options.storage, options.study_name))
@@ -411,10 +415,13 @@ def estimate_basis(snap: Snapshot) -> str:
     come on top)."""
     rates, bounds = finished_rates(snap), eta_bounds(snap)
     if bounds is not None:
-        return (f"estimate: {duration(bounds[0])} to {duration(bounds[1])}, from the times of the {len(rates)} "
-                "finished trials")
+        source = (f"the {len(rates)} finished trials" if rates
+                  else f"{len(snap.elsewhere)} trials of the same points in other studies on this device")
+        return f"estimate: {duration(bounds[0])} to {duration(bounds[1])}, from the times of {source}"
     if rates:
         return "estimate from 1 finished trial"
+    if snap.elsewhere:
+        return "estimate from 1 trial of the same point in another study on this device"
     if snap.rate:
         return "estimate from a speed test of training steps alone; evaluation comes on top"
     return "estimate"
@@ -439,6 +446,14 @@ def loading_phase(spec) -> str:
 
     n = images_to_decode(spec.dataset, spec.data_dir, spec.point.input_size)
     return f"decoding {n:,} images (once, into the cache)" if n else f"loading {spec.dataset}"
+
+
+def _times_elsewhere(spec, options, dev) -> tuple[tuple[float, float], ...]:
+    """The same runs' times in other studies of the default folder on this device (`times_elsewhere`)."""
+    from dse.study.progress import times_elsewhere
+    from dse.train import device_name
+
+    return tuple(times_elsewhere(spec, options, device_name(dev)))
 
 
 def _prior_rate(spec, dev) -> float | None:
