@@ -242,3 +242,13 @@ def test_the_eta_counts_what_every_trial_takes_besides_its_work():
                                            snap.trials[2]))
     low, high = eta_bounds(noisy)
     assert low < eta_seconds(noisy) < high  # a trial off the line: the spread is said
+
+
+def test_one_finished_trial_and_the_speed_test_split_a_trial_into_fixed_time_and_work():
+    """The speed test did 10 work/s; the one finished trial of 100 work took 25 s: 10 s of work, 15 s fixed. A
+    queued trial of 300 work: 15 + 30 s. Without the speed test, 300 at the trial's own 4 work/s."""
+    snap = Snapshot(total=2, trials=(TrialView(0, "a", "done", work=100, seconds=25, top1=1.0),
+                                     TrialView(1, "b", "queued", work=300)), taken_at=T0, rate=10.0)
+    assert trial_time_model(snap) == pytest.approx((15.0, 0.1))
+    assert eta_seconds(snap) == pytest.approx(45.0)
+    assert eta_seconds(replace(snap, rate=None)) == pytest.approx(75.0)

@@ -143,7 +143,8 @@ def timed_trials(snap: Snapshot) -> list[tuple[float, float]]:
 def trial_time_model(snap: Snapshot) -> tuple[float, float] | None:
     """(seconds every trial takes whatever its size, seconds per unit of work), fitted by least squares to the
     finished trials' whole times: a small network's trial is mostly evaluation, latency and weights, which do
-    not scale with its MACs. One size seen (or one trial): no fixed part, the mean speed. None before any."""
+    not scale with its MACs. One size seen (or one trial): the speed test's time for the work and the rest fixed,
+    or without a speed test no fixed part. None before any."""
     done = timed_trials(snap)
     if not done:
         return None
@@ -151,6 +152,8 @@ def trial_time_model(snap: Snapshot) -> tuple[float, float] | None:
     mw, ms = sum(w for w, _ in done) / n, sum(s for _, s in done) / n
     var = sum((w - mw) ** 2 for w, _ in done)
     if var <= 1e-12 * mw * mw * n:
+        if snap.rate and ms > mw / snap.rate:  # the speed test times the work; the rest of the trial is fixed
+            return ms - mw / snap.rate, 1 / snap.rate
         return 0.0, ms / mw
     slope = sum((w - mw) * (s - ms) for w, s in done) / var
     fixed = ms - slope * mw
