@@ -18,11 +18,13 @@ from dse.cli.live import (
     SweepLog,
     TrialView,
     duration,
+    eta_bounds,
     eta_seconds,
     fit,
     run_lines,
     status_line,
     sweep_lines,
+    trial_time_model,
 )
 
 T0 = 1000.0  # a monotonic clock reading
@@ -155,13 +157,28 @@ def test_run_lines_fit_and_show_step_speed_and_eta(width):
         assert "elapsed 1m11s" in text
 
 
-def test_run_log_prints_a_line_per_finished_epoch():
+def test_run_log_prints_a_line_per_evaluated_epoch():
     log = RunLog()
     assert log(run_view(epoch=0, step=0, top1=None, phase="loading cifar10"), T0) == ["[ 1m10s] loading cifar10"]
-    assert log(run_view(), T0) == ["[ 1m10s] training on 50,000 images"]
-    assert log(run_view(epoch=2, step=98), T0) == [
-        "[ 1m10s] epoch 2/8, loss 1.234, top-1 45.6%, 812 img/s, ETA 3m00s"]
-    assert log(run_view(epoch=2, step=98), T0) == []
+    assert log(run_view(top1=None), T0) == ["[ 1m10s] training on 50,000 images"]
+    # the epoch's last step, before its evaluation: no accuracy of this epoch yet, the phase says why it waits
+    assert log(run_view(epoch=2, step=98, top1=None, phase="evaluating epoch 2"), T0) == [
+        "[ 1m10s] evaluating epoch 2"]
+    assert log(run_view(epoch=2, step=98, evaluated=2, val_top1=44.0, phase="evaluating epoch 2"), T0) == [
+        "[ 1m10s] epoch 2/8, loss 1.234, test top-1 45.6%, val top-1 44.0%, 812 img/s, ETA 3m00s"]
+    assert log(run_view(epoch=2, step=98, evaluated=2), T0) == []
+    # training again after the evaluation: the phase was said once; epoch 2's accuracy is not epoch 3's
+    assert log(run_view(epoch=3, step=98, evaluated=2), T0) == []
+
+
+def test_run_log_names_an_epoch_by_the_accuracy_it_measured():
+    """The last step of epoch 3 still carries epoch 2's accuracy (the trainer reports it before evaluating):
+    the line for epoch 3 waits for epoch 3's own."""
+    log = RunLog()
+    assert log(run_view(epoch=2, step=98, top1=22.7, evaluated=2), T0)[-1].endswith("test top-1 22.7%, 812 img/s, "
+                                                                                    "ETA 3m00s")
+    assert log(run_view(epoch=3, step=98, top1=22.7, evaluated=2), T0) == []
+    assert "epoch 3/8, loss 1.234, test top-1 56.1%" in log(run_view(epoch=3, step=98, top1=56.1, evaluated=3), T0)[0]
 
 
 def test_display_prints_plain_lines_when_not_a_terminal():
@@ -170,11 +187,11 @@ def test_display_prints_plain_lines_when_not_a_terminal():
     now = time.monotonic()  # the display reads the clock itself
     with LiveDisplay(console, run_lines, RunLog()) as display:
         display.show(run_view(phase="loading", epoch=0, step=0, top1=None, taken_at=now))
-        display.show(run_view(epoch=2, step=98, taken_at=now))
+        display.show(run_view(epoch=2, step=98, evaluated=2, taken_at=now))
     lines = out.getvalue().splitlines()
     texts = [line.split("] ", 1)[1] for line in lines]
     assert texts[:2] == ["loading", "training on 50,000 images"]
-    assert texts[2].startswith("epoch 2/8, loss 1.234, top-1 45.6%, 812 img/s, ETA ")
+    assert texts[2].startswith("epoch 2/8, loss 1.234, test top-1 45.6%, 812 img/s, ETA ")
     assert all(line.startswith(("[ 1m10s]", "[ 1m11s]")) for line in lines)  # a slow machine may tick once
 
 
@@ -185,3 +202,53 @@ def test_display_draws_the_view_in_a_terminal():
         display.show(run_view())
     text = out.getvalue()
     assert "epoch 2/8 · step 49/98" in text and "[ 1m10s]" not in text
+
+
+def test_a_running_trial_past_its_steps_shows_its_phase_not_its_last_step():
+    snap = sweep()
+    waiting = replace(snap, trials=tuple(replace(t, phase="measuring latency", epoch=8, step=98)
+                                         if t.state == "running" else t for t in snap.trials))
+    text = "\n".join(sweep_lines(waiting, T0, 80))
+    assert "#3 sr=0.5  measuring latency" in text and "step 98/98" not in text
+    training = replace(snap, trials=tuple(replace(t, phase="training") for t in snap.trials))
+    assert "#3 sr=0.5  epoch 5/8 step 0/98" in "\n".join(sweep_lines(training, T0, 80))
+
+
+def test_a_resumed_run_says_what_was_finished_before_it_in_one_line_and_replays_nothing():
+    before = (TrialView(0, "sr=0.125", "done", work=100, seconds=90, finished_at=-300, top1=61.25),
+              TrialView(1, "sr=0.25", "done", work=100, seconds=80, finished_at=-200, top1=68.5),
+              TrialView(2, "sr=0.375", "failed", work=100, seconds=3, finished_at=-100, note="diverged"))
+    now = (TrialView(3, "sr=0.5", "done", work=100, seconds=50, finished_at=60, top1=70.0),
+           TrialView(4, "sr=0.625", "queued", work=100))
+    log = SweepLog()
+    lines = log(Snapshot(total=5, trials=before + now, elapsed=61, taken_at=T0), T0)
+    assert lines[0] == ("[ 1m01s] already finished before this run: 3 of 5 (2 done, 1 failed); "
+                        "best top-1 68.50% #1 sr=0.25")
+    assert not any("#0 " in line or "#1 " in line or "#2 " in line for line in lines[1:])
+    assert lines[1].startswith("[ 1m01s] #3 sr=0.5: top-1 70.00% in 50s · 4/5 done")
+    assert log(Snapshot(total=5, trials=before + now, elapsed=62, taken_at=T0), T0) == []  # said once
+
+
+def test_the_eta_counts_what_every_trial_takes_besides_its_work():
+    """Finished trials of 100 and 300 work took 20 s and 40 s: 10 s each whatever their size (evaluation,
+    latency, weights) and 0.1 s per unit of work; a queued one of 200 takes 30 s, not 200 x 60 / 400."""
+    done = (TrialView(0, "a", "done", work=100, seconds=20, top1=1.0),
+            TrialView(1, "b", "done", work=300, seconds=40, top1=1.0))
+    snap = Snapshot(total=3, trials=(*done, TrialView(2, "c", "queued", work=200)), taken_at=T0)
+    assert trial_time_model(snap) == pytest.approx((10.0, 0.1))
+    assert eta_seconds(snap) == pytest.approx(30.0)
+    assert eta_bounds(snap) == pytest.approx((30.0, 30.0))  # both fit the model exactly
+    noisy = replace(snap, total=4, trials=(*done, TrialView(3, "d", "done", work=200, seconds=36, top1=1.0),
+                                           snap.trials[2]))
+    low, high = eta_bounds(noisy)
+    assert low < eta_seconds(noisy) < high  # a trial off the line: the spread is said
+
+
+def test_one_finished_trial_and_the_speed_test_split_a_trial_into_fixed_time_and_work():
+    """The speed test did 10 work/s; the one finished trial of 100 work took 25 s: 10 s of work, 15 s fixed. A
+    queued trial of 300 work: 15 + 30 s. Without the speed test, 300 at the trial's own 4 work/s."""
+    snap = Snapshot(total=2, trials=(TrialView(0, "a", "done", work=100, seconds=25, top1=1.0),
+                                     TrialView(1, "b", "queued", work=300)), taken_at=T0, rate=10.0)
+    assert trial_time_model(snap) == pytest.approx((15.0, 0.1))
+    assert eta_seconds(snap) == pytest.approx(45.0)
+    assert eta_seconds(replace(snap, rate=None)) == pytest.approx(75.0)

@@ -275,6 +275,18 @@ def test_sigterm_stops_a_background_job_with_two_workers_cleanly(here):
 
 
 @pytest.mark.slow
+def test_sigterm_is_recorded_as_sigterm_on_the_trial_it_stops(here):
+    proc = popen(*SLOW, cwd=here)
+    number, _, _ = _wait_running(here / "studies" / "sr-synthetic.db", proc)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    trial = load(here / "studies" / "sr-synthetic.db", "sr-synthetic").trials[number]
+    assert trial.user_attrs["fail_kind"] == "interrupted"
+    assert trial.user_attrs["fail_reason"] == "interrupted (SIGTERM); queued again"
+
+
+@pytest.mark.slow
 def test_kill_9_mid_trial_then_the_same_command_completes_each_point_once(here):
     proc = popen(*SLOW, cwd=here)
     number, _, worker = _wait_running(here / "studies" / "sr-synthetic.db", proc)

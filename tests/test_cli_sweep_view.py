@@ -72,7 +72,7 @@ def test_header_table_and_plain_lines_of_a_tiny_sweep(here):
     header = next(line for line in out.splitlines() if line.startswith("sweep sr:"))
     assert "4 trials (2 points x 2 seeds)" in header
     assert "study sr-synthetic in studies/sr-synthetic.db" in header
-    assert " · cpu" in header and "4 to train, about " in header and "(estimate)" in header
+    assert " · cpu" in header and "4 to train, about " in header and "(estimate from a speed test" in header
     # not a terminal: one plain line per event, no bar, no cursor movement
     progress = out.split("per point")[0]
     assert "━" not in progress and "\x1b[" not in out
@@ -97,6 +97,7 @@ def test_val_fraction_zero_lets_the_test_split_choose(here):
     assert result.exit_code == 0, result.output
     assert "no validation split: the test split chooses" in result.stdout
     assert "no validation split: test top-1 chose" in result.stdout and "val top-1 %" not in result.stdout
+    assert "#0 sr=0.5: test top-1 " in result.stdout  # the log names the split its accuracy is on
     study = load(here / "studies" / "sr-synthetic.db", "sr-synthetic")
     assert study.user_attrs["dse"]["val_fraction"] == 0
 
@@ -176,3 +177,154 @@ def test_a_folder_seen_the_first_time_is_named_as_decoding(tmp_path):
     load_dataset(name, cache)
     assert images_to_decode(name, cache) == 0 and loading_phase(spec) == f"loading {name}"
     assert images_to_decode("synthetic") == 0
+
+
+def test_the_end_table_keeps_swept_values_and_accuracy_whole_at_80_columns(here):
+    """With intervals on both splits the table is over 100 columns: at 80, whole columns give way (ImageNet MB
+    first) and every swept value and accuracy is printed in full, never cut to `0.…`."""
+    import io
+
+    from rich.console import Console
+
+    from dse.cli.sweep import point_rows, sweep_table
+    from dse.study.grid import build_spec
+    from dse.study.layout import VALIDATION
+    from dse.study.progress import chosen_split
+    from dse.study.runner import RunOptions, run
+
+    class WithValidation(ScriptedTrain):
+        def __call__(self, point, data, recipe, **kw):
+            result = super().__call__(point, data, recipe, **kw)
+            recorded = result.to_dict()
+            return type("R", (), {"top1": result.top1, "to_dict": lambda _: {**recorded,
+                                                                             "val_top1": result.top1 - 1.5}})()
+
+    spec = build_spec(params=["sr"], values=["0.0625,0.3125,0.5625,0.8125"], seeds=3, dataset="synthetic",
+                      subset=64, design=TINY_DESIGN, recipe_options={"epochs": 1, "batch_size": 32})
+    handle = run(spec, RunOptions(storage=None, study_name="wide", device="cpu"), train_fn=WithValidation(),
+                 poll=0.05)
+    trials = handle.trials()
+    rows = point_rows(trials, spec, 2)
+    has_val = chosen_split(trials) == VALIDATION
+    assert has_val and all("[" in r["test"] and "[" in r["val"] for r in rows)  # intervals on both splits
+
+    def drawn(width: int) -> tuple[str, list[str]]:
+        out = io.StringIO()
+        table, dropped = sweep_table(rows, spec.params, has_val, width)
+        Console(file=out, width=width, force_terminal=False).print(table)
+        return out.getvalue(), dropped
+
+    wide, none_dropped = drawn(160)
+    assert none_dropped == [] and "ImageNet MB" in wide and "…" not in wide
+    narrow, dropped = drawn(80)
+    assert "…" not in narrow and max(len(line) for line in narrow.splitlines()) <= 80
+    assert dropped and dropped[0] == "ImageNet MB" and "ImageNet MB" not in narrow
+    for r in rows:
+        line = next(line for line in narrow.splitlines() if line.lstrip().startswith(f"{r['values']['sr']:g} "))
+        assert r["test"] in line and r["val"] in line, narrow
+
+
+def _files(root) -> list:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def test_dry_run_prints_the_grid_and_its_cost_and_creates_nothing(here):
+    result = cli("sweep", "--param", "sr", "--values", "0.25,0.5,0.75", "--seeds", "2", "--dry-run", *TINY)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "sweep sr: 6 trials (3 points x 2 seeds) · dry run" in out
+    assert "grid: sr = 0.25, 0.5, 0.75 (3 values)" in out and "seeds: 0, 1" in out
+    assert "study sr-synthetic in studies/sr-synthetic.db: new" in out
+    assert "6 trials to train on cpu" in out and "about " in out and "speed test" in out
+    assert "no weights kept" in out  # TINY says --keep-weights none
+    assert _files(here) == []  # no study, no folder, no cache
+
+    search = cli("search", "--param", "sr", "--param", "bypass", "--trials", "3", "--dry-run", *TINY)
+    assert search.exit_code == 0, search.output
+    assert "search sr, bypass: 3 trials · dry run" in search.stdout
+    assert "space: sr from " in search.stdout and "space: bypass one of none, simple, complex" in search.stdout
+    assert _files(here) == []
+
+
+def _partly_done(here, name: str = "sr-synthetic") -> None:
+    """A sweep of sr over 0.25, 0.5, 0.75 on synthetic data (TINY's definition) interrupted in its third trial:
+    two trials done, one queued again, as Ctrl-C leaves it."""
+    from dse.study.grid import build_spec
+    from dse.study.runner import RunOptions, run
+
+    spec = build_spec(params=["sr"], values=["0.25,0.5,0.75"], dataset="synthetic", subset=64, design=TINY_DESIGN,
+                      recipe_options={"epochs": 1, "batch_size": 32})
+    stop = ScriptedTrain(behave=lambda point, recipe, i: KeyboardInterrupt() if i == 2 else None)
+    with pytest.raises(KeyboardInterrupt):
+        run(spec, RunOptions(storage=None, study_name=name, device="cpu"), train_fn=stop, poll=0.05)
+
+
+def test_dry_run_of_a_study_with_finished_trials_estimates_from_them_and_changes_nothing(here):
+    _partly_done(here)
+    before = {p: fingerprint(here / p) for p in _files(here) if (here / p).is_file()}
+    result = cli("sweep", "--param", "sr", "--values", "0.25,0.5,0.75", "--dry-run", *TINY)
+    assert result.exit_code == 0, result.output
+    assert "exists, 2 trials done (the run resumes it)" in result.stdout
+    assert "1 trial to train on cpu" in result.stdout and "from the times of the 2 finished trials" in result.stdout
+    assert "speed test" not in result.stdout
+    assert {p: fingerprint(here / p) for p in _files(here) if (here / p).is_file()} == before
+
+
+def test_a_resumed_sweep_skips_the_speed_test_and_estimates_from_its_finished_trials(here):
+    _partly_done(here)
+    result = cli("sweep", "--param", "sr", "--values", "0.25,0.5,0.75", *TINY)
+    assert result.exit_code == 0, result.output
+    assert "measuring speed" not in result.stdout
+    header = next(line for line in result.stdout.splitlines() if line.startswith("sweep sr:"))
+    assert "1 to train, about " in header and "from the times of the 2 finished trials)" in header, header
+    assert "3 of 3 done" in result.stdout
+
+
+def test_the_log_names_each_phase_of_a_trial_in_order(here):
+    """After its steps a trial evaluates, measures its latency and stores its weights: each is a line of the log,
+    so a display never sits at its last step without saying what it waits for."""
+    from sweep_helpers import TINY_DEFAULTS
+
+    result = cli("sweep", "--param", "sr", "--values", "0.5", *TINY_DEFAULTS)
+    assert result.exit_code == 0, result.output
+    lines = [line.split("] ", 1)[1] for line in result.stdout.splitlines() if line.startswith("[")]
+    mine = [line.split(": ", 1)[1] for line in lines if line.startswith("#0 sr=0.5: ")]
+    steps = ["started", "evaluating epoch 1", "epoch 1/1", "measuring latency", "storing weights", "val top-1"]
+    at = [next(i for i, line in enumerate(mine) if line.startswith(step)) for step in steps]
+    assert at == sorted(at) and len(set(at)) == len(at), mine
+
+
+def test_a_resumed_sweep_summarizes_what_was_done_instead_of_replaying_it(here):
+    _partly_done(here)
+    result = cli("sweep", "--param", "sr", "--values", "0.25,0.5,0.75", *TINY)
+    assert result.exit_code == 0, result.output
+    logged = [line.split("] ", 1)[1] for line in result.stdout.splitlines() if line.startswith("[")]
+    assert sum(line.startswith("already finished before this run: 2 of 3 (2 done)") for line in logged) == 1
+    assert not any(line.startswith(("#0 ", "#1 ")) for line in logged), logged  # trained before this run
+    assert any(" sr=0.75: val top-1" in line and "3/3 done" in line for line in logged), logged  # its retry
+
+
+def test_a_new_sweep_estimates_from_the_same_points_in_another_study_on_this_device(here):
+    """Another study of the default folder trained two of these points with this data and recipe on this device:
+    their times are the estimate, and no speed test runs. With another recipe they say nothing."""
+    import torch
+
+    from dse.study.grid import build_spec
+    from dse.study.runner import RunOptions, run
+    from dse.train import device_name
+
+    class OnThisDevice(ScriptedTrain):
+        def __call__(self, point, data, recipe, **kw):
+            result = super().__call__(point, data, recipe, **kw)
+            recorded = {**result.to_dict(), "device": device_name(torch.device("cpu")), "train_images": data.num_train}
+            return type("R", (), {"top1": result.top1, "to_dict": lambda _: recorded})()
+
+    spec = build_spec(params=["sr"], values=["0.25,0.5"], dataset="synthetic", subset=64, design=TINY_DESIGN,
+                      recipe_options={"epochs": 1, "batch_size": 32})
+    run(spec, RunOptions(storage=None, study_name="earlier", device="cpu"), train_fn=OnThisDevice(), poll=0.05)
+    result = cli("sweep", "--param", "sr", "--values", "0.25,0.5,0.75", "--dry-run", *TINY)
+    assert result.exit_code == 0, result.output
+    assert "from the times of 2 trials of the same points in other studies on this device" in result.stdout
+    assert "speed test" not in result.stdout
+    other = cli("sweep", "--param", "sr", "--values", "0.25,0.5,0.75", "--dry-run", "--lr", "0.05", *TINY)
+    assert other.exit_code == 0 and "speed test" in other.stdout and "other studies" not in other.stdout

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 import torch
@@ -45,6 +46,18 @@ def test_train_summary_on_a_folder_dataset(tmp_path):
     text = " ".join(result.output.split())
     for fragment in ("top-1", "top-5", "chance 33.3%", "MB", "img/s", "epoch 2/2", "recipe: lr"):
         assert fragment in text, result.output
+
+
+def test_piped_epoch_lines_show_each_epochs_own_accuracy():
+    """Piped, each epoch's line carries that epoch's test top-1 (named as such), the list the summary closes with."""
+    result = run("train", "--dataset", "synthetic", "--subset", "300", "--epochs", "3", "--batch-size", "50",
+                 "--device", "cpu", *TINY)
+    assert result.exit_code == 0, result.output
+    shown = [float(m) for m in re.findall(r"\] epoch \d/3, .*?test top-1 ([\d.]+)%, val top-1", result.stdout)]
+    listed = re.search(r"per epoch top-1: (.*)", result.stdout).group(1)
+    assert len(shown) == 3 and ", ".join(f"{a:.1f}" for a in shown) == listed, result.stdout
+    phases = [line.split("] ", 1)[1] for line in result.stdout.splitlines() if line.startswith("[")]
+    assert [p for p in phases if p.startswith("evaluating")] == [f"evaluating epoch {e}" for e in (1, 2, 3)]
 
 
 def test_offline_missing_cifar10_is_one_clear_line(tmp_path):

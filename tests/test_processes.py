@@ -58,6 +58,17 @@ def test_sigterm_closes_like_ctrl_c_and_the_handlers_are_restored():
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
 
 
+def test_the_signal_taken_is_named_for_the_trial_it_closes():
+    with handle_interrupts(sigint=True) as interrupts:
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGINT)  # a later signal does not change what stopped it
+        assert interrupts.cause() == "SIGTERM"
+    with handle_interrupts(sigint=True) as interrupts:
+        _ctrl_c()
+        assert interrupts.cause() == "Ctrl-C"
+    assert Interrupts().cause() == "Ctrl-C"  # a KeyboardInterrupt that came through no handler
+
+
 def test_a_process_started_with_ctrl_c_ignored_keeps_ignoring_it():
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a background job
     try:

@@ -87,6 +87,7 @@ class TrialView:
     top1: float | None = None  # done: the result
     images_per_second: float | None = None
     note: str = ""  # failed or pruned: why
+    phase: str = ""  # running: what it does ("training", "evaluating epoch 2", "measuring latency", ...)
 
     def fraction(self) -> float:
         """Share of the trial's training done (running trials; finished ones count as 1)."""
@@ -109,6 +110,7 @@ class Snapshot:
     phase: str = ""  # before training, e.g. "decoding 60,000 images (once)"
     rate: float | None = None  # work per second of one worker, if known before any trial has run
     metric: str = "top-1"  # what the trials' top-1 is: "val top-1" where a validation split chooses
+    elsewhere: tuple[tuple[float, float], ...] = ()  # (work, seconds) of the same runs in other studies, this device
 
     def count(self, *states: str) -> int:
         return sum(1 for t in self.trials if t.state in states)
@@ -126,28 +128,87 @@ class Snapshot:
         return max(done, key=lambda t: t.top1) if done else None
 
 
-def eta_seconds(snap: Snapshot, now: float | None = None) -> float | None:
-    """Seconds left: the analytic work still to do over the measured speed.
+def finished_rates(snap: Snapshot) -> list[float]:
+    """Work per second of each trial finished with a result: its whole time (loading, training, every evaluation,
+    latency, weights), so an estimate from them counts all a trial does."""
+    return [t.work / t.seconds for t in snap.trials if t.state == "done" and t.work > 0 and t.seconds > 0]
 
-    The speed is work per second per worker over every finished trial and the finished share of every running
-    one (so it exists from a trial's first reported step and is refined as trials finish), else the runner's
-    prior `rate`. Work of trials not created yet (a search) is the mean of the known ones.
+
+def timed_trials(snap: Snapshot) -> list[tuple[float, float]]:
+    """(work, seconds) of this run's finished trials, else of the same runs in other studies on this device."""
+    own = [(t.work, t.seconds) for t in snap.trials if t.state == "done" and t.work > 0 and t.seconds > 0]
+    return own or list(snap.elsewhere)
+
+
+def trial_time_model(snap: Snapshot) -> tuple[float, float] | None:
+    """(seconds every trial takes whatever its size, seconds per unit of work), fitted by least squares to the
+    finished trials' whole times: a small network's trial is mostly evaluation, latency and weights, which do
+    not scale with its MACs. One size seen (or one trial): the speed test's time for the work and the rest fixed,
+    or without a speed test no fixed part. None before any."""
+    done = timed_trials(snap)
+    if not done:
+        return None
+    n = len(done)
+    mw, ms = sum(w for w, _ in done) / n, sum(s for _, s in done) / n
+    var = sum((w - mw) ** 2 for w, _ in done)
+    if var <= 1e-12 * mw * mw * n:
+        if snap.rate and ms > mw / snap.rate:  # the speed test times the work; the rest of the trial is fixed
+            return ms - mw / snap.rate, 1 / snap.rate
+        return 0.0, ms / mw
+    slope = sum((w - mw) * (s - ms) for w, s in done) / var
+    fixed = ms - slope * mw
+    if slope <= 0:  # times that do not grow with the work: all of it is fixed
+        return ms, 0.0
+    if fixed < 0:  # no negative start-up: through the origin
+        return 0.0, sum(w * s for w, s in done) / sum(w * w for w, _ in done)
+    return fixed, slope
+
+
+def work_left(snap: Snapshot) -> float:
+    """Analytic work of what is left: the unfinished share of running trials, queued ones, and trials not created
+    yet (a search) at the mean work of the known ones."""
+    return sum(w * share for w, share in _pending(snap))
+
+
+def _pending(snap: Snapshot) -> list[tuple[float, float]]:
+    """(work, share left) of each trial still to finish, those not created yet (a search) at the mean work."""
+    out = [(t.work, 1 - t.fraction()) for t in snap.trials if t.state in ("queued", "running")]
+    known = [t.work for t in snap.trials if t.work > 0 and t.state != "skipped"]
+    unseen = max(0, snap.remaining - len(out))
+    if unseen and known:
+        out += [(sum(known) / len(known), 1.0)] * unseen
+    return out
+
+
+def eta_seconds(snap: Snapshot, now: float | None = None) -> float | None:
+    """Seconds left: each trial still to finish at the time the finished ones took for their work
+    (`trial_time_model`: evaluation, latency and weights included); before any finished, the analytic work left
+    over the speed of the running ones' finished share (so it exists from a trial's first reported step), else
+    over the runner's prior `rate`.
     """
     age = 0.0 if now is None else max(0.0, now - snap.taken_at)
-    counted = [t for t in snap.trials if t.state in ("done", "running") and t.work > 0 and t.seconds > 0]
+    parallel = max(1, min(snap.workers, snap.remaining))
+    model = trial_time_model(snap)
+    if model is not None:
+        fixed, per_work = model
+        return max(0.0, sum((fixed + per_work * w) * share for w, share in _pending(snap)) / parallel - age)
+    counted = [t for t in snap.trials if t.state == "running" and t.work > 0 and t.seconds > 0]
     work_done = sum(t.work * t.fraction() for t in counted)
     seconds = sum(t.seconds for t in counted if t.fraction() > 0)
     rate = work_done / seconds if work_done > 0 and seconds > 0 else snap.rate
     if not rate:
         return None
-    pending = [t for t in snap.trials if t.state in ("queued", "running")]
-    left = sum(t.work * (1 - t.fraction()) for t in pending)
-    known = [t.work for t in snap.trials if t.work > 0 and t.state != "skipped"]
-    unseen = max(0, snap.remaining - len(pending))
-    if unseen and known:
-        left += unseen * sum(known) / len(known)
-    parallel = max(1, min(snap.workers, snap.remaining))
-    return max(0.0, left / rate / parallel - age)
+    return max(0.0, work_left(snap) / rate / parallel - age)
+
+
+def eta_bounds(snap: Snapshot) -> tuple[float, float] | None:
+    """How far the estimate may be off: the ETA scaled by the smallest and largest ratio of a finished trial's
+    time to what the model gives it. None until two trials have finished."""
+    model, eta, done = trial_time_model(snap), eta_seconds(snap), timed_trials(snap)
+    if model is None or eta is None or len(done) < 2:
+        return None
+    ratios = [seconds / max(1e-9, model[0] + model[1] * work) for work, seconds in done]
+    return eta * min(ratios), eta * max(ratios)
 
 
 def status_line(snap: Snapshot, now: float, width: int = 80) -> str:
@@ -172,6 +233,8 @@ def _trial_line(t: TrialView, age: float, width: int, metric: str = "top-1") -> 
     if t.state == "running":
         if t.epoch < 1:
             where = "starting"
+        elif t.phase not in ("", "training", "finishing"):
+            where = t.phase  # its steps are done for now: say what it waits for
         else:
             where = f"epoch {t.epoch}/{t.epochs} step {t.step}/{t.steps}"
         parts = [(0, f"  #{t.number} {t.label}"), (0, where),
@@ -212,6 +275,7 @@ class SweepLog:
     def __init__(self) -> None:
         self.phase = ""
         self.seen: dict[int, tuple[str, int]] = {}  # trial number -> (state, epochs reported)
+        self.phases: dict[int, str] = {}  # trial number -> the last phase reported
 
     def __call__(self, snap: Snapshot, now: float) -> list[str]:
         stamp = f"[{duration(snap.elapsed + max(0.0, now - snap.taken_at)):>6}]"
@@ -219,6 +283,10 @@ class SweepLog:
         if snap.phase and snap.phase != self.phase:
             out.append(f"{stamp} {snap.phase}")
         self.phase = snap.phase
+        earlier = [t for t in snap.trials if t.state in FINISHED and t.finished_at < 0 and t.number not in self.seen]
+        if earlier:  # a resumed study: what was finished before this run is one line, not a replay of its events
+            out.append(f"{stamp} {resumed_line(earlier, snap)}")
+            self.seen.update((t.number, (t.state, len(t.epoch_top1))) for t in earlier)
         eta: float | None = None
         eta_known = False  # the ETA is the same for every trial of this call: computed at the first that finished
         for t in sorted(snap.trials, key=lambda t: (t.finished_at, t.number)):
@@ -229,6 +297,10 @@ class SweepLog:
             for e in range(epochs, len(t.epoch_top1)):
                 rate = f", {t.images_per_second:,.0f} img/s" if t.images_per_second else ""
                 out.append(f"{stamp} {name}: epoch {e + 1}/{t.epochs} {snap.metric} {t.epoch_top1[e]:.1f}%{rate}")
+            if t.state == "running" and t.phase and t.phase != self.phases.get(t.number):
+                self.phases[t.number] = t.phase
+                if t.phase not in ("training", "finishing"):  # the epoch lines say the training
+                    out.append(f"{stamp} {name}: {t.phase}")
             if t.state in FINISHED and state not in FINISHED:
                 if not eta_known:
                     eta, eta_known = eta_seconds(snap, now), True
@@ -241,6 +313,16 @@ class SweepLog:
                     out.append(f"{stamp} {name}: {t.state}{f' ({t.note})' if t.note else ''}{tail}")
             self.seen[t.number] = (t.state, len(t.epoch_top1))
         return out
+
+
+def resumed_line(earlier: list[TrialView], snap: Snapshot) -> str:
+    """What a resumed study had finished before this run, e.g. `already finished before this run: 2 of 8 (2 done);
+    best val top-1 61.25% #1 sr=0.25`."""
+    counts = ", ".join(f"{n} {state}" for state in FINISHED if (n := sum(1 for t in earlier if t.state == state)))
+    done = [t for t in earlier if t.state == "done" and t.top1 is not None]
+    best = max(done, key=lambda t: t.top1) if done else None
+    tail = f"; best {snap.metric} {best.top1:.2f}% #{best.number} {best.label}" if best else ""
+    return f"already finished before this run: {len(earlier)} of {snap.total} ({counts}){tail}"
 
 
 # ------------------------------------------------------------------------------------------------ one run
@@ -258,16 +340,28 @@ class RunView:
     steps: int = 0  # steps per epoch (bench: in all)
     images_per_second: float | None = None
     loss: float | None = None
-    top1: float | None = None  # after the last finished epoch
+    top1: float | None = None  # test top-1 after epoch `evaluated`
     elapsed: float = 0.0  # since the command started, at taken_at
     busy: float = 0.0  # since the steps started, at taken_at (the ETA's clock)
     taken_at: float = field(default_factory=time.monotonic)
+    val_top1: float | None = None  # validation top-1 after epoch `evaluated`; None without the split
+    evaluated: int = 0  # the last epoch evaluated: top1 and val_top1 are its own
 
     def fraction(self) -> float:
         if not self.steps:
             return 0.0
         epochs = max(1, self.epochs)
         return min(1.0, (max(0, self.epoch - 1) * self.steps + self.step) / (epochs * self.steps))
+
+
+def accuracy(view: RunView) -> str:
+    """The last evaluated epoch's accuracy, each split named: `test top-1 56.1%, val top-1 54.0%`."""
+    if view.top1 is None:
+        return ""
+    text = f"test top-1 {view.top1:.1f}%"
+    if view.val_top1 is not None:
+        text += f", val top-1 {view.val_top1:.1f}%"
+    return text
 
 
 def run_eta(view: RunView, now: float) -> float | None:
@@ -288,7 +382,7 @@ def run_lines(view: RunView, now: float, width: int = 80) -> list[str]:
     eta = run_eta(view, now)
     parts = [(0, view.phase), (1, f"{view.images_per_second:,.0f} img/s" if view.images_per_second else ""),
              (2, f"loss {view.loss:.3f}" if view.loss is not None else ""),
-             (1, f"top-1 {view.top1:.1f}%" if view.top1 is not None else ""),
+             (1, accuracy(view)),
              (0, f"elapsed {duration(view.elapsed + age)}"),
              (0, f"ETA {duration(eta)}" if eta is not None else "")]
     lines.append(fit(parts, width))
@@ -299,21 +393,20 @@ class RunLog:
     """Plain mode for one run: a line per phase and per finished epoch."""
 
     def __init__(self) -> None:
-        self.phase = ""
+        self.phases: set[str] = set()  # each phase is said once (training resumes after every evaluation)
         self.epochs_reported = 0
 
     def __call__(self, view: RunView, now: float) -> list[str]:
         stamp = f"[{duration(view.elapsed + max(0.0, now - view.taken_at)):>6}]"
         out = []
-        if view.phase and view.phase != self.phase:
+        if view.phase and view.phase not in self.phases:
             out.append(f"{stamp} {view.phase}")
-        self.phase = view.phase
-        finished = view.epoch if view.epochs and view.step == view.steps and view.top1 is not None else 0
+            self.phases.add(view.phase)
+        finished = view.evaluated if view.top1 is not None else 0
         if finished > self.epochs_reported:
             self.epochs_reported = finished
             parts = [f"epoch {finished}/{view.epochs}", f"loss {view.loss:.3f}" if view.loss is not None else "",
-                     f"top-1 {view.top1:.1f}%",
-                     f"{view.images_per_second:,.0f} img/s" if view.images_per_second else ""]
+                     accuracy(view), f"{view.images_per_second:,.0f} img/s" if view.images_per_second else ""]
             eta = run_eta(view, now)
             if eta is not None and finished < view.epochs:
                 parts.append(f"ETA {duration(eta)}")

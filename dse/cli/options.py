@@ -361,3 +361,6 @@ MaxLatencyOpt = Annotated[float | None, typer.Option(
 ObjectiveOpt = Annotated[str, typer.Option(
     "--objective", metavar="size|latency", help="What to minimize beside accuracy: size, or latency as well "
     "(measured on this machine's CPU after training).", rich_help_panel=GRID)]
+DryRunOpt = Annotated[bool, typer.Option(
+    "--dry-run", help="Print the grid (or the searched space), the trials, the disk their kept weights take and the "
+    "time estimate; train nothing, write nothing.", rich_help_panel=STUDY)]

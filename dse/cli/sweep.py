@@ -15,10 +15,22 @@ from typing import Any
 
 import typer
 from rich import box
+from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from dse.cli.app import command, console, err_console, fail
-from dse.cli.live import LiveDisplay, Snapshot, SweepLog, TrialView, duration, eta_seconds, sweep_lines
+from dse.cli.live import (
+    LiveDisplay,
+    Snapshot,
+    SweepLog,
+    TrialView,
+    duration,
+    eta_bounds,
+    eta_seconds,
+    finished_rates,
+    sweep_lines,
+)
 from dse.cli.options import (
     ArtifactsOpt,
     BatchSizeOpt,
@@ -26,6 +38,7 @@ from dse.cli.options import (
     DatasetOpt,
     DesignChoice,
     DeviceOpt,
+    DryRunOpt,
     EpochsOpt,
     ImageSizeOpt,
     KeepWeightsOpt,
@@ -89,6 +102,7 @@ def sweep_command(
     keep_weights: KeepWeightsOpt = None,
     artifacts: ArtifactsOpt = None,
     latency_runs: LatencyRunsOpt = None,
+    dry_run: DryRunOpt = False,
 ) -> None:
     from dse.study.grid import build_spec, default_study_name
     from dse.study.handle import RunOptions
@@ -105,8 +119,9 @@ def sweep_command(
                          keep_weights=keep_weights, artifacts=artifacts, latency_runs=latency_runs)
     n_seeds = len(spec.seeds)
     n_points = len(spec.points())
-    _run(spec, options, f"sweep {', '.join(spec.params)}: {_count(spec.target(), 'trial')} ("
-         f"{_count(n_points, 'point')} x {_count(n_seeds, 'seed')})")
+    (_dry_run if dry_run else _run)(spec, options, f"sweep {', '.join(spec.params)}: "
+                                   f"{_count(spec.target(), 'trial')} ({_count(n_points, 'point')} x "
+                                   f"{_count(n_seeds, 'seed')})")
 
 
 @command("search", help="Sample the design space for accuracy (max) and size (min), optionally under a size "
@@ -137,6 +152,7 @@ def search_command(
     keep_weights: KeepWeightsOpt = None,
     artifacts: ArtifactsOpt = None,
     latency_runs: LatencyRunsOpt = None,
+    dry_run: DryRunOpt = False,
 ) -> None:
     from dse.study.handle import RunOptions
     from dse.study.search import build_spec
@@ -154,7 +170,8 @@ def search_command(
     budget = f" under {max_size_mb:g} MB" if max_size_mb is not None else ""
     if max_latency_ms is not None:
         budget += f" under {max_latency_ms:g} ms"
-    _run(spec, options, f"search {', '.join(spec.params)}: {_count(spec.trials, 'trial')}{budget}")
+    (_dry_run if dry_run else _run)(spec, options, f"search {', '.join(spec.params)}: "
+                                   f"{_count(spec.trials, 'trial')}{budget}")
 
 
 def default_name(base: str, dataset: str) -> str:
@@ -178,6 +195,8 @@ class Watch:
         self.spec, self.options, self.started = spec, options, started
         self.started_wall = time.time() - (time.monotonic() - started)
         self.phase, self.rate, self.train_images = "", None, 0
+        self.elsewhere: tuple[tuple[float, float], ...] = ()  # `dse.study.progress.times_elsewhere`
+        self.has_val = bool(spec.val_fraction)  # the live top-1's split (a folder's val/ too, once loaded)
         self.names = (*spec.params, "seed") if spec.kind == "sweep" and len(spec.seeds) > 1 else tuple(spec.params)
         self.total = spec.target()  # fixed for the run; a sweep's builds every grid point, too slow for each tick
         self._macs: dict[tuple, float] = {}
@@ -199,7 +218,7 @@ class Watch:
         now = time.monotonic()
         return Snapshot(total=self.total, trials=tuple(trial_views(trials, self)), elapsed=now - self.started,
                         taken_at=now, workers=self.options.workers, phase=self.phase, rate=self.rate,
-                        metric="val top-1" if self.spec.val_fraction else "top-1")
+                        metric="val top-1" if self.has_val else "test top-1", elsewhere=self.elsewhere)
 
 
 def trial_views(trials, watch: Watch) -> list[TrialView]:
@@ -227,7 +246,8 @@ def trial_views(trials, watch: Watch) -> list[TrialView]:
         elif t.state == TrialState.RUNNING:
             p = t.user_attrs.get(layout.PROGRESS_ATTR) or {}
             out.append(TrialView(**common, state="running", epoch=int(p.get("epoch", 0)), step=int(p.get("step", 0)),
-                                 steps=int(p.get("steps", 0)), images_per_second=p.get("images_per_second")))
+                                 steps=int(p.get("steps", 0)), images_per_second=p.get("images_per_second"),
+                                 phase=str(p.get("phase", ""))))
         elif t.state == TrialState.COMPLETE:
             out.append(TrialView(**common, state="done", top1=t.values[0] if t.values else None,
                                  images_per_second=t.user_attrs.get("images_per_second")))
@@ -253,7 +273,7 @@ def _run(spec, options, title: str) -> None:
 
     def show(handle, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - state["last"] < 0.5:
+        if not force and not display.plain and now - state["last"] < 0.5:  # a log sees every event: each phase
             return
         state["last"] = now
         display.show(watch.snapshot(handle.trials()))
@@ -264,15 +284,19 @@ def _run(spec, options, title: str) -> None:
         trials = handle.trials()
         if data is not None:
             watch.train_images = data.num_train
-            watch.phase = "measuring speed (a short benchmark of the base point)"
-            display.show(watch.snapshot(trials))
-            watch.rate = _prior_rate(spec, dev)
+            watch.has_val = bool(spec.val_fraction or getattr(data, "num_val", 0))
+            if not finished_rates(watch.snapshot(trials)):  # finished trials measure better than a speed test
+                watch.elsewhere = _times_elsewhere(spec, options, dev)
+            if not finished_rates(watch.snapshot(trials)) and not watch.elsewhere:
+                watch.phase = "measuring speed (a short benchmark of the base point)"
+                display.show(watch.snapshot(trials))
+                watch.rate = _prior_rate(spec, dev)
             watch.phase = f"starting {options.workers} workers" if options.workers > 1 else "starting"
         snap = watch.snapshot(trials)
         wrap = not console.is_terminal  # a log keeps one line; a terminal wraps between words
         eta = estimate(snap, watch.work(spec.point.to_dict()))
         console.print(header_line(title, options.study_name, handle.where, _device_text(dev, options.workers),
-                                  snap.remaining, eta), highlight=False, soft_wrap=wrap)
+                                  snap.remaining, eta, estimate_basis(snap)), highlight=False, soft_wrap=wrap)
         console.print(_budget(spec, dev), style="dim", highlight=False, soft_wrap=wrap)
         console.print(keep_plan(spec, options).line(), style="dim", highlight=False, soft_wrap=wrap)
         if dev.type == "cpu" and eta is not None and eta > QUICK_HINT_AFTER_S:
@@ -293,16 +317,114 @@ def _run(spec, options, title: str) -> None:
     _finish(handle, spec, options, time.monotonic() - started)
 
 
-def header_line(title: str, study: str, where: str, device: str, left: int, eta: float | None) -> str:
+def _dry_run(spec, options, title: str) -> None:
+    """`--dry-run`: what the run would train, keep and take, from the spec, the study as it stands (read only) and
+    the speed (its finished trials, else a speed test in memory); no study, cache or folder is written."""
+    from dse.data import train_images_planned
+    from dse.study.keep import plan as keep_plan
+    from dse.study.storage import describe, resolve
+    from dse.train import resolve_device
+
+    dev = resolve_device(options.device)
+    keep = keep_plan(spec, options)  # refused here as the run would refuse it
+    trials, state = _study_as_it_stands(spec, options)
+    watch = Watch(spec, options, time.monotonic())
+    watch.train_images = train_images_planned(spec.dataset, spec.subset, spec.val_fraction)
+    snap = watch.snapshot(trials)
+    if snap.remaining and not finished_rates(snap):
+        watch.elsewhere = _times_elsewhere(spec, options, dev)
+        watch.rate = None if watch.elsewhere else _prior_rate(spec, dev)
+        snap = watch.snapshot(trials)
+    eta = estimate(snap, watch.work(spec.point.to_dict()))
+    where = describe(resolve(options.storage, options.study_name))
+    device = _device_text(dev, options.workers)
+    if not snap.remaining:
+        plan = f"nothing left to train on {device}"
+    else:
+        plan = f"{_count(snap.remaining, 'trial')} to train on {device}" + (
+            f", about {duration(eta)} ({estimate_basis(snap)})" if eta is not None else "")
+    lines = [f"{title} · dry run: nothing is trained or written", *space_lines(spec),
+             f"study {options.study_name} in {where}: {state}", _budget(spec, dev), keep.line(), plan]
+    if dev.type == "cpu" and eta is not None and eta > QUICK_HINT_AFTER_S:
+        lines.append(quick_hint(eta))
+    console.print("\n".join(lines), highlight=False, markup=False, soft_wrap=not console.is_terminal)
+
+
+def space_lines(spec) -> list[str]:
+    """A sweep's grid (each swept parameter's values) or a search's bounds, and what both hold fixed."""
+    if spec.kind == "sweep":
+        out = [f"grid: {name} = {', '.join(_fmt(v) for v in values)} ({_count(len(values), 'value')})"
+               for name, values in zip(spec.params, spec.grid, strict=True)]
+        out.append(f"seeds: {', '.join(str(s) for s in spec.seeds)}")
+    else:
+        out = []
+        for name, b in spec.bounds:
+            if name == "bypass" or not isinstance(b[0], (int, float)):
+                out.append(f"space: {name} one of {', '.join(str(v) for v in b)}")
+            else:
+                step = f" in steps of {_fmt(b[2])}" if len(b) > 2 and b[2] else ""
+                out.append(f"space: {name} from {_fmt(b[0])} to {_fmt(b[1])}{step}")
+        out.append(f"sampled by TPE, seed {spec.seed}")
+    fixed = spec.fixed()
+    if fixed:
+        out.append("fixed: " + ", ".join(f"{k} {_fmt(v)}" for k, v in fixed.items()))
+    return out
+
+
+def _study_as_it_stands(spec, options) -> tuple[list, str]:
+    """The study's trials, read without writing (none when it does not exist), and its state in words."""
+    import optuna
+
+    from dse.study import layout
+    from dse.study.storage import open_existing, resolve, sqlite_path
+
+    url = resolve(options.storage, options.study_name)
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        return [], "new (the run creates it)"
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    storage, _ = open_existing(str(path) if path is not None else url)
+    if options.study_name not in optuna.get_all_study_names(storage):
+        return [], "new (the run creates it)"
+    study = optuna.load_study(study_name=options.study_name, storage=storage)
+    stored = layout.read_definition(study)
+    differ = layout.difference_lines(stored, spec.definition()) if stored else ["no dse definition"]
+    if differ:
+        return [], f"holds another definition ({'; '.join(differ)}): the run would refuse it"
+    trials = study.get_trials(deepcopy=False)
+    done = sum(1 for t in trials if t.state == optuna.trial.TrialState.COMPLETE)
+    return trials, f"exists, {done} trial{'' if done == 1 else 's'} done (the run resumes it)"
+
+
+def header_line(title: str, study: str, where: str, device: str, left: int, eta: float | None,
+                basis: str = "") -> str:
     """One line: what runs, the study and its file, the device, and the trials left with the estimate of their time
-    (`estimate`; None: not known yet)."""
+    (`estimate`; None: not known yet) and what it rests on (`estimate_basis`)."""
     if not left:
         plan = "nothing left to train"
     elif eta is None:
         plan = f"{left} to train"
     else:
-        plan = f"{left} to train, about {duration(eta)} (estimate)"
+        plan = f"{left} to train, about {duration(eta)} ({basis or 'estimate'})"
     return f"{title} · study {study} in {where} · {device} · {plan}"
+
+
+def estimate_basis(snap: Snapshot) -> str:
+    """What the estimate rests on, and so how far it may be off: the finished trials (their times against the
+    model's, `eta_bounds`), one trial, or the speed test (training steps alone: evaluation, latency and weights
+    come on top)."""
+    rates, bounds = finished_rates(snap), eta_bounds(snap)
+    if bounds is not None:
+        source = (f"the {len(rates)} finished trials" if rates
+                  else f"{len(snap.elsewhere)} trials of the same points in other studies on this device")
+        return f"estimate: {duration(bounds[0])} to {duration(bounds[1])}, from the times of {source}"
+    if rates:
+        return "estimate from 1 finished trial"
+    if snap.elsewhere:
+        return "estimate from 1 trial of the same point in another study on this device"
+    if snap.rate:
+        return "estimate from a speed test of training steps alone; evaluation comes on top"
+    return "estimate"
 
 
 def estimate(snap: Snapshot, base_work: float = 0.0) -> float | None:
@@ -324,6 +446,14 @@ def loading_phase(spec) -> str:
 
     n = images_to_decode(spec.dataset, spec.data_dir, spec.point.input_size)
     return f"decoding {n:,} images (once, into the cache)" if n else f"loading {spec.dataset}"
+
+
+def _times_elsewhere(spec, options, dev) -> tuple[tuple[float, float], ...]:
+    """The same runs' times in other studies of the default folder on this device (`times_elsewhere`)."""
+    from dse.study.progress import times_elsewhere
+    from dse.train import device_name
+
+    return tuple(times_elsewhere(spec, options, device_name(dev)))
 
 
 def _prior_rate(spec, dev) -> float | None:
@@ -444,19 +574,11 @@ def _sweep_table(trials, spec, retries: int) -> None:
     chose = "validation top-1 chose, test top-1 measured" if has_val else "no validation split: test top-1 chose"
     console.print(f"per point · top-1 % as {STAT_HEADER} over seeds · {chose}", highlight=False, markup=False,
                   soft_wrap=not console.is_terminal)
-    status = any(r["status"] != "done" for r in rows)  # all done: the closing line says so
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for name in spec.params:
-        table.add_column(name, justify="right", no_wrap=True)
-    columns = ["size MB", "ImageNet MB", *(["val top-1 %"] if has_val else []), "test top-1 %", "seeds", "time s",
-               *(["status"] if status else [])]
-    for col in columns:
-        table.add_column(col, justify="left" if col == "status" else "right", no_wrap=col != "status")
-    for r in rows:
-        table.add_row(*(_fmt(r["values"][n]) for n in spec.params), f"{r['size_mb']:.3f}",
-                      f"{r['imagenet_size_mb']:.3f}", *([r["val"]] if has_val else []), r["test"], r["seeds"],
-                      "" if math.isnan(r["seconds"]) else f"{r['seconds']:.1f}", *([r["status"]] if status else []))
+    table, dropped = sweep_table(rows, spec.params, has_val, console.width)
     console.print(table)
+    if dropped:
+        console.print(f"left out at {console.width} columns: {', '.join(dropped)} (a wider terminal shows "
+                      f"{'it' if len(dropped) == 1 else 'them'})", style="dim", highlight=False, markup=False)
     if any("[" in r["test"] for r in rows):
         console.print(f"[interval]: {interval_name('t95')} with 3 or more seeds, {interval_name('range')} with 2 "
                       "(marked range)", style="dim", highlight=False, markup=False, soft_wrap=not console.is_terminal)
@@ -466,6 +588,51 @@ def _sweep_table(trials, spec, retries: int) -> None:
     for line in chance_warnings(labelled, spec.point.num_classes, train_images=trained,
                                 batch_size=spec.recipe.batch_size):
         console.print(f"warning: {line}", style="yellow", highlight=False, soft_wrap=not console.is_terminal)
+
+
+# the columns a narrow terminal leaves out first, in order: the swept values and test top-1 are always kept whole,
+# and status (the reasons of failures) wraps instead
+DROP_ORDER = ("ImageNet MB", "time s", "seeds", "size MB", "val top-1 %")
+
+
+def sweep_table(rows: list[dict], params, has_val: bool, width: int) -> tuple[Table, list[str]]:
+    """The end table of a sweep (`point_rows`) no wider than `width`: rather than cut every cell to `0.…`, whole
+    columns are left out (`DROP_ORDER`) until the rest fits; returns the table and the names left out."""
+    status = any(r["status"] != "done" for r in rows)  # all done: the closing line says so
+    columns: dict[str, list[str]] = {name: [_fmt(r["values"][name]) for r in rows] for name in params}
+    columns["size MB"] = [f"{r['size_mb']:.3f}" for r in rows]
+    columns["ImageNet MB"] = [f"{r['imagenet_size_mb']:.3f}" for r in rows]
+    if has_val:
+        columns["val top-1 %"] = [r["val"] for r in rows]
+    columns["test top-1 %"] = [r["test"] for r in rows]
+    columns["seeds"] = [r["seeds"] for r in rows]
+    columns["time s"] = ["" if math.isnan(r["seconds"]) else f"{r['seconds']:.1f}" for r in rows]
+    if status:
+        columns["status"] = [r["status"] for r in rows]
+
+    def build(measuring: bool = False) -> Table:
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        for name in columns:
+            table.add_column(name, justify="left" if name == "status" else "right", no_wrap=name != "status")
+        for i in range(len(rows)):  # measured, status counts at its longest word: it wraps between words
+            table.add_row(*(max(cells[i].split() or [""], key=len) if measuring and name == "status" else cells[i]
+                            for name, cells in columns.items()))
+        return table
+
+    measure = Console(width=10_000)
+
+    def fits() -> bool:
+        return Measurement.get(measure, measure.options, build(measuring=True)).maximum <= width
+
+    dropped: list[str] = []
+    for name in DROP_ORDER:
+        if fits():
+            break
+        if name in columns:
+            del columns[name]
+            dropped.append(name)
+    table = build()
+    return table, dropped
 
 
 def _search_table(trials) -> None:

@@ -80,11 +80,18 @@ def train_command(
         display.show(RunView(label, phase=phase, elapsed=time.monotonic() - started))
         first = time.monotonic()
 
+        evaluated = [0]  # the last epoch whose accuracy p.top1 is
+
         def show(p) -> None:
             now = time.monotonic()
-            display.show(RunView(label, phase=phase, epoch=p.epoch, epochs=p.epochs, step=p.step, steps=p.steps,
+            if p.evaluated:
+                evaluated[0] = p.epoch
+            # the epoch's last step is reported just before its evaluation, which takes a while
+            where = f"evaluating epoch {p.epoch}" if p.step == p.steps and not p.evaluated else phase
+            display.show(RunView(label, phase=where, epoch=p.epoch, epochs=p.epochs, step=p.step, steps=p.steps,
                                  images_per_second=p.images_per_second, loss=p.loss, top1=p.top1,
-                                 elapsed=now - started, busy=now - first, taken_at=now))
+                                 val_top1=p.val_top1, evaluated=evaluated[0], elapsed=now - started,
+                                 busy=now - first, taken_at=now))
 
         # On a CPU a step is slow and reading the loss costs nothing: report every step. On a GPU reading the
         # loss waits for the device, so the trainer's default spacing keeps it busy.

@@ -28,9 +28,17 @@ from dse.data.cache import CACHE_DIR, CACHE_FORMAT
 from dse.data.dataset import DATA_DIR_ENV, Dataset, DatasetInfo, data_root
 from dse.data.device import DeviceData
 from dse.data.folder import FOLDER_PREFIX
-from dse.data.registry import BUILTIN, OFFLINE_ENV, dataset_info, dataset_names, images_to_decode, load_dataset
+from dse.data.registry import (
+    BUILTIN,
+    OFFLINE_ENV,
+    dataset_info,
+    dataset_names,
+    images_to_decode,
+    load_dataset,
+    train_images_planned,
+)
 from dse.data.split import VAL_FRACTION, VAL_SEED, split_validation, take_subset
 
 __all__ = ["BUILTIN", "CACHE_DIR", "CACHE_FORMAT", "DATA_DIR_ENV", "FOLDER_PREFIX", "OFFLINE_ENV", "VAL_FRACTION",
            "VAL_SEED", "Dataset", "DatasetInfo", "DeviceData", "data_root", "dataset_info", "dataset_names",
-           "images_to_decode", "load_dataset", "split_validation", "take_subset"]
+           "images_to_decode", "load_dataset", "split_validation", "take_subset", "train_images_planned"]

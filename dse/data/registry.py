@@ -11,7 +11,7 @@ from dse.data.dataset import Dataset, DatasetInfo, data_root
 from dse.data.folder import FOLDER_IMAGE_SIZE, FOLDER_PREFIX, Folder
 from dse.data.split import VAL_FRACTION, VAL_SEED, check_fraction, split_validation, take_subset
 from dse.data.synthetic import INFO as SYNTHETIC
-from dse.data.synthetic import generate
+from dse.data.synthetic import SYNTHETIC_SIZES, generate
 from dse.errors import DataError
 
 OFFLINE_ENV = "DSE_OFFLINE"
@@ -42,6 +42,26 @@ def images_to_decode(name: str, data_dir: str | os.PathLike | None = None, image
     if (data_root(data_dir) / CACHE_DIR / f"{folder.cache_key(size)}.pt").is_file():
         return 0
     return sum(len(found) for split in folder.splits() for found in folder.scan(split))
+
+
+TRAIN_SIZES = {"cifar10": 50_000, "cifar100": 50_000, "fashion-mnist": 60_000, "synthetic": SYNTHETIC_SIZES[0]}
+"""Images in each built-in training split (before a subset and the validation hold-out)."""
+
+
+def train_images_planned(name: str, subset: int | None = None, val_fraction: float = VAL_FRACTION) -> int:
+    """About how many images a run trains on, without reading any image or writing a cache (a dry run's
+    estimate): the training split (a folder's files are counted), its subset, less the validation hold-out
+    (`split_validation` rounds per class, so this may differ from the loaded count by a few images)."""
+    if name.startswith(FOLDER_PREFIX):
+        folder = Folder(name)
+        n = sum(len(found) for found in folder.scan(folder.train_dir))
+        own_val = folder.val_dir is not None
+    elif name in TRAIN_SIZES:
+        n, own_val = TRAIN_SIZES[name], False
+    else:
+        raise DataError(f"unknown dataset {name!r}; known: {', '.join(dataset_names())}")
+    n = min(n, subset) if subset else n
+    return n if own_val else n - round(val_fraction * n)
 
 
 def load_dataset(

@@ -127,20 +127,23 @@ class Keeper:
 
     # -- after training
 
-    def after_training(self, trial, point, result) -> list[float]:
-        """Latency and weights of the trained network; the extra objective values the spec asks for."""
+    def after_training(self, trial, point, result, on_phase: Callable[[str], None] | None = None) -> list[float]:
+        """Latency and weights of the trained network; the extra objective values the spec asks for. `on_phase`
+        hears each step as it starts (`measuring latency`, `storing weights`), for the live display."""
+        on_phase = on_phase or (lambda phase: None)
         model = getattr(result, "model", None)
         wanted = getattr(self.handle.spec, "objective", "") == LATENCY_OBJECTIVE
         latency = trial.user_attrs.get("latency_ms")  # measured before training under a latency budget
         if latency is None and self.latency_runs != 0 and (model is not None or wanted):
             if model is None:  # a trainer that hands back no network: an untrained one times the same
                 model = build_model(point)
+            on_phase("measuring latency")
             latency = self._measure(trial, model, point).single_ms
         if getattr(result, "model", None) is not None:
-            self._store(trial, point, result)
+            self._store(trial, point, result, on_phase)
         return [math.nan if latency is None else float(latency)] if wanted else []
 
-    def _store(self, trial, point, result) -> None:
+    def _store(self, trial, point, result, on_phase: Callable[[str], None]) -> None:
         finished = self._finished() if self.policy == "best" else []  # only "best" compares (a read of the study)
         # this trial and those finished before it are the candidates; one split ranks them all
         split = layout.choosing_split([result.val_top1, *(val for val, _, _ in finished)])
@@ -151,6 +154,7 @@ class Keeper:
         if not keeps(self.policy, (chosen(result.val_top1, result.top1), result.size_mb),
                      [(chosen(val, test), mb) for val, test, mb in finished]):
             return
+        on_phase("storing weights")
         cpu = copy.deepcopy(result.model).to("cpu", torch.float32, memory_format=torch.contiguous_format).eval()
         precision = choose_precision(cpu, top1_on_choosing_split(self.data)[1])
         record = {"dataset": self.data.info.name, "top1": result.top1, "val_top1": result.val_top1,

@@ -104,13 +104,26 @@ class Interrupts:
 
     def __init__(self) -> None:
         self.pending = self.open = self.raised = False
+        self.signum: int | None = None  # the first signal taken: what the trial it closes records
 
-    def _on_signal(self, _signum, _frame) -> None:
+    def _on_signal(self, signum, _frame) -> None:
         if self.raised:
             return
+        if self.signum is None:
+            self.signum = signum
         if self.open:
             self._raise()
         self.pending = True
+
+    def cause(self) -> str:
+        """Why the process stops, as a trial records it: `Ctrl-C` (SIGINT, or a KeyboardInterrupt that came
+        through no handler) or the signal's name, e.g. `SIGTERM`."""
+        if self.signum is None or self.signum == signal.SIGINT:
+            return "Ctrl-C"
+        try:
+            return signal.Signals(self.signum).name
+        except ValueError:
+            return f"signal {self.signum}"
 
     def _raise(self) -> None:
         self.raised, self.open = True, False
@@ -187,7 +200,8 @@ def run_processes(worker, spec, options, devices: list[str], notify, *, has_work
                 for p in procs:
                     p.join(timeout=1.0 / len(procs))
     except KeyboardInterrupt:
-        _stop(procs, signal.SIGINT if sigint else signal.SIGTERM)  # what the workers take
+        # what the workers take, and what they record: SIGTERM passed on as SIGTERM, Ctrl-C as Ctrl-C
+        _stop(procs, signal.SIGINT if sigint and interrupts.signum != signal.SIGTERM else signal.SIGTERM)
         raise
     failed = [p for p in procs if p.exitcode != 0]
     if failed:

@@ -10,11 +10,14 @@ and reads `chosen_top1` on it. Test top-1 (`measured_top1`) is reported, never c
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from dse.plan import cost
@@ -22,6 +25,7 @@ from dse.stats import SeedStat, mean_interval, pareto_mask, seed_stat
 from dse.study.layout import (
     DONE,
     INTERRUPTED,
+    POINT_ATTR,
     PROGRESS_ATTR,
     RESULT_SECONDS,
     SKIP_REASON_ATTR,
@@ -34,14 +38,17 @@ from dse.study.layout import (
     final_failures,
     key_of,
     params_key,
+    read_definition,
 )
+from dse.study.storage import STUDIES_DIR, default_path, open_existing
 
 PROGRESS_EVERY_S = 3.0  # a running trial's step count is written at most this often (for live displays)
+TRAINING, FINISHING = "training", "finishing"  # phases a display shows as the step count, or not at all
 
 
 def live_writer(trial, on_write: Callable[[], None]) -> Callable[[Any], None]:
     """The trainer's progress as a trial attr, written at most every PROGRESS_EVERY_S and at each epoch's end:
-    a live display on any machine shows each running trial's epoch and step."""
+    a live display on any machine shows each running trial's epoch, step and phase (`training_phase`)."""
     last = [0.0]
 
     def write(p) -> None:
@@ -51,10 +58,67 @@ def live_writer(trial, on_write: Callable[[], None]) -> Callable[[Any], None]:
         last[0] = now
         trial.set_user_attr(PROGRESS_ATTR, {
             "epoch": p.epoch, "epochs": p.epochs, "step": p.step, "steps": p.steps,
-            "images_per_second": round(float(p.images_per_second), 1)})
+            "images_per_second": round(float(p.images_per_second), 1), "phase": training_phase(p)})
         on_write()
 
     return write
+
+
+def training_phase(p) -> str:
+    """What a trial does after this progress report (`dse.train.Progress`): an epoch's last step is reported just
+    before its evaluation, the evaluated report before the next epoch (or, after the last, what the trial keeps)."""
+    if p.step < p.steps or (getattr(p, "evaluated", False) and p.epoch < p.epochs):
+        return TRAINING
+    return FINISHING if getattr(p, "evaluated", False) else f"evaluating epoch {p.epoch}"
+
+
+def phase_writer(trial, on_write: Callable[[], None]) -> Callable[[str], None]:
+    """A running trial's phase after training (`measuring latency`, `storing weights`), written into its progress
+    attr so the display says what the trial waits for once its steps are done."""
+
+    def write(phase: str) -> None:
+        trial.set_user_attr(PROGRESS_ATTR, {**(trial.user_attrs.get(PROGRESS_ATTR) or {}), "phase": phase})
+        on_write()
+
+    return write
+
+
+SAME_RUN = ("dataset", "subset", "val_fraction", "val_seed", "recipe", "torch_version")  # definition fields
+
+
+def times_elsewhere(spec, options, device: str, folder: Path = STUDIES_DIR) -> list[tuple[float, float]]:
+    """(work, seconds) of the finished trials of other studies in the default folder (SQLite files, read only)
+    that trained one of this sweep's points on this device with its data and recipe: what its trials will take,
+    known before any of them finished. Work as the live view counts it: MACs per image x training images x
+    epochs. A file that cannot be read is passed over; a search (whose points are not known) gets none."""
+    if spec.kind != "sweep" or options.storage is not None or not folder.is_dir():
+        return []
+    wanted = spec.definition()
+    points = {json.dumps(p.to_dict(), sort_keys=True) for p in spec.points()}
+    own = default_path(options.study_name).resolve()
+    out = []
+    for path in sorted(folder.glob("*.db")):
+        if path.resolve() == own:
+            continue
+        try:
+            storage, _ = open_existing(str(path))
+            for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
+                study = optuna.load_study(study_name=summary.study_name, storage=storage)
+                stored = read_definition(study) or {}
+                if any(stored.get(k) != wanted.get(k) for k in SAME_RUN):
+                    continue
+                for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+                    a = t.user_attrs
+                    if a.get("device") != device or not t.duration or not a.get("macs"):
+                        continue
+                    if json.dumps(a.get(POINT_ATTR), sort_keys=True) not in points:
+                        continue
+                    work = float(a["macs"]) * float(a.get("train_images") or 0) * float(a.get("epochs") or 0)
+                    if work > 0:
+                        out.append((work, t.duration.total_seconds()))
+        except Exception:  # noqa: BLE001 - another study's file is only a hint: unreadable, it says nothing
+            continue
+    return out
 
 
 def chosen_top1(t: FrozenTrial, split: str) -> float:

@@ -42,7 +42,7 @@ from dse.study.processes import (
     worker_devices,
     worker_token,
 )
-from dse.study.progress import live_writer
+from dse.study.progress import live_writer, phase_writer
 from dse.study.queue import has_work, queue_missing, reclaim_lost, wants_more
 from dse.train import Diverged, OutOfMemory, TrainingFailed, resolve_device, train
 
@@ -91,7 +91,7 @@ class _Objective:
             self.release()
             return self._take(trial)
         except KeyboardInterrupt:
-            layout.record_failure(trial, layout.INTERRUPTED, "interrupted (Ctrl-C); queued again")
+            layout.record_failure(trial, layout.INTERRUPTED, f"interrupted ({self.interrupts.cause()}); queued again")
             raise
 
     def _take(self, trial: optuna.Trial) -> list[float]:
@@ -164,7 +164,8 @@ class _Objective:
             self._fail(trial, "error", f"{type(exc).__name__}: {exc}")
         recorded = result.to_dict()
         layout.record_result(trial, recorded)
-        more_values = self.keep.after_training(trial, point, result)  # before tell: weights, latency
+        on_phase = self.interrupts.held(phase_writer(trial, self._event)) if self.progress else None
+        more_values = self.keep.after_training(trial, point, result, on_phase)  # before tell: weights, latency
         chosen = recorded.get("val_top1")
         return spec.values(result.top1 if chosen is None else chosen, c.size_mb, *more_values)
 

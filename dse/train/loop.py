@@ -224,7 +224,7 @@ class Session:
                     raise Diverged(epoch, f" (step {i} of {steps}, lr {recipe.lr:g})")
                 if on_progress:
                     rate = i * self.batch_size / max(timer.elapsed_wall(), 1e-9)
-                    on_progress(Progress(epoch, recipe.epochs, i, steps, mean_loss, top1, rate))
+                    on_progress(Progress(epoch, recipe.epochs, i, steps, mean_loss, top1, rate, val_top1=val_top1))
             epoch_seconds = timer.stop()
             train_time += epoch_seconds
             eval_started = time.perf_counter()
@@ -238,7 +238,8 @@ class Session:
             epoch_top1.append(top1)
             if on_progress:
                 on_progress(Progress(epoch, recipe.epochs, steps, steps, mean_loss, top1,
-                                     steps * self.batch_size / max(epoch_seconds, 1e-9)))
+                                     steps * self.batch_size / max(epoch_seconds, 1e-9), evaluated=True,
+                                     val_top1=val_top1))
             if on_epoch:
                 on_epoch(epoch, val_top1 if self.data.num_val else top1)  # choices read validation
         wall = time.perf_counter() - started

@@ -41,8 +41,10 @@ class Progress:
     step: int  # steps done in this epoch
     steps: int  # steps per epoch
     loss: float  # mean training loss of this epoch so far
-    top1: float | None  # test top-1 % after the last finished epoch
+    top1: float | None  # test top-1 % after the last evaluated epoch
     images_per_second: float  # training throughput of this epoch so far
+    evaluated: bool = False  # sent after this epoch's evaluation: top1 (and val_top1) are this epoch's own
+    val_top1: float | None = None  # validation top-1 % after the last evaluated epoch; None without the split
 
 
 @dataclass(frozen=True)
