@@ -30,6 +30,7 @@ import os
 import random
 import re
 import sqlite3
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -156,16 +157,63 @@ def _can(path: Path, mode: int) -> bool:
 
 
 def _sqlite_tables(path: Path) -> set[str]:
-    """Table names, read through a read-only connection (nothing is written, not even a journal)."""
+    """Table names, read through a read-only connection (nothing is written, not even a journal), after a hot
+    journal left by a killed writer is rolled back (`recover_hot_journal`)."""
     try:
-        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=SQLITE_TIMEOUT_S)
-        try:
-            rows = con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
-        finally:
-            con.close()
+        rows = _read_only_tables(path)
     except sqlite3.DatabaseError as exc:
         raise StorageError(f"storage {path} is not a readable SQLite database: {exc}") from None
     return {name for (name,) in rows if not name.startswith("sqlite_")}
+
+
+def _read_only_tables(path: Path, uri: str | None = None) -> list[tuple[str]]:
+    """sqlite_master's tables through a read-only connection; a hot journal is rolled back first, and once."""
+    uri = uri or f"{path.resolve().as_uri()}?mode=ro"
+    for attempt in (0, 1):
+        try:
+            con = sqlite3.connect(uri, uri=True, timeout=SQLITE_TIMEOUT_S)
+            try:
+                return con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+            finally:
+                con.close()
+        except sqlite3.DatabaseError as exc:
+            if attempt or not _is_hot_journal(exc):
+                raise
+            recover_hot_journal(path)
+    raise AssertionError("unreachable")
+
+
+def _is_hot_journal(exc: sqlite3.DatabaseError) -> bool:
+    """SQLite's own verdict, given to a read-only connection: the file has a hot journal (a rollback journal whose
+    writer is gone: no process holds the write lock) that only a read-write connection may roll back.
+
+    SQLITE_READONLY_ROLLBACK is the extended code; Python 3.10 has no `sqlite_errorname`, so the message."""
+    name = getattr(exc, "sqlite_errorname", None)
+    if name is not None:
+        return name == "SQLITE_READONLY_ROLLBACK"
+    return "attempt to write a readonly database" in str(exc)
+
+
+def recover_hot_journal(path: Path) -> None:
+    """Roll back the unfinished write a killed process left in `path`'s rollback journal, and say so in one line.
+
+    SQLite calls a journal hot only when no live process holds the file's write lock, and any read-write
+    connection that reads the file plays it back (the last commit is restored whole; nothing committed is lost).
+    A read-only open cannot, which is why every read-only check calls this first. `BEGIN IMMEDIATE` waits for a
+    writer that started meanwhile instead of failing.
+    """
+    journal = Path(f"{path}-journal")
+    if not _can(path, os.W_OK) or not _can(path.parent, os.W_OK | os.X_OK):
+        raise StorageError(f"storage {path} holds an unfinished write of a process that was killed ({journal}); "
+                           "only a command allowed to write the file and its folder can roll it back")
+    con = sqlite3.connect(str(path), timeout=SQLITE_TIMEOUT_S, isolation_level=None)
+    try:
+        con.execute("BEGIN IMMEDIATE")  # takes the write lock: SQLite plays the hot journal back first
+        con.execute("ROLLBACK")
+    finally:
+        con.close()
+    print(f"dse: {path}: rolled back the unfinished write of a process that was killed (its journal {journal.name});"
+          " the study is as of its last commit", file=sys.stderr)
 
 
 def open_storage(
@@ -320,11 +368,7 @@ def _sqlite_ro_url(path: Path) -> str:
 
 def _check_sqlite(path: Path) -> None:
     try:
-        con = sqlite3.connect(_sqlite_ro_uri(path), uri=True, timeout=60)
-        try:
-            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        finally:
-            con.close()
+        tables = {r[0] for r in _read_only_tables(path, _sqlite_ro_uri(path))}
     except sqlite3.Error as exc:
         raise ReportError(f"{path}: cannot read it as SQLite ({exc})") from None
     if not OPTUNA_TABLES <= tables:
