@@ -1,5 +1,6 @@
 """A study left with a hot journal (its writer killed mid-transaction) opens for every command: the unfinished write
-is rolled back through a read-write connection, once, with one line; a live writer's journal is left alone."""
+is rolled back through a read-write connection, once, with one line; a live writer's journal is left alone. A file
+with damaged pages is refused whole, with one line."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from pathlib import Path
 
 import optuna
 import pytest
-from sweep_helpers import TINY, dse, load
+from sweep_helpers import TINY, dse, fingerprint, load
 
+from dse.errors import DseError
 from dse.study.storage import check_sqlite_file, open_existing
 
 # A writer mid-transaction, waiting to be killed or told to finish. With "spill" it journals many pages and a tiny
@@ -118,3 +120,26 @@ def test_report_and_the_same_sweep_work_after_a_kill_mid_write(tmp_path):
     assert "rolled back the unfinished write" in again.stderr
     study = load(path, "hot")
     assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"] and "nothing left to train" in again.stdout
+
+
+def damage(path: Path) -> None:
+    """Overwrite the start (the b-tree header) of every other page after the first: a disk that lost writes."""
+    size = path.stat().st_size
+    with path.open("r+b") as f:
+        for page in range(2, size // 4096, 2):
+            f.seek(page * 4096)
+            f.write(bytes(range(7, 256)))
+
+
+def test_a_damaged_study_is_one_line_for_every_open_and_left_as_it_is(tmp_path):
+    path = tmp_path / "s.db"
+    _study(path)
+    damage(path)
+    before = fingerprint(path)
+    for open_it in (check_sqlite_file, lambda p: open_existing(str(p)),
+                    lambda p: open_existing(str(p), read_only=False)):  # sweep, report and export, dashboard
+        with pytest.raises(DseError) as info:
+            open_it(path)
+        message = str(info.value)
+        assert "is a damaged SQLite database" in message and "\n" not in message, message
+    assert fingerprint(path) == before
