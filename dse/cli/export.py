@@ -62,7 +62,7 @@ def export_command(
 
     from dse.artifacts import WEIGHTS_ATTR, fetch_weights, store_for, weights_id
     from dse.export import export
-    from dse.study.storage import open_existing
+    from dse.study.storage import file_name, open_existing
     from dse.weights import WeightsMismatch
 
     storage, display = open_existing(study)
@@ -102,7 +102,8 @@ def export_command(
         raise WeightsMismatch(f"trial {chosen.number}'s stored weights record {weights.record['top1']}% top-1; the "
                               f"trial {recorded_top1}%")
 
-    target = out if out is not None else EXPORT_DIR / study_name / f"trial-{chosen.number}"
+    target = out if out is not None else EXPORT_DIR / file_name(study_name, instead="--out FOLDER") / \
+        f"trial-{chosen.number}"
     result = export(weights, target, onnx=onnx)
 
     c = cost(weights.point)
