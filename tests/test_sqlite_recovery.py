@@ -82,6 +82,9 @@ def test_a_hot_journal_is_rolled_back_once_with_one_line(tmp_path, capfd):
     hot_journal(path)
     check_sqlite_file(path)  # the sweep's pre-check
     assert "rolled back" in capfd.readouterr().err and _states(path) == before
+    hot_journal(path)
+    open_existing(str(path), read_only=False)  # the dashboard's open
+    assert "rolled back" in capfd.readouterr().err and _states(path) == before
     check_sqlite_file(path)  # nothing left to roll back: nothing said
     assert capfd.readouterr().err == ""
 
