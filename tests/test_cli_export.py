@@ -100,3 +100,15 @@ def test_export_from_a_postgresql_study_names_its_store(tmp_path):
         assert load(tmp_path / "net" / "model.pt").point == trained_tiny().point
     finally:
         optuna.delete_study(study_name=name, storage=url)
+
+
+def test_export_best_of_a_study_named_like_a_path_writes_nothing_there(tmp_path, monkeypatch):
+    escape = tmp_path / "outside"
+    path = tmp_path / "named.db"
+    dse_study(tmp_path, str(escape), url=f"sqlite:///{path}", artifacts=tmp_path / "store")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    one_line_error(run("export", path, "--best", "--artifacts", tmp_path / "store", "--no-onnx"),
+                   "holds a path separator, so it cannot name a file", "--out FOLDER")
+    assert not escape.exists() and list(work.iterdir()) == []

@@ -10,6 +10,7 @@ import pytest
 from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
+from dse.study import layout
 from dse.study.layout import TEST, VALIDATION, choosing_split
 
 DISTS = {"sr": FloatDistribution(0.125, 1.0), "seed": IntDistribution(0, 9)}
@@ -65,3 +66,16 @@ def test_every_place_that_chooses_agrees_on_the_split(mixed, capsys):
     with console.capture() as captured:
         _search_table(trials)
     assert (f"on {split} top-1" in captured.get()) and (("val top-1 %" in captured.get()) == (not mixed))
+
+
+def test_definitions_compare_nan_and_missing_keys_and_print_them_apart():
+    nan = float("nan")
+    same = {"kind": "search", "max_size_mb": nan, "subset": None, "grid": {"sr": [0.25, nan]}}
+    assert layout.difference_lines(same, dict(same, grid={"sr": [0.25, nan]})) == []  # NaN == NaN, nested too
+    assert layout.difference_lines({"kind": "sweep"}, {"kind": "sweep", "data_dir": None}) == []  # added since: None
+    lines = layout.difference_lines({"fixed": {"bypass": "none", "sr": 0.5}, "max_size_mb": nan},
+                                    {"fixed": {"sr": 0.5}, "max_size_mb": 2.0})
+    assert lines == ['fixed.bypass "none" (study) vs (not set) (this command)',
+                     "max_size_mb nan (study) vs 2.0 (this command)"]
+    assert layout.difference_lines({"fixed": {"bypass": None}}, {"fixed": {"bypass": "none"}}) == [
+        'fixed.bypass none (study) vs "none" (this command)']

@@ -15,7 +15,16 @@ import pytest
 from sweep_helpers import ROOT, as_nobody, fingerprint, shared_dir  # noqa: F401
 
 from dse.errors import StorageError
-from dse.study.storage import default_path, describe, normalize_url, open_storage, resolve, sqlite_path
+from dse.study.storage import (
+    default_path,
+    describe,
+    file_name,
+    normalize_url,
+    open_existing,
+    open_storage,
+    resolve,
+    sqlite_path,
+)
 
 
 def test_default_is_a_file_per_study_in_studies(tmp_path, monkeypatch):
@@ -159,3 +168,31 @@ def test_four_processes_share_sqlite_without_locks_or_double_takes(tmp_path):
     assert sum(int(out) for out, _ in outs) == 80
     trials = optuna.load_study(study_name="race", storage=f"sqlite:///{path}").trials
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials) and len(trials) == 80
+
+
+@pytest.mark.parametrize("name", ["../escape", "/tmp/abs-study", "a\\b", "..", ".", "x" * 300, "", "new\nline"])
+def test_a_study_name_names_a_file_only_after_a_check(tmp_path, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StorageError) as info:
+        open_storage(None, name)
+    message = str(info.value)
+    assert "cannot name a file; choose another --study-name" in message and "\n" not in message, message
+    assert list(tmp_path.iterdir()) == [] and not (tmp_path.parent / "escape.db").exists()
+    assert file_name("sr-synthetic_2.5") == "sr-synthetic_2.5"
+
+
+def test_an_sqlite_url_without_a_file_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for url in ("sqlite:///", "sqlite://", "sqlite:///:memory:"):
+        _refused(url, "names no file")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["weird?name.db", "pct%41.db", "hash#1 and space.db", "at@colon:.db"])
+def test_a_storage_path_is_the_file_made_and_the_file_read(tmp_path, name):
+    optuna.create_study(study_name="s", storage=open_storage(tmp_path / name, "s")).enqueue_trial({"x": 1.0})
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+    for read_only in (True, False):  # report and export, dashboard
+        storage, display = open_existing(str(tmp_path / name), read_only=read_only)
+        assert display == str(tmp_path / name) and optuna.get_all_study_names(storage) == ["s"]
+    assert [p.name for p in tmp_path.iterdir()] == [name]

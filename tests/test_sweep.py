@@ -151,6 +151,28 @@ def test_a_foreign_study_of_the_same_name_is_refused(tmp_path):
         run(_spec(), _opts(tmp_path, name="two"), train_fn=ScriptedTrain())
 
 
+def test_a_plain_optuna_study_with_only_queued_trials_is_refused_untouched(tmp_path):
+    study = optuna.create_study(study_name="sr", storage=f"sqlite:///{tmp_path / 's.db'}", direction="maximize")
+    study.enqueue_trial({"x": 1.0})
+    study.enqueue_trial({"x": 2.0})
+    before = (tmp_path / "s.db").read_bytes()
+    fake = ScriptedTrain()
+    with pytest.raises(SweepError, match="not made by dse"):
+        run(_spec(), _opts(tmp_path), train_fn=fake)
+    assert (tmp_path / "s.db").read_bytes() == before and fake.calls == []
+
+
+def test_a_study_dse_queued_before_writing_its_definition_is_adopted(tmp_path):
+    from dse.study.layout import DEFINITION_ATTR, queue
+
+    study = optuna.create_study(study_name="sr", storage=f"sqlite:///{tmp_path / 's.db'}", direction="maximize")
+    queue(study, _spec().initial_params()[0])  # what an older dse, killed before its definition, left
+    fake = ScriptedTrain()
+    handle = run(_spec(), _opts(tmp_path), train_fn=fake, poll=0.05)
+    assert DEFINITION_ATTR in handle.study.user_attrs and len(fake.calls) == 3
+    assert set(completed_once(handle.study).values()) == {1}
+
+
 def test_divergence_is_recorded_final_and_the_sweep_goes_on(tmp_path):
     fake = ScriptedTrain(behave=lambda p, r, i: Diverged(1) if p.sr == 0.5 else None)
     handle = run(_spec(), _opts(tmp_path), train_fn=fake, poll=0.05)

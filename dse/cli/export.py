@@ -64,7 +64,7 @@ def export_command(
 
     from dse.artifacts import WEIGHTS_ATTR, fetch_weights, store_for, weights_id
     from dse.export import claim_directory, export
-    from dse.study.storage import open_existing
+    from dse.study.storage import file_name, open_existing
     from dse.weights import WeightsMismatch
 
     storage, display = open_existing(study)
@@ -94,7 +94,8 @@ def export_command(
         chosen, by = matches[0], None
 
     weights_id(chosen, study_name)  # a trial without weights says so before any store is looked for
-    target = out if out is not None else EXPORT_DIR / study_name / f"trial-{chosen.number}"
+    target = out if out is not None else EXPORT_DIR / file_name(study_name, instead="--out FOLDER") / \
+        f"trial-{chosen.number}"
     claim_directory(target, force)  # a folder of the user's is refused before anything is fetched or written
     store = store_for(study, artifacts)
     weights = fetch_weights(loaded, chosen.number, store)

@@ -518,9 +518,11 @@ def _finish(handle, spec, options, elapsed: float) -> None:
 
 def _dashboard_url(where: str, options) -> str:
     """What to hand optuna-dashboard (a database URL without its password)."""
+    from urllib.parse import quote
+
     from dse.study.storage import resolve
 
-    return f"sqlite:///{where}" if resolve(options.storage, options.study_name).startswith("sqlite:") else where
+    return f"sqlite:///{quote(where)}" if resolve(options.storage, options.study_name).startswith("sqlite:") else where
 
 
 def _count(n: int, word: str) -> str:

@@ -142,7 +142,9 @@ def _check_definition(handle: StudyHandle) -> None:
         kind = (stored or {}).get("kind", "non-dse")
         raise SweepError(f"{where} optimizes other objectives (a {kind} study); choose another --study-name")
     if stored is None:
-        if any(t.state != TrialState.WAITING for t in handle.trials()):
+        # Adopted only when every trial is a (point, seed) dse queued (an older dse killed while queueing); a plain
+        # Optuna study's queued trials carry no queued_params and stay the user's, untouched.
+        if any(t.state != TrialState.WAITING or layout.QUEUED_ATTR not in t.user_attrs for t in handle.trials()):
             raise SweepError(f"{where} was not made by dse (it has no sweep definition); choose another "
                              "--study-name")
         layout.write_definition(study, wanted)  # new, or made by a start that died before writing it

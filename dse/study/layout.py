@@ -107,25 +107,56 @@ def read_definition(study_or_attrs: optuna.Study | dict) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
+_NOT_SET = object()  # a key one definition has and the other lacks: neither None ("none") nor any value
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equality as a definition means it: NaN equals NaN (a JSON round trip keeps NaN, and NaN != NaN), a missing
+    key equals a missing key or None (a field added to dse since the study was made is None where the study's
+    behaviour is unchanged) and nothing else, and containers compare item by item."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return all(same_value(a.get(k, _NOT_SET), b.get(k, _NOT_SET)) for k in a.keys() | b.keys())
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if a is _NOT_SET or b is _NOT_SET:
+        return a in (_NOT_SET, None) and b in (_NOT_SET, None)
+    return a == b
+
+
 def definition_differences(stored: dict, wanted: dict) -> list[str]:
     """The fields that differ (versions aside): a rerun must match the study it resumes."""
     wanted = jsonable(wanted)
-    return [k for k in sorted(set(stored) | set(wanted)) if k not in VERSION_KEYS and stored.get(k) != wanted.get(k)]
+    return [k for k in sorted(set(stored) | set(wanted))
+            if k not in VERSION_KEYS and not same_value(stored.get(k, _NOT_SET), wanted.get(k, _NOT_SET))]
+
+
+def show_value(v: Any) -> str:
+    """A definition's value as a difference line prints it: a missing key `(not set)`, None `none`, the string
+    "none" `"none"` where both could be confused, NaN `nan`."""
+    if v is _NOT_SET:
+        return "(not set)"
+    if v is None:
+        return "none"
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    if isinstance(v, str):
+        return json.dumps(v) if v in ("none", "null", "(not set)", "nan", "inf", "-inf", "") else v
+    return json.dumps(v)
 
 
 def difference_lines(stored: dict, wanted: dict) -> list[str]:
     """Each differing field with both values, `subset 4000 (study) vs 1000 (this command)`; a differing dict
     (grid, recipe, point) names its differing keys, `recipe.epochs 8 (study) vs 1 (this command)`."""
-    def show(v: Any) -> str:
-        return "none" if v is None else v if isinstance(v, str) else json.dumps(v)
-
     wanted = jsonable(wanted)
     out = []
     for k in definition_differences(stored, wanted):
-        a, b = stored.get(k), wanted.get(k)
-        pairs = ([(f"{k}.{n}", a.get(n), b.get(n)) for n in sorted(set(a) | set(b)) if a.get(n) != b.get(n)]
+        a, b = stored.get(k, _NOT_SET), wanted.get(k, _NOT_SET)
+        pairs = ([(f"{k}.{n}", a.get(n, _NOT_SET), b.get(n, _NOT_SET)) for n in sorted(set(a) | set(b))
+                  if not same_value(a.get(n, _NOT_SET), b.get(n, _NOT_SET))]
                  if isinstance(a, dict) and isinstance(b, dict) else [(k, a, b)])
-        out += [f"{name} {show(x)} (study) vs {show(y)} (this command)" for name, x, y in pairs]
+        out += [f"{name} {show_value(x)} (study) vs {show_value(y)} (this command)" for name, x, y in pairs]
     return out
 
 

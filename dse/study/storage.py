@@ -30,6 +30,7 @@ import os
 import random
 import re
 import sqlite3
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -54,21 +55,52 @@ HEARTBEAT_INTERVAL_S = 10  # a worker records a heartbeat for its running trial 
 GRACE_PERIOD_S = 60  # a RUNNING trial without a heartbeat for this long belongs to a lost worker
 SQLITE_MAGIC = b"SQLite format 3\x00"
 OPTUNA_TABLES = frozenset({"studies", "trials", "version_info"})
+MAX_NAME_BYTES = 200  # a study name that names files: NAME.artifacts stays under the common 255-byte limit
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
 
 def default_path(study_name: str) -> Path:
-    return STUDIES_DIR / f"{study_name}.db"
+    return STUDIES_DIR / f"{file_name(study_name)}.db"
+
+
+def file_name(study_name: str, *, instead: str = "--storage FILE") -> str:
+    """A study name that is about to name a file or folder (studies/NAME.db, exports/NAME/), checked first: no path
+    separators, not `.` or `..`, no control characters, and short enough for NAME.artifacts to be a valid file
+    name (255 bytes on common file systems). `instead` says how to choose the file without the name."""
+    name = str(study_name)
+    problem = None
+    if not name.strip():
+        problem = "is empty"
+    elif "/" in name or "\\" in name or (os.altsep and os.altsep in name):
+        problem = "holds a path separator"
+    elif name in (".", ".."):
+        problem = "is a relative folder"
+    elif any(ord(c) < 32 or ord(c) == 127 for c in name):
+        problem = "holds a control character"
+    elif len(name.encode()) > MAX_NAME_BYTES:
+        problem = f"is {len(name.encode())} bytes long (at most {MAX_NAME_BYTES})"
+    if problem:
+        shown = name if len(name) <= 60 else name[:57] + "..."
+        raise StorageError(f"study name {shown!r} {problem}, so it cannot name a file; choose another --study-name "
+                           f"or give {instead}")
+    return name
 
 
 def resolve(target: str | os.PathLike | None, study_name: str) -> str:
-    """The SQLAlchemy URL of a --storage value (None: the default file)."""
+    """The SQLAlchemy URL of a --storage value (None: the default file).
+
+    A path is escaped into the URL (`quote`), so the file made is the file named: `weird?name.db` would otherwise
+    end the path at `?`, and `pct%41.db` would be made as `pctA.db`. A URL is the user's, passed on as given.
+    """
     if target is None:
         target = default_path(study_name)
     text = os.fspath(target)
     if "://" in text:
+        if text.startswith("sqlite:") and sqlite_path(text) is None:
+            raise StorageError(f"--storage {text} names no file (an in-memory database would lose the study); give "
+                               "one, e.g. sqlite:///studies/sr.db")
         return normalize_url(text)
-    return f"sqlite:///{text}"
+    return f"sqlite:///{quote(text)}"
 
 
 def normalize_url(url: str) -> str:
@@ -156,16 +188,82 @@ def _can(path: Path, mode: int) -> bool:
 
 
 def _sqlite_tables(path: Path) -> set[str]:
-    """Table names, read through a read-only connection (nothing is written, not even a journal)."""
+    """Table names, read through a read-only connection (nothing is written, not even a journal), after a hot
+    journal left by a killed writer is rolled back (`recover_hot_journal`)."""
     try:
-        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=SQLITE_TIMEOUT_S)
-        try:
-            rows = con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
-        finally:
-            con.close()
+        rows = _read_only_tables(path)
     except sqlite3.DatabaseError as exc:
         raise StorageError(f"storage {path} is not a readable SQLite database: {exc}") from None
     return {name for (name,) in rows if not name.startswith("sqlite_")}
+
+
+def _read_only_tables(path: Path, uri: str | None = None) -> list[tuple[str]]:
+    """sqlite_master's tables through a read-only connection; a hot journal is rolled back first, and once.
+
+    A file with damaged pages is refused here, whole (`PRAGMA quick_check`: milliseconds for a study of a few
+    MB), rather than failing later inside Optuna as "an exception is raised during the commit".
+    """
+    uri = uri or f"{path.resolve().as_uri()}?mode=ro"
+    for attempt in (0, 1):
+        try:
+            con = sqlite3.connect(uri, uri=True, timeout=SQLITE_TIMEOUT_S)
+            try:
+                tables = con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+                damage = _damage(con.execute("PRAGMA quick_check(1)").fetchall())
+            finally:
+                con.close()
+        except sqlite3.DatabaseError as exc:
+            if (getattr(exc, "sqlite_errorname", "") or "").startswith("SQLITE_CORRUPT") or "malformed" in str(exc):
+                damage = str(exc)
+            elif attempt or not _is_hot_journal(exc):
+                raise
+            else:
+                recover_hot_journal(path)
+                continue
+        if damage:
+            raise StorageError(f"storage {path} is a damaged SQLite database ({damage}); restore it from a copy "
+                               "(sqlite3's .recover command can save what is left)")
+        return tables
+    raise AssertionError("unreachable")
+
+
+def _damage(rows: list[tuple[str]]) -> str | None:
+    """The first problem `PRAGMA quick_check` names, or None when it says ok."""
+    lines = [line for (text,) in rows for line in str(text).splitlines() if line and not line.startswith("***")]
+    return None if lines == ["ok"] else (lines[0] if lines else "quick_check found a problem")
+
+
+def _is_hot_journal(exc: sqlite3.DatabaseError) -> bool:
+    """SQLite's own verdict, given to a read-only connection: the file has a hot journal (a rollback journal whose
+    writer is gone: no process holds the write lock) that only a read-write connection may roll back.
+
+    SQLITE_READONLY_ROLLBACK is the extended code; Python 3.10 has no `sqlite_errorname`, so the message."""
+    name = getattr(exc, "sqlite_errorname", None)
+    if name is not None:
+        return name == "SQLITE_READONLY_ROLLBACK"
+    return "attempt to write a readonly database" in str(exc)
+
+
+def recover_hot_journal(path: Path) -> None:
+    """Roll back the unfinished write a killed process left in `path`'s rollback journal, and say so in one line.
+
+    SQLite calls a journal hot only when no live process holds the file's write lock, and any read-write
+    connection that reads the file plays it back (the last commit is restored whole; nothing committed is lost).
+    A read-only open cannot, which is why every read-only check calls this first. `BEGIN IMMEDIATE` waits for a
+    writer that started meanwhile instead of failing.
+    """
+    journal = Path(f"{path}-journal")
+    if not _can(path, os.W_OK) or not _can(path.parent, os.W_OK | os.X_OK):
+        raise StorageError(f"storage {path} holds an unfinished write of a process that was killed ({journal}); "
+                           "only a command allowed to write the file and its folder can roll it back")
+    con = sqlite3.connect(str(path), timeout=SQLITE_TIMEOUT_S, isolation_level=None)
+    try:
+        con.execute("BEGIN IMMEDIATE")  # takes the write lock: SQLite plays the hot journal back first
+        con.execute("ROLLBACK")
+    finally:
+        con.close()
+    print(f"dse: {path}: rolled back the unfinished write of a process that was killed (its journal {journal.name});"
+          " the study is as of its last commit", file=sys.stderr)
 
 
 def open_storage(
@@ -314,17 +412,16 @@ def _sqlite_ro_uri(path: Path) -> str:
 
 
 def _sqlite_ro_url(path: Path) -> str:
-    """The same, as an SQLAlchemy URL."""
-    return f"sqlite:///{_sqlite_ro_uri(path)}&uri=true"
+    """The same, as an SQLAlchemy URL: the file URI's path escaped once more, as SQLAlchemy unescapes the URL's
+    database before SQLite unescapes the URI (`pct%41.db` is the file of that name, not `pctA.db`)."""
+    uri = _sqlite_ro_uri(path)
+    head, _, query = uri.partition("?")
+    return f"sqlite:///file:{quote(head[len('file:'):])}?{query}&uri=true"
 
 
 def _check_sqlite(path: Path) -> None:
     try:
-        con = sqlite3.connect(_sqlite_ro_uri(path), uri=True, timeout=60)
-        try:
-            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        finally:
-            con.close()
+        tables = {r[0] for r in _read_only_tables(path, _sqlite_ro_uri(path))}
     except sqlite3.Error as exc:
         raise ReportError(f"{path}: cannot read it as SQLite ({exc})") from None
     if not OPTUNA_TABLES <= tables:
@@ -373,7 +470,7 @@ def open_existing(source: str, *, read_only: bool = True) -> tuple[BaseStorage, 
             return JournalStorage(JournalFileBackend(str(src.path))), src.display
         if src.kind == "sqlite":
             _check_sqlite(src.path)
-            url = _sqlite_ro_url(src.path) if read_only else f"sqlite:///{src.path.resolve()}"
+            url = _sqlite_ro_url(src.path) if read_only else f"sqlite:///{quote(str(src.path.resolve()))}"
             # A sweep may be committing: wait for its lock (milliseconds) rather than fail at once.
             return RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}},
                               skip_table_creation=True), src.display
@@ -383,6 +480,9 @@ def open_existing(source: str, *, read_only: bool = True) -> tuple[BaseStorage, 
     except DseError:
         raise
     except Exception as exc:  # schema too old or new, damaged journal, lost connection
-        raise ReportError(f"cannot read {src.display} as an Optuna storage: {first_line(exc)}") from None
+        # Optuna's StorageInternalError says only "an exception is raised during the commit": name its cause.
+        cause = exc.__cause__ if isinstance(exc, optuna.exceptions.StorageInternalError) and exc.__cause__ else exc
+        cause = getattr(cause, "orig", None) or cause
+        raise ReportError(f"cannot read {src.display} as an Optuna storage: {first_line(cause)}") from None
 
 
