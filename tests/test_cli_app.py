@@ -104,6 +104,56 @@ def test_help_shows_no_bool_metavar(command):
     assert "<bool>" not in result.stdout and "[default: (" not in result.stdout
 
 
+def _squeezed(text: str) -> str:
+    """Text without whitespace and box lines, so help wrapped into a panel compares with the text it came from."""
+    return "".join(ch for ch in text if not ch.isspace() and ch not in "│")
+
+
+def _all_commands():
+    import typer
+
+    return typer.main.get_command(app).commands
+
+
+@pytest.mark.parametrize("command", [None, *sorted(_all_commands())])
+def test_help_loses_no_text_to_markup(command):
+    """Every help text (the command's, each option's) is shown whole: rich markup would eat `[default: x]`."""
+    group = _all_commands()
+    shown = _squeezed(runner.invoke(app, [command, "--help"] if command else ["--help"],
+                                    env={"COLUMNS": "200"}).stdout)
+    texts = ([c.help.split("\n\n")[0] for c in group.values()] if command is None
+             else [group[command].help.partition("\f")[0]] + [p.help for p in group[command].params if p.help])
+    assert texts
+    for text in texts:
+        assert _squeezed(text) in shown, text
+
+
+def test_help_text_that_reads_as_markup_is_shown_as_written():
+    import typer
+
+    from dse.cli.app import DseCommand, DseGroup
+
+    demo = typer.Typer(cls=DseGroup)
+
+    @demo.command(cls=DseCommand, help="Colours [red] and [default: here].")
+    def one(x: int = typer.Option(0, help="Into [bold]dir[/bold] [default: exports/<study>].")) -> None:
+        """Not shown: help= wins."""
+
+    @demo.command(cls=DseCommand)
+    def two() -> None:
+        """A [link=x]second[/link] command."""
+
+    listed = runner.invoke(demo, ["--help"], env={"COLUMNS": "200"}).stdout
+    assert "Colours [red] and [default: here]." in listed and "A [link=x]second[/link] command." in listed
+    shown = runner.invoke(demo, ["one", "--help"], env={"COLUMNS": "200"}).stdout
+    assert "Into [bold]dir[/bold] [default: exports/<study>]." in shown, shown
+
+
+def test_export_help_shows_its_default_directory():
+    block = _option_block(runner.invoke(app, ["export", "--help"], env={"COLUMNS": "200"}).stdout, "--out")
+    assert "[default: exports/<study>/trial-<N>]" in block, block
+
+
 def _option_block(help_text: str, option: str) -> str:
     """The help text of one option: its row and the rows that continue it."""
     rows = [line.strip("│ ") for line in help_text.splitlines()]

@@ -43,11 +43,11 @@ def export_command(
     max_latency_ms: Annotated[float | None, typer.Option(
         "--max-latency-ms", min=0.0, help="With --best: single-image CPU latency budget (ms, as the sweep "
         "measured it).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Directory for the files [default: "
-                                             "exports/<study>/trial-<N>].")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Directory for the files.",
+                                             show_default=f"{EXPORT_DIR}/<study>/trial-<N>")] = None,
     artifacts: Annotated[str | None, typer.Option(
-        "--artifacts", help="Where the study keeps its weights [default: beside an SQLite study, "
-        "studies/<name>.artifacts]; a directory, s3://bucket or gs://bucket.")] = None,
+        "--artifacts", help="Where the study keeps its weights: a directory, s3://bucket or gs://bucket.",
+        show_default="beside an SQLite study, studies/<name>.artifacts")] = None,
     study_name: Annotated[str | None, typer.Option("--study-name", help="The study, where the storage holds "
                                                    "several.")] = None,
     onnx: Annotated[bool, typer.Option("--onnx/--no-onnx", help="Also write ONNX (needs the onnx extra).")] = True,
