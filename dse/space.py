@@ -56,6 +56,9 @@ class Head(str, Enum):
 
 
 STEM_FILTERS = {Stem.imagenet: 96, Stem.cifar: 96, Stem.v1_1: 64}
+CIFAR_STEM_BELOW = 96
+"""Inputs smaller than this (px) get the cifar stem in place of imagenet (DesignPoint.for_data): CIFAR-10 and a
+folder's default 32 px train with it, ImageNet-sized inputs with the paper's."""
 # Fire-module indices (0 = fire2) followed by a max-pool; the stem is always followed by one.
 POOL_AFTER_FIRE = {Pooling.v1_0: (2, 6), Pooling.v1_1: (1, 3)}
 SIMPLE_BYPASS_FIRES = (1, 3, 5, 7)  # fire3, fire5, fire7, fire9
@@ -137,7 +140,7 @@ class DesignPoint:
     def for_data(self, num_classes: int, in_channels: int, input_size: int) -> DesignPoint:
         """The same micro-architecture adapted to a dataset; small inputs get the cifar stem."""
         stem = self.stem
-        if input_size < 96 and stem is Stem.imagenet:
+        if input_size < CIFAR_STEM_BELOW and stem is Stem.imagenet:
             stem = Stem.cifar
         return replace(self, num_classes=num_classes, in_channels=in_channels, input_size=input_size, stem=stem)
 

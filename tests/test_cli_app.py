@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from dse.cli import app
 from dse.cli.app import ORDER
 from dse.cli.options import flag
-from dse.space import DesignPoint
+from dse.space import CIFAR_STEM_BELOW, DesignPoint
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -172,8 +172,22 @@ def test_every_command_takes_the_same_design_flags_with_the_dataclass_defaults(c
             continue
         block = _option_block(result.stdout, flag(f.name))
         default = f.default.value if hasattr(f.default, "value") else f.default
+        if f.name == "stem":  # the stem follows the input size (test_stem_help_says_what_runs)
+            default = f"by input size: cifar under {CIFAR_STEM_BELOW} px (CIFAR-10, folders), else {default}"
         assert f"[default: {default}]" in block, block
     assert "--set" in result.stdout and "--preset" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["arch", "train", "sweep"])
+def test_stem_help_says_what_runs(command):
+    """The stem's default in help is the rule DesignPoint.for_data applies: what a CIFAR-sized input and an
+    ImageNet-sized one actually get."""
+    block = _option_block(runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"}).stdout, "--stem")
+    assert f"cifar under {CIFAR_STEM_BELOW} px" in block and "else imagenet" in block, block
+    stems = {size: json.loads(run("arch", "--input-size", str(size), "--json").stdout)["point"]["stem"]
+             for size in (32, CIFAR_STEM_BELOW - 1, CIFAR_STEM_BELOW, 224)}
+    assert stems == {32: "cifar", CIFAR_STEM_BELOW - 1: "cifar", CIFAR_STEM_BELOW: "imagenet", 224: "imagenet"}
+    assert json.loads(run("arch", "--dataset", "synthetic", "--json").stdout)["point"]["stem"] == "cifar"
 
 
 def test_training_help_shows_the_recipes_defaults():

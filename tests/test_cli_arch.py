@@ -40,6 +40,16 @@ def test_dataset_sets_classes_channels_and_input(tmp_path):
     assert (data["point"]["num_classes"], data["point"]["in_channels"], data["point"]["input_size"]) == (10, 1, 28)
 
 
+def test_help_says_what_arch_describes_without_a_dataset():
+    """Without --dataset, arch describes the ImageNet-shaped point, and its help says so with those numbers."""
+    help_text = " ".join(runner.invoke(app, ["arch", "--help"], env={"COLUMNS": "200"}).stdout.replace("│", "").split())
+    data = json.loads(run("arch", "--json").output)["point"]
+    size = data["input_size"]
+    shape = f"ImageNet's shape, {data['num_classes']} classes, {data['in_channels']}x{size}x{size} input"
+    assert f"[default: none: {shape}]" in help_text, help_text
+    assert (data["num_classes"], data["input_size"], data["stem"]) == (1000, 224, "imagenet")
+
+
 @pytest.mark.parametrize(
     "args,words",
     [

@@ -13,6 +13,11 @@ from dse.cli.options import DATA, DataDirOpt, DesignChoice, design_options
 from dse.plan import BYTES_PER_PARAM, Kind, Layer, cost, layer_plan
 from dse.space import DesignPoint
 
+_DEFAULT = DesignPoint()
+IMAGENET_SHAPE = (f"none: ImageNet's shape, {_DEFAULT.num_classes} classes, {_DEFAULT.in_channels}x"
+                  f"{_DEFAULT.input_size}x{_DEFAULT.input_size} input")
+"""What `dse arch` without --dataset describes: DesignPoint's defaults, the paper's ImageNet network."""
+
 
 def arch_report(point: DesignPoint) -> dict:
     """Everything `dse arch` shows, as JSON-able data (also the --json output)."""
@@ -50,7 +55,7 @@ def arch(
     design: DesignChoice,
     dataset: Annotated[str | None, typer.Option(
         help="Take classes, channels and input size from a dataset (cifar10, cifar100, fashion-mnist, "
-             "folder:PATH, synthetic).", rich_help_panel=DATA, show_default=False)] = None,
+             "folder:PATH, synthetic).", rich_help_panel=DATA, show_default=IMAGENET_SHAPE)] = None,
     data_dir: DataDirOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
