@@ -37,6 +37,15 @@ def test_export_best_writes_files_that_give_the_trial_logits(study_path, tmp_pat
         assert (model(x).argmax(1) == t.model(x).argmax(1)).all()
 
 
+def test_export_trial_says_the_user_chose_it(study_path, tmp_path):
+    result = run("export", study_path, "--trial", "0", "--out", tmp_path / "net", "--no-onnx")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "trial 0 of demo" in text and "chosen by --trial 0" in text, text
+    assert f"top-1 {trained_tiny().top1:.2f}% on test (no validation split recorded)" in text
+    assert "the split that chose" not in text
+
+
 def test_export_trial_without_weights(study_path):
     one_line_error(run("export", study_path, "--trial", "1"), "trial 1 of 'demo' has no stored weights")
 

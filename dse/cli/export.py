@@ -62,6 +62,7 @@ def export_command(
 
     from dse.artifacts import WEIGHTS_ATTR, fetch_weights, store_for, weights_id
     from dse.export import export
+    from dse.study.layout import TEST, VALIDATION
     from dse.study.storage import open_existing
     from dse.weights import WeightsMismatch
 
@@ -107,15 +108,12 @@ def export_command(
 
     c = cost(weights.point)
     a = chosen.user_attrs
-    console.print(f"trial {chosen.number} of {escape(study_name)} ({escape(display)})"
-                  + (f", chosen by {by}" if by else ""), highlight=False)
+    console.print(f"trial {chosen.number} of {escape(study_name)} ({escape(display)}), chosen by "
+                  + (by if by else f"--trial {chosen.number}"), highlight=False)
     console.print("point: " + ", ".join(f"{k} {v}" for k, v in weights.point.to_dict().items()), highlight=False)
-    if a.get("val_top1") is not None:
-        console.print(f"top-1 {a['val_top1']:.2f}% on validation (the split that chose it), "
-                      f"{a.get('top1', float('nan')):.2f}% on test", highlight=False)
-    elif a.get("top1") is not None:
-        console.print(f"top-1 {a['top1']:.2f}% on test (the split that chose it: this study has no validation "
-                      "split)", highlight=False)
+    accuracy = accuracy_line(a, (VALIDATION if by.startswith(VALIDATION) else TEST) if by else None)
+    if accuracy:
+        console.print(accuracy, highlight=False)
     console.print(f"size {c.size_mb:.3f} MB fp32 ({c.params:,} params), {c.size_mb_int8:.3f} MB at 8 bits, "
                   f"{c.size_mb_int4:.3f} MB at 4 bits; weights stored in {weights.precision}", highlight=False)
     if a.get("latency_ms") is not None:
@@ -127,6 +125,22 @@ def export_command(
                       highlight=False)
     for reason in result.skipped.values():
         err_console.print(reason, highlight=False)
+
+
+def accuracy_line(attrs: dict, chosen_on: str | None) -> str | None:
+    """The trial's top-1 on each split it recorded, naming the split that chose it where accuracy chose (--best:
+    `chosen_on`); a trial the user named (--trial: None) was chosen by no split. None without any top-1."""
+    from dse.study.layout import TEST, TEST_TOP1, VAL_TOP1, VALIDATION
+
+    val, test = attrs.get(VAL_TOP1), attrs.get(TEST_TOP1)
+    parts = []
+    if val is not None:
+        parts.append(f"{val:.2f}% on validation" + (" (the split that chose it)" if chosen_on == VALIDATION else ""))
+    if test is not None:
+        why = "no validation split recorded" if val is None else "not every candidate recorded validation"
+        parts.append(f"{test:.2f}% on test" + (f" (the split that chose it: {why})" if chosen_on == TEST else
+                                                 f" ({why})" if val is None else ""))
+    return "top-1 " + ", ".join(parts) if parts else None
 
 
 def choose_best(trials, max_size_mb: float | None, max_latency_ms: float | None, weights_attr: str):
