@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from dse.cli.app import command, console, err_console
 from dse.errors import DseError
@@ -108,23 +107,26 @@ def export_command(
 
     c = cost(weights.point)
     a = chosen.user_attrs
-    console.print(f"trial {chosen.number} of {escape(study_name)} ({escape(display)}), chosen by "
-                  + (by if by else f"--trial {chosen.number}"), highlight=False)
-    console.print("point: " + ", ".join(f"{k} {v}" for k, v in weights.point.to_dict().items()), highlight=False)
+
+    def say(line: str, to=console) -> None:  # whole lines when piped, as train and sweep print them
+        to.print(line, highlight=False, markup=False, soft_wrap=not to.is_terminal)
+
+    say(f"trial {chosen.number} of {study_name} ({display}), chosen by "
+        + (by if by else f"--trial {chosen.number}"))
+    say("point: " + ", ".join(f"{k} {v}" for k, v in weights.point.to_dict().items()))
     accuracy = accuracy_line(a, (VALIDATION if by.startswith(VALIDATION) else TEST) if by else None)
     if accuracy:
-        console.print(accuracy, highlight=False)
-    console.print(f"size {c.size_mb:.3f} MB fp32 ({c.params:,} params), {c.size_mb_int8:.3f} MB at 8 bits, "
-                  f"{c.size_mb_int4:.3f} MB at 4 bits; weights stored in {weights.precision}", highlight=False)
+        say(accuracy)
+    say(f"size {c.size_mb:.3f} MB fp32 ({c.params:,} params), {c.size_mb_int8:.3f} MB at 8 bits, "
+        f"{c.size_mb_int4:.3f} MB at 4 bits; weights stored in {weights.precision}")
     if a.get("latency_ms") is not None:
-        console.print(f"latency {a['latency_ms']:.2f} ms per image on {escape(str(a.get('latency_cpu', '?')))} "
-                      f"({a.get('latency_threads', '?')} threads)", highlight=False)
+        say(f"latency {a['latency_ms']:.2f} ms per image on {a.get('latency_cpu', '?')} "
+            f"({a.get('latency_threads', '?')} threads)")
     for kind, path in result.files.items():
         check_line = f"; {result.checks[kind].line()}" if kind in result.checks else ""
-        console.print(f"  {escape(str(path))} ({path.stat().st_size / 2**20:.3f} MB)  {FILE_ROLES[kind]}{check_line}",
-                      highlight=False)
+        say(f"  {path} ({path.stat().st_size / 2**20:.3f} MB)  {FILE_ROLES[kind]}{check_line}")
     for reason in result.skipped.values():
-        err_console.print(reason, highlight=False)
+        say(reason, err_console)
 
 
 def accuracy_line(attrs: dict, chosen_on: str | None) -> str | None:
