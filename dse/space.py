@@ -12,6 +12,7 @@ from enum import Enum
 from typing import Any
 
 from dse.errors import DesignError
+from dse.fmt import number
 
 NUM_FIRE_MODULES = 8  # fire2 .. fire9
 METAPARAMETERS = ("base_e", "incr_e", "freq", "sr", "pct3x3")  # the paper's five; `PARAMS` adds bypass
@@ -300,14 +301,15 @@ class Param:
         return self.low, self.high, self.search_step or (1 if self.integer else None)
 
     def format(self, value: Any) -> str:
-        """How a value reads in a label or table: a percentage where the paper writes one, integers as integers,
-        other numbers to 4 significant digits; "?" for a missing value."""
+        """How a value reads wherever dse shows one (the CLI's log and tables, the report): a percentage where the
+        paper writes one (pct3x3 0.5 is 50%), integers as integers, a whole float with one decimal (sr 1.0), other
+        numbers to 4 significant digits, rounded half up (dse.fmt.number); "?" for a missing value."""
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "?"
-        if self.percent and isinstance(value, (int, float)):
-            return f"{100 * value:.3g}%"
+        if self.percent and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return number(100 * value, 3, significant=True, percent=True)
         if isinstance(value, float):
-            return f"{value:.1f}" if value.is_integer() else f"{value:.4g}"
+            return number(value, 1) if value.is_integer() else number(value, 4, significant=True)
         return str(value)
 
 

@@ -10,7 +10,9 @@ from sweep_helpers import TINY, TINY_DESIGN, ScriptedTrain, fingerprint, load, o
 from typer.testing import CliRunner
 
 from dse.cli import app
+from dse.cli.live import duration
 from dse.cli.sweep import default_name
+from dse.space import format_value
 
 
 def cli(*args: str):
@@ -86,6 +88,18 @@ def test_header_table_and_plain_lines_of_a_tiny_sweep(here):
     assert "warning: An epoch is only 1 optimizer step" in out  # dse.stats.chance_warnings, one line each
     study = load(here / "studies" / "sr-synthetic.db", "sr-synthetic")
     assert all("val_top1" in t.user_attrs for t in study.trials)
+    # one spelling of a value (dse.space.format_value, as the report writes it) and time columns that say what
+    # they count: the log's "in Ns" is the whole trial, "(training Ms)" and the table's "train s" the training
+    assert "sr=1.0, seed=" in out and "sr=1," not in out and "sr=1 " not in out
+    for t in study.trials:
+        assert f"#{t.number} sr={format_value('sr', t.params['sr'])}, seed={t.params['seed']}: " in out
+        assert f" (training {duration(t.user_attrs['train_seconds'])}) · " in out
+    table = out[out.index("per point"):].splitlines()
+    assert "train s" in next(line for line in table if "size MB" in line)
+    for sr in (0.25, 1.0):
+        row = next(line.split() for line in table if line.split()[:1] == [format_value("sr", sr)])
+        seconds = [t.user_attrs["train_seconds"] for t in study.trials if t.params["sr"] == sr]
+        assert row[-1] == f"{sum(seconds) / len(seconds):.1f}", row
 
     again = cli("sweep", "--param", "sr", "--values", "0.25,1.0", "--seeds", "2", *TINY)
     assert again.exit_code == 0
@@ -176,3 +190,4 @@ def test_a_folder_seen_the_first_time_is_named_as_decoding(tmp_path):
     load_dataset(name, cache)
     assert images_to_decode(name, cache) == 0 and loading_phase(spec) == f"loading {name}"
     assert images_to_decode("synthetic") == 0
+

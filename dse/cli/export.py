@@ -10,6 +10,7 @@ import typer
 from dse.cli.app import command, console, err_console
 from dse.errors import DseError
 from dse.plan import cost
+from dse.space import format_value
 
 DEFINITION_ATTR = "dse"  # the study user attr a dse sweep or search writes (the study layout)
 EXPORT_DIR = Path("exports")
@@ -113,7 +114,7 @@ def export_command(
 
     say(f"trial {chosen.number} of {study_name} ({display}), chosen by "
         + (by if by else f"--trial {chosen.number}"))
-    say("point: " + ", ".join(f"{k} {v}" for k, v in weights.point.to_dict().items()))
+    say("point: " + ", ".join(f"{k} {format_value(k, v)}" for k, v in weights.point.to_dict().items()))
     accuracy = accuracy_line(a, (VALIDATION if by.startswith(VALIDATION) else TEST) if by else None)
     if accuracy:
         say(accuracy)

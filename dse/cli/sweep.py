@@ -54,7 +54,7 @@ from dse.cli.options import (
 )
 from dse.errors import DesignError, DseError
 from dse.plan import cost
-from dse.space import SWEEPABLE
+from dse.space import SWEEPABLE, format_value
 from dse.stats import STAT_HEADER, chance_warnings, format_stat, interval_name, seed_stat
 
 DEFAULT_DATASET = "cifar10"  # keeps the bare study name (the mission's `dse sweep --param sr` -> studies/sr.db)
@@ -214,7 +214,7 @@ def trial_views(trials, watch: Watch) -> list[TrialView]:
     out = []
     for t in trials:
         params = layout.work_params(t)
-        label = ", ".join(f"{k}={_fmt(params[k])}" for k in watch.names if k in params)
+        label = ", ".join(f"{k}={format_value(k, params[k])}" for k in watch.names if k in params)
         started = t.datetime_start.timestamp() if t.datetime_start else now
         ended = t.datetime_complete.timestamp() if t.datetime_complete else now
         common = dict(number=t.number, label=label, work=watch.work(params), seconds=max(0.0, ended - started),
@@ -230,7 +230,8 @@ def trial_views(trials, watch: Watch) -> list[TrialView]:
                                  steps=int(p.get("steps", 0)), images_per_second=p.get("images_per_second")))
         elif t.state == TrialState.COMPLETE:
             out.append(TrialView(**common, state="done", top1=t.values[0] if t.values else None,
-                                 images_per_second=t.user_attrs.get("images_per_second")))
+                                 images_per_second=t.user_attrs.get("images_per_second"),
+                                 train_seconds=t.user_attrs.get(layout.RESULT_SECONDS)))
         elif t.state == TrialState.PRUNED:
             skip = t.user_attrs.get(layout.SKIP_REASON_ATTR)
             out.append(TrialView(**common, state="skipped" if skip else "pruned", note=skip or ""))
@@ -397,11 +398,12 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def _fmt(v) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
 # ------------------------------------------------------------------------------------------------ end tables
+
+
+TRAIN_SECONDS = "train s"
+"""The end tables' time column: seconds of training (a point's mean over its seeds), as the log's "(training 36s)"
+says it; the log's "in 48s" is the whole trial (loading, evaluating, latency, storing weights too)."""
 
 
 def point_rows(trials, spec, retries: int) -> list[dict]:
@@ -448,12 +450,12 @@ def _sweep_table(trials, spec, retries: int) -> None:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for name in spec.params:
         table.add_column(name, justify="right", no_wrap=True)
-    columns = ["size MB", "ImageNet MB", *(["val top-1 %"] if has_val else []), "test top-1 %", "seeds", "time s",
+    columns = ["size MB", "ImageNet MB", *(["val top-1 %"] if has_val else []), "test top-1 %", "seeds", TRAIN_SECONDS,
                *(["status"] if status else [])]
     for col in columns:
         table.add_column(col, justify="left" if col == "status" else "right", no_wrap=col != "status")
     for r in rows:
-        table.add_row(*(_fmt(r["values"][n]) for n in spec.params), f"{r['size_mb']:.3f}",
+        table.add_row(*(format_value(n, r["values"][n]) for n in spec.params), f"{r['size_mb']:.3f}",
                       f"{r['imagenet_size_mb']:.3f}", *([r["val"]] if has_val else []), r["test"], r["seeds"],
                       "" if math.isnan(r["seconds"]) else f"{r['seconds']:.1f}", *([r["status"]] if status else []))
     console.print(table)
@@ -461,7 +463,7 @@ def _sweep_table(trials, spec, retries: int) -> None:
         console.print(f"[interval]: {interval_name('t95')} with 3 or more seeds, {interval_name('range')} with 2 "
                       "(marked range)", style="dim", highlight=False, markup=False, soft_wrap=not console.is_terminal)
     trained = next((t.user_attrs.get("train_images") for t in trials if t.user_attrs.get("train_images")), None)
-    labelled = [(", ".join(f"{n}={_fmt(r['values'][n])}" for n in spec.params), r["test_mean"]) for r in rows
+    labelled = [(", ".join(f"{n}={format_value(n, r['values'][n])}" for n in spec.params), r["test_mean"]) for r in rows
                 if r["test_mean"] is not None]
     for line in chance_warnings(labelled, spec.point.num_classes, train_images=trained,
                                 batch_size=spec.recipe.batch_size):
@@ -478,13 +480,13 @@ def _search_table(trials) -> None:
     console.print(f"Pareto front {chose} ({len(front)} of {sum(1 for t in trials if t.values)} trained points)",
                   highlight=False, soft_wrap=not console.is_terminal)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    cols = ("#", *SWEEPABLE, "size MB", *(("val top-1 %",) if has_val else ()), "test top-1 %", "time s")
+    cols = ("#", *SWEEPABLE, "size MB", *(("val top-1 %",) if has_val else ()), "test top-1 %", TRAIN_SECONDS)
     for col in cols:
         table.add_column(col, justify="right")
     for t in front:
         p = t.params
         test = t.user_attrs.get("top1", t.values[0])
-        table.add_row(str(t.number), *(_fmt(p.get(k, "")) for k in SWEEPABLE),
+        table.add_row(str(t.number), *(format_value(k, p[k]) if k in p else "" for k in SWEEPABLE),
                       f"{t.values[1]:.3f}", *((f"{t.values[0]:.2f}",) if has_val else ()), f"{test:.2f}",
                       f"{t.user_attrs.get('train_seconds', 0):.1f}")
     console.print(table)
