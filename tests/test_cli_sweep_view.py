@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import optuna
 import pytest
-from sweep_helpers import TINY, TINY_DESIGN, ScriptedTrain, fingerprint, load, one_thread  # noqa: F401
+from sweep_helpers import TINY, TINY_DESIGN, TINY_RECIPE, ScriptedTrain, fingerprint, load, one_thread  # noqa: F401
 from typer.testing import CliRunner
 
 from dse.cli import app
@@ -191,3 +191,19 @@ def test_a_folder_seen_the_first_time_is_named_as_decoding(tmp_path):
     assert images_to_decode(name, cache) == 0 and loading_phase(spec) == f"loading {name}"
     assert images_to_decode("synthetic") == 0
 
+
+def test_the_long_run_hint_suggests_only_what_the_command_does_not_already_set():
+    from dse.cli.sweep import quick_hint
+    from dse.study.grid import build_spec
+
+    full = quick_hint(600, build_spec(params=["sr"], values=["0.25,0.5"], dataset="cifar10",
+                                      recipe_options={"epochs": 8}))
+    assert "about 10m00s; for a quick run add --dataset synthetic --subset 2000 --epochs 1 --base-e 16 --incr-e 16 " \
+           "(or --subset with your data), and run the real job on a GPU" in full
+    given = quick_hint(600, build_spec(params=["base_e"], values=["32,64"], dataset="synthetic", subset=5000,
+                                       recipe_options={"epochs": 1}))
+    assert "--dataset" not in given and "--epochs" not in given and "your data" not in given
+    assert "add --subset 2000 --incr-e 16, and" in given  # base_e is swept: no --base-e either
+    small = quick_hint(600, build_spec(params=["sr"], values=["0.5"], dataset="synthetic", subset=64,
+                                       design=TINY_DESIGN, recipe_options=TINY_RECIPE))
+    assert small == "on this CPU that is about 10m00s; run the real job on a GPU"

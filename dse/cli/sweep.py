@@ -51,6 +51,7 @@ from dse.cli.options import (
     ValuesOpt,
     WorkersOpt,
     design_options,
+    flag,
 )
 from dse.errors import DesignError, DseError
 from dse.plan import cost
@@ -277,7 +278,7 @@ def _run(spec, options, title: str) -> None:
         console.print(_budget(spec, dev), style="dim", highlight=False, soft_wrap=wrap)
         console.print(keep_plan(spec, options).line(), style="dim", highlight=False, soft_wrap=wrap)
         if dev.type == "cpu" and eta is not None and eta > QUICK_HINT_AFTER_S:
-            console.print(quick_hint(eta), highlight=False, soft_wrap=wrap)
+            console.print(quick_hint(eta, spec), highlight=False, soft_wrap=wrap)
         display.show(snap)
 
     handle = None
@@ -315,9 +316,22 @@ def estimate(snap: Snapshot, base_work: float = 0.0) -> float | None:
     return snap.remaining * base_work / snap.rate / max(1, min(snap.workers, snap.remaining))
 
 
-def quick_hint(eta: float) -> str:
-    return (f"on this CPU that is about {duration(eta)}; for a quick run add --dataset synthetic --subset 2000 "
-            "--epochs 1 --base-e 16 --incr-e 16 (or --subset with your data), and run the real job on a GPU")
+QUICK_RUN = {"dataset": "synthetic", "subset": 2000, "epochs": 1, "base_e": 16, "incr_e": 16}
+"""What the long-run hint suggests for a quick CPU run."""
+
+
+def quick_hint(eta: float, spec) -> str:
+    """The long-run hint: only the QUICK_RUN flags that would make this run smaller (none it already has, nor a
+    flag for what it varies)."""
+    varied = set(getattr(spec, "params", ())) | {name for name, _ in getattr(spec, "bounds", ())}
+    now = {"subset": spec.subset, "epochs": spec.recipe.epochs, "base_e": spec.point.base_e,
+           "incr_e": spec.point.incr_e}
+    add = ["--dataset synthetic"] if spec.dataset != QUICK_RUN["dataset"] else []
+    add += [f"{flag(name)} {QUICK_RUN[name]}" for name, value in now.items()
+            if name not in varied and (value is None or value > QUICK_RUN[name])]
+    mine = " (or --subset with your data)" if add[:1] == ["--dataset synthetic"] and "--subset 2000" in add else ""
+    quick = f"for a quick run add {' '.join(add)}{mine}, and " if add else ""
+    return f"on this CPU that is about {duration(eta)}; {quick}run the real job on a GPU"
 
 
 def loading_phase(spec) -> str:
