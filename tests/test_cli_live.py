@@ -139,7 +139,7 @@ def test_plain_log_says_each_event_once():
 
 
 def test_plain_log_says_the_whole_trial_and_its_training_apart():
-    """"in" is the whole trial (what the status line counts); the training alone is what the end table's "train s"
+    """"in" is the whole trial (what the status line counts); the training run is what the end table's "train s"
     shows, so the log names both."""
     log = SweepLog()
     log(sweep(trials=tuple(replace(t, state="queued") for t in sweep().trials)), T0)

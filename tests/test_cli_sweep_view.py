@@ -89,7 +89,7 @@ def test_header_table_and_plain_lines_of_a_tiny_sweep(here):
     study = load(here / "studies" / "sr-synthetic.db", "sr-synthetic")
     assert all("val_top1" in t.user_attrs for t in study.trials)
     # one spelling of a value (dse.space.format_value, as the report writes it) and time columns that say what
-    # they count: the log's "in Ns" is the whole trial, "(training Ms)" and the table's "train s" the training
+    # they count: the log's "in Ns" is the whole trial, "(training Ms)" and the table's "train s" the training run
     assert "sr=1.0, seed=" in out and "sr=1," not in out and "sr=1 " not in out
     for t in study.trials:
         assert f"#{t.number} sr={format_value('sr', t.params['sr'])}, seed={t.params['seed']}: " in out

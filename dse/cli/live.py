@@ -77,7 +77,7 @@ class TrialView:
     state: str  # one of STATES
     work: float = 0.0  # analytic cost of the whole trial: MACs per image x training images x epochs
     seconds: float = 0.0  # running: time so far (when the snapshot was taken); finished: the whole trial's duration
-    train_seconds: float | None = None  # done: its training alone (the sweep table's "train s"), within `seconds`
+    train_seconds: float | None = None  # done: its training run (epochs and evaluations; "train s"), within `seconds`
     finished_at: float = 0.0  # finished: seconds into the run (orders the recent list)
     epoch: int = 0  # running: the epoch in progress, 1-based; 0 before its first step
     epochs: int = 0

@@ -416,8 +416,9 @@ def _count(n: int, word: str) -> str:
 
 
 TRAIN_SECONDS = "train s"
-"""The end tables' time column: seconds of training (a point's mean over its seeds), as the log's "(training 36s)"
-says it; the log's "in 48s" is the whole trial (loading, evaluating, latency, storing weights too)."""
+"""The end tables' time column: the training run's seconds (its epochs and their evaluations, `train_seconds`; a
+point's mean over its seeds), as the log's "(training 46s)" says it; the log's "in 48s" is the whole trial (loading
+the data, measuring latency and storing weights too)."""
 
 
 def point_rows(trials, spec, retries: int) -> list[dict]:
