@@ -115,12 +115,17 @@ def _all_commands():
     return typer.main.get_command(app).commands
 
 
+@pytest.mark.parametrize("columns", [80, 200])
 @pytest.mark.parametrize("command", [None, *sorted(_all_commands())])
-def test_help_loses_no_text_to_markup(command):
-    """Every help text (the command's, each option's) is shown whole: rich markup would eat `[default: x]`."""
+def test_help_loses_no_text_to_markup(command, columns):
+    """Every help text (the command's, each option's) is shown whole, in an 80-column terminal too: rich markup
+    would eat `[default: x]`, a narrow help column cut a long word with an ellipsis."""
     group = _all_commands()
     shown = _squeezed(runner.invoke(app, [command, "--help"] if command else ["--help"],
-                                    env={"COLUMNS": "200"}).stdout)
+                                    env={"COLUMNS": str(columns)}).stdout)
+    assert "…" not in shown
+    if columns < 200:  # a narrow terminal wraps the option column beside the help too: only the ellipsis tells
+        return
     texts = ([c.help.split("\n\n")[0] for c in group.values()] if command is None
              else [group[command].help.partition("\f")[0]] + [p.help for p in group[command].params if p.help])
     assert texts

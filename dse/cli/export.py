@@ -33,20 +33,21 @@ FILE_ROLES = {
 def export_command(
     study: Annotated[str, typer.Argument(metavar="STUDY", help="A study file (studies/sr.db) or storage URL.",
                                          show_default=False)],
-    trial: Annotated[int | None, typer.Option("--trial", min=0, help="The trial number to export.")] = None,
+    trial: Annotated[int | None, typer.Option("--trial", min=0, metavar="N",
+                                              help="The trial number to export.")] = None,
     best: Annotated[bool, typer.Option("--best", help="Export the most accurate trial with kept weights (by "
                                        "validation top-1 where every candidate recorded it, else test top-1) "
                                        "within the budgets.")]
     = False,
-    max_size_mb: Annotated[float | None, typer.Option("--max-size-mb", min=0.0,
+    max_size_mb: Annotated[float | None, typer.Option("--max-size-mb", min=0.0, metavar="MB",
                                                       help="With --best: fp32 size budget (MB).")] = None,
     max_latency_ms: Annotated[float | None, typer.Option(
-        "--max-latency-ms", min=0.0, help="With --best: single-image CPU latency budget (ms, as the sweep "
-        "measured it).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Directory for the files.",
+        "--max-latency-ms", min=0.0, metavar="MS", help="With --best: single-image CPU latency budget (ms, as the "
+        "sweep measured it).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="Directory for the files.",
                                              show_default=f"{EXPORT_DIR}/<study>/trial-<N>")] = None,
     artifacts: Annotated[str | None, typer.Option(
-        "--artifacts", help="Where the study keeps its weights: a directory, s3://bucket or gs://bucket.",
+        "--artifacts", metavar="DIR|URL", help="Where the study keeps its weights: a directory, s3://bucket or gs://bucket.",
         show_default="beside an SQLite study, studies/<name>.artifacts")] = None,
     study_name: Annotated[str | None, typer.Option("--study-name", help="The study, where the storage holds "
                                                    "several.")] = None,
