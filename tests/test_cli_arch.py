@@ -4,6 +4,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dse.cli import app
+from dse.space import format_value
 
 runner = CliRunner()
 
@@ -23,6 +24,12 @@ def test_v1_0_table_shows_the_papers_parameters_and_size():
 def test_v1_1_and_sr_half():
     assert "1,235,496" in run("arch", "--preset", "squeezenet1_1").output
     assert "13.0 MB" in run("arch", "--preset", "squeezenet1_0", "--sr", "0.5").output
+
+
+def test_the_table_title_spells_values_as_the_report_does():
+    text = " ".join(run("arch", "--sr", "1", "--pct3x3", "0.25").output.split())
+    assert f"SR {format_value('sr', 1.0)}, pct3x3 {format_value('pct3x3', 0.25)}," in text  # SR 1.0, pct3x3 25%
+    assert "SR 1.0, pct3x3 25%," in text
 
 
 def test_json_carries_the_cost_and_layers():

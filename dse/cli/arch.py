@@ -11,7 +11,7 @@ from rich.table import Table
 from dse.cli.app import command, console
 from dse.cli.options import DATA, DataDirOpt, DesignChoice, design_options
 from dse.plan import BYTES_PER_PARAM, Kind, Layer, cost, layer_plan
-from dse.space import DesignPoint
+from dse.space import DesignPoint, format_value
 
 _DEFAULT = DesignPoint()
 IMAGENET_SHAPE = (f"none: ImageNet's shape, {_DEFAULT.num_classes} classes, {_DEFAULT.in_channels}x"
@@ -84,7 +84,8 @@ def arch(
 
 def _table(report: dict) -> Table:
     p = report["point"]
-    title = (f"base_e {p['base_e']}, incr_e {p['incr_e']}, freq {p['freq']}, SR {p['sr']}, pct3x3 {p['pct3x3']}, "
+    title = (f"base_e {p['base_e']}, incr_e {p['incr_e']}, freq {p['freq']}, SR {format_value('sr', p['sr'])}, "
+             f"pct3x3 {format_value('pct3x3', p['pct3x3'])}, "
              f"bypass {p['bypass']}, stem {p['stem']}, pooling {p['pooling']}, norm {p['norm']}, head {p['head']}, "
              f"{p['num_classes']} classes, {p['in_channels']}x{p['input_size']}x{p['input_size']} input")
     table = Table(title=title, title_justify="left")
