@@ -178,7 +178,7 @@ def test_every_command_takes_the_same_design_flags_with_the_dataclass_defaults(c
         block = _option_block(result.stdout, flag(f.name))
         default = f.default.value if hasattr(f.default, "value") else f.default
         if f.name == "stem":  # the stem follows the input size (test_stem_help_says_what_runs)
-            default = f"by input size: cifar under {CIFAR_STEM_BELOW} px (CIFAR-10, folders), else {default}"
+            default = f"by input size: cifar under {CIFAR_STEM_BELOW} px (CIFAR-10's 32), else {default}"
         assert f"[default: {default}]" in block, block
     assert "--set" in result.stdout and "--preset" in result.stdout
 

@@ -69,7 +69,7 @@ def _lr() -> str:
 
 
 def _stem() -> str:
-    return f"by input size: cifar under {CIFAR_STEM_BELOW} px (CIFAR-10, folders), else imagenet"
+    return f"by input size: cifar under {CIFAR_STEM_BELOW} px (CIFAR-10's 32), else imagenet"
 
 
 def _val_fraction() -> float:
