@@ -12,6 +12,7 @@ from enum import Enum
 from typing import Any
 
 from dse.errors import DesignError
+from dse.fmt import number
 
 NUM_FIRE_MODULES = 8  # fire2 .. fire9
 METAPARAMETERS = ("base_e", "incr_e", "freq", "sr", "pct3x3")  # the paper's five; `PARAMS` adds bypass
@@ -56,6 +57,9 @@ class Head(str, Enum):
 
 
 STEM_FILTERS = {Stem.imagenet: 96, Stem.cifar: 96, Stem.v1_1: 64}
+CIFAR_STEM_BELOW = 96
+"""Inputs smaller than this (px) get the cifar stem in place of imagenet (DesignPoint.for_data): CIFAR-10 and a
+folder's default 32 px train with it, ImageNet-sized inputs with the paper's."""
 # Fire-module indices (0 = fire2) followed by a max-pool; the stem is always followed by one.
 POOL_AFTER_FIRE = {Pooling.v1_0: (2, 6), Pooling.v1_1: (1, 3)}
 SIMPLE_BYPASS_FIRES = (1, 3, 5, 7)  # fire3, fire5, fire7, fire9
@@ -137,7 +141,7 @@ class DesignPoint:
     def for_data(self, num_classes: int, in_channels: int, input_size: int) -> DesignPoint:
         """The same micro-architecture adapted to a dataset; small inputs get the cifar stem."""
         stem = self.stem
-        if input_size < 96 and stem is Stem.imagenet:
+        if input_size < CIFAR_STEM_BELOW and stem is Stem.imagenet:
             stem = Stem.cifar
         return replace(self, num_classes=num_classes, in_channels=in_channels, input_size=input_size, stem=stem)
 
@@ -297,14 +301,15 @@ class Param:
         return self.low, self.high, self.search_step or (1 if self.integer else None)
 
     def format(self, value: Any) -> str:
-        """How a value reads in a label or table: a percentage where the paper writes one, integers as integers,
-        other numbers to 4 significant digits; "?" for a missing value."""
+        """How a value reads wherever dse shows one (the CLI's log and tables, the report): a percentage where the
+        paper writes one (pct3x3 0.5 is 50%), integers as integers, a whole float with one decimal (sr 1.0), other
+        numbers to 4 significant digits, rounded half up (dse.fmt.number); "?" for a missing value."""
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "?"
-        if self.percent and isinstance(value, (int, float)):
-            return f"{100 * value:.3g}%"
+        if self.percent and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return number(100 * value, 3, significant=True, percent=True)
         if isinstance(value, float):
-            return f"{value:.1f}" if value.is_integer() else f"{value:.4g}"
+            return number(value, 1) if value.is_integer() else number(value, 4, significant=True)
         return str(value)
 
 

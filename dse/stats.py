@@ -265,6 +265,7 @@ def chance_warnings(
     `train_images` is the number of images trained on per epoch (after any subset and validation hold-out);
     the step warning is left out when it or `batch_size` is unknown.
     """
+    points = list(points)
     out = []
     if num_classes:
         chance = chance_level(num_classes)
@@ -276,13 +277,28 @@ def chance_warnings(
                        f"{number(margin, 6, significant=True)} points of chance ({number(chance, percent=True)} "
                        f"top-1 for {num_classes} classes), so "
                        f"{'their' if len(near) != 1 else 'its'} differences say little: {listed}.")
-    if train_images and batch_size:
-        steps = steps_per_epoch(int(train_images), int(batch_size))
-        if steps < min_steps:
-            out.append(f"An epoch is only {steps} optimizer step{'s' if steps != 1 else ''} ({int(train_images)} "
-                       f"training images, batch size {int(batch_size)}; fewer than {min_steps}): the networks "
-                       "have barely started to learn, so the ranking of points is mostly noise.")
-    return out
+    few = few_steps_warning(train_images, batch_size, compared=len(points) > 1, min_steps=min_steps)
+    return out + ([few] if few else [])
+
+
+def few_steps_warning(train_images: int | None, batch_size: int | None, *, compared: bool = False,
+                      min_steps: int = MIN_STEPS_PER_EPOCH) -> str | None:
+    """One line when an epoch is fewer than `min_steps` optimizer steps (None when it is not, or either number is
+    unknown), naming a batch size that gives enough: `dse train` before it trains, sweeps and reports beside their
+    results (`compared`: several points, whose ranking that makes noise)."""
+    if not train_images or not batch_size:
+        return None
+    images, batch = int(train_images), int(batch_size)
+    steps = steps_per_epoch(images, batch)
+    if steps >= min_steps:
+        return None
+    learn = ("the networks have barely started to learn, so the ranking of points is mostly noise" if compared
+             else "the network has barely started to learn")
+    smaller = next((b for b in (2 ** k for k in range(batch.bit_length() - 1, 2, -1))
+                    if b < batch and steps_per_epoch(images, b) >= min_steps), None)
+    hint = f" (--batch-size {smaller} gives {steps_per_epoch(images, smaller)} steps an epoch)" if smaller else ""
+    return (f"An epoch is only {steps} optimizer step{'s' if steps != 1 else ''} ({images} training images, batch "
+            f"size {batch}; fewer than {min_steps}): {learn}{hint}.")
 
 
 # ---------------------------------------------------------------------------------------------- timings

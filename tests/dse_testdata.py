@@ -1,5 +1,5 @@
-"""Test data shared by test_data, test_train and test_cli_train: small generated image trees and the
-CIFAR-10 JPEG copy (used where it exists)."""
+"""Test data shared by test_data, test_train and test_cli_train: small generated image trees, a generated folder in
+the CIFAR-10 JPEG copy's layout (every clone has it) and the real copy (used where it exists)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,6 +44,49 @@ def cifar10_jpeg(cache: Path) -> Path | None:
         shutil.rmtree(staging, ignore_errors=True)  # another process was first: its copy is the same
     shutil.rmtree(staging, ignore_errors=True)
     return cache / "cifar10-jpeg-part"
+
+
+CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+GENERATED, COPY = "generated", "CIFAR-10 JPEG copy"
+CIFAR_SOURCES = (GENERATED, COPY)
+"""What the CIFAR-10 folder tests read: the generated folder always, the real copy where it is (README, "Run the
+tests")."""
+
+
+def cifar10_folder(cache: Path, source: str) -> Path:
+    """The CIFAR-10-layout folder of `source`; the real copy's absence skips, naming where it is looked for."""
+    if source == GENERATED:
+        return cifar10_layout(cache)
+    root = cifar10_jpeg(cache)
+    if root is None:
+        pytest.skip(f"no CIFAR-10 JPEG copy (data/cifar10-jpeg or {CIFAR_JPEG_ARCHIVE}; README: Run the tests); "
+                    "the generated folder ran instead")
+    return root
+
+
+def cifar10_layout(cache: Path) -> Path:
+    """A folder laid out as the CIFAR-10 JPEG copy (its ten class names, 32x32 RGB JPEG files, `CIFAR_PER_CLASS`
+    images of each class and split) holding the synthetic gratings: learnable, generated, so a fresh clone runs the
+    CIFAR-10 folder tests without the copy. Written once into `cache`."""
+    root = cache / "cifar10-layout-generated"
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        return root
+    from dse.data import load_dataset
+
+    data = load_dataset("synthetic", val_fraction=0)
+    staging = cache / f".cifar10-layout-generated.{os.getpid()}"
+    for split, images, labels in (("train", data.train_images, data.train_labels),
+                                  ("test", data.test_images, data.test_labels)):
+        for c, name in enumerate(CIFAR_CLASSES):
+            folder = staging / split / name
+            folder.mkdir(parents=True)
+            for i, j in enumerate((labels == c).nonzero().flatten()[:CIFAR_PER_CLASS[split]].tolist()):
+                Image.fromarray(images[j].permute(1, 2, 0).numpy(), "RGB").save(folder / f"{i:04d}.jpg", "JPEG")
+    try:
+        staging.rename(root)  # whole or not at all (parallel test runs)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)  # another process was first: its folder is the same
+    return root
 
 
 # (mode, size, format): mixed sizes, modes and file formats, as a folder dataset may hold

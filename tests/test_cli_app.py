@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from dse.cli import app
 from dse.cli.app import ORDER
 from dse.cli.options import flag
-from dse.space import DesignPoint
+from dse.space import CIFAR_STEM_BELOW, DesignPoint
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -104,6 +104,61 @@ def test_help_shows_no_bool_metavar(command):
     assert "<bool>" not in result.stdout and "[default: (" not in result.stdout
 
 
+def _squeezed(text: str) -> str:
+    """Text without whitespace and box lines, so help wrapped into a panel compares with the text it came from."""
+    return "".join(ch for ch in text if not ch.isspace() and ch not in "│")
+
+
+def _all_commands():
+    import typer
+
+    return typer.main.get_command(app).commands
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+@pytest.mark.parametrize("command", [None, *sorted(_all_commands())])
+def test_help_loses_no_text_to_markup(command, columns):
+    """Every help text (the command's, each option's) is shown whole, in an 80-column terminal too: rich markup
+    would eat `[default: x]`, a narrow help column cut a long word with an ellipsis."""
+    group = _all_commands()
+    shown = _squeezed(runner.invoke(app, [command, "--help"] if command else ["--help"],
+                                    env={"COLUMNS": str(columns)}).stdout)
+    assert "…" not in shown
+    if columns < 200:  # a narrow terminal wraps the option column beside the help too: only the ellipsis tells
+        return
+    texts = ([c.help.split("\n\n")[0] for c in group.values()] if command is None
+             else [group[command].help.partition("\f")[0]] + [p.help for p in group[command].params if p.help])
+    assert texts
+    for text in texts:
+        assert _squeezed(text) in shown, text
+
+
+def test_help_text_that_reads_as_markup_is_shown_as_written():
+    import typer
+
+    from dse.cli.app import DseCommand, DseGroup
+
+    demo = typer.Typer(cls=DseGroup)
+
+    @demo.command(cls=DseCommand, help="Colours [red] and [default: here].")
+    def one(x: int = typer.Option(0, help="Into [bold]dir[/bold] [default: exports/<study>].")) -> None:
+        """Not shown: help= wins."""
+
+    @demo.command(cls=DseCommand)
+    def two() -> None:
+        """A [link=x]second[/link] command."""
+
+    listed = runner.invoke(demo, ["--help"], env={"COLUMNS": "200"}).stdout
+    assert "Colours [red] and [default: here]." in listed and "A [link=x]second[/link] command." in listed
+    shown = runner.invoke(demo, ["one", "--help"], env={"COLUMNS": "200"}).stdout
+    assert "Into [bold]dir[/bold] [default: exports/<study>]." in shown, shown
+
+
+def test_export_help_shows_its_default_directory():
+    block = _option_block(runner.invoke(app, ["export", "--help"], env={"COLUMNS": "200"}).stdout, "--out")
+    assert "[default: exports/<study>/trial-<N>]" in block, block
+
+
 def _option_block(help_text: str, option: str) -> str:
     """The help text of one option: its row and the rows that continue it."""
     rows = [line.strip("│ ") for line in help_text.splitlines()]
@@ -122,8 +177,22 @@ def test_every_command_takes_the_same_design_flags_with_the_dataclass_defaults(c
             continue
         block = _option_block(result.stdout, flag(f.name))
         default = f.default.value if hasattr(f.default, "value") else f.default
+        if f.name == "stem":  # the stem follows the input size (test_stem_help_says_what_runs)
+            default = f"by input size: cifar under {CIFAR_STEM_BELOW} px (CIFAR-10's 32), else {default}"
         assert f"[default: {default}]" in block, block
     assert "--set" in result.stdout and "--preset" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["arch", "train", "sweep"])
+def test_stem_help_says_what_runs(command):
+    """The stem's default in help is the rule DesignPoint.for_data applies: what a CIFAR-sized input and an
+    ImageNet-sized one actually get."""
+    block = _option_block(runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"}).stdout, "--stem")
+    assert f"cifar under {CIFAR_STEM_BELOW} px" in block and "else imagenet" in block, block
+    stems = {size: json.loads(run("arch", "--input-size", str(size), "--json").stdout)["point"]["stem"]
+             for size in (32, CIFAR_STEM_BELOW - 1, CIFAR_STEM_BELOW, 224)}
+    assert stems == {32: "cifar", CIFAR_STEM_BELOW - 1: "cifar", CIFAR_STEM_BELOW: "imagenet", 224: "imagenet"}
+    assert json.loads(run("arch", "--dataset", "synthetic", "--json").stdout)["point"]["stem"] == "cifar"
 
 
 def test_training_help_shows_the_recipes_defaults():

@@ -4,6 +4,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dse.cli import app
+from dse.space import format_value
 
 runner = CliRunner()
 
@@ -25,6 +26,12 @@ def test_v1_1_and_sr_half():
     assert "13.0 MB" in run("arch", "--preset", "squeezenet1_0", "--sr", "0.5").output
 
 
+def test_the_table_title_spells_values_as_the_report_does():
+    text = " ".join(run("arch", "--sr", "1", "--pct3x3", "0.25").output.split())
+    assert f"SR {format_value('sr', 1.0)}, pct3x3 {format_value('pct3x3', 0.25)}," in text  # SR 1.0, pct3x3 25%
+    assert "SR 1.0, pct3x3 25%," in text
+
+
 def test_json_carries_the_cost_and_layers():
     result = run("arch", "--sr", "0.5", "--pct3x3", "0.25", "--dataset", "synthetic", "--json")
     assert result.exit_code == 0, result.output
@@ -38,6 +45,16 @@ def test_json_carries_the_cost_and_layers():
 def test_dataset_sets_classes_channels_and_input(tmp_path):
     data = json.loads(run("arch", "--dataset", "fashion-mnist", "--data-dir", str(tmp_path), "--json").output)
     assert (data["point"]["num_classes"], data["point"]["in_channels"], data["point"]["input_size"]) == (10, 1, 28)
+
+
+def test_help_says_what_arch_describes_without_a_dataset():
+    """Without --dataset, arch describes the ImageNet-shaped point, and its help says so with those numbers."""
+    help_text = " ".join(runner.invoke(app, ["arch", "--help"], env={"COLUMNS": "200"}).stdout.replace("│", "").split())
+    data = json.loads(run("arch", "--json").output)["point"]
+    size = data["input_size"]
+    shape = f"ImageNet's shape, {data['num_classes']} classes, {data['in_channels']}x{size}x{size} input"
+    assert f"[default: none: {shape}]" in help_text, help_text
+    assert (data["num_classes"], data["input_size"], data["stem"]) == (1000, 224, "imagenet")
 
 
 @pytest.mark.parametrize(

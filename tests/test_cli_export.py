@@ -6,6 +6,7 @@ from trained_tiny import dse_study, pack_trained, trained_tiny
 from typer.testing import CliRunner
 
 from dse.cli import app
+from dse.cli.export import FILE_ROLES
 from dse.weights import load
 
 pytestmark = pytest.mark.slow  # trains the tiny network and exports it (a minute or two on one core)
@@ -50,6 +51,21 @@ def test_export_out_twice_and_never_over_a_users_model(study_path, tmp_path):
     result = run("export", study_path, "--trial", "0", "--out", user, "--no-onnx", "--force")
     assert result.exit_code == 0, result.output
     assert load(user / "model.pt") is not None
+def test_export_trial_says_the_user_chose_it_in_whole_lines(study_path, tmp_path):
+    out = tmp_path / "a-folder-name-long-enough-that-each-file-line-passes-120-columns" / "net"
+    result = run("export", study_path, "--trial", "0", "--out", out, "--no-onnx")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("trial 0 of demo (") and lines[0].endswith("), chosen by --trial 0"), lines
+    assert f"top-1 {trained_tiny().top1:.2f}% on test (no validation split recorded)" in lines
+    assert "the split that chose" not in result.stdout
+    # piped, every line whole (no wrap at the console's 120 columns): each starts as the command starts one
+    assert all(line.startswith(("trial ", "point: ", "top-1 ", "size ", "latency ", f"  {out}")) for line in lines)
+    written = {path.name: path for path in out.iterdir()}
+    for name, role in (("model.pt", FILE_ROLES["pt"]), ("model.pt2", FILE_ROLES["pt2"])):
+        line = next(line for line in lines if line.startswith(f"  {written[name]} ("))
+        assert f"MB)  {role}" in line and len(line) > 120, line
+    assert lines[1].startswith("point: base_e ") and lines[1].endswith(f"input_size {trained_tiny().point.input_size}")
 
 
 def test_export_trial_without_weights(study_path):

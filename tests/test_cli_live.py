@@ -140,6 +140,18 @@ def test_plain_log_says_each_event_once():
     assert log(running, T0 + 5) == []  # nothing new, nothing printed
 
 
+def test_plain_log_says_the_whole_trial_and_its_training_apart():
+    """"in" is the whole trial (what the status line counts); the training run is what the end table's "train s"
+    shows, so the log names both."""
+    log = SweepLog()
+    log(sweep(trials=tuple(replace(t, state="queued") for t in sweep().trials)), T0)
+    done = tuple(replace(t, train_seconds=72.4) if t.number == 1 else t for t in sweep().trials)
+    lines = log(sweep(trials=done), T0)
+    assert any(line.startswith("[ 4m20s] #1 sr=0.25: top-1 68.50% in 1m50s (training 1m12s) · 3/8 done")
+               for line in lines), lines
+    assert any(line.startswith("[ 4m20s] #0 sr=0.125: top-1 61.25% in 1m30s · ") for line in lines)  # unrecorded
+
+
 def run_view(**changes) -> RunView:
     view = RunView("cifar10 · 32px · cpu", phase="training on 50,000 images", epoch=2, epochs=8, step=49, steps=98,
                    images_per_second=812.0, loss=1.234, top1=45.6, elapsed=70, busy=60, taken_at=T0)

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import optuna
 import pytest
-from sweep_helpers import TINY, TINY_DESIGN, ScriptedTrain, fingerprint, load, one_thread  # noqa: F401
+from sweep_helpers import TINY, TINY_DESIGN, TINY_RECIPE, ScriptedTrain, fingerprint, load, one_thread  # noqa: F401
 from typer.testing import CliRunner
 
 from dse.cli import app
+from dse.cli.live import duration
 from dse.cli.sweep import default_name
+from dse.space import format_value
 
 
 def cli(*args: str):
@@ -86,6 +88,18 @@ def test_header_table_and_plain_lines_of_a_tiny_sweep(here):
     assert "warning: An epoch is only 1 optimizer step" in out  # dse.stats.chance_warnings, one line each
     study = load(here / "studies" / "sr-synthetic.db", "sr-synthetic")
     assert all("val_top1" in t.user_attrs for t in study.trials)
+    # one spelling of a value (dse.space.format_value, as the report writes it) and time columns that say what
+    # they count: the log's "in Ns" is the whole trial, "(training Ms)" and the table's "train s" the training run
+    assert "sr=1.0, seed=" in out and "sr=1," not in out and "sr=1 " not in out
+    for t in study.trials:
+        assert f"#{t.number} sr={format_value('sr', t.params['sr'])}, seed={t.params['seed']}: " in out
+        assert f" (training {duration(t.user_attrs['train_seconds'])}) · " in out
+    table = out[out.index("per point"):].splitlines()
+    assert "train s" in next(line for line in table if "size MB" in line)
+    for sr in (0.25, 1.0):
+        row = next(line.split() for line in table if line.split()[:1] == [format_value("sr", sr)])
+        seconds = [t.user_attrs["train_seconds"] for t in study.trials if t.params["sr"] == sr]
+        assert row[-1] == f"{sum(seconds) / len(seconds):.1f}", row
 
     again = cli("sweep", "--param", "sr", "--values", "0.25,1.0", "--seeds", "2", *TINY)
     assert again.exit_code == 0
@@ -328,3 +342,18 @@ def test_a_new_sweep_estimates_from_the_same_points_in_another_study_on_this_dev
     assert "speed test" not in result.stdout
     other = cli("sweep", "--param", "sr", "--values", "0.25,0.5,0.75", "--dry-run", "--lr", "0.05", *TINY)
     assert other.exit_code == 0 and "speed test" in other.stdout and "other studies" not in other.stdout
+def test_the_long_run_hint_suggests_only_what_the_command_does_not_already_set():
+    from dse.cli.sweep import quick_hint
+    from dse.study.grid import build_spec
+
+    full = quick_hint(600, build_spec(params=["sr"], values=["0.25,0.5"], dataset="cifar10",
+                                      recipe_options={"epochs": 8}))
+    assert "about 10m00s; for a quick run add --dataset synthetic --subset 2000 --epochs 1 --base-e 16 --incr-e 16 " \
+           "(or --subset with your data), and run the real job on a GPU" in full
+    given = quick_hint(600, build_spec(params=["base_e"], values=["32,64"], dataset="synthetic", subset=5000,
+                                       recipe_options={"epochs": 1}))
+    assert "--dataset" not in given and "--epochs" not in given and "your data" not in given
+    assert "add --subset 2000 --incr-e 16, and" in given  # base_e is swept: no --base-e either
+    small = quick_hint(600, build_spec(params=["sr"], values=["0.5"], dataset="synthetic", subset=64,
+                                       design=TINY_DESIGN, recipe_options=TINY_RECIPE))
+    assert small == "on this CPU that is about 10m00s; run the real job on a GPU"

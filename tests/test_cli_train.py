@@ -7,6 +7,7 @@ from dse_testdata import image_tree
 from typer.testing import CliRunner
 
 from dse.cli import app
+from dse.stats import MIN_STEPS_PER_EPOCH
 from dse.train import cpu_has_native_bf16
 
 runner = CliRunner()
@@ -36,6 +37,25 @@ def test_train_json_on_synthetic_data():
     assert data["point"]["base_e"] == 32 and data["point"]["num_classes"] == 10 and data["point"]["norm"] == "batch"
     assert data["train_images"] == 270 and data["val_images"] == 30  # 10% held out for validation
     assert 0 <= data["top1"] <= 100 and len(data["epoch_top1"]) == 1 and len(data["epoch_val_top1"]) == 1
+
+
+def test_train_warns_before_training_when_an_epoch_is_few_steps():
+    """The warning sweeps and reports give (dse.stats.few_steps_warning), on stderr beside the progress, before
+    the first epoch, with a batch size that gives enough steps; a run with enough steps gets none."""
+    few = run("train", "--dataset", "synthetic", "--subset", "300", "--epochs", "1", "--batch-size", "50",
+              "--device", "cpu", "--json", *TINY)
+    assert few.exit_code == 0, few.output
+    data = json.loads(few.stdout.strip().splitlines()[-1])
+    steps = data["train_images"] // 50
+    text = " ".join(few.stderr.split())
+    assert (f"warning: An epoch is only {steps} optimizer steps ({data['train_images']} training images, batch "
+            f"size 50; fewer than {MIN_STEPS_PER_EPOCH})") in text, text
+    suggested = int(text.split("(--batch-size ")[1].split()[0])
+    assert data["train_images"] // suggested >= MIN_STEPS_PER_EPOCH > data["train_images"] // (2 * suggested)
+    assert text.index("warning:") < text.index("epoch 1/1")
+    enough = run("train", "--dataset", "synthetic", "--subset", "300", "--epochs", "1", "--batch-size",
+                 str(suggested), "--device", "cpu", *TINY)
+    assert enough.exit_code == 0 and "warning" not in enough.output, enough.output
 
 
 def test_train_summary_on_a_folder_dataset(tmp_path):

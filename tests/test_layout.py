@@ -42,7 +42,7 @@ def _mixed_trials():
 @pytest.mark.parametrize("mixed", [True, False])
 def test_every_place_that_chooses_agrees_on_the_split(mixed, capsys):
     from dse.cli.app import console
-    from dse.cli.export import choose_best
+    from dse.cli.export import accuracy_line, choose_best
     from dse.cli.sweep import _search_table
     from dse.report.frame import study_data
     from dse.report.points import point_stats
@@ -60,6 +60,10 @@ def test_every_place_that_chooses_agrees_on_the_split(mixed, capsys):
     assert [t.number for t in pareto_front(trials)] == ([2] if mixed else [2, 0])
     chosen, by = choose_best(trials, None, None, "weights_artifact_id")
     assert chosen.number == (2 if mixed else 0) and by.startswith(f"{split} top-1")
+    said = accuracy_line(chosen.user_attrs, split)  # what dse export prints: the split that chose, named once
+    assert said.count("(the split that chose it") == 1
+    assert f"on {split} (the split that chose it" in said
+    assert "the split that chose" not in accuracy_line(chosen.user_attrs, None)  # --trial: the user chose
     study = optuna.create_study(directions=["maximize", "minimize"])
     study.add_trials(trials)
     assert selection(point_stats(study_data(study))).split == split

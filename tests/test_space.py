@@ -144,6 +144,8 @@ def test_values_read_as_the_paper_writes_them():
     assert format_value("sr", 0.125) == "0.125" and format_value("base_e", 64.0) == "64.0"
     assert format_value("bypass", "simple") == "simple" and format_value("sr", None) == "?"
     assert format_value("not_in_the_table", 1 / 3) == "0.3333"  # a study dse did not make
+    assert format_value("sr", 1.0) == "1.0" and format_value("pct3x3", 0.5) == "50%"  # the CLI and the report alike
+    assert format_value("sr", 0.12345) == "0.1235"  # rounded half up, as dse.fmt.number rounds (binary: 0.1234)
     assert label("sr") == "SR" and label("pct3x3") == "pct3x3" and label("other") == "other"
 
 

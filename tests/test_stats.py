@@ -14,6 +14,7 @@ from dse.stats import (
     busy_warning,
     chance_level,
     chance_warnings,
+    few_steps_warning,
     format_stat,
     interval_name,
     mean_interval,
@@ -123,6 +124,17 @@ def test_chance_warnings():
     few = chance_warnings([("a", 80.0)], 10, train_images=600, batch_size=128)
     assert len(few) == 1 and "only 4 optimizer steps" in few[0]
     assert chance_warnings([("a", 11.0)], None, train_images=None, batch_size=128) == []
+
+
+def test_few_steps_warning_names_a_batch_size_that_gives_enough_steps():
+    one = few_steps_warning(4500, 512)
+    assert one.startswith("An epoch is only 8 optimizer steps (4500 training images, batch size 512; fewer than 20)")
+    assert "the network has barely started to learn (--batch-size 128 gives 35 steps an epoch)." in one
+    assert "ranking" in few_steps_warning(4500, 512, compared=True)  # several points: what it does to them
+    assert few_steps_warning(4500, 128) is None and few_steps_warning(None, 512) is None
+    assert few_steps_warning(100, 256).endswith("barely started to learn.")  # no batch size gives 20: no hint
+    assert chance_warnings([("a", 80.0), ("b", 70.0)], 10, train_images=4500, batch_size=512) == [
+        few_steps_warning(4500, 512, compared=True)]
 
 
 def test_seed_spread_pooled_within_and_between():

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from dse_testdata import cifar10_jpeg
+from dse_testdata import CIFAR_SOURCES, cifar10_folder
 
 from dse.data import DeviceData, load_dataset, take_subset
 from dse.errors import DesignError, DseError
@@ -169,11 +169,10 @@ def test_bench_reports_throughput(small):
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("cifar10-cache")  # one process decodes the copy once; the other test reads its cache
-def test_a_short_run_on_a_cifar10_subset_beats_chance_clearly(request):
+@pytest.mark.parametrize("source", CIFAR_SOURCES)
+def test_a_short_run_on_a_cifar10_subset_beats_chance_clearly(request, source):
     cache = request.config.cache.mkdir("dse-data")
-    root = cifar10_jpeg(cache)
-    if root is None:
-        pytest.skip("no CIFAR-10 JPEG copy (../shared/datasets/cifar10-jpeg.tar.gz)")
+    root = cifar10_folder(cache, source)
     data = take_subset(load_dataset(f"folder:{root}", cache), 2000, test=500)
     result = train(TINY, data, Recipe(epochs=4, batch_size=64, lr=0.1), device="cpu")
     assert result.top1 > 15, result  # chance is 10% (standard error 1.3 points on 500 images); seeds 0-2: 19-23%

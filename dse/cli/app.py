@@ -50,15 +50,28 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def _literal(obj) -> None:
+    """Help shown as written: typer reads help text as rich markup, where `[default: x]` or `[red]` would vanish.
+    Escaped once per object (help may be drawn again from the same objects)."""
+    if getattr(obj, "help", None) and not getattr(obj, "_dse_literal", False):
+        obj.help = escape(obj.help)
+        obj._dse_literal = True
+
+
 def _help_ready(command, ctx) -> None:
-    """Before help is drawn: flags get no `<bool>` type column, and options whose default is None ("the
-    library's default") show that default, computed from the code (`dse.cli.options.library_default`)."""
+    """Before help is drawn: help text is literal (no markup), flags get no `<bool>` type column, and options whose
+    default is None ("the library's default") show that default: given in words (show_default="...", shown
+    without typer's parentheses) or computed from the code (`dse.cli.options.library_default`)."""
+    _literal(command)
+    for sub in getattr(command, "commands", {}).values():  # a group lists its commands' help
+        _literal(sub)
     for param in command.get_params(ctx):
+        _literal(param)
         if getattr(param, "is_flag", False) and param.metavar is None:
             param.metavar = ""
         if getattr(param, "param_type_name", "") == "option" and param.default is None:
-            shown = library_default(param.name)
-            if shown is not None:
+            shown = param.show_default if isinstance(param.show_default, str) else library_default(param.name)
+            if shown is not None:  # a default in words (show_default="...") or the library's
                 param.default, param.show_default = shown, True
 
 

@@ -11,7 +11,12 @@ from rich.table import Table
 from dse.cli.app import command, console
 from dse.cli.options import DATA, DataDirOpt, DesignChoice, design_options
 from dse.plan import BYTES_PER_PARAM, Kind, Layer, cost, layer_plan
-from dse.space import DesignPoint
+from dse.space import DesignPoint, format_value
+
+_DEFAULT = DesignPoint()
+IMAGENET_SHAPE = (f"none: ImageNet's shape, {_DEFAULT.num_classes} classes, {_DEFAULT.in_channels}x"
+                  f"{_DEFAULT.input_size}x{_DEFAULT.input_size} input")
+"""What `dse arch` without --dataset describes: DesignPoint's defaults, the paper's ImageNet network."""
 
 
 def arch_report(point: DesignPoint) -> dict:
@@ -50,7 +55,7 @@ def arch(
     design: DesignChoice,
     dataset: Annotated[str | None, typer.Option(
         help="Take classes, channels and input size from a dataset (cifar10, cifar100, fashion-mnist, "
-             "folder:PATH, synthetic).", rich_help_panel=DATA, show_default=False)] = None,
+             "folder:PATH, synthetic).", rich_help_panel=DATA, show_default=IMAGENET_SHAPE)] = None,
     data_dir: DataDirOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
@@ -79,7 +84,8 @@ def arch(
 
 def _table(report: dict) -> Table:
     p = report["point"]
-    title = (f"base_e {p['base_e']}, incr_e {p['incr_e']}, freq {p['freq']}, SR {p['sr']}, pct3x3 {p['pct3x3']}, "
+    title = (f"base_e {p['base_e']}, incr_e {p['incr_e']}, freq {p['freq']}, SR {format_value('sr', p['sr'])}, "
+             f"pct3x3 {format_value('pct3x3', p['pct3x3'])}, "
              f"bypass {p['bypass']}, stem {p['stem']}, pooling {p['pooling']}, norm {p['norm']}, head {p['head']}, "
              f"{p['num_classes']} classes, {p['in_channels']}x{p['input_size']}x{p['input_size']} input")
     table = Table(title=title, title_justify="left")

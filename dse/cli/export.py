@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from dse.cli.app import command, console, err_console
 from dse.cli.options import ForceOpt
 from dse.errors import DseError
 from dse.plan import cost
+from dse.space import format_value
 
 DEFINITION_ATTR = "dse"  # the study user attr a dse sweep or search writes (the study layout)
 EXPORT_DIR = Path("exports")
@@ -34,21 +34,22 @@ FILE_ROLES = {
 def export_command(
     study: Annotated[str, typer.Argument(metavar="STUDY", help="A study file (studies/sr.db) or storage URL.",
                                          show_default=False)],
-    trial: Annotated[int | None, typer.Option("--trial", min=0, help="The trial number to export.")] = None,
+    trial: Annotated[int | None, typer.Option("--trial", min=0, metavar="N",
+                                              help="The trial number to export.")] = None,
     best: Annotated[bool, typer.Option("--best", help="Export the most accurate trial with kept weights (by "
                                        "validation top-1 where every candidate recorded it, else test top-1) "
                                        "within the budgets.")]
     = False,
-    max_size_mb: Annotated[float | None, typer.Option("--max-size-mb", min=0.0,
+    max_size_mb: Annotated[float | None, typer.Option("--max-size-mb", min=0.0, metavar="MB",
                                                       help="With --best: fp32 size budget (MB).")] = None,
     max_latency_ms: Annotated[float | None, typer.Option(
-        "--max-latency-ms", min=0.0, help="With --best: single-image CPU latency budget (ms, as the sweep "
-        "measured it).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Directory for the files [default: "
-                                             "exports/<study>/trial-<N>].")] = None,
+        "--max-latency-ms", min=0.0, metavar="MS", help="With --best: single-image CPU latency budget (ms, as the "
+        "sweep measured it).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="Directory for the files.",
+                                             show_default=f"{EXPORT_DIR}/<study>/trial-<N>")] = None,
     artifacts: Annotated[str | None, typer.Option(
-        "--artifacts", help="Where the study keeps its weights [default: beside an SQLite study, "
-        "studies/<name>.artifacts]; a directory, s3://bucket or gs://bucket.")] = None,
+        "--artifacts", metavar="DIR|URL", help="Where the study keeps its weights: a directory, s3://bucket or gs://bucket.",
+        show_default="beside an SQLite study, studies/<name>.artifacts")] = None,
     study_name: Annotated[str | None, typer.Option("--study-name", help="The study, where the storage holds "
                                                    "several.")] = None,
     onnx: Annotated[bool, typer.Option("--onnx/--no-onnx", help="Also write ONNX (needs the onnx extra).")] = True,
@@ -64,6 +65,7 @@ def export_command(
 
     from dse.artifacts import WEIGHTS_ATTR, fetch_weights, store_for, weights_id
     from dse.export import claim_directory, export
+    from dse.study.layout import TEST, VALIDATION
     from dse.study.storage import file_name, open_existing
     from dse.weights import WeightsMismatch
 
@@ -111,26 +113,42 @@ def export_command(
 
     c = cost(weights.point)
     a = chosen.user_attrs
-    console.print(f"trial {chosen.number} of {escape(study_name)} ({escape(display)})"
-                  + (f", chosen by {by}" if by else ""), highlight=False)
-    console.print("point: " + ", ".join(f"{k} {v}" for k, v in weights.point.to_dict().items()), highlight=False)
-    if a.get("val_top1") is not None:
-        console.print(f"top-1 {a['val_top1']:.2f}% on validation (the split that chose it), "
-                      f"{a.get('top1', float('nan')):.2f}% on test", highlight=False)
-    elif a.get("top1") is not None:
-        console.print(f"top-1 {a['top1']:.2f}% on test (the split that chose it: this study has no validation "
-                      "split)", highlight=False)
-    console.print(f"size {c.size_mb:.3f} MB fp32 ({c.params:,} params), {c.size_mb_int8:.3f} MB at 8 bits, "
-                  f"{c.size_mb_int4:.3f} MB at 4 bits; weights stored in {weights.precision}", highlight=False)
+
+    def say(line: str, to=console) -> None:  # whole lines when piped, as train and sweep print them
+        to.print(line, highlight=False, markup=False, soft_wrap=not to.is_terminal)
+
+    say(f"trial {chosen.number} of {study_name} ({display}), chosen by "
+        + (by if by else f"--trial {chosen.number}"))
+    say("point: " + ", ".join(f"{k} {format_value(k, v)}" for k, v in weights.point.to_dict().items()))
+    accuracy = accuracy_line(a, (VALIDATION if by.startswith(VALIDATION) else TEST) if by else None)
+    if accuracy:
+        say(accuracy)
+    say(f"size {c.size_mb:.3f} MB fp32 ({c.params:,} params), {c.size_mb_int8:.3f} MB at 8 bits, "
+        f"{c.size_mb_int4:.3f} MB at 4 bits; weights stored in {weights.precision}")
     if a.get("latency_ms") is not None:
-        console.print(f"latency {a['latency_ms']:.2f} ms per image on {escape(str(a.get('latency_cpu', '?')))} "
-                      f"({a.get('latency_threads', '?')} threads)", highlight=False)
+        say(f"latency {a['latency_ms']:.2f} ms per image on {a.get('latency_cpu', '?')} "
+            f"({a.get('latency_threads', '?')} threads)")
     for kind, path in result.files.items():
         check_line = f"; {result.checks[kind].line()}" if kind in result.checks else ""
-        console.print(f"  {escape(str(path))} ({path.stat().st_size / 2**20:.3f} MB)  {FILE_ROLES[kind]}{check_line}",
-                      highlight=False)
+        say(f"  {path} ({path.stat().st_size / 2**20:.3f} MB)  {FILE_ROLES[kind]}{check_line}")
     for reason in result.skipped.values():
-        err_console.print(reason, highlight=False)
+        say(reason, err_console)
+
+
+def accuracy_line(attrs: dict, chosen_on: str | None) -> str | None:
+    """The trial's top-1 on each split it recorded, naming the split that chose it where accuracy chose (--best:
+    `chosen_on`); a trial the user named (--trial: None) was chosen by no split. None without any top-1."""
+    from dse.study.layout import TEST, TEST_TOP1, VAL_TOP1, VALIDATION
+
+    val, test = attrs.get(VAL_TOP1), attrs.get(TEST_TOP1)
+    parts = []
+    if val is not None:
+        parts.append(f"{val:.2f}% on validation" + (" (the split that chose it)" if chosen_on == VALIDATION else ""))
+    if test is not None:
+        why = "no validation split recorded" if val is None else "not every candidate recorded validation"
+        parts.append(f"{test:.2f}% on test" + (f" (the split that chose it: {why})" if chosen_on == TEST else
+                                                 f" ({why})" if val is None else ""))
+    return "top-1 " + ", ".join(parts) if parts else None
 
 
 def choose_best(trials, max_size_mb: float | None, max_latency_ms: float | None, weights_attr: str):

@@ -18,7 +18,7 @@ from rich.console import Group
 from rich.live import Live
 from rich.text import Text
 
-from dse.space import DATA_FIELDS
+from dse.space import DATA_FIELDS, format_value
 
 FINISHED = ("done", "pruned", "failed")
 STATES = ("queued", "running", *FINISHED, "skipped")
@@ -62,8 +62,7 @@ def bar(fraction: float, width: int) -> str:
 
 def describe_point(point: Any) -> str:
     """A design point's own fields (not those the data decides), e.g. `base_e 128, ..., norm batch`."""
-    return ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
-                     for k, v in point.to_dict().items() if k not in DATA_FIELDS)
+    return ", ".join(f"{k} {format_value(k, v)}" for k, v in point.to_dict().items() if k not in DATA_FIELDS)
 
 
 # ------------------------------------------------------------------------------------------------ a study
@@ -77,7 +76,8 @@ class TrialView:
     label: str  # what tells it apart from the others, e.g. "sr=0.25 seed=1"
     state: str  # one of STATES
     work: float = 0.0  # analytic cost of the whole trial: MACs per image x training images x epochs
-    seconds: float = 0.0  # running: time so far (when the snapshot was taken); finished: its duration
+    seconds: float = 0.0  # running: time so far (when the snapshot was taken); finished: the whole trial's duration
+    train_seconds: float | None = None  # done: its training run (epochs and evaluations; "train s"), within `seconds`
     finished_at: float = 0.0  # finished: seconds into the run (orders the recent list)
     epoch: int = 0  # running: the epoch in progress, 1-based; 0 before its first step
     epochs: int = 0
@@ -308,7 +308,8 @@ class SweepLog:
                         f"{f' · ETA {duration(eta)}' if eta is not None and snap.remaining else ''}")
                 if t.state == "done":
                     result = f"{snap.metric} {t.top1:.2f}%" if t.top1 is not None else "done"
-                    out.append(f"{stamp} {name}: {result} in {duration(t.seconds)}{tail}")
+                    trained = f" (training {duration(t.train_seconds)})" if t.train_seconds is not None else ""
+                    out.append(f"{stamp} {name}: {result} in {duration(t.seconds)}{trained}{tail}")
                 else:
                     out.append(f"{stamp} {name}: {t.state}{f' ({t.note})' if t.note else ''}{tail}")
             self.seen[t.number] = (t.state, len(t.epoch_top1))

@@ -22,7 +22,7 @@ from typing import Annotated, Any
 import typer
 
 from dse.errors import DesignError
-from dse.space import DATA_FIELDS, PARAMS, PRESETS, DesignPoint, preset
+from dse.space import CIFAR_STEM_BELOW, DATA_FIELDS, PARAMS, PRESETS, DesignPoint, preset
 
 DESIGN = "Design point"
 DATA = "Data"
@@ -33,7 +33,8 @@ OUTPUT = "Output"
 
 FIELD_HELP = {
     **{name: p.help for name, p in PARAMS.items()},
-    "stem": "First convolution; inputs under 96 px get cifar instead of imagenet.",
+    "stem": "First convolution: imagenet (7x7/2, the paper's), cifar (3x3/1: small inputs keep their resolution) "
+            "or v1_1 (3x3/2, 64 filters).",
     "pooling": "Max-pool layout.",
     "norm": "Normalisation (the presets: none).",
     "head": "Classifier head: linear (conv10, then global average pooling) or relu (the paper's ReLU between "
@@ -67,6 +68,10 @@ def _lr() -> str:
     return f"{Recipe.lr}; {NO_NORM_RECIPE.lr} with --norm none"
 
 
+def _stem() -> str:
+    return f"by input size: cifar under {CIFAR_STEM_BELOW} px (CIFAR-10's 32), else imagenet"
+
+
 def _val_fraction() -> float:
     from dse.data import VAL_FRACTION
 
@@ -86,6 +91,7 @@ _LIBRARY_DEFAULTS: dict[str, Callable[[], Any]] = {
     "batch_size": _recipe("batch_size"),
     "seed": _recipe("seed"),
     "lr": _lr,
+    "stem": _stem,
     "precision": _recipe("precision"),
 }
 

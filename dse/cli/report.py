@@ -25,11 +25,12 @@ def report(
         metavar="STUDY", help="Study files (studies/sr.db) or storage URLs (sqlite:///..., postgresql://...).",
         show_default=False)],
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Folder for the report \\[default: reports/<study>; with several studies reports/, one "
-        "folder per study and one comparing them].", show_default=False)] = None,
+        "--out", "-o", help="Folder for the report.",
+        show_default="reports/<study>; with several studies reports/, one folder per study and one comparing "
+        "them")] = None,
     study_name: Annotated[str | None, typer.Option(
-        "--study-name", help="Report only this study of each storage \\[default: every study in it].",
-        show_default=False)] = None,
+        "--study-name", help="Report only this study of each storage.",
+        show_default="every study in it")] = None,
     size: Annotated[str, typer.Option(
         "--size", metavar="fp32|int8|int4", help="The accuracy-vs-size axis: fp32 weights, or every weight at 8 "
         "or 4 bits (the paper's compression headline is at 4-8 bits).")] = "fp32",

@@ -64,10 +64,11 @@ from dse.cli.options import (
     ValuesOpt,
     WorkersOpt,
     design_options,
+    flag,
 )
 from dse.errors import DesignError, DseError
 from dse.plan import cost
-from dse.space import SWEEPABLE
+from dse.space import SWEEPABLE, format_value
 from dse.stats import STAT_HEADER, chance_warnings, format_stat, interval_name, seed_stat
 
 DEFAULT_DATASET = "cifar10"  # keeps the bare study name (the mission's `dse sweep --param sr` -> studies/sr.db)
@@ -233,7 +234,7 @@ def trial_views(trials, watch: Watch) -> list[TrialView]:
     out = []
     for t in trials:
         params = layout.work_params(t)
-        label = ", ".join(f"{k}={_fmt(params[k])}" for k in watch.names if k in params)
+        label = ", ".join(f"{k}={format_value(k, params[k])}" for k in watch.names if k in params)
         started = t.datetime_start.timestamp() if t.datetime_start else now
         ended = t.datetime_complete.timestamp() if t.datetime_complete else now
         common = dict(number=t.number, label=label, work=watch.work(params), seconds=max(0.0, ended - started),
@@ -250,7 +251,8 @@ def trial_views(trials, watch: Watch) -> list[TrialView]:
                                  phase=str(p.get("phase", ""))))
         elif t.state == TrialState.COMPLETE:
             out.append(TrialView(**common, state="done", top1=t.values[0] if t.values else None,
-                                 images_per_second=t.user_attrs.get("images_per_second")))
+                                 images_per_second=t.user_attrs.get("images_per_second"),
+                                 train_seconds=t.user_attrs.get(layout.RESULT_SECONDS)))
         elif t.state == TrialState.PRUNED:
             skip = t.user_attrs.get(layout.SKIP_REASON_ATTR)
             out.append(TrialView(**common, state="skipped" if skip else "pruned", note=skip or ""))
@@ -300,7 +302,7 @@ def _run(spec, options, title: str) -> None:
         console.print(_budget(spec, dev), style="dim", highlight=False, soft_wrap=wrap)
         console.print(keep_plan(spec, options).line(), style="dim", highlight=False, soft_wrap=wrap)
         if dev.type == "cpu" and eta is not None and eta > QUICK_HINT_AFTER_S:
-            console.print(quick_hint(eta), highlight=False, soft_wrap=wrap)
+            console.print(quick_hint(eta, spec), highlight=False, soft_wrap=wrap)
         display.show(snap)
 
     handle = None
@@ -346,14 +348,14 @@ def _dry_run(spec, options, title: str) -> None:
     lines = [f"{title} · dry run: nothing is trained or written", *space_lines(spec),
              f"study {options.study_name} in {where}: {state}", _budget(spec, dev), keep.line(), plan]
     if dev.type == "cpu" and eta is not None and eta > QUICK_HINT_AFTER_S:
-        lines.append(quick_hint(eta))
+        lines.append(quick_hint(eta, spec))
     console.print("\n".join(lines), highlight=False, markup=False, soft_wrap=not console.is_terminal)
 
 
 def space_lines(spec) -> list[str]:
     """A sweep's grid (each swept parameter's values) or a search's bounds, and what both hold fixed."""
     if spec.kind == "sweep":
-        out = [f"grid: {name} = {', '.join(_fmt(v) for v in values)} ({_count(len(values), 'value')})"
+        out = [f"grid: {name} = {', '.join(format_value(name, v) for v in values)} ({_count(len(values), 'value')})"
                for name, values in zip(spec.params, spec.grid, strict=True)]
         out.append(f"seeds: {', '.join(str(s) for s in spec.seeds)}")
     else:
@@ -362,12 +364,12 @@ def space_lines(spec) -> list[str]:
             if name == "bypass" or not isinstance(b[0], (int, float)):
                 out.append(f"space: {name} one of {', '.join(str(v) for v in b)}")
             else:
-                step = f" in steps of {_fmt(b[2])}" if len(b) > 2 and b[2] else ""
-                out.append(f"space: {name} from {_fmt(b[0])} to {_fmt(b[1])}{step}")
+                step = f" in steps of {format_value(name, b[2])}" if len(b) > 2 and b[2] else ""
+                out.append(f"space: {name} from {format_value(name, b[0])} to {format_value(name, b[1])}{step}")
         out.append(f"sampled by TPE, seed {spec.seed}")
     fixed = spec.fixed()
     if fixed:
-        out.append("fixed: " + ", ".join(f"{k} {_fmt(v)}" for k, v in fixed.items()))
+        out.append("fixed: " + ", ".join(f"{k} {format_value(k, v)}" for k, v in fixed.items()))
     return out
 
 
@@ -436,9 +438,22 @@ def estimate(snap: Snapshot, base_work: float = 0.0) -> float | None:
     return snap.remaining * base_work / snap.rate / max(1, min(snap.workers, snap.remaining))
 
 
-def quick_hint(eta: float) -> str:
-    return (f"on this CPU that is about {duration(eta)}; for a quick run add --dataset synthetic --subset 2000 "
-            "--epochs 1 --base-e 16 --incr-e 16 (or --subset with your data), and run the real job on a GPU")
+QUICK_RUN = {"dataset": "synthetic", "subset": 2000, "epochs": 1, "base_e": 16, "incr_e": 16}
+"""What the long-run hint suggests for a quick CPU run."""
+
+
+def quick_hint(eta: float, spec) -> str:
+    """The long-run hint: only the QUICK_RUN flags that would make this run smaller (none it already has, nor a
+    flag for what it varies)."""
+    varied = set(getattr(spec, "params", ())) | {name for name, _ in getattr(spec, "bounds", ())}
+    now = {"subset": spec.subset, "epochs": spec.recipe.epochs, "base_e": spec.point.base_e,
+           "incr_e": spec.point.incr_e}
+    add = ["--dataset synthetic"] if spec.dataset != QUICK_RUN["dataset"] else []
+    add += [f"{flag(name)} {QUICK_RUN[name]}" for name, value in now.items()
+            if name not in varied and (value is None or value > QUICK_RUN[name])]
+    mine = " (or --subset with your data)" if add[:1] == ["--dataset synthetic"] and "--subset 2000" in add else ""
+    quick = f"for a quick run add {' '.join(add)}{mine}, and " if add else ""
+    return f"on this CPU that is about {duration(eta)}; {quick}run the real job on a GPU"
 
 
 def loading_phase(spec) -> str:
@@ -529,11 +544,13 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def _fmt(v) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
 # ------------------------------------------------------------------------------------------------ end tables
+
+
+TRAIN_SECONDS = "train s"
+"""The end tables' time column: the training run's seconds (its epochs and their evaluations, `train_seconds`; a
+point's mean over its seeds), as the log's "(training 46s)" says it; the log's "in 48s" is the whole trial (loading
+the data, measuring latency and storing weights too)."""
 
 
 def point_rows(trials, spec, retries: int) -> list[dict]:
@@ -585,7 +602,7 @@ def _sweep_table(trials, spec, retries: int) -> None:
         console.print(f"[interval]: {interval_name('t95')} with 3 or more seeds, {interval_name('range')} with 2 "
                       "(marked range)", style="dim", highlight=False, markup=False, soft_wrap=not console.is_terminal)
     trained = next((t.user_attrs.get("train_images") for t in trials if t.user_attrs.get("train_images")), None)
-    labelled = [(", ".join(f"{n}={_fmt(r['values'][n])}" for n in spec.params), r["test_mean"]) for r in rows
+    labelled = [(", ".join(f"{n}={format_value(n, r['values'][n])}" for n in spec.params), r["test_mean"]) for r in rows
                 if r["test_mean"] is not None]
     for line in chance_warnings(labelled, spec.point.num_classes, train_images=trained,
                                 batch_size=spec.recipe.batch_size):
@@ -594,21 +611,21 @@ def _sweep_table(trials, spec, retries: int) -> None:
 
 # the columns a narrow terminal leaves out first, in order: the swept values and test top-1 are always kept whole,
 # and status (the reasons of failures) wraps instead
-DROP_ORDER = ("ImageNet MB", "time s", "seeds", "size MB", "val top-1 %")
+DROP_ORDER = ("ImageNet MB", TRAIN_SECONDS, "seeds", "size MB", "val top-1 %")
 
 
 def sweep_table(rows: list[dict], params, has_val: bool, width: int) -> tuple[Table, list[str]]:
     """The end table of a sweep (`point_rows`) no wider than `width`: rather than cut every cell to `0.…`, whole
     columns are left out (`DROP_ORDER`) until the rest fits; returns the table and the names left out."""
     status = any(r["status"] != "done" for r in rows)  # all done: the closing line says so
-    columns: dict[str, list[str]] = {name: [_fmt(r["values"][name]) for r in rows] for name in params}
+    columns: dict[str, list[str]] = {name: [format_value(name, r["values"][name]) for r in rows] for name in params}
     columns["size MB"] = [f"{r['size_mb']:.3f}" for r in rows]
     columns["ImageNet MB"] = [f"{r['imagenet_size_mb']:.3f}" for r in rows]
     if has_val:
         columns["val top-1 %"] = [r["val"] for r in rows]
     columns["test top-1 %"] = [r["test"] for r in rows]
     columns["seeds"] = [r["seeds"] for r in rows]
-    columns["time s"] = ["" if math.isnan(r["seconds"]) else f"{r['seconds']:.1f}" for r in rows]
+    columns[TRAIN_SECONDS] = ["" if math.isnan(r["seconds"]) else f"{r['seconds']:.1f}" for r in rows]
     if status:
         columns["status"] = [r["status"] for r in rows]
 
@@ -647,13 +664,13 @@ def _search_table(trials) -> None:
     console.print(f"Pareto front {chose} ({len(front)} of {sum(1 for t in trials if t.values)} trained points)",
                   highlight=False, soft_wrap=not console.is_terminal)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    cols = ("#", *SWEEPABLE, "size MB", *(("val top-1 %",) if has_val else ()), "test top-1 %", "time s")
+    cols = ("#", *SWEEPABLE, "size MB", *(("val top-1 %",) if has_val else ()), "test top-1 %", TRAIN_SECONDS)
     for col in cols:
         table.add_column(col, justify="right")
     for t in front:
         p = t.params
         test = t.user_attrs.get("top1", t.values[0])
-        table.add_row(str(t.number), *(_fmt(p.get(k, "")) for k in SWEEPABLE),
+        table.add_row(str(t.number), *(format_value(k, p[k]) if k in p else "" for k in SWEEPABLE),
                       f"{t.values[1]:.3f}", *((f"{t.values[0]:.2f}",) if has_val else ()), f"{test:.2f}",
                       f"{t.user_attrs.get('train_seconds', 0):.1f}")
     console.print(table)

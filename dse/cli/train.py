@@ -57,6 +57,7 @@ def train_command(
     as_json: JsonOpt = False,
 ) -> None:
     from dse.data import VAL_FRACTION, dataset_info, load_dataset
+    from dse.stats import few_steps_warning
     from dse.train import autocast_bf16, device_name, recipe_for, resolve_device, train
 
     started = time.monotonic()
@@ -76,6 +77,9 @@ def train_command(
         display.show(RunView(label, phase=f"loading {dataset}{first_load}", elapsed=time.monotonic() - started))
         data = load_dataset(dataset, data_dir, image_size=point.input_size, subset=subset,
                             val_fraction=VAL_FRACTION if val_fraction is None else val_fraction)
+        few = few_steps_warning(data.num_train, recipe.batch_size)
+        if few:  # before training, so a run that cannot learn much can be stopped and rerun
+            out.print(f"warning: {few}", style="yellow", highlight=False, soft_wrap=not out.is_terminal)
         phase = f"training on {data.num_train:,} images"
         display.show(RunView(label, phase=phase, elapsed=time.monotonic() - started))
         first = time.monotonic()

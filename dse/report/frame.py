@@ -18,7 +18,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from dse.errors import DseError, ReportError
-from dse.fmt import number
+from dse.space import format_value
 from dse.study import layout
 from dse.study.storage import first_line as _first_line
 from dse.study.storage import open_existing
@@ -125,17 +125,6 @@ def value_key(value: Any) -> Any:
     if isinstance(value, float):
         return round(value, 9)
     return value
-
-
-def format_value(name: str, value: Any) -> str:
-    """How a swept value reads in a label: pct3x3 as a percentage, as the paper writes it."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "?"
-    if name == "pct3x3" and isinstance(value, (int, float)):
-        return number(100 * value, 3, significant=True, percent=True)
-    if isinstance(value, float):
-        return number(value, 1) if value.is_integer() else number(value, 4, significant=True)
-    return str(value)
 
 
 def point_label(swept: tuple[str, ...], values: dict[str, Any], *, short: bool = False) -> str:

@@ -18,11 +18,12 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from dse.fmt import number
-from dse.report.frame import StudyData, format_value, value_key
+from dse.report.frame import StudyData, value_key
 from dse.report.page import Figured
 from dse.report.points import point_stats, sort_key
 from dse.report.style import MUTED, mappable, new_figure, styled, titles
 from dse.report.trust import training_budget
+from dse.space import format_value
 
 
 @dataclass(frozen=True)

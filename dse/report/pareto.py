@@ -15,12 +15,13 @@ from matplotlib.ticker import FuncFormatter
 
 from dse.fmt import number
 from dse.report import page
-from dse.report.frame import StudyData, format_value
+from dse.report.frame import StudyData
 from dse.report.labels import marker_boxes, place_labels
 from dse.report.page import Figured, Heading, num
 from dse.report.points import point_stats, stat_text
 from dse.report.style import MUTED, OURS, PAPER, SIZE_LABEL, freeze, new_figure, styled, titles
 from dse.report.trust import Budget, Selection, selection, training_budget
+from dse.space import format_value
 from dse.stats import pareto_mask
 
 

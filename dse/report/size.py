@@ -28,7 +28,7 @@ from matplotlib.transforms import Bbox, blended_transform_factory
 
 from dse.fmt import number
 from dse.report import page
-from dse.report.frame import StudyData, format_value, point_label, value_key
+from dse.report.frame import StudyData, point_label, value_key
 from dse.report.labels import bar_boxes, fit_labels, marker_boxes, place_labels, segment_boxes
 from dse.report.page import Figured
 from dse.report.paper import fixed_note, fixes_the_papers, paper
@@ -50,6 +50,7 @@ from dse.report.style import (
     titles,
 )
 from dse.report.trust import Budget, chance_levels, dataset_label, interval_words, study_warnings, training_budget
+from dse.space import format_value
 from dse.stats import interval_legend
 
 

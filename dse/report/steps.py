@@ -17,10 +17,10 @@ import pandas as pd
 
 from dse.fmt import number
 from dse.report import page
-from dse.report.frame import StudyData, format_value
+from dse.report.frame import StudyData
 from dse.report.page import Heading, num
 from dse.report.points import COMPLETE, point_stats, sort_key
-from dse.space import Bypass
+from dse.space import Bypass, format_value
 from dse.stats import welch
 
 LEVEL = 0.05

@@ -15,7 +15,7 @@ import pandas as pd
 from dse.fmt import number
 from dse.report import page
 from dse.report.curves import curves_figure
-from dse.report.frame import StudyData, format_value
+from dse.report.frame import StudyData
 from dse.report.grid import grid_figure
 from dse.report.importance import importance_figure
 from dse.report.latency import latency_figure, study_latency_warning
@@ -27,6 +27,7 @@ from dse.report.spread import spread_section
 from dse.report.steps import steps_section
 from dse.report.table3 import BypassTable, bypass_of, table3_figure, table3_section
 from dse.report.trust import split_sentence, study_warnings, training_budget
+from dse.space import format_value
 from dse.stats import STAT_DESCRIPTION, STAT_HEADER
 
 

@@ -22,7 +22,7 @@ from matplotlib.transforms import blended_transform_factory
 
 from dse.fmt import number
 from dse.report import page
-from dse.report.frame import StudyData, format_value, point_label
+from dse.report.frame import StudyData, point_label
 from dse.report.page import Figured, Heading, num
 from dse.report.paper import fixed_note, fixes_the_papers, paper
 from dse.report.points import COMPLETE, point_stats, stat_text
@@ -49,6 +49,7 @@ from dse.report.trust import (
     study_warnings,
     training_budget,
 )
+from dse.space import format_value
 from dse.stats import STAT_DESCRIPTION, STAT_HEADER
 
 BYPASS_VARIANTS = ("none", "simple", "complex")

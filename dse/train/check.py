@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from dse.data import Dataset, load_dataset, take_subset
-from dse.space import PARAMS, PRESETS, Bypass, DesignPoint, Head, Norm, Stem, min_input_size
+from dse.space import CIFAR_STEM_BELOW, PARAMS, PRESETS, Bypass, DesignPoint, Head, Norm, Stem, min_input_size
 from dse.train.loop import train
 from dse.train.outcome import Diverged
 
@@ -43,7 +43,7 @@ def preset_points(num_classes: int, in_channels: int, input_size: int, **changes
     `changes` (e.g. narrow widths) apply to all of them; a stem that needs a larger input gets its smallest."""
     out = {}
     for name, point in PRESETS.items():
-        stem = Stem.cifar if point.stem is Stem.imagenet and input_size < 96 else point.stem  # as for_data
+        stem = Stem.cifar if point.stem is Stem.imagenet and input_size < CIFAR_STEM_BELOW else point.stem  # for_data
         point = point.replace(num_classes=num_classes, in_channels=in_channels, stem=stem,
                               input_size=max(input_size, min_input_size(stem)), **changes)
         out[name] = point
