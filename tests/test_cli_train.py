@@ -60,6 +60,8 @@ def test_offline_missing_cifar10_is_one_clear_line(tmp_path):
     (("--dataset", "synthetic", "--device", "tpu"), ("device",)),
     (("--dataset", "synthetic", "--epochs", "0"), ("--epochs",)),
     (("--dataset", "synthetic", "--set", "base_e=x"), ("--set base_e takes an integer",)),
+    (("--dataset", "synthetic", "--set", "sr=nan"), ("--set sr takes a finite number; got 'nan'",)),
+    (("--dataset", "synthetic", "--set", "pct3x3=inf"), ("--set pct3x3 takes a finite number; got 'inf'",)),
 ])
 def test_bad_input_is_one_line(args, fragments):
     one_line_error(run("train", *args), *fragments)

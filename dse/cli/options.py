@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -185,6 +186,8 @@ def _parse_set(items: list[str] | None, allowed: tuple[str, ...]) -> dict[str, t
         except ValueError:
             raise DesignError(f"--set {name} takes {'an integer' if kind is int else 'a number'}; "
                               f"got {text!r}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise DesignError(f"--set {name} takes a finite number; got {text!r}")
         if name in out and out[name][0] != value:
             raise DesignError(f"--set {name} is given twice with different values")
         out[name] = (value, f"--set {item.strip()}")

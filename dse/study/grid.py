@@ -34,6 +34,7 @@ from dse.study.layout import RECIPE_NOT_COMPARED
 from dse.train import recipe_for
 
 PRUNERS = ("none", "median", "hyperband")
+MAX_VALUES = 10_000  # values of one swept parameter: a larger grid is a typo (0.125:1e9), not a sweep to build
 
 
 @dataclass(frozen=True)
@@ -270,6 +271,8 @@ def _parse_value(name: str, text: str) -> Any:
         number = float(text)
     except ValueError:
         raise SweepError(f"{name}: {text!r} is not a number") from None
+    if not math.isfinite(number):
+        raise SweepError(f"{name}: {text!r} is not a finite number")
     if p.integer:
         if not number.is_integer():
             raise SweepError(f"{name} takes integers; got {text}")
@@ -297,6 +300,10 @@ def parse_range(name: str, text: str, *, single: str) -> tuple:
 
 def _lattice(name: str, start: float, stop: float, step: float) -> tuple:
     """start, the multiples of step strictly between, stop."""
+    count = (stop - start) / step + 1
+    if not count <= MAX_VALUES:
+        raise SweepError(f"{name}: {start:g}:{stop:g} in steps of {step:g} is {count:,.0f} values; at most "
+                         f"{MAX_VALUES:,} (a larger step, or --points N)")
     eps = step * 1e-9
     k = math.floor(start / step + 1e-9) + 1
     inner = []
@@ -310,6 +317,8 @@ def _lattice(name: str, start: float, stop: float, step: float) -> tuple:
 def _linspace(name: str, start: float, stop: float, n: int) -> tuple:
     if n < 2:
         raise SweepError(f"{name}: --points must be >= 2 for a range; got {n} (use --values for one value)")
+    if n > MAX_VALUES:
+        raise SweepError(f"{name}: --points {n:,} is more than {MAX_VALUES:,} values")
     out = _clean(name, [start + (stop - start) * i / (n - 1) for i in range(n)])
     if len(out) < n:
         raise SweepError(f"{name}: {start}:{stop} holds only {len(out)} distinct integers; --points {n} asks "
