@@ -326,9 +326,11 @@ TrialsOpt = Annotated[int, typer.Option("--trials", min=1, help="Trained trials 
 MaxSizeOpt = Annotated[float | None, typer.Option(
     "--max-size-mb", help="Size budget (MB, fp32 parameters); points over it are never trained.",
     rich_help_panel=GRID, show_default=False)]
+MAX_WORKERS = 1024  # processes on one machine; more is a typo (1e20), not a layout
 WorkersOpt = Annotated[int | None, typer.Option(
-    "--workers", min=1, envvar="DSE_WORKERS", help="Worker processes on this machine (spread over GPUs; several may "
-    "share one). Default: one per core on a CPU (each with one thread; as many as memory holds), one on a GPU.",
+    "--workers", min=1, max=MAX_WORKERS, envvar="DSE_WORKERS", help="Worker processes on this machine (spread over "
+    "GPUs; several may share one). Default: one per core on a CPU (each with one thread; as many as memory holds), "
+    "one on a GPU.",
     rich_help_panel=STUDY, show_default=False)]
 StorageOpt = Annotated[str | None, typer.Option(
     "--storage", help="Study file or database URL (studies/<study>.db; postgresql://user@host/db shares one "

@@ -32,6 +32,7 @@ from dse.errors import DesignError, SweepError
 from dse.space import DATA_FIELDS, PARAMS, SWEEPABLE, DesignPoint
 from dse.study.layout import RECIPE_NOT_COMPARED
 from dse.train import recipe_for
+from dse.train.recipe import MAX_SEED
 
 PRUNERS = ("none", "median", "hyperband")
 MAX_VALUES = 10_000  # values of one swept parameter: a larger grid is a typo (0.125:1e9), not a sweep to build
@@ -211,7 +212,10 @@ class SpecInputs:
             recipe = recipe_for(point, **(self.recipe_options or {}))
         except DesignError as exc:
             raise SweepError(str(exc)) from None
-        return Resolved(point, recipe, recipe.seed if self.seed is None else self.seed)
+        seed = recipe.seed if self.seed is None else self.seed
+        if not 0 <= seed <= MAX_SEED:
+            raise SweepError(f"--seed must be in 0..{MAX_SEED}; got {seed}")
+        return Resolved(point, recipe, seed)
 
 
 def paper_fixed(swept: Iterable[str]) -> dict[str, Any]:
@@ -353,6 +357,8 @@ def build_spec(
         raise SweepError(f"give at least one --param ({', '.join(SWEEPABLE)})")
     if seeds < 1:
         raise SweepError(f"--seeds must be >= 1; got {seeds}")
+    if seeds > MAX_VALUES:
+        raise SweepError(f"--seeds must be at most {MAX_VALUES:,}; got {seeds}")
     parsed = [parse_param(p) for p in params]
     names = [n for n, _ in parsed]
     if len(set(names)) != len(names):
@@ -376,6 +382,8 @@ def build_spec(
                                 points=points if takes_points or len(parsed) == 1 else None))
     point, recipe, first = inputs.resolve(dict(zip(names, grid, strict=True)), verb="swept",
                                           held=paper_fixed(names))
+    if first + seeds - 1 > MAX_SEED:
+        raise SweepError(f"--seed {first} with --seeds {seeds} goes past the largest seed, {MAX_SEED}")
     try:
         spec = SweepSpec(params=tuple(names), grid=tuple(grid), point=point,
                          seeds=tuple(range(first, first + seeds)), dataset=inputs.dataset, recipe=recipe,
