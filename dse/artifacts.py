@@ -14,6 +14,7 @@ Checked against optuna 4.0 .. 5.0 (`download_artifact` and `get_all_artifact_met
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 from pathlib import Path
@@ -82,6 +83,37 @@ def open_store(location: str | os.PathLike, *, create: bool = False):
         raise ArtifactStoreMissing(f"no artifact store at {path}: the study kept no weights there (sweep with "
                                    "--keep-weights all|best, or pass --artifacts PATH where they are)")
     return FileSystemArtifactStore(str(path))
+
+
+def check_store(location: str | os.PathLike) -> None:
+    """Refuse, before anything is written, a store `open_store(location, create=True)` could not open: a path that
+    is a file or under one, a folder that cannot be made, a bucket store without its client library."""
+    text = os.fspath(location)
+    for scheme, module, package in (("s3://", "boto3", "boto3"), ("gs://", "google.cloud.storage",
+                                                                   "google-cloud-storage")):
+        if text.startswith(scheme):
+            _bucket(text)
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except ModuleNotFoundError:  # google.cloud itself missing
+                found = False
+            if not found:
+                raise ArtifactStoreMissing(f"--artifacts {text} needs {package} (pip install {package})")
+            return
+    path = Path(text).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ArtifactStoreMissing(f"--artifacts {path} is a file, not a folder for the artifact store")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise ArtifactStoreMissing(f"--artifacts {path} is not writable")
+        return
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ArtifactStoreMissing(f"cannot create the artifact store {path}: {parent} is a file")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ArtifactStoreMissing(f"cannot create the artifact store {path}: {parent} is not writable")
+            return
 
 
 def _bucket(url: str) -> str:

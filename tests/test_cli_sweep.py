@@ -4,6 +4,7 @@ untouched), and the faults of a real run: Ctrl-C, kill -9 of a worker, divergenc
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import json
 import os
@@ -118,6 +119,17 @@ BAD = [
     (["--param", "sr", "--set", "sr=0.5"], "sr is both swept (--param) and set (--set sr=0.5)"),
     (["--param", "sr", "--sr", "0.5"], "sr is both swept (--param) and set (--sr 0.5)"),
     (["--param", "freq", "--set", "freq=2", "--freq", "2"], "(--freq 2 and --set freq=2)"),
+    (["--param", "sr", "--workers", "100000000000000000000"], "less than or equal to 1024"),
+    (["--param", "sr", "--seed", "100000000000000000000"], "--seed must be in 0..4294967295"),
+    (["--param", "sr", "--seed", "4294967295", "--seeds", "2"], "goes past the largest seed"),
+    (["--param", "sr", "--lr", "1e308"], "lr must be a positive number at most 3.4e+38"),
+    (["--param", "sr", "--range", "0.125:inf"], "sr: 'inf' is not a finite number"),
+    (["--param", "sr", "--range", "nan:1"], "sr: 'nan' is not a finite number"),
+    (["--param", "sr", "--artifacts", "{text}"], "is a file, not a folder for the artifact store"),
+    (["--param", "sr", "--artifacts", "{text}/store"], "is a file"),
+    ((["--param", "sr", "--artifacts", "s3://bucket"], "--artifacts s3://bucket needs boto3")
+     if importlib.util.find_spec("boto3") is None else
+     (["--param", "sr", "--artifacts", "s3://bucket/prefix"], "give a bucket only")),
 ]
 
 
@@ -129,11 +141,21 @@ def test_bad_input_is_one_line_and_changes_no_file(here, args, message):
     files = {p: fingerprint(p) for p in here.iterdir() if p.is_file()}
     args = [a.format(dir=here / "adir", text=here / "notes.txt", other=here / "other.db") for a in args]
     result = cli("sweep", *TINY, *args)
-    assert result.exit_code != 0
+    assert result.exit_code == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "--set" in " ".join(args) or "--set" not in result.stderr  # names what was typed, nothing else
     assert {p: fingerprint(p) for p in here.iterdir() if p.is_file()} == files
     assert not (here / "studies").exists() and list((here / "adir").iterdir()) == []
+
+
+@pytest.mark.parametrize("args", [["--max-size-mb", "nan"], ["--max-size-mb", "inf"], ["--max-size-mb", "-1"],
+                                  ["--max-latency-ms", "nan"], ["--max-latency-ms", "inf"]])
+def test_a_search_budget_that_is_no_finite_positive_number_is_refused_before_any_study(here, args):
+    """`--max-size-mb nan` once made a study that every later run refused (NaN (study) vs NaN (this command))."""
+    result = cli("search", *TINY, "--trials", "2", *args)
+    assert result.exit_code == 2
+    assert "must be a positive finite number" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (here / "studies").exists()
 
 
 def test_an_unwritable_study_file_is_one_line_and_untouched(shared_dir):  # noqa: F811

@@ -93,6 +93,10 @@ def test_offline_missing_cifar10_is_one_clear_line(tmp_path):
     (("--dataset", "synthetic", "--device", "tpu"), ("device",)),
     (("--dataset", "synthetic", "--epochs", "0"), ("--epochs",)),
     (("--dataset", "synthetic", "--set", "base_e=x"), ("--set base_e takes an integer",)),
+    (("--dataset", "synthetic", "--set", "sr=nan"), ("--set sr takes a finite number; got 'nan'",)),
+    (("--dataset", "synthetic", "--lr", "1e308"), ("lr must be a positive number at most 3.4e+38",)),
+    (("--dataset", "synthetic", "--seed", "100000000000000000000"), ("seed must be in 0..4294967295",)),
+    (("--dataset", "synthetic", "--set", "pct3x3=inf"), ("--set pct3x3 takes a finite number; got 'inf'",)),
 ])
 def test_bad_input_is_one_line(args, fragments):
     one_line_error(run("train", *args), *fragments)

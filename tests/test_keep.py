@@ -144,7 +144,7 @@ def test_latency_as_an_objective(tmp_path):
 def test_latency_options_are_checked():
     from dse.errors import SweepError
 
-    with pytest.raises(SweepError, match="--max-latency-ms must be positive"):
+    with pytest.raises(SweepError, match="--max-latency-ms must be a positive finite number"):
         _search(max_latency_ms=0)
     with pytest.raises(SweepError, match="--objective must be one of size, latency"):
         _search(objective="speed")

@@ -83,3 +83,40 @@ def test_definitions_compare_nan_and_missing_keys_and_print_them_apart():
                      "max_size_mb nan (study) vs 2.0 (this command)"]
     assert layout.difference_lines({"fixed": {"bypass": None}}, {"fixed": {"bypass": "none"}}) == [
         'fixed.bypass none (study) vs "none" (this command)']
+def _failed(study: optuna.Study, params: dict, kind: str | None) -> optuna.trial.FrozenTrial:
+    """A FAIL trial of `params`; kind None: failed by Optuna's heartbeat check (no fail_kind: `lost`)."""
+    from dse.study.layout import FAIL_KIND_ATTR, QUEUED_ATTR
+
+    attrs = {QUEUED_ATTR: params, **({FAIL_KIND_ATTR: kind} if kind else {})}
+    study.add_trial(create_trial(state=TrialState.FAIL, params=params, distributions=DISTS, user_attrs=attrs))
+    return study.get_trials(deepcopy=False)[-1]
+
+
+@pytest.mark.parametrize("kind", ["lost", None, "interrupted"])
+def test_a_trial_lost_by_its_command_is_queued_again_however_often(kind):
+    """Killed commands (lost, or failed by the heartbeat check) and Ctrl-C are not failures of the trial: with
+    --retries 0 and three such losses, the pair is still queued again and never final."""
+    from dse.study.layout import final_failures, requeue
+
+    study = optuna.create_study(direction="maximize")
+    params = {"sr": 0.5, "seed": 0}
+    for _ in range(3):
+        failed = _failed(study, params, kind)
+        assert requeue(study, failed, 0)
+        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        assert len(waiting) == 1
+        study.tell(study.ask().number, state=TrialState.FAIL)  # take the queued retry off the queue
+    trials = study.get_trials(deepcopy=False)
+    assert final_failures(trials, 0) == []
+
+
+def test_failures_of_the_trial_itself_use_up_the_retries():
+    from dse.study.layout import final_failures, requeue
+
+    study = optuna.create_study(direction="maximize")
+    params = {"sr": 0.5, "seed": 0}
+    assert requeue(study, _failed(study, params, "error"), 1)  # attempt 1 of 2
+    study.tell(study.ask().number, state=TrialState.FAIL)
+    last = _failed(study, params, "oom")
+    assert not requeue(study, last, 1)  # attempt 2: out of retries
+    assert [t.number for t in final_failures(study.get_trials(deepcopy=False), 1)] == [last.number]

@@ -16,7 +16,7 @@ import uuid
 import optuna
 import pytest
 from optuna.trial import TrialState
-from sweep_helpers import ROOT, TINY, ScriptedTrain, child_env, completed_once, popen
+from sweep_helpers import NOTHING_KEPT, ROOT, TINY, ScriptedTrain, child_env, completed_once, popen
 
 from dse.study import layout
 from dse.study.grid import build_spec
@@ -180,3 +180,52 @@ def test_a_second_machine_started_while_the_first_queues_a_large_grid(tmp_path):
     finally:
         with contextlib.suppress(KeyError):
             optuna.delete_study(study_name=name, storage=storage)
+
+
+# ------------------------------------------------------------------------------------------------ killed commands
+
+
+def _running_with_worker(db, pid: int) -> bool:
+    """A trial RUNNING with its `worker` attr naming process `pid` (reclaimed at once once that process is gone),
+    read in SQL: the test polls while the command writes."""
+    import sqlite3
+
+    if not db.exists():
+        return False
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=60)
+    try:
+        return bool(con.execute("SELECT count(*) FROM trials t JOIN trial_user_attributes a ON a.trial_id = t.trial_id"
+                                " WHERE t.state = 'RUNNING' AND a.key = 'worker' AND a.value_json LIKE ?",
+                                (f'%"pid": {pid},%',)).fetchone()[0])
+    except sqlite3.OperationalError:  # the tables are not there yet
+        return False
+    finally:
+        con.close()
+
+
+@pytest.mark.slow  # dse commands, killed
+def test_a_command_killed_three_times_in_one_trial_does_not_use_up_its_retries(tmp_path):
+    """kill -9 of the command while it trains the grid's only pair, three times, with --retries 2: the trial is
+    lost each time (not a failure of the trial itself), redone by the next start, and the fourth start finishes it."""
+    db = tmp_path / "s.db"
+    args = ["sweep", "--param", "sr", "--values", "0.5", "--dataset", "synthetic", "--subset", "1000", "--epochs", "2",
+            "--batch-size", "32", "--device", "cpu", "--set", "base_e=16", "--set", "incr_e=16", *NOTHING_KEPT,
+            "--retries", "2", "--storage", str(db), "--study-name", "sr"]
+    for _ in range(3):
+        p = popen(*args, cwd=tmp_path)
+        try:
+            deadline = time.monotonic() + 240
+            while not _running_with_worker(db, p.pid):
+                assert p.poll() is None and time.monotonic() < deadline, p.communicate()
+                time.sleep(0.02)
+        finally:
+            p.kill()
+            p.communicate()
+    p = popen(*args, cwd=tmp_path)
+    out, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err
+    assert "1 of 1 done, 0 failed" in out
+    study = optuna.load_study(study_name="sr", storage=f"sqlite:///{db}")
+    lost = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert len(lost) == 3 and {layout.failure(t)[0] for t in lost} == {"lost"}
+    assert set(completed_once(study).values()) == {1}

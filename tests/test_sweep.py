@@ -86,6 +86,13 @@ def test_design_values_fix_the_points_other_fields():
     ({"params": ["sr", "sr"]}, "twice"),
     ({"params": []}, "at least one --param"),
     ({"params": ["freq"], "ranges": ["1:3"], "points": 5}, "distinct integers"),
+    ({"params": ["sr"], "ranges": ["0.125:inf"]}, "'inf' is not a finite number"),  # once grew memory forever
+    ({"params": ["sr"], "ranges": ["nan:1"]}, "'nan' is not a finite number"),
+    ({"params": ["sr"], "ranges": ["0.1:0.5:nan"]}, "'nan' is not a finite number"),
+    ({"params": ["sr"], "values": ["0.5,-inf"]}, "'-inf' is not a finite number"),
+    ({"params": ["sr"], "ranges": ["0.125:1e9"]}, "8,000,000,000 values; at most 10,000"),
+    ({"params": ["base_e"], "ranges": ["16:1e300"]}, "at most 10,000"),
+    ({"params": ["sr"], "ranges": ["0.1:0.5"], "points": 10**12}, "more than 10,000 values"),
 ])
 def test_bad_grids_are_refused_with_one_line(kwargs, message):
     with pytest.raises(SweepError) as info:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -191,6 +192,8 @@ def _parse_set(items: list[str] | None, allowed: tuple[str, ...]) -> dict[str, t
         except ValueError:
             raise DesignError(f"--set {name} takes {'an integer' if kind is int else 'a number'}; "
                               f"got {text!r}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise DesignError(f"--set {name} takes a finite number; got {text!r}")
         if name in out and out[name][0] != value:
             raise DesignError(f"--set {name} is given twice with different values")
         out[name] = (value, f"--set {item.strip()}")
@@ -329,9 +332,11 @@ TrialsOpt = Annotated[int, typer.Option("--trials", min=1, help="Trained trials 
 MaxSizeOpt = Annotated[float | None, typer.Option(
     "--max-size-mb", help="Size budget (MB, fp32 parameters); points over it are never trained.",
     rich_help_panel=GRID, show_default=False)]
+MAX_WORKERS = 1024  # processes on one machine; more is a typo (1e20), not a layout
 WorkersOpt = Annotated[int | None, typer.Option(
-    "--workers", min=1, envvar="DSE_WORKERS", help="Worker processes on this machine (spread over GPUs; several may "
-    "share one). Default: one per core on a CPU (each with one thread; as many as memory holds), one on a GPU.",
+    "--workers", min=1, max=MAX_WORKERS, envvar="DSE_WORKERS", help="Worker processes on this machine (spread over "
+    "GPUs; several may share one). Default: one per core on a CPU (each with one thread; as many as memory holds), "
+    "one on a GPU.",
     rich_help_panel=STUDY, show_default=False)]
 StorageOpt = Annotated[str | None, typer.Option(
     "--storage", help="Study file or database URL (studies/<study>.db; postgresql://user@host/db shares one "

@@ -32,8 +32,10 @@ from dse.errors import DesignError, SweepError
 from dse.space import DATA_FIELDS, PARAMS, SWEEPABLE, DesignPoint
 from dse.study.layout import RECIPE_NOT_COMPARED
 from dse.train import recipe_for
+from dse.train.recipe import MAX_SEED
 
 PRUNERS = ("none", "median", "hyperband")
+MAX_VALUES = 10_000  # values of one swept parameter: a larger grid is a typo (0.125:1e9), not a sweep to build
 
 
 @dataclass(frozen=True)
@@ -210,7 +212,10 @@ class SpecInputs:
             recipe = recipe_for(point, **(self.recipe_options or {}))
         except DesignError as exc:
             raise SweepError(str(exc)) from None
-        return Resolved(point, recipe, recipe.seed if self.seed is None else self.seed)
+        seed = recipe.seed if self.seed is None else self.seed
+        if not 0 <= seed <= MAX_SEED:
+            raise SweepError(f"--seed must be in 0..{MAX_SEED}; got {seed}")
+        return Resolved(point, recipe, seed)
 
 
 def paper_fixed(swept: Iterable[str]) -> dict[str, Any]:
@@ -270,6 +275,8 @@ def _parse_value(name: str, text: str) -> Any:
         number = float(text)
     except ValueError:
         raise SweepError(f"{name}: {text!r} is not a number") from None
+    if not math.isfinite(number):
+        raise SweepError(f"{name}: {text!r} is not a finite number")
     if p.integer:
         if not number.is_integer():
             raise SweepError(f"{name} takes integers; got {text}")
@@ -297,6 +304,10 @@ def parse_range(name: str, text: str, *, single: str) -> tuple:
 
 def _lattice(name: str, start: float, stop: float, step: float) -> tuple:
     """start, the multiples of step strictly between, stop."""
+    count = (stop - start) / step + 1
+    if not count <= MAX_VALUES:
+        raise SweepError(f"{name}: {start:g}:{stop:g} in steps of {step:g} is {count:,.0f} values; at most "
+                         f"{MAX_VALUES:,} (a larger step, or --points N)")
     eps = step * 1e-9
     k = math.floor(start / step + 1e-9) + 1
     inner = []
@@ -310,6 +321,8 @@ def _lattice(name: str, start: float, stop: float, step: float) -> tuple:
 def _linspace(name: str, start: float, stop: float, n: int) -> tuple:
     if n < 2:
         raise SweepError(f"{name}: --points must be >= 2 for a range; got {n} (use --values for one value)")
+    if n > MAX_VALUES:
+        raise SweepError(f"{name}: --points {n:,} is more than {MAX_VALUES:,} values")
     out = _clean(name, [start + (stop - start) * i / (n - 1) for i in range(n)])
     if len(out) < n:
         raise SweepError(f"{name}: {start}:{stop} holds only {len(out)} distinct integers; --points {n} asks "
@@ -344,6 +357,8 @@ def build_spec(
         raise SweepError(f"give at least one --param ({', '.join(SWEEPABLE)})")
     if seeds < 1:
         raise SweepError(f"--seeds must be >= 1; got {seeds}")
+    if seeds > MAX_VALUES:
+        raise SweepError(f"--seeds must be at most {MAX_VALUES:,}; got {seeds}")
     parsed = [parse_param(p) for p in params]
     names = [n for n, _ in parsed]
     if len(set(names)) != len(names):
@@ -367,6 +382,8 @@ def build_spec(
                                 points=points if takes_points or len(parsed) == 1 else None))
     point, recipe, first = inputs.resolve(dict(zip(names, grid, strict=True)), verb="swept",
                                           held=paper_fixed(names))
+    if first + seeds - 1 > MAX_SEED:
+        raise SweepError(f"--seed {first} with --seeds {seeds} goes past the largest seed, {MAX_SEED}")
     try:
         spec = SweepSpec(params=tuple(names), grid=tuple(grid), point=point,
                          seeds=tuple(range(first, first + seeds)), dataset=inputs.dataset, recipe=recipe,

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from optuna.trial import TrialState
 
-from dse.artifacts import ArtifactStoreMissing, default_location, store_for, store_weights
+from dse.artifacts import ArtifactStoreMissing, check_store, default_location, store_for, store_weights
 from dse.data import DeviceData
 from dse.fmt import number
 from dse.model import build_model
@@ -72,6 +72,8 @@ def plan(spec, options):
     Without --keep-weights: all when the study's weights fit `KEEP_BUDGET_MB`, else best; a study in a
     database server without --artifacts keeps none (said in the line). An explicit all/best there is refused.
     """
+    if options.artifacts is not None:
+        check_store(options.artifacts)  # before any study is written
     server = default_location(resolve(options.storage, options.study_name)) is None and options.artifacts is None
     if server and options.keep_weights in ("all", "best"):
         raise ArtifactStoreMissing(f"--keep-weights {options.keep_weights}: a study in a database server keeps "

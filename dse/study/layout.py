@@ -65,10 +65,13 @@ VAL_TOP1 = "val_top1"  # validation top-1 (%), where the study holds a validatio
 TEST_TOP1 = "top1"  # test top-1 (%): measured on every trial, chooses only where no validation is recorded
 VALIDATION, TEST = "validation", "test"  # the splits a choice can be made on (`choosing_split`)
 
-RETRIED_KINDS = frozenset({"oom", "error", "lost"})  # failures that count as attempts and are retried
+RETRIED_KINDS = frozenset({"oom", "error"})  # failures of the trial itself: they count as attempts, up to --retries
 FINAL_KINDS = frozenset({"diverged", "invalid"})  # failures that are results: recorded once, never retried
 NOT_WORK_KINDS = frozenset({"duplicate", "unused"})  # never trained; leave them out of everything
 INTERRUPTED = "interrupted"  # a failure kind: stopped by Ctrl-C, queued again, not counted against the retries
+# Failures of the command, not of the trial (its worker was killed, lost its machine, or was stopped): the work is
+# queued again every time, without limit, and never counted against the retries.
+REDONE_KINDS = frozenset({"lost", INTERRUPTED})
 LIVE = (TrialState.WAITING, TrialState.RUNNING)
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -259,7 +262,8 @@ def retried_numbers(trials: Iterable[FrozenTrial]) -> set[int]:
 
 
 def final_failures(trials: list[FrozenTrial], retries: int) -> list[FrozenTrial]:
-    """FAIL trials that will not be run again: diverged, or out of retries, with nothing live or done beside."""
+    """FAIL trials that will not be run again: diverged, or out of retries, with nothing live or done beside. The
+    latest failure of a pair decides: one lost or interrupted is queued again, whatever came before."""
     settled = {key_of(t) for t in trials if t.state in LIVE or t.state in DONE}
     counts = attempt_counts(trials)
     out, seen = [], set()
@@ -267,10 +271,10 @@ def final_failures(trials: list[FrozenTrial], retries: int) -> list[FrozenTrial]
         key = key_of(t)
         if t.state != TrialState.FAIL or key in settled or key in seen or not is_work(t):
             continue
+        seen.add(key)
         kind = failure(t)[0]
         if kind in FINAL_KINDS or (kind in RETRIED_KINDS and counts[key] > retries):
             out.append(t)
-            seen.add(key)
     return out[::-1]
 
 
@@ -306,14 +310,16 @@ def requeue(study: optuna.Study, failed: FrozenTrial, retries: int, trials: list
     """Queue a failed trial's work again if it may be retried and nothing else covers it. `retried`: the
     `retried_numbers` of `trials`, when the caller has them."""
     kind = failure(failed)[0]
-    if kind not in RETRIED_KINDS and kind != INTERRUPTED:
+    if kind not in RETRIED_KINDS and kind not in REDONE_KINDS:
         return False
     trials = study.get_trials(deepcopy=False) if trials is None else trials
     retried = retried_numbers(trials) if retried is None else retried
     key = key_of(failed)
     if not key or failed.number in retried:
         return False
-    if duplicate_of(trials, failed.number, key, live_above=True) is not None or attempts(trials, key) > retries:
+    if duplicate_of(trials, failed.number, key, live_above=True) is not None:
+        return False
+    if kind in RETRIED_KINDS and attempts(trials, key) > retries:
         return False
     queue(study, work_params(failed), **{RETRY_OF_ATTR: failed.number})
     return True

@@ -1,7 +1,10 @@
 """The study is the queue: what is queued, retried and reclaimed, and whether anything is left (docs/sweeps.md).
 
 * Queueing is idempotent (`queue_missing` queues only the (point, seed) pairs with no trial yet), so a rerun or a
-  second machine completes a partly queued grid, whenever it starts.
+  second machine completes a partly queued grid, whenever it starts. It runs under the study's queue lock
+  (`dse.study.lock`): the holder reads the study once and queues what is missing; commands that find the lock
+  taken train what is queued meanwhile and never queue a pair twice. A command queues in a background thread
+  (`Queueing`), so its first trial starts once the first pair is queued, not once the whole grid is.
 * A failure that may be retried is queued again as a new WAITING trial (`dse.study.layout.requeue`), also from
   Optuna's heartbeat-stale callback.
 * A RUNNING trial whose worker is gone is failed and queued again (`reclaim_lost`): by Optuna's
@@ -12,6 +15,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import warnings
 
@@ -22,31 +26,102 @@ from optuna.trial import FrozenTrial, TrialState
 from dse.study import layout
 from dse.study.handle import StudyHandle
 from dse.study.layout import LIVE, key_of, params_key, requeue
+from dse.study.lock import QueueLock
 from dse.study.processes import dead_locally
 
-QUEUE_REREAD = 50  # queueing a grid re-reads the study every this many points
+LOCK_POLL_S = 0.1  # how often a command waiting to queue looks at the lock again
 
 
-def queue_missing(handle: StudyHandle) -> int:
-    """Queue every (point, seed) of the grid that has no trial yet; retry failures a crash left unqueued.
+def queue_lock(handle: StudyHandle) -> QueueLock:
+    return QueueLock(handle.storage.url, handle.study.study_name)
 
-    Two starts queueing at the same moment may queue one pair twice; the objective then trains it once
-    (`duplicate_of`).
+
+def queue_missing(handle: StudyHandle, *, wait: bool = True, stop: threading.Event | None = None) -> int | None:
+    """Queue every (point, seed) of the grid that has no trial yet, and retry failures a crash left unqueued,
+    under the queue lock; returns how many were queued.
+
+    `wait=False`: None at once when another command holds the lock (it is queueing now: its progress shows in the
+    study). `stop`: set from another thread to end the queueing early (the next holder queues the rest).
     """
+    lock = queue_lock(handle)
+    while not lock.acquire():
+        if not wait:
+            return None
+        time.sleep(LOCK_POLL_S)
+    with lock:
+        return _queue_missing(handle, stop)
+
+
+def _queue_missing(handle: StudyHandle, stop: threading.Event | None, on_queued=None) -> int:
+    """The lock held: one read of the study, then each missing pair queued once (`on_queued` after each)."""
     count = reclaim_lost(handle)
     trials = handle.trials()
     retried = layout.retried_numbers(trials)
     for t in trials:
         if t.state == TrialState.FAIL:
             count += requeue(handle.study, t, handle.options.retries, trials, retried=retried)
-    present: set[tuple] = set()
-    for i, params in enumerate(handle.spec.initial_params()):
-        if i % QUEUE_REREAD == 0:  # another start may be queueing the same grid: skip what it has queued
-            present = {key_of(t) for t in handle.trials()}
-        if params_key(params) not in present:
+    present = {key_of(t) for t in trials}
+    for params in handle.spec.initial_params():
+        if stop is not None and stop.is_set():
+            break
+        key = params_key(params)
+        if key not in present:
             layout.queue(handle.study, params)
+            present.add(key)
             count += 1
+            if on_queued is not None:
+                on_queued()
     return count
+
+
+class Queueing:
+    """`queue_missing` in a background thread of this command, holding the queue lock: the first trial trains as
+    soon as its pair is queued, while the rest of a large grid is queued behind it.
+
+    `start` returns at once (`elsewhere`: another command holds the lock and queues); `close` waits for the
+    thread, or with `stop` ends it between two pairs (the next start queues the rest), and raises what it raised."""
+
+    def __init__(self, handle: StudyHandle) -> None:
+        self.handle = handle
+        self.stop = threading.Event()
+        self.first = threading.Event()  # set once the first pair is queued, or the thread has ended
+        self.elsewhere = False  # another command held the lock when this one started
+        self.count = 0
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> Queueing:
+        lock = queue_lock(self.handle)
+        if not lock.acquire():
+            self.elsewhere = True
+            self.first.set()
+            return self
+        self.thread = threading.Thread(target=self._run, args=(lock,), name="dse-queue", daemon=True)
+        self.thread.start()
+        return self
+
+    def _run(self, lock: QueueLock) -> None:
+        try:
+            with lock:
+                self.count = _queue_missing(self.handle, self.stop, on_queued=self.first.set)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread by close()
+            self.error = exc
+        finally:
+            self.first.set()
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def close(self, *, stop: bool = False) -> None:
+        """Wait for the thread (`stop`: after the pair it is queueing) and raise what it raised."""
+        if stop:
+            self.stop.set()
+        if self.thread is not None:
+            self.thread.join()
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
 
 
 def reclaim_lost(handle: StudyHandle) -> int:
@@ -77,10 +152,13 @@ def reclaim_lost(handle: StudyHandle) -> int:
     return count
 
 
-def has_work(handle: StudyHandle) -> bool:
-    """Something to take now or soon: a queued trial, a running one (it may fail and be retried), or a search
-    that wants more trials."""
-    return bool(handle.trials(LIVE)) or wants_more(handle)
+def has_work(handle: StudyHandle, queueing: Queueing | None = None) -> bool:
+    """Something to take now or soon: a queued trial, a running one (it may fail and be retried), a search that
+    wants more trials, or pairs being queued (by this command's `queueing`, or by another command: its lock is
+    held). Else it queues what is missing itself (a queueing command killed halfway leaves the rest)."""
+    if queueing is not None and queueing.running:
+        return True
+    return bool(handle.trials(LIVE)) or wants_more(handle) or queue_missing(handle, wait=False) != 0
 
 
 def wants_more(handle: StudyHandle) -> bool:

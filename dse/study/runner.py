@@ -12,6 +12,7 @@ The study is the queue (`dse.study.queue`). Every step rests on Optuna's public 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -43,7 +44,7 @@ from dse.study.processes import (
     worker_token,
 )
 from dse.study.progress import live_writer, phase_writer
-from dse.study.queue import has_work, queue_missing, reclaim_lost, wants_more
+from dse.study.queue import Queueing, has_work, queue_missing, reclaim_lost, wants_more
 from dse.train import Diverged, OutOfMemory, TrainingFailed, resolve_device, train
 
 __all__ = ["POLL_S", "RunOptions", "StudyHandle", "TrialFailed", "open_study", "queue_missing", "reclaim_lost",
@@ -211,6 +212,13 @@ def work(handle: StudyHandle, data, device: str, *, train_fn: TrainFn | None = N
             if not handle.trials([TrialState.RUNNING]):
                 if handle.trials([TrialState.WAITING]):
                     continue  # queued between our look and now
+                queued = queue_missing(handle, wait=False)  # what a queueing command killed halfway left
+                if queued is None:  # another command (or this one's thread) is queueing: poll its progress
+                    with interrupts.allowed():
+                        time.sleep(poll)
+                    continue
+                if queued:
+                    continue
                 return
             objective._event()
             with interrupts.allowed():
@@ -249,26 +257,36 @@ def run(spec: Spec, options: RunOptions, *, train_fn: TrainFn | None = None,
     devices = worker_devices(options.device, options.workers)
     keep_plan(spec, options)  # a policy that cannot be kept here fails before any study is written
     handle = open_study(spec, options, create=False)
-    if handle is not None:
-        queue_missing(handle)
-        if not has_work(handle):
-            if on_open:
-                on_open(handle, None)
-            return handle
-    data = load_data(spec)
-    if handle is None:
-        handle = open_study(spec, options, check=False)
-        queue_missing(handle)
-    if on_open:
-        on_open(handle, data)
-    notify = (lambda: on_event(handle)) if on_event else None
-    with handle_interrupts() as interrupts:
-        if options.workers == 1:
-            work(handle, data, devices[0], train_fn=train_fn, on_event=notify, poll=poll, interrupts=interrupts)
-            return handle
-        del data
-        run_processes(worker_main, spec, options, devices, notify, has_work=lambda: has_work(handle),
-                      interrupts=interrupts)
+    queueing = None
+    try:
+        if handle is not None:
+            queueing = Queueing(handle).start()
+            queueing.first.wait()
+            if not has_work(handle, queueing):
+                queueing.close()
+                if on_open:
+                    on_open(handle, None)
+                return handle
+        data = load_data(spec)
+        if handle is None:
+            handle = open_study(spec, options, check=False)
+            queueing = Queueing(handle).start()
+        if on_open:
+            on_open(handle, data)
+        notify = (lambda: on_event(handle)) if on_event else None
+        with handle_interrupts() as interrupts:
+            if options.workers == 1:
+                work(handle, data, devices[0], train_fn=train_fn, on_event=notify, poll=poll, interrupts=interrupts)
+            else:
+                del data
+                run_processes(worker_main, spec, options, devices, notify,
+                              has_work=lambda: has_work(handle, queueing), interrupts=interrupts)
+    except BaseException:
+        if queueing is not None:
+            with contextlib.suppress(Exception):
+                queueing.close(stop=True)  # the next start queues the rest
+        raise
+    queueing.close()
     return handle
 
 

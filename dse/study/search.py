@@ -9,6 +9,7 @@ constraint, so the sampler learns to stay under it. Such trials do not count tow
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -57,10 +58,10 @@ class SearchSpec:
     def __post_init__(self) -> None:
         if self.trials < 1:
             raise SweepError(f"--trials must be >= 1; got {self.trials}")
-        if self.max_size_mb is not None and self.max_size_mb <= 0:
-            raise SweepError(f"--max-size-mb must be positive; got {self.max_size_mb}")
-        if self.max_latency_ms is not None and self.max_latency_ms <= 0:
-            raise SweepError(f"--max-latency-ms must be positive; got {self.max_latency_ms}")
+        if self.max_size_mb is not None and not 0 < self.max_size_mb < math.inf:
+            raise SweepError(f"--max-size-mb must be a positive finite number; got {self.max_size_mb}")
+        if self.max_latency_ms is not None and not 0 < self.max_latency_ms < math.inf:
+            raise SweepError(f"--max-latency-ms must be a positive finite number; got {self.max_latency_ms}")
         if self.objective not in OBJECTIVES:
             raise SweepError(f"--objective must be one of {', '.join(OBJECTIVES)}; got {self.objective!r}")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields, replace
 
 from dse.errors import DesignError
@@ -10,6 +9,8 @@ from dse.space import DesignPoint, Norm
 
 PRECISIONS = ("auto", "bf16", "fp32", "fp64")  # fp64: exactness tests (the graph step against the eager one)
 PRECISION_CHOICES = ("auto", "bf16", "fp32")  # what the command line offers
+MAX_SEED = 2**32 - 1  # what every generator a seed drives accepts (numpy's is the narrowest)
+MAX_LR = 3.4028234663852886e38  # float32's largest: SGD multiplies fp32 gradients by it
 STEPS = ("auto", "eager", "graph")  # auto: graph on CUDA (unless compiled), eager elsewhere
 
 
@@ -41,7 +42,8 @@ class Recipe:
             (self.epochs >= 1, f"epochs must be >= 1; got {self.epochs}"),
             (self.batch_size >= 1, f"batch size must be >= 1; got {self.batch_size}"),
             (self.eval_batch_size >= 1, f"eval batch size must be >= 1; got {self.eval_batch_size}"),
-            (self.lr > 0 and math.isfinite(self.lr), f"lr must be a positive number; got {self.lr}"),
+            (0 < self.lr <= MAX_LR, f"lr must be a positive number at most {MAX_LR:.1e} (float32); got {self.lr}"),
+            (0 <= self.seed <= MAX_SEED, f"seed must be in 0..{MAX_SEED}; got {self.seed}"),
             (0 <= self.momentum < 1, f"momentum must be in [0, 1); got {self.momentum}"),
             (self.weight_decay >= 0, f"weight decay must be >= 0; got {self.weight_decay}"),
             (0 <= self.label_smoothing < 1, f"label smoothing must be in [0, 1); got {self.label_smoothing}"),
