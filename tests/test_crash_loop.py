@@ -59,8 +59,6 @@ def _report_works(tmp_path, round_: int) -> None:
 
 
 @pytest.mark.slow  # 50 dse commands killed, reports, a final sweep
-@pytest.mark.xfail(reason="hot journal recovery: branch i19a (a kill mid-write leaves s.db-journal, which a "
-                   "read-only open cannot roll back)", strict=False)
 def test_kill_9_at_random_moments_then_every_pair_completes_exactly_once(tmp_path):
     rng = random.Random(19)  # the kill moments, the same on every run
     db = tmp_path / "s.db"
