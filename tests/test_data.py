@@ -273,3 +273,17 @@ def test_device_data_batches_the_validation_split(synthetic):
     assert dd.num_val == 60 and dd.num_train == 540
     labels = torch.cat([y for _, y in dd.eval_batches("val", 25)])
     assert torch.equal(labels, data.val_labels)
+
+
+def test_a_data_dir_that_is_a_file_is_one_refusal_and_an_unwritable_cache_costs_only_a_decode(tmp_path):
+    """issue 19 item 9: `--data-dir` naming a file was a traceback (NotADirectoryError from the cache's cleanup)."""
+    from dse.data.cache import write_cache
+    from dse.data.dataset import data_root
+
+    a_file = tmp_path / "afile"
+    a_file.write_text("not a folder")
+    with pytest.raises(DataError, match="is a file, not a folder"):
+        data_root(a_file)
+    data = load_dataset("synthetic", tmp_path / "data", subset=50, val_fraction=0)
+    write_cache(a_file / ".dse-cache" / "x.pt", data, "fp")  # best effort: nothing written, nothing raised
+    assert a_file.read_text() == "not a folder"

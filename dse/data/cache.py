@@ -3,6 +3,7 @@ atomically, rebuilt whenever the source changes or the file is damaged."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import zlib
@@ -73,8 +74,9 @@ def write_cache(path: Path, data: Dataset, fingerprint: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(blob, tmp)
         os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
+    except (OSError, RuntimeError):  # torch.save reports some unwritable places as RuntimeError
+        with contextlib.suppress(OSError):  # a file where the folder should be: nothing was written
+            tmp.unlink(missing_ok=True)
 
 
 def _checksum(t: torch.Tensor) -> int:

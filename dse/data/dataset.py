@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from dse.errors import DataError
+
 DATA_DIR_ENV = "DSE_DATA_DIR"
 DEFAULT_DATA_DIR = "data"
 
@@ -58,8 +60,12 @@ class Dataset:
 
 
 def data_root(data_dir: str | os.PathLike | None = None) -> Path:
-    """--data-dir, else $DSE_DATA_DIR, else ./data."""
-    return Path(data_dir or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).expanduser()
+    """--data-dir, else $DSE_DATA_DIR, else ./data; a file there is refused (one line) before anything is read."""
+    root = Path(data_dir or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).expanduser()
+    if root.exists() and not root.is_dir():
+        raise DataError(f"the data dir {root} is a file, not a folder: point --data-dir (or ${DATA_DIR_ENV}) at a "
+                        "folder")
+    return root
 
 
 def make(info, train_x, train_y, test_x, test_y, source: str, val_x=None, val_y=None) -> Dataset:
