@@ -11,6 +11,7 @@ import time
 
 import optuna
 import pytest
+from conftest import PG_URL
 from optuna.trial import TrialState
 from sweep_helpers import TINY, completed_once, dse, popen
 
@@ -21,13 +22,31 @@ VALUES, SEEDS = "0.25,0.5,1.0", 12  # 36 pairs: queueing one takes tens of milli
 PAIRS = 3 * SEEDS
 EARLY, EARLY_S = 0.3, (0.5, 4.0)  # a share of the kills, seconds after the command starts
 TRAINING_S = (0.0, 2.5)  # the others, seconds after it printed its header (a tiny trial takes well under one)
-ARGS = ["sweep", "--param", "sr", "--values", VALUES, "--seeds", str(SEEDS), *TINY, "--workers", "1",
-        "--storage", "s.db", "--study-name", "sr"]
+ARGS = ["sweep", "--param", "sr", "--values", VALUES, "--seeds", str(SEEDS), *TINY, "--workers", "1"]
 
 
-def _completed_pairs(db) -> list[tuple]:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def where(request, tmp_path):
+    """(--storage, --study-name, the URL Optuna reads): a file beside the test, or the PostgreSQL server."""
+    if request.param == "sqlite":
+        yield "s.db", "sr", f"sqlite:///{tmp_path / 's.db'}"
+        return
+    from dse.study.storage import normalize_url
+
+    yield PG_URL, request.getfixturevalue("pg_name"), normalize_url(PG_URL)
+
+
+def _completed_pairs(db, url: str, name: str) -> list[tuple]:
     """The params of every COMPLETE trial, read through a read-only connection: the test must not repair what a
-    kill left (a read-write open would roll a hot journal back for the commands under test)."""
+    kill left (a read-write open would roll a hot journal back for the commands under test). PostgreSQL rolls a
+    killed client's transaction back itself: read through Optuna."""
+    if not url.startswith("sqlite"):
+        try:
+            study = optuna.load_study(study_name=name, storage=url)
+        except KeyError:  # killed before the study was made
+            return []
+        done = study.get_trials(deepcopy=False, states=[TrialState.COMPLETE])
+        return [tuple(sorted(t.params.items())) for t in done]
     if not db.exists():
         return []
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=60)
@@ -53,17 +72,20 @@ def _watch(proc, opened: threading.Event) -> None:
             opened.set()
 
 
-def _report_works(tmp_path, round_: int) -> None:
-    result = dse("report", "s.db", "--out", str(tmp_path / f"report-{round_}"), cwd=tmp_path, timeout=300)
+def _report_works(tmp_path, round_: int, storage: str, name: str) -> None:
+    only = ["--study-name", name] if "://" in storage else []  # the server holds other tests' studies too
+    result = dse("report", storage, *only, "--out", str(tmp_path / f"report-{round_}"), cwd=tmp_path, timeout=300)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
 
 
 @pytest.mark.slow  # 50 dse commands killed, reports, a final sweep
-def test_kill_9_at_random_moments_then_every_pair_completes_exactly_once(tmp_path):
+def test_kill_9_at_random_moments_then_every_pair_completes_exactly_once(tmp_path, where):
+    storage, name, url = where
+    args = [*ARGS, "--storage", storage, "--study-name", name]
     rng = random.Random(19)  # the kill moments, the same on every run
     db = tmp_path / "s.db"
     for round_ in range(ROUNDS):
-        proc = popen(*ARGS, cwd=tmp_path)
+        proc = popen(*args, cwd=tmp_path)
         opened = threading.Event()  # the header line: the study is open, queueing has begun, training is next
         reader = threading.Thread(target=_watch, args=(proc, opened), daemon=True)
         reader.start()
@@ -78,18 +100,18 @@ def test_kill_9_at_random_moments_then_every_pair_completes_exactly_once(tmp_pat
         proc.wait()
         # a start before this kill found the study readable and writable: no refusal, no traceback
         assert "Traceback" not in err and "error:" not in err, f"round {round_}: {err}"
-        pairs = _completed_pairs(db)
+        pairs = _completed_pairs(db, url, name)
         assert len(set(pairs)) == len(pairs), f"round {round_}: a pair completed twice"
         if round_ % 10 == 9:
-            _report_works(tmp_path, round_)
-    result = dse(*ARGS, cwd=tmp_path, timeout=600)  # the same command, left to finish
+            _report_works(tmp_path, round_, storage, name)
+    result = dse(*args, cwd=tmp_path, timeout=600)  # the same command, left to finish
     assert result.returncode == 0, result.stderr
     assert f"{PAIRS} of {PAIRS} done, 0 failed" in result.stdout
-    study = optuna.load_study(study_name="sr", storage=f"sqlite:///{db}")
+    study = optuna.load_study(study_name=name, storage=url)
     counts = completed_once(study)
     assert len(counts) == PAIRS and set(counts.values()) == {1}
     trials = study.get_trials(deepcopy=False)
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
     queued = [t for t in trials if layout.QUEUED_ATTR in t.user_attrs and layout.RETRY_OF_ATTR not in t.user_attrs]
     assert len({layout.key_of(t) for t in queued}) == len(queued) == PAIRS  # each pair queued once (retries aside)
-    _report_works(tmp_path, ROUNDS)
+    _report_works(tmp_path, ROUNDS, storage, name)

@@ -3,39 +3,20 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import optuna
 import pytest
+from conftest import PG_URL as URL
 from optuna.trial import TrialState
 from sweep_helpers import completed_once, popen
 
-from dse.errors import StorageError
-from dse.study.storage import normalize_url, open_storage
-
-URL = os.environ.get("DSE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-@pytest.fixture
-def study_name():
-    try:
-        storage = open_storage(URL, "probe")
-    except StorageError as exc:
-        pytest.skip(f"no PostgreSQL server for this test: {exc}")
-    name = f"dse-test-{uuid.uuid4().hex[:12]}"
-    yield name
-    try:
-        optuna.delete_study(study_name=name, storage=storage)
-    except KeyError:
-        pass
+from dse.study.storage import normalize_url
 
 
 @pytest.mark.slow
-def test_two_commands_share_one_postgresql_sweep(tmp_path, study_name):
+def test_two_commands_share_one_postgresql_sweep(tmp_path, pg_name):
     args = ["sweep", "--param", "sr", "--values", "0.25,0.375,0.5,0.625,0.75,1.0", "--dataset", "synthetic",
             "--subset", "128", "--epochs", "1", "--batch-size", "32", "--device", "cpu", "--set", "base_e=16",
-            "--set", "incr_e=16", "--storage", URL, "--study-name", study_name]
+            "--set", "incr_e=16", "--storage", URL, "--study-name", pg_name]
     machines = [tmp_path / "a", tmp_path / "b"]
     for m in machines:
         m.mkdir()
@@ -44,7 +25,7 @@ def test_two_commands_share_one_postgresql_sweep(tmp_path, study_name):
     for p, (out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err
         assert "6 of 6 done" in out
-    study = optuna.load_study(study_name=study_name, storage=normalize_url(URL))
+    study = optuna.load_study(study_name=pg_name, storage=normalize_url(URL))
     counts = completed_once(study)
     assert len(counts) == 6 and set(counts.values()) == {1}
     assert not [t for t in study.trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]

@@ -4,25 +4,21 @@ PostgreSQL."""
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
-import os
-import uuid
 
 import optuna
 import pytest
+from conftest import PG_URL
 from optuna.trial import TrialState
 from sweep_helpers import TINY, TINY_DESIGN, TINY_RECIPE, completed_once, popen
 
-from dse.errors import StorageError
 from dse.study import layout
 from dse.study.grid import build_spec
 from dse.study.handle import RunOptions, open_study
 from dse.study.lock import QueueLock, lock_path
 from dse.study.queue import Queueing, has_work, queue_missing
-from dse.study.storage import normalize_url, open_storage
+from dse.study.storage import normalize_url
 
-PG_URL = os.environ.get("DSE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 VALUES = ",".join(str(v / 40) for v in range(1, 41))  # 40 points of sr
 
 
@@ -37,18 +33,6 @@ def _handle(storage: str, name: str = "sr", **kw):
 
 def _keys(trials) -> list[tuple]:
     return [layout.key_of(t) for t in trials]
-
-
-@pytest.fixture
-def pg_name():
-    try:
-        storage = open_storage(PG_URL, "probe")
-    except StorageError as exc:
-        pytest.skip(f"no PostgreSQL server for this test: {exc}")
-    name = f"dse-test-{uuid.uuid4().hex[:12]}"
-    yield name
-    with contextlib.suppress(KeyError):
-        optuna.delete_study(study_name=name, storage=storage)
 
 
 # ------------------------------------------------------------------------------------------------ the lock
