@@ -12,7 +12,7 @@ it without running code. It holds:
   `check` recomputes them after any restore or export and refuses a mismatch;
 * ``record``: what the run measured (top-1 on test, top-1 on validation where there was one, dataset, ...).
 
-Knows nothing of Optuna (`dse.artifacts` keeps these files with a study).
+Knows nothing of Optuna (`dse.study.artifacts` keeps these files with a study).
 """
 
 from __future__ import annotations

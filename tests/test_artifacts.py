@@ -4,7 +4,7 @@ import torch
 from optuna.artifacts import get_all_artifact_meta
 from trained_tiny import dse_study, pack_trained, trained_tiny
 
-from dse.artifacts import (
+from dse.study.artifacts import (
     WEIGHTS_ATTR,
     ArtifactStoreMissing,
     NoWeights,

@@ -8,11 +8,11 @@ import pytest
 from sweep_helpers import TINY, TINY_DEFAULTS, TINY_DESIGN, TINY_RECIPE, ScriptedTrain, dse, one_thread  # noqa: F401
 from typer.testing import CliRunner
 
-from dse.artifacts import WEIGHTS_ATTR, ArtifactStoreMissing
 from dse.cli import app
 from dse.plan import cost
 from dse.space import DesignPoint
 from dse.study import layout
+from dse.study.artifacts import WEIGHTS_ATTR, ArtifactStoreMissing
 from dse.study.grid import build_spec as sweep_spec
 from dse.study.keep import KEEP_POLICIES, Keeper, keeps, largest_point, plan, plan_keep, policy_points
 from dse.study.runner import RunOptions, run

@@ -196,3 +196,19 @@ def test_a_storage_path_is_the_file_made_and_the_file_read(tmp_path, name):
         storage, display = open_existing(str(tmp_path / name), read_only=read_only)
         assert display == str(tmp_path / name) and optuna.get_all_study_names(storage) == ["s"]
     assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+def test_one_reading_of_a_url_as_a_file_serves_the_study_and_its_artifact_store(tmp_path):
+    """sqlite_path reads every SQLite URL dse makes (escaped paths, the read-only URI form) back to the file named,
+    and the artifact store's default place is found through it."""
+    from dse.study.artifacts import default_location
+    from dse.study.storage import _sqlite_ro_url, resolve, sqlite_path
+
+    for name in ("plain.db", "weird?name.db", "pct%41.db", "a b.db"):
+        path = tmp_path / name
+        path.touch()
+        for url in (resolve(str(path), "x"), _sqlite_ro_url(path)):
+            assert sqlite_path(url) == path.resolve() if "file:" in url else sqlite_path(url) == path, url
+            assert default_location(url).name == path.stem + ".artifacts"
+    assert sqlite_path("postgresql://u@h/db") is None and default_location("postgresql://u@h/db") is None
+    assert sqlite_path("sqlite://") is None

@@ -69,8 +69,8 @@ def dse_study(directory, name: str = "demo", *, url: str | None = None, artifact
     its store). Returns (path or url, study)."""
     import optuna
 
-    from dse.artifacts import store_for, store_weights
     from dse.plan import cost
+    from dse.study.artifacts import store_for, store_weights
 
     t = trained_tiny()
     path = url or directory / "studies" / f"{name}.db"

@@ -63,8 +63,8 @@ def export_command(
 
     import optuna
 
-    from dse.artifacts import WEIGHTS_ATTR, fetch_weights, store_for, weights_id
     from dse.export import claim_directory, export
+    from dse.study.artifacts import WEIGHTS_ATTR, fetch_weights, store_for, weights_id
     from dse.study.layout import TEST, VALIDATION
     from dse.study.storage import file_name, open_existing
     from dse.weights import WeightsMismatch

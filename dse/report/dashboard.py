@@ -32,7 +32,7 @@ def dashboard_app(source: str, artifacts: str | None = None) -> tuple[Callable, 
 
 def artifact_store(source: str, artifacts: str | None = None):
     """The study's artifact store, or None when it kept no weights (no --artifacts, no directory beside it)."""
-    from dse.artifacts import default_location, open_store
+    from dse.study.artifacts import default_location, open_store
 
     if artifacts is not None:
         return open_store(artifacts)

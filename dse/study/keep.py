@@ -15,7 +15,7 @@ attrs on finished trials):
   untrained network (dense convolutions take the same time whatever the weights, `dse.train.latency`), records it,
   and skips a point over the budget as the size budget does;
 * `after_training`: the trained network's latency is measured (unless it was measured before) and its weights
-  are stored in the study's artifact store (`dse.artifacts`) when the policy keeps them. The stored file is fp16
+  are stored in the study's artifact store (`dse.study.artifacts`) when the policy keeps them. The stored file is fp16
   where the fp16 network scores exactly what the fp32 one does on the validation split (`dse.weights.
   choose_precision`): a choice, so made on the split that chooses, never on test (test only for data without a
   validation split, as every choice of such a study falls back to it).
@@ -34,13 +34,13 @@ from typing import Any
 import torch
 from optuna.trial import TrialState
 
-from dse.artifacts import ArtifactStoreMissing, check_store, default_location, store_for, store_weights
 from dse.data import DeviceData
 from dse.fmt import number
 from dse.model import build_model
 from dse.space import DesignPoint
 from dse.stats import pareto_mask
 from dse.study import layout
+from dse.study.artifacts import ArtifactStoreMissing, check_store, default_location, store_for, store_weights
 from dse.study.search import size_corner
 from dse.study.storage import resolve
 from dse.train import evaluate

@@ -48,7 +48,7 @@ COST_ATTRS = ("params", "size_mb", "imagenet_size_mb", "macs", "size_mb_int8", "
 # CPU inference latency (dse.train.latency.Latency.attrs), measured after training (or before, under a latency budget)
 LATENCY_ATTRS = ("latency_ms", "latency_q1_ms", "latency_q3_ms", "latency_batch_ms", "latency_batch_size",
                  "latency_threads", "latency_cpu")
-WEIGHTS_ATTRS = ("weights_artifact_id", "weights_precision", "weights_bytes")  # dse.artifacts.store_weights
+WEIGHTS_ATTRS = ("weights_artifact_id", "weights_precision", "weights_bytes")  # dse.study.artifacts.store_weights
 RESULT_ATTRS = ("top1", "top5", "loss", "epochs", "train_seconds", "images_per_second", "peak_memory_mb", "device",
                 "epoch_top1", "val_top1", "val_top5", "val_loss", "epoch_val_top1", "train_images", "val_images",
                 "test_images", "step", "dtype")  # from the training result's to_dict(), after training

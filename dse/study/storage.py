@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import optuna
 import sqlalchemy
@@ -128,10 +128,14 @@ def describe(url: str) -> str:
 
 
 def sqlite_path(url: str) -> Path | None:
-    """The file of an SQLite URL; None for other databases (and in-memory SQLite)."""
+    """The file of an SQLite URL (`sqlite:///x.db`, or the URI form `sqlite:///file:x.db?mode=ro&uri=true` that
+    read-only opens use); None for other databases (and in-memory SQLite). The one place a URL becomes a file."""
     if not url.startswith("sqlite:"):
         return None
-    database = make_url(url).database
+    parsed = make_url(url)
+    database = parsed.database
+    if database and database.startswith("file:") and parsed.query.get("uri") == "true":
+        database = unquote(database[len("file:"):])  # the URI's own escaping, under SQLAlchemy's
     if not database or database == ":memory:":
         return None
     return Path(database)
@@ -366,9 +370,10 @@ def _resolve(source: str) -> _Source:
             raise ReportError(f"{text!r} is not a valid storage URL") from None
         display = url.render_as_string(hide_password=True)
         if url.get_backend_name() == "sqlite":
-            if not url.database or url.database == ":memory:" or url.database.startswith("file:"):
+            path = sqlite_path(text)
+            if path is None:
                 raise ReportError(f"{display}: give the SQLite file of a study, e.g. sqlite:///studies/sr.db")
-            return _Source(display, _file_kind(Path(url.database)), path=Path(url.database))
+            return _Source(display, _file_kind(path), path=path)
         return _Source(display, "rdb", url=normalize_url(text))
     path = Path(text).expanduser()
     return _Source(str(path), _file_kind(path), path=path)

@@ -91,7 +91,7 @@ def test_dashboard_serves_the_weights_kept_beside_the_study(tmp_path):
     import optuna
     from optuna.artifacts import upload_artifact
 
-    from dse.artifacts import ArtifactStoreMissing, open_store
+    from dse.study.artifacts import ArtifactStoreMissing, open_store
 
     db = tmp_path / "studies" / "k.db"
     db.parent.mkdir()

@@ -29,6 +29,7 @@ from optuna.artifacts import (
 )
 from optuna.artifacts.exceptions import ArtifactNotFound
 
+from dse.study.storage import sqlite_path
 from dse.weights import Weights, WeightsError, read, to_bytes
 
 WEIGHTS_ATTR = "weights_artifact_id"  # trial user attr: the artifact id of its weights file
@@ -52,17 +53,8 @@ class NoWeights(WeightsError):
 def default_location(storage: str | os.PathLike) -> Path | None:
     """``studies/sr.artifacts`` for ``studies/sr.db`` or ``sqlite:///studies/sr.db``; None for a server database."""
     text = os.fspath(storage)
-    if "://" in text:
-        if not text.startswith("sqlite:///"):
-            return None
-        text = text[len("sqlite:///"):].split("?", 1)[0]
-        if text.startswith("file:"):
-            text = text[len("file:"):]
-        from urllib.parse import unquote
-
-        text = unquote(text)
-    path = Path(text)
-    return path.with_name(path.stem + ARTIFACTS_SUFFIX)
+    path = sqlite_path(text) if "://" in text else Path(text)
+    return None if path is None else path.with_name(path.stem + ARTIFACTS_SUFFIX)
 
 
 def open_store(location: str | os.PathLike, *, create: bool = False):
