@@ -67,8 +67,13 @@ def _span_words(frame: pd.DataFrame) -> str:
     minutes = (last - first).total_seconds() / 60
     until = last.strftime("%H:%M") if last.date() == first.date() else last.strftime("%Y-%m-%d %H:%M")
     still = "; trials are still running" if (frame["state"] == "RUNNING").any() else ""
+    done = frame[frame["state"] == "COMPLETE"].dropna(subset=["started", "completed"])
+    spent = (pd.to_datetime(done["completed"]) - pd.to_datetime(done["started"])).dt.total_seconds().sum() / 60
+    # the span counts any pause between runs of the command; the sum counts only training, side-by-side trials each
+    summed = (f" The {len(done)} complete trials took {number(spent, 0)} minutes summed, each from its start to its "
+              "end (trials that ran side by side each count)." if len(done) else "")
     return (f" Trained from {first.strftime('%Y-%m-%d %H:%M')} to {until}: {number(minutes, 0)} minutes from the "
-            f"first trial's start to the last finished one's end{still}.")
+            f"first trial's start to the last finished one's end{still}.{summed}")
 
 
 def _trust_lines(data: StudyData, stats: pd.DataFrame, shown: Sequence[tuple[str, str]],

@@ -127,8 +127,14 @@ def test_the_page_says_when_the_trials_ran():
     frame = pd.DataFrame({"state": ["COMPLETE", "COMPLETE", "FAIL"],
                           "started": ["2026-11-30T09:59:24", "2026-11-30T10:01:00", "2026-11-30T10:02:00"],
                           "completed": ["2026-11-30T10:05:00", "2026-11-30T10:18:25", None]})
+    summed = (" The 2 complete trials took 23 minutes summed, each from its start to its end (trials that ran side by "
+              "side each count).")  # 5.6 + 17.4 minutes
     assert _span_words(frame) == (" Trained from 2026-11-30 09:59 to 10:18: 19 minutes from the first trial's start "
-                                  "to the last finished one's end.")
+                                  "to the last finished one's end." + summed)
     running = frame.assign(state=["COMPLETE", "COMPLETE", "RUNNING"])
-    assert _span_words(running).endswith("end; trials are still running.")
+    assert _span_words(running).endswith("end; trials are still running." + summed)
+    resumed = frame.assign(started=["2026-11-30T09:59:24", "2026-12-01T10:01:00", "2026-12-01T10:02:00"],
+                           completed=["2026-11-30T10:05:00", "2026-12-01T10:18:25", None])
+    words = _span_words(resumed)  # resumed the next day: the span counts the pause, the sum does not
+    assert "to 2026-12-01 10:18: 1459 minutes" in words and "took 23 minutes summed" in words
     assert _span_words(frame.assign(completed=None)) == ""
