@@ -36,10 +36,11 @@ def where(request, tmp_path):
     yield PG_URL, request.getfixturevalue("pg_name"), normalize_url(PG_URL)
 
 
-def _completed_pairs(db, url: str, name: str) -> list[tuple]:
+def _completed_pairs(db, url: str, name: str) -> list[tuple] | None:
     """The params of every COMPLETE trial, read through a read-only connection: the test must not repair what a
     kill left (a read-write open would roll a hot journal back for the commands under test). PostgreSQL rolls a
-    killed client's transaction back itself: read through Optuna."""
+    killed client's transaction back itself: read through Optuna. None: a hot journal, unreadable until the next
+    command (the one under test) rolls it back."""
     if not url.startswith("sqlite"):
         try:
             study = optuna.load_study(study_name=name, storage=url)
@@ -56,6 +57,8 @@ def _completed_pairs(db, url: str, name: str) -> list[tuple]:
     except sqlite3.OperationalError as exc:
         if "no such table" in str(exc):  # killed before Optuna made its tables
             return []
+        if "readonly" in str(exc):  # killed mid-write: a hot journal, which only the next command rolls back
+            return None
         raise
     finally:
         con.close()
@@ -101,7 +104,7 @@ def test_kill_9_at_random_moments_then_every_pair_completes_exactly_once(tmp_pat
         # a start before this kill found the study readable and writable: no refusal, no traceback
         assert "Traceback" not in err and "error:" not in err, f"round {round_}: {err}"
         pairs = _completed_pairs(db, url, name)
-        assert len(set(pairs)) == len(pairs), f"round {round_}: a pair completed twice"
+        assert pairs is None or len(set(pairs)) == len(pairs), f"round {round_}: a pair completed twice"
         if round_ % 10 == 9:
             _report_works(tmp_path, round_, storage, name)
     result = dse(*args, cwd=tmp_path, timeout=600)  # the same command, left to finish
