@@ -212,8 +212,10 @@ class Watch:
         return self._macs[key]
 
     def work(self, params: dict) -> float:
-        """Analytic work of one trial: MACs per image x training images x epochs."""
-        return self.macs(params) * self.train_images * self.spec.recipe.epochs
+        """Analytic work of one trial (`dse.study.progress.work`), as the estimates from other studies count it."""
+        from dse.study.progress import work
+
+        return work(self.macs(params), self.train_images, self.spec.recipe.epochs)
 
     def snapshot(self, trials) -> Snapshot:
         now = time.monotonic()

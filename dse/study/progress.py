@@ -83,6 +83,11 @@ def phase_writer(trial, on_write: Callable[[], None]) -> Callable[[str], None]:
     return write
 
 
+def work(macs: float, train_images: float, epochs: float) -> float:
+    """A trial's work as every estimate counts it: MACs per image x training images x epochs."""
+    return macs * train_images * epochs
+
+
 SAME_RUN = ("dataset", "subset", "val_fraction", "val_seed", "recipe", "torch_version")  # definition fields
 
 
@@ -113,9 +118,9 @@ def times_elsewhere(spec, options, device: str, folder: Path = STUDIES_DIR) -> l
                         continue
                     if json.dumps(a.get(POINT_ATTR), sort_keys=True) not in points:
                         continue
-                    work = float(a["macs"]) * float(a.get("train_images") or 0) * float(a.get("epochs") or 0)
-                    if work > 0:
-                        out.append((work, t.duration.total_seconds()))
+                    done = work(float(a["macs"]), float(a.get("train_images") or 0), float(a.get("epochs") or 0))
+                    if done > 0:
+                        out.append((done, t.duration.total_seconds()))
         except Exception:  # noqa: BLE001 - another study's file is only a hint: unreadable, it says nothing
             continue
     return out
