@@ -17,7 +17,7 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from dse.errors import DseError, ReportError
+from dse.errors import DseError, StorageError
 from dse.space import format_value
 from dse.study import layout
 from dse.study.storage import first_line as _first_line
@@ -72,12 +72,12 @@ def load_studies(source: str, study_name: str | None = None) -> list[StudyData]:
     try:
         names = optuna.get_all_study_names(storage)
     except Exception as exc:
-        raise ReportError(f"cannot list the studies in {display}: {_first_line(exc)}") from None
+        raise StorageError(f"cannot list the studies in {display}: {_first_line(exc)}") from None
     if not names:
-        raise ReportError(f"{display} holds no studies")
+        raise StorageError(f"{display} holds no studies")
     if study_name is not None:
         if study_name not in names:
-            raise ReportError(f"no study {study_name!r} in {display}; it holds: {', '.join(sorted(names))}")
+            raise StorageError(f"no study {study_name!r} in {display}; it holds: {', '.join(sorted(names))}")
         names = [study_name]
     return [study_data(optuna.load_study(study_name=n, storage=storage), source=display) for n in names]
 

@@ -46,7 +46,7 @@ from optuna.storages.journal import JournalFileBackend
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
-from dse.errors import DseError, ReportError, StorageError
+from dse.errors import DseError, StorageError
 
 STUDIES_DIR = Path("studies")
 SQLITE_TIMEOUT_S = 120  # busy timeout: how long a writer waits for the lock before giving up
@@ -201,8 +201,9 @@ def _sqlite_tables(path: Path) -> set[str]:
     return {name for (name,) in rows if not name.startswith("sqlite_")}
 
 
-def _read_only_tables(path: Path, uri: str | None = None) -> list[tuple[str]]:
-    """sqlite_master's tables through a read-only connection; a hot journal is rolled back first, and once.
+def _read_only_tables(path: Path, uri: str | None = None, recover: bool = True) -> list[tuple[str]]:
+    """sqlite_master's tables through a read-only connection; a hot journal is rolled back first, and once
+    (`recover=False`: SQLite's error is raised instead, and nothing is written).
 
     A file with damaged pages is refused here, whole (`PRAGMA quick_check`: milliseconds for a study of a few
     MB), rather than failing later inside Optuna as "an exception is raised during the commit".
@@ -219,7 +220,7 @@ def _read_only_tables(path: Path, uri: str | None = None) -> list[tuple[str]]:
         except sqlite3.DatabaseError as exc:
             if (getattr(exc, "sqlite_errorname", "") or "").startswith("SQLITE_CORRUPT") or "malformed" in str(exc):
                 damage = str(exc)
-            elif attempt or not _is_hot_journal(exc):
+            elif attempt or not recover or not _is_hot_journal(exc):
                 raise
             else:
                 recover_hot_journal(path)
@@ -362,17 +363,17 @@ def _resolve(source: str) -> _Source:
     """A path (`x.db` means sqlite:///x.db) or a storage URL, checked without writing anything."""
     text = str(source).strip()
     if not text:
-        raise ReportError("no study given: pass a study file (studies/sr.db) or a storage URL")
+        raise StorageError("no study given: pass a study file (studies/sr.db) or a storage URL")
     if _URL.match(text):
         try:
             url = sqlalchemy.engine.make_url(text)
         except Exception:
-            raise ReportError(f"{text!r} is not a valid storage URL") from None
+            raise StorageError(f"{text!r} is not a valid storage URL") from None
         display = url.render_as_string(hide_password=True)
         if url.get_backend_name() == "sqlite":
             path = sqlite_path(text)
             if path is None:
-                raise ReportError(f"{display}: give the SQLite file of a study, e.g. sqlite:///studies/sr.db")
+                raise StorageError(f"{display}: give the SQLite file of a study, e.g. sqlite:///studies/sr.db")
             return _Source(display, _file_kind(path), path=path)
         return _Source(display, "rdb", url=normalize_url(text))
     path = Path(text).expanduser()
@@ -381,16 +382,16 @@ def _resolve(source: str) -> _Source:
 
 def _file_kind(path: Path) -> str:
     if not path.exists():
-        raise ReportError(f"{path}: no such file (give a study file such as studies/sr.db, or a storage URL)")
+        raise StorageError(f"{path}: no such file (give a study file such as studies/sr.db, or a storage URL)")
     if path.is_dir():
-        raise ReportError(f"{path} is a directory, not a study file")
+        raise StorageError(f"{path} is a directory, not a study file")
     try:
         with path.open("rb") as f:
             head = f.read(4096)
     except OSError as exc:
-        raise ReportError(f"{path}: cannot read it ({exc.strerror})") from None
+        raise StorageError(f"{path}: cannot read it ({exc.strerror})") from None
     if not head:
-        raise ReportError(f"{path} is empty, not an Optuna study")
+        raise StorageError(f"{path} is empty, not an Optuna study")
     if head.startswith(SQLITE_MAGIC):
         return "sqlite"
     first = head.split(b"\n", 1)[0]
@@ -399,7 +400,7 @@ def _file_kind(path: Path) -> str:
             return "journal"
     except ValueError:
         pass
-    raise ReportError(f"{path} is not an Optuna study (neither an SQLite database nor an Optuna journal file)")
+    raise StorageError(f"{path} is not an Optuna study (neither an SQLite database nor an Optuna journal file)")
 
 
 def _sqlite_ro_uri(path: Path) -> str:
@@ -424,13 +425,13 @@ def _sqlite_ro_url(path: Path) -> str:
     return f"sqlite:///file:{quote(head[len('file:'):])}?{query}&uri=true"
 
 
-def _check_sqlite(path: Path) -> None:
+def _check_sqlite(path: Path, recover: bool = True) -> None:
     try:
-        tables = {r[0] for r in _read_only_tables(path, _sqlite_ro_uri(path))}
+        tables = {r[0] for r in _read_only_tables(path, _sqlite_ro_uri(path), recover)}
     except sqlite3.Error as exc:
-        raise ReportError(f"{path}: cannot read it as SQLite ({exc})") from None
+        raise StorageError(f"{path}: cannot read it as SQLite ({exc})") from None
     if not OPTUNA_TABLES <= tables:
-        raise ReportError(f"{path} is an SQLite database but not an Optuna study (it has no Optuna tables)")
+        raise StorageError(f"{path} is an SQLite database but not an Optuna study (it has no Optuna tables)")
 
 
 def _rdb_engine_kwargs(url: str) -> dict[str, Any]:
@@ -444,18 +445,18 @@ def _check_rdb(source: _Source, engine_kwargs: dict[str, Any]) -> None:
     try:
         engine = sqlalchemy.create_engine(source.url, **engine_kwargs)
     except (ImportError, ModuleNotFoundError) as exc:
-        raise ReportError(f"{source.display}: no database driver for it ({exc})") from None
+        raise StorageError(f"{source.display}: no database driver for it ({exc})") from None
     except Exception as exc:
-        raise ReportError(f"{source.display}: {first_line(exc)}") from None
+        raise StorageError(f"{source.display}: {first_line(exc)}") from None
     try:
         with engine.connect() as connection:
             tables = set(sqlalchemy.inspect(connection).get_table_names())
     except sqlalchemy.exc.SQLAlchemyError as exc:
-        raise ReportError(f"cannot open {source.display}: {first_line(getattr(exc, 'orig', None) or exc)}") from None
+        raise StorageError(f"cannot open {source.display}: {first_line(getattr(exc, 'orig', None) or exc)}") from None
     finally:
         engine.dispose()
     if not OPTUNA_TABLES <= tables:
-        raise ReportError(f"{source.display} is a database but not an Optuna storage (it has no Optuna tables)")
+        raise StorageError(f"{source.display} is a database but not an Optuna storage (it has no Optuna tables)")
 
 
 def first_line(exc: object) -> str:
@@ -463,18 +464,19 @@ def first_line(exc: object) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def open_existing(source: str, *, read_only: bool = True) -> tuple[BaseStorage, str]:
+def open_existing(source: str, *, read_only: bool = True, recover: bool = True) -> tuple[BaseStorage, str]:
     """The Optuna storage behind a path or URL, and how to name it in messages.
 
     `read_only=False` is for the dashboard, which writes notes; the checks still refuse anything that is not
-    already an Optuna storage, so nothing is created.
+    already an Optuna storage, so nothing is created. `recover=False` leaves a killed writer's hot journal to the
+    commands that use the study (a glance at other studies must not write to them): such a file is refused.
     """
     src = _resolve(source)
     try:
         if src.kind == "journal":
             return JournalStorage(JournalFileBackend(str(src.path))), src.display
         if src.kind == "sqlite":
-            _check_sqlite(src.path)
+            _check_sqlite(src.path, recover)
             url = _sqlite_ro_url(src.path) if read_only else f"sqlite:///{quote(str(src.path.resolve()))}"
             # A sweep may be committing: wait for its lock (milliseconds) rather than fail at once.
             return RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}},
@@ -488,6 +490,6 @@ def open_existing(source: str, *, read_only: bool = True) -> tuple[BaseStorage, 
         # Optuna's StorageInternalError says only "an exception is raised during the commit": name its cause.
         cause = exc.__cause__ if isinstance(exc, optuna.exceptions.StorageInternalError) and exc.__cause__ else exc
         cause = getattr(cause, "orig", None) or cause
-        raise ReportError(f"cannot read {src.display} as an Optuna storage: {first_line(cause)}") from None
+        raise StorageError(f"cannot read {src.display} as an Optuna storage: {first_line(cause)}") from None
 
 

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dse.cli import app
-from dse.errors import ReportError
+from dse.errors import ReportError, StorageError
 from dse.report.dashboard import make_dashboard_server
 
 from .conftest import snapshot
@@ -45,7 +45,7 @@ def test_dashboard_serves_the_study_list(studies_dir):
 
 
 def test_dashboard_refuses_what_is_not_a_study(tmp_path):
-    with pytest.raises(ReportError, match="no such file"):
+    with pytest.raises(StorageError, match="no such file"):
         make_dashboard_server(str(tmp_path / "typo.db"), "127.0.0.1", 0)
     assert list(tmp_path.iterdir()) == []
     result = CliRunner().invoke(app, ["dashboard", str(tmp_path / "typo.db"), "--port", "0"])

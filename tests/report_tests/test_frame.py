@@ -10,7 +10,7 @@ import pytest
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
-from dse.errors import ReportError
+from dse.errors import StorageError
 from dse.plan import cost
 from dse.report.frame import grid_points, load_studies, study_data
 from dse.space import DesignPoint
@@ -90,11 +90,11 @@ def _written(path, content: bytes):
 def test_bad_inputs_raise_one_line_and_create_nothing(tmp_path, make, message):
     target = make(tmp_path)
     before = snapshot(tmp_path)
-    with pytest.raises(ReportError, match=message) as info:
+    with pytest.raises(StorageError, match=message) as info:
         load_studies(str(target))
     assert "\n" not in str(info.value)
     assert snapshot(tmp_path) == before
-    with pytest.raises(ReportError):
+    with pytest.raises(StorageError):
         load_studies(f"sqlite:///{target}")
     assert snapshot(tmp_path) == before
 
@@ -112,7 +112,7 @@ def test_several_studies_in_one_file(studies_dir):
     assert sorted(d.name for d in both) == ["sr-a", "sr-b"]
     (one,) = load_studies(str(studies_dir / "two.db"), study_name="sr-b")
     assert one.name == "sr-b"
-    with pytest.raises(ReportError, match="no study 'nope'.*sr-a, sr-b"):
+    with pytest.raises(StorageError, match="no study 'nope'.*sr-a, sr-b"):
         load_studies(str(studies_dir / "two.db"), study_name="nope")
 
 
@@ -146,7 +146,7 @@ def test_grid_forms():
 def _postgres_or_skip():
     try:
         open_storage(PG_URL)
-    except ReportError as exc:
+    except StorageError as exc:
         if "cannot open" in str(exc):
             pytest.skip(f"PostgreSQL not reachable: {exc}")
 
@@ -165,6 +165,6 @@ def test_postgresql_url():
 
 
 def test_unreachable_database_is_one_line():
-    with pytest.raises(ReportError, match="cannot open") as info:
+    with pytest.raises(StorageError, match="cannot open") as info:
         load_studies("postgresql://postgres@127.0.0.1:1/none")
     assert "\n" not in str(info.value)
