@@ -4,6 +4,8 @@ running trial's epoch and step as the workers report it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import optuna
 import pytest
 from sweep_helpers import TINY, TINY_DESIGN, TINY_RECIPE, ScriptedTrain, fingerprint, load, one_thread  # noqa: F401
@@ -342,6 +344,66 @@ def test_a_new_sweep_estimates_from_the_same_points_in_another_study_on_this_dev
     assert "speed test" not in result.stdout
     other = cli("sweep", "--param", "sr", "--values", "0.25,0.5,0.75", "--dry-run", "--lr", "0.05", *TINY)
     assert other.exit_code == 0 and "speed test" in other.stdout and "other studies" not in other.stdout
+def test_a_sweep_with_its_own_file_estimates_from_the_studies_beside_it_and_never_writes_to_them(here):
+    """--storage in another folder: that folder's studies are the ones beside it. One a killed writer left with a
+    hot journal is passed over as it is (its journal stays for the commands that use it, no line is printed)."""
+    import torch
+    from test_sqlite_recovery import hot_journal
+
+    from dse.study.grid import build_spec
+    from dse.study.runner import RunOptions, run
+    from dse.train import device_name
+
+    class OnThisDevice(ScriptedTrain):
+        def __call__(self, point, data, recipe, **kw):
+            result = super().__call__(point, data, recipe, **kw)
+            recorded = {**result.to_dict(), "device": device_name(torch.device("cpu")), "train_images": data.num_train}
+            return type("R", (), {"top1": result.top1, "to_dict": lambda _: recorded})()
+
+    (here / "lab").mkdir()
+    spec = build_spec(params=["sr"], values=["0.25,0.5"], dataset="synthetic", subset=64, design=TINY_DESIGN,
+                      recipe_options={"epochs": 1, "batch_size": 32})
+    earlier = here / "lab" / "earlier.db"
+    run(spec, RunOptions(storage=str(earlier), study_name="earlier", device="cpu"), train_fn=OnThisDevice(),
+        poll=0.05)
+    args = ("sweep", "--param", "sr", "--values", "0.25,0.5,0.75", "--dry-run", "--storage", "lab/new.db", *TINY)
+    result = cli(*args)
+    assert result.exit_code == 0, result.output
+    assert "from the times of 2 trials of the same points in other studies on this device" in result.stdout
+    hot_journal(earlier)
+    before = fingerprint(earlier), fingerprint(Path(f"{earlier}-journal"))
+    result = cli(*args)
+    assert result.exit_code == 0, result.output
+    assert "speed test of training and evaluation steps" in result.stdout and "other studies" not in result.stdout
+    assert result.stderr == ""
+    assert (fingerprint(earlier), fingerprint(Path(f"{earlier}-journal"))) == before
+    assert not (here / "lab" / "new.db").exists()
+
+
+def test_the_first_estimate_counts_the_workers_start_up_once_and_only_while_trials_are_left():
+    from dse.cli.live import Snapshot, TrialView
+    from dse.cli.sweep import estimate
+
+    queued = tuple(TrialView(n, f"sr={n}", "queued", work=600.0) for n in range(4))
+    snap = Snapshot(total=4, trials=queued, rate=10.0, workers=2)
+    assert estimate(snap) == 120.0  # 4 trials of 60 s on 2 workers
+    assert estimate(snap, startup=5.0) == 125.0  # the workers start side by side: once
+    done = tuple(TrialView(n, "x", "done", work=600.0, seconds=60.0, top1=50.0) for n in range(4))
+    assert estimate(Snapshot(total=4, trials=done), startup=5.0) == 0.0
+
+
+def test_a_new_sweep_whose_queue_is_not_written_yet_counts_its_grid_at_the_times_seen_elsewhere():
+    """Before the queue holds a trial, the grid's own work is what is left: other studies' times give the time per
+    unit of work (two sizes: a fixed part and a slope)."""
+    from dse.cli.live import Snapshot
+    from dse.cli.sweep import estimate
+
+    elsewhere = ((100.0, 20.0), (200.0, 30.0))  # 10 s fixed + 0.1 s per unit of work
+    snap = Snapshot(total=3, workers=1, elsewhere=elsewhere, planned_work=(100.0, 200.0, 300.0))
+    assert estimate(snap) == pytest.approx(20 + 30 + 40)
+    assert estimate(Snapshot(total=3, workers=1, elsewhere=elsewhere)) is None  # no work known: no estimate
+
+
 def test_the_long_run_hint_suggests_only_what_the_command_does_not_already_set():
     from dse.cli.sweep import quick_hint
     from dse.study.grid import build_spec

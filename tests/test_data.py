@@ -287,3 +287,23 @@ def test_a_data_dir_that_is_a_file_is_one_refusal_and_an_unwritable_cache_costs_
     data = load_dataset("synthetic", tmp_path / "data", subset=50, val_fraction=0)
     write_cache(a_file / ".dse-cache" / "x.pt", data, "fp")  # best effort: nothing written, nothing raised
     assert a_file.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("kind", ["synthetic", "folder", "folder with val/"])
+def test_the_planned_split_sizes_are_those_a_run_loads(tmp_path, kind):
+    """What a dry run and the first estimate count without decoding is what training then loads (the validation
+    hold-out rounds per class, so a few images either way)."""
+    from dse.data import images_planned
+
+    if kind == "synthetic":
+        name, subset = "synthetic", 500
+    else:
+        splits = ("train", "test", "val") if kind == "folder with val/" else ("train", "test")
+        image_tree(tmp_path / "tree", per_class=(12, 4, 3)[:len(splits)], split_names=splits)
+        name, subset = f"folder:{tmp_path / 'tree'}", None
+    planned = images_planned(name, subset, 0.25)
+    data = load_dataset(name, data_dir=tmp_path, subset=subset, val_fraction=0.25)
+    assert planned.test == data.num_test
+    assert abs(planned.train - data.num_train) <= data.info.num_classes
+    assert abs(planned.val - data.num_val) <= data.info.num_classes
+    assert planned.train + planned.val == data.num_train + data.num_val

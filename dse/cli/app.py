@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import time
 from collections.abc import Callable
 
 import typer
@@ -18,6 +19,9 @@ from typer.core import TyperCommand, TyperGroup
 from dse import __version__
 from dse.cli.options import library_default
 from dse.errors import DseError
+
+STARTED = time.monotonic()
+"""When the command line began (its first module imported): a command's own start-up is measured from here."""
 
 ORDER = ("arch", "train", "bench", "check", "sweep", "search", "report", "dashboard")
 """Commands in the order of the workflow, which is the order `dse --help` lists them in."""

@@ -111,6 +111,7 @@ class Snapshot:
     rate: float | None = None  # work per second of one worker, if known before any trial has run
     metric: str = "top-1"  # what the trials' top-1 is: "val top-1" where a validation split chooses
     elsewhere: tuple[tuple[float, float], ...] = ()  # (work, seconds) of the same runs in other studies, this device
+    planned_work: tuple[float, ...] = ()  # work of each trial a sweep is to run, before the queue holds them all
 
     def count(self, *states: str) -> int:
         return sum(1 for t in self.trials if t.state in states)
@@ -173,7 +174,7 @@ def work_left(snap: Snapshot) -> float:
 def _pending(snap: Snapshot) -> list[tuple[float, float]]:
     """(work, share left) of each trial still to finish, those not created yet (a search) at the mean work."""
     out = [(t.work, 1 - t.fraction()) for t in snap.trials if t.state in ("queued", "running")]
-    known = [t.work for t in snap.trials if t.work > 0 and t.state != "skipped"]
+    known = [t.work for t in snap.trials if t.work > 0 and t.state != "skipped"] or list(snap.planned_work)
     unseen = max(0, snap.remaining - len(out))
     if unseen and known:
         out += [(sum(known) / len(known), 1.0)] * unseen
@@ -191,7 +192,10 @@ def eta_seconds(snap: Snapshot, now: float | None = None) -> float | None:
     model = trial_time_model(snap)
     if model is not None:
         fixed, per_work = model
-        return max(0.0, sum((fixed + per_work * w) * share for w, share in _pending(snap)) / parallel - age)
+        pending = _pending(snap)
+        if len(pending) < snap.remaining:  # trials whose work nothing tells yet
+            return None
+        return max(0.0, sum((fixed + per_work * w) * share for w, share in pending) / parallel - age)
     counted = [t for t in snap.trials if t.state == "running" and t.work > 0 and t.seconds > 0]
     work_done = sum(t.work * t.fraction() for t in counted)
     seconds = sum(t.seconds for t in counted if t.fraction() > 0)

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from dse.cli.app import command, console, err_console, fail
+from dse.cli.app import STARTED, command, console, err_console, fail
 from dse.cli.live import (
     LiveDisplay,
     Snapshot,
@@ -196,11 +196,13 @@ class Watch:
         self.spec, self.options, self.started = spec, options, started
         self.started_wall = time.time() - (time.monotonic() - started)
         self.phase, self.rate, self.train_images = "", None, 0
+        self.startup = 0.0  # seconds a worker takes to be ready (this process's own start-up, measured)
         self.elsewhere: tuple[tuple[float, float], ...] = ()  # `dse.study.progress.times_elsewhere`
         self.has_val = bool(spec.val_fraction)  # the live top-1's split (a folder's val/ too, once loaded)
         self.names = (*spec.params, "seed") if spec.kind == "sweep" and len(spec.seeds) > 1 else tuple(spec.params)
         self.total = spec.target()  # fixed for the run; a sweep's builds every grid point, too slow for each tick
         self._macs: dict[tuple, float] = {}
+        self._planned: tuple[float, ...] | None = None
 
     def macs(self, params: dict) -> float:
         key = tuple(sorted((k, v) for k, v in params.items() if k != "seed"))
@@ -217,11 +219,20 @@ class Watch:
 
         return work(self.macs(params), self.train_images, self.spec.recipe.epochs)
 
+    def planned_work(self) -> tuple[float, ...]:
+        """Each grid point's work, once the training images are known (a search's points are not known)."""
+        if self.spec.kind != "sweep" or not self.train_images:
+            return ()
+        if self._planned is None:
+            self._planned = tuple(self.work(p.to_dict()) for p in self.spec.points())
+        return self._planned
+
     def snapshot(self, trials) -> Snapshot:
         now = time.monotonic()
         return Snapshot(total=self.total, trials=tuple(trial_views(trials, self)), elapsed=now - self.started,
                         taken_at=now, workers=self.options.workers, phase=self.phase, rate=self.rate,
-                        metric="val top-1" if self.has_val else "test top-1", elsewhere=self.elsewhere)
+                        metric="val top-1" if self.has_val else "test top-1", elsewhere=self.elsewhere,
+                        planned_work=self.planned_work())
 
 
 def trial_views(trials, watch: Watch) -> list[TrialView]:
@@ -291,14 +302,17 @@ def _run(spec, options, title: str) -> None:
             watch.has_val = bool(spec.val_fraction or getattr(data, "num_val", 0))
             if not finished_rates(watch.snapshot(trials)):  # finished trials measure better than a speed test
                 watch.elsewhere = _times_elsewhere(spec, options, dev)
+            if not watch.phase.startswith("decoding"):  # a worker starts as this process did: imports, data
+                watch.startup = time.monotonic() - STARTED
             if not finished_rates(watch.snapshot(trials)) and not watch.elsewhere:
                 watch.phase = "measuring speed (a short benchmark of the base point)"
                 display.show(watch.snapshot(trials))
-                watch.rate = _prior_rate(spec, dev)
+                sizes = (data.num_train, data.num_val, data.num_test)
+                watch.rate = _prior_rate(spec, dev, options.workers, sizes, keep_plan(spec, options).policy)
             watch.phase = f"starting {options.workers} workers" if options.workers > 1 else "starting"
         snap = watch.snapshot(trials)
         wrap = not console.is_terminal  # a log keeps one line; a terminal wraps between words
-        eta = estimate(snap, watch.work(spec.point.to_dict()))
+        eta = estimate(snap, watch.work(spec.point.to_dict()), watch.startup)
         console.print(header_line(title, options.study_name, handle.where, _device_text(dev, options.workers),
                                   snap.remaining, eta, estimate_basis(snap)), highlight=False, soft_wrap=wrap)
         console.print(_budget(spec, dev), style="dim", highlight=False, soft_wrap=wrap)
@@ -324,7 +338,7 @@ def _run(spec, options, title: str) -> None:
 def _dry_run(spec, options, title: str) -> None:
     """`--dry-run`: what the run would train, keep and take, from the spec, the study as it stands (read only) and
     the speed (its finished trials, else a speed test in memory); no study, cache or folder is written."""
-    from dse.data import train_images_planned
+    from dse.data import images_planned
     from dse.study.keep import plan as keep_plan
     from dse.study.storage import describe, resolve
     from dse.train import resolve_device
@@ -333,13 +347,15 @@ def _dry_run(spec, options, title: str) -> None:
     keep = keep_plan(spec, options)  # refused here as the run would refuse it
     trials, state = _study_as_it_stands(spec, options)
     watch = Watch(spec, options, time.monotonic())
-    watch.train_images = train_images_planned(spec.dataset, spec.subset, spec.val_fraction)
+    sizes = images_planned(spec.dataset, spec.subset, spec.val_fraction)
+    watch.train_images = sizes.train
     snap = watch.snapshot(trials)
+    startup = time.monotonic() - STARTED  # imports: a worker also loads the data, so this is a lower bound
     if snap.remaining and not finished_rates(snap):
         watch.elsewhere = _times_elsewhere(spec, options, dev)
-        watch.rate = None if watch.elsewhere else _prior_rate(spec, dev)
+        watch.rate = None if watch.elsewhere else _prior_rate(spec, dev, options.workers, sizes, keep.policy)
         snap = watch.snapshot(trials)
-    eta = estimate(snap, watch.work(spec.point.to_dict()))
+    eta = estimate(snap, watch.work(spec.point.to_dict()), startup)
     where = describe(resolve(options.storage, options.study_name))
     device = _device_text(dev, options.workers)
     if not snap.remaining:
@@ -427,17 +443,20 @@ def estimate_basis(snap: Snapshot) -> str:
     if snap.elsewhere:
         return "estimate from 1 trial of the same point in another study on this device"
     if snap.rate:
-        return "estimate from a speed test of training steps alone; evaluation comes on top"
+        return "estimate from a speed test of training and evaluation steps"
     return "estimate"
 
 
-def estimate(snap: Snapshot, base_work: float = 0.0) -> float | None:
-    """Seconds left (`dse.cli.live.eta_seconds`); trials not created yet and no trial to compare them with
-    (a new search) count at `base_work` each."""
+def estimate(snap: Snapshot, base_work: float = 0.0, startup: float = 0.0) -> float | None:
+    """Seconds left before the workers start: their `startup` (they start side by side), then the trials
+    (`dse.cli.live.eta_seconds`); trials not created yet and no trial to compare them with (a new search) count at
+    `base_work` each."""
     known = any(t.work > 0 and t.state != "skipped" for t in snap.trials)
     if known or not base_work or not snap.rate:
-        return eta_seconds(snap)
-    return snap.remaining * base_work / snap.rate / max(1, min(snap.workers, snap.remaining))
+        left = eta_seconds(snap)
+    else:
+        left = snap.remaining * base_work / snap.rate / max(1, min(snap.workers, snap.remaining))
+    return None if left is None else left + (startup if snap.remaining else 0.0)
 
 
 QUICK_RUN = {"dataset": "synthetic", "subset": 2000, "epochs": 1, "base_e": 16, "incr_e": 16}
@@ -466,25 +485,37 @@ def loading_phase(spec) -> str:
 
 
 def _times_elsewhere(spec, options, dev) -> tuple[tuple[float, float], ...]:
-    """The same runs' times in other studies of the default folder on this device (`times_elsewhere`)."""
+    """The same runs' times in other studies beside this one on this device (`times_elsewhere`), the device named
+    as this run's workers will record it (their thread count)."""
     from dse.study.progress import times_elsewhere
     from dse.train import device_name
+    from dse.train.device import threads, worker_threads
 
-    return tuple(times_elsewhere(spec, options, device_name(dev)))
+    with threads(worker_threads(options.workers) if dev.type == "cpu" else None):
+        name = device_name(dev)
+    return tuple(times_elsewhere(spec, options, name))
 
 
-def _prior_rate(spec, dev) -> float | None:
-    """Work per second (MACs x images) of the base point, from a few timed training steps (`dse.train.bench`): the
-    ETA before the first trial has measured its own speed. On a CPU a small batch keeps this to seconds."""
+def _prior_rate(spec, dev, workers: int, sizes: tuple[int, int, int], keep_policy: str) -> float | None:
+    """Work per second (`dse.study.progress.work`) of one worker on the base point's whole trial: its training
+    steps, every epoch's evaluation, the latency runs and the weights' check, each kind of pass timed for a few
+    steps under the workers' own thread count (`dse.train.bench.trial_speed`) and counted for the `sizes`
+    (train, validation, test images) of this run. The ETA before the first trial has finished; start-up is not
+    in it. On a CPU a batch of at most 128 keeps this to seconds."""
+    from dse.study.progress import work
     from dse.train import TrainingFailed
-    from dse.train.bench import bench
+    from dse.train.bench import trial_images, trial_seconds, trial_speed
+    from dse.train.device import worker_threads
 
-    batch = spec.recipe.batch_size if dev.type == "cuda" else min(spec.recipe.batch_size, 64)
+    recipe = spec.recipe if dev.type == "cuda" else spec.recipe.replace(batch_size=min(spec.recipe.batch_size, 128))
     try:
-        result = bench(spec.point, device=dev, batch_size=batch, steps=3, warmup_steps=1, recipe=spec.recipe)
+        speed = trial_speed(spec.point, recipe, device=dev,
+                            threads=worker_threads(workers) if dev.type == "cpu" else None)
     except (TrainingFailed, RuntimeError, DseError):
         return None  # no prior: the ETA appears after the first steps
-    return result.images_per_second * cost(spec.point).macs
+    train, val, test = sizes
+    seconds = trial_seconds(speed, trial_images(spec.recipe.epochs, train, val, test, keep_policy != "none"))
+    return work(cost(spec.point).macs, train, spec.recipe.epochs) / seconds
 
 
 def _workers(workers: int | None, device: str) -> int:

@@ -33,12 +33,12 @@ from dse.data.registry import (
     OFFLINE_ENV,
     dataset_info,
     dataset_names,
+    images_planned,
     images_to_decode,
     load_dataset,
-    train_images_planned,
 )
 from dse.data.split import VAL_FRACTION, VAL_SEED, split_validation, take_subset
 
 __all__ = ["BUILTIN", "CACHE_DIR", "CACHE_FORMAT", "DATA_DIR_ENV", "FOLDER_PREFIX", "OFFLINE_ENV", "VAL_FRACTION",
            "VAL_SEED", "Dataset", "DatasetInfo", "DeviceData", "data_root", "dataset_info", "dataset_names",
-           "images_to_decode", "load_dataset", "split_validation", "take_subset", "train_images_planned"]
+           "images_planned", "images_to_decode", "load_dataset", "split_validation", "take_subset"]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 from dse.data.builtin import INFOS, load_builtin
 from dse.data.cache import CACHE_DIR, cached
@@ -44,24 +45,35 @@ def images_to_decode(name: str, data_dir: str | os.PathLike | None = None, image
     return sum(len(found) for split in folder.splits() for found in folder.scan(split))
 
 
-TRAIN_SIZES = {"cifar10": 50_000, "cifar100": 50_000, "fashion-mnist": 60_000, "synthetic": SYNTHETIC_SIZES[0]}
-"""Images in each built-in training split (before a subset and the validation hold-out)."""
+SPLIT_SIZES = {"cifar10": (50_000, 10_000), "cifar100": (50_000, 10_000), "fashion-mnist": (60_000, 10_000),
+               "synthetic": SYNTHETIC_SIZES}
+"""Images in each built-in training and test split (before a subset and the validation hold-out)."""
 
 
-def train_images_planned(name: str, subset: int | None = None, val_fraction: float = VAL_FRACTION) -> int:
-    """About how many images a run trains on, without reading any image or writing a cache (a dry run's
-    estimate): the training split (a folder's files are counted), its subset, less the validation hold-out
-    (`split_validation` rounds per class, so this may differ from the loaded count by a few images)."""
+class PlannedSizes(NamedTuple):
+    train: int
+    val: int
+    test: int
+
+
+def images_planned(name: str, subset: int | None = None, val_fraction: float = VAL_FRACTION) -> PlannedSizes:
+    """About how many images a run trains, validates and tests on, without reading any image or writing a cache
+    (a dry run's and a first estimate's count): the splits (a folder's files are counted), their subset, the
+    validation hold-out taken from training (`split_validation` rounds per class, so this may differ from the
+    loaded count by a few images)."""
     if name.startswith(FOLDER_PREFIX):
         folder = Folder(name)
-        n = sum(len(found) for found in folder.scan(folder.train_dir))
-        own_val = folder.val_dir is not None
-    elif name in TRAIN_SIZES:
-        n, own_val = TRAIN_SIZES[name], False
+        n, test = (sum(len(found) for found in folder.scan(d)) for d in (folder.train_dir, folder.test_dir))
+        own_val = sum(len(found) for found in folder.scan(folder.val_dir)) if folder.val_dir is not None else None
+    elif name in SPLIT_SIZES:
+        (n, test), own_val = SPLIT_SIZES[name], None
     else:
         raise DataError(f"unknown dataset {name!r}; known: {', '.join(dataset_names())}")
-    n = min(n, subset) if subset else n
-    return n if own_val else n - round(val_fraction * n)
+    n, test = (min(n, subset), min(test, subset)) if subset else (n, test)
+    if own_val is not None:
+        return PlannedSizes(n, min(own_val, subset) if subset else own_val, test)
+    val = round(val_fraction * n)
+    return PlannedSizes(n - val, val, test)
 
 
 def load_dataset(

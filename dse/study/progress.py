@@ -40,7 +40,7 @@ from dse.study.layout import (
     params_key,
     read_definition,
 )
-from dse.study.storage import STUDIES_DIR, default_path, open_existing
+from dse.study.storage import default_path, open_existing, resolve, sqlite_path
 
 PROGRESS_EVERY_S = 3.0  # a running trial's step count is written at most this often (for live displays)
 TRAINING, FINISHING = "training", "finishing"  # phases a display shows as the step count, or not at all
@@ -91,22 +91,27 @@ def work(macs: float, train_images: float, epochs: float) -> float:
 SAME_RUN = ("dataset", "subset", "val_fraction", "val_seed", "recipe", "torch_version")  # definition fields
 
 
-def times_elsewhere(spec, options, device: str, folder: Path = STUDIES_DIR) -> list[tuple[float, float]]:
-    """(work, seconds) of the finished trials of other studies in the default folder (SQLite files, read only)
-    that trained one of this sweep's points on this device with its data and recipe: what its trials will take,
-    known before any of them finished. Work as the live view counts it: MACs per image x training images x
-    epochs. A file that cannot be read is passed over; a search (whose points are not known) gets none."""
-    if spec.kind != "sweep" or options.storage is not None or not folder.is_dir():
+def times_elsewhere(spec, options, device: str, folder: Path | None = None) -> list[tuple[float, float]]:
+    """(work, seconds) of the finished trials of other studies beside this one (SQLite files in the folder of its
+    file: the default studies/ or that of --storage; read only, and a file a killed writer left unfinished is
+    passed over, not rolled back) that trained one of this sweep's points on this device with its data and recipe:
+    what its trials will take, known before any of them finished. Work as the live view counts it: MACs per image
+    x training images x epochs. A file that cannot be read is passed over; a search (whose points are not known)
+    and a study on a server get none."""
+    own = default_path(options.study_name) if options.storage is None else sqlite_path(
+        resolve(options.storage, options.study_name))
+    folder = folder or (own.parent if own is not None else None)
+    if spec.kind != "sweep" or folder is None or not folder.is_dir():
         return []
     wanted = spec.definition()
     points = {json.dumps(p.to_dict(), sort_keys=True) for p in spec.points()}
-    own = default_path(options.study_name).resolve()
+    own = own.resolve() if own is not None else None
     out = []
     for path in sorted(folder.glob("*.db")):
         if path.resolve() == own:
             continue
         try:
-            storage, _ = open_existing(str(path))
+            storage, _ = open_existing(str(path), recover=False)
             for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
                 study = optuna.load_study(study_name=summary.study_name, storage=storage)
                 stored = read_definition(study) or {}

@@ -13,7 +13,6 @@ The study is the queue (`dse.study.queue`). Every step rests on Optuna's public 
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import threading
 import time
@@ -46,6 +45,7 @@ from dse.study.processes import (
 from dse.study.progress import live_writer, phase_writer
 from dse.study.queue import Queueing, has_work, queue_missing, reclaim_lost, wants_more
 from dse.train import Diverged, OutOfMemory, TrainingFailed, resolve_device, train
+from dse.train.device import worker_threads
 
 __all__ = ["POLL_S", "RunOptions", "StudyHandle", "TrialFailed", "open_study", "queue_missing", "reclaim_lost",
            "run", "work"]
@@ -295,8 +295,8 @@ def worker_main(spec: Spec, options: RunOptions, device: str, workers: int, gate
     once, then trials until none are left."""
     with handle_interrupts(sigint) as interrupts:  # started with SIGINT ignored (`processes._sigint_ignored`)
         try:
-            if device == "cpu" and workers > 1:
-                torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+            if device == "cpu" and worker_threads(workers) is not None:
+                torch.set_num_threads(worker_threads(workers))
             handle = open_study(spec, options, check=False)
             with interrupts.allowed():
                 data = load_data(spec)

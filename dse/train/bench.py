@@ -16,7 +16,7 @@ import torch
 
 from dse.data import Dataset, DeviceData, load_dataset
 from dse.space import DesignPoint
-from dse.train.device import device_name, resolve_device, run_released, sync
+from dse.train.device import autocast_bf16, device_name, resolve_device, run_released, sync
 from dse.train.graph import GRAPH_WARMUP_STEPS
 from dse.train.loop import Session, check_fits
 from dse.train.recipe import Recipe, recipe_for
@@ -198,3 +198,81 @@ def _median_round(results: list[BenchResult]) -> BenchResult:
     ranked = sorted(results, key=lambda b: b.images_per_second)
     middle = statistics.median_low(b.images_per_second for b in ranked)
     return next(b for b in ranked if b.images_per_second == middle)
+
+
+@dataclass(frozen=True)
+class TrialSpeed:
+    """Images/s of each kind of pass a trial makes, timed on one point: what a sweep's first estimate counts
+    before any trial has finished (`trial_seconds`)."""
+
+    train: float  # training steps, the recipe's precision and step
+    evaluate: float  # evaluation passes in the recipe's precision (each epoch's test and validation splits)
+    evaluate_fp32: float  # fp32 passes on the CPU: the latency runs and the stored weights' precision check
+    cold_seconds: float = 0.0  # a new network's first steps and passes over steady ones: kernels chosen, memory
+
+
+@dataclass(frozen=True)
+class TrialImages:
+    """The images each kind of pass of one trial goes through (counted from the data and the recipe)."""
+
+    train: int  # training images x epochs
+    evaluate: int  # (test + validation images) x epochs
+    evaluate_fp32: int  # latency runs (single images and batches), and twice the choosing split if weights are kept
+
+
+def trial_images(epochs: int, train: int, val: int, test: int, keeps_weights: bool) -> TrialImages:
+    """What one trial of `epochs` on these split sizes passes through: every epoch trains and then evaluates the
+    test and validation splits (`dse.train.loop`); latency times `RUNS + WARMUP` single images and batches
+    (`dse.train.latency`); a kept network is evaluated twice more on the choosing split (fp32 and fp16,
+    `dse.weights.choose_precision`)."""
+    from dse.train.latency import BATCH, RUNS, WARMUP
+
+    timed = (RUNS + WARMUP) * (1 + BATCH)
+    return TrialImages(train=train * epochs, evaluate=(val + test) * epochs,
+                       evaluate_fp32=timed + (2 * (val or test) if keeps_weights else 0))
+
+
+def trial_seconds(speed: TrialSpeed, images: TrialImages) -> float:
+    """One trial's seconds at `speed`: its passes, each at its own rate, and the cold start of its new network
+    (the worker's own start-up not counted)."""
+    return (images.train / speed.train + images.evaluate / speed.evaluate
+            + images.evaluate_fp32 / speed.evaluate_fp32 + speed.cold_seconds)
+
+
+def trial_speed(point: DesignPoint, recipe: Recipe, *, device: str | torch.device = "auto",
+                threads: int | None = None, steps: int = 3, warmup_steps: int = 1,
+                eval_batch_size: int = 256) -> TrialSpeed:
+    """Time a few training steps and one evaluation batch (recipe's precision, then fp32) of `point` on synthetic
+    images, under `threads` intra-op threads (a sweep's workers' own count, `worker_threads`): seconds, not a
+    benchmark, so the numbers carry the noise of so few steps."""
+    from dse.model import build_model
+    from dse.train.device import threads as set_threads
+    from dse.train.loop import wide
+
+    dev = resolve_device(device)
+    with set_threads(threads):
+        data = bench_data(point, recipe.batch_size)
+        started = time.perf_counter()
+        timed = bench(point, data, device=dev, batch_size=recipe.batch_size, steps=steps,
+                      warmup_steps=warmup_steps, recipe=recipe)
+        cold = time.perf_counter() - started - (steps + warmup_steps) * timed.step_ms / 1000
+        model = build_model(point).to(dev, memory_format=torch.channels_last).eval()
+        shape = (eval_batch_size, point.in_channels, point.input_size, point.input_size)
+        x = torch.randn(shape, generator=torch.Generator().manual_seed(0)).to(dev, memory_format=torch.channels_last)
+        bf16 = recipe.precision != "fp32" and autocast_bf16(recipe.precision, dev)
+
+        def rate(autocast: bool) -> tuple[float, float]:
+            """Images/s of a warm pass, and the seconds the first (cold) pass took over it."""
+            with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
+                times = []
+                for _ in range(2):  # the first call chooses the kernels for this shape and dtype
+                    started = time.perf_counter()
+                    wide(model(x))
+                    sync(dev)
+                    times.append(time.perf_counter() - started)
+            return eval_batch_size / max(times[1], 1e-9), max(0.0, times[0] - times[1])
+
+        evaluate, cold_eval = rate(bf16)
+        fp32, cold_fp32 = rate(False) if bf16 else (evaluate, 0.0)
+    return TrialSpeed(train=timed.images_per_second, evaluate=evaluate, evaluate_fp32=fp32,
+                      cold_seconds=max(0.0, cold) + cold_eval + cold_fp32)

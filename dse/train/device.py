@@ -4,9 +4,11 @@ happens (CUDA out-of-memory as `OutOfMemory`)."""
 from __future__ import annotations
 
 import gc
+import os
 import platform
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -71,6 +73,25 @@ def device_name(dev: torch.device) -> str:
         model = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
                       if line.startswith("model name")), "")
     return f"cpu ({model or platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def worker_threads(workers: int) -> int | None:
+    """Intra-op threads of each of `workers` CPU workers: the cores shared out, so workers never oversubscribe;
+    None for one worker, which keeps torch's own count (and so $OMP_NUM_THREADS)."""
+    return max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None
+
+
+@contextmanager
+def threads(n: int | None) -> Iterator[int]:
+    """torch's intra-op threads set to `n` (None: left as they are) inside, the caller's count restored after;
+    yields the count in use."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
 
 
 def run_released(dev: torch.device, batch_size: int, fn: Callable[[], T]) -> T:

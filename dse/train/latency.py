@@ -15,7 +15,6 @@ import math
 import platform
 import statistics
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from torch import nn
 from dse.model import build_model
 from dse.space import DesignPoint
 from dse.stats import BUSY_SPREAD, relative_spread
+from dse.train.device import threads as set_threads
 
 BATCH = 32
 RUNS = 20
@@ -78,17 +78,6 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
-@contextmanager
-def _threads(threads: int | None):
-    before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield torch.get_num_threads()
-    finally:
-        torch.set_num_threads(before)
-
-
 def _timed_ms(model: nn.Module, x: torch.Tensor, runs: int, warmup: int) -> tuple[float, float, float]:
     """Median, first and third quartile (ms) of `runs` timed forward passes after `warmup` untimed ones."""
     for _ in range(warmup):
@@ -115,7 +104,7 @@ def measure(model: nn.Module, input_shape: tuple[int, int, int], *, batch_size: 
     model.eval()
     gen = torch.Generator().manual_seed(0)
     try:
-        with _threads(threads) as used, torch.inference_mode():
+        with set_threads(threads) as used, torch.inference_mode():
             single, q1, q3 = _timed_ms(model, torch.randn(1, *input_shape, generator=gen), runs, warmup)
             batch = _timed_ms(model, torch.randn(batch_size, *input_shape, generator=gen), runs, warmup)[0]
     finally:
