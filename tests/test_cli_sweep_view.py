@@ -135,7 +135,7 @@ def test_search_help_lists_only_its_own_options():
 
 def test_running_trials_report_their_epoch_and_step(tmp_path, one_thread):  # noqa: F811
     """The worker writes the trainer's progress on the trial; the display's view of the study shows it."""
-    from dse.cli.sweep import Watch, trial_views
+    from dse.cli.watch import Watch, trial_views
     from dse.study import layout
     from dse.study.grid import build_spec
     from dse.study.runner import RunOptions, run
@@ -162,7 +162,7 @@ def test_running_trials_report_their_epoch_and_step(tmp_path, one_thread):  # no
 
 def test_header_estimates_from_the_prior_speed_and_says_when_nothing_is_left():
     from dse.cli.live import Snapshot, TrialView
-    from dse.cli.sweep import estimate, header_line
+    from dse.cli.watch import estimate, header_line
 
     def header(title, study, where, device, snap, base_work=0.0):  # as the command prints it, once the study opened
         return header_line(title, study, where, device, snap.remaining, estimate(snap, base_work))
@@ -181,7 +181,7 @@ def test_a_folder_seen_the_first_time_is_named_as_decoding(tmp_path):
     """The display says why the first start waits: the folder's images are decoded once, then read from the cache."""
     from dse_testdata import image_tree
 
-    from dse.cli.sweep import loading_phase
+    from dse.cli.watch import loading_phase
     from dse.data import images_to_decode, load_dataset
     from dse.study.grid import build_spec
 
@@ -202,7 +202,7 @@ def test_the_end_table_keeps_swept_values_and_accuracy_whole_at_80_columns(here)
 
     from rich.console import Console
 
-    from dse.cli.sweep import point_rows, sweep_table
+    from dse.cli.tables import point_rows, sweep_table
     from dse.study.grid import build_spec
     from dse.study.layout import VALIDATION
     from dse.study.progress import chosen_split
@@ -382,7 +382,7 @@ def test_a_sweep_with_its_own_file_estimates_from_the_studies_beside_it_and_neve
 
 def test_the_first_estimate_counts_the_workers_start_up_once_and_only_while_trials_are_left():
     from dse.cli.live import Snapshot, TrialView
-    from dse.cli.sweep import estimate
+    from dse.cli.watch import estimate
 
     queued = tuple(TrialView(n, f"sr={n}", "queued", work=600.0) for n in range(4))
     snap = Snapshot(total=4, trials=queued, rate=10.0, workers=2)
@@ -396,7 +396,7 @@ def test_a_new_sweep_whose_queue_is_not_written_yet_counts_its_grid_at_the_times
     """Before the queue holds a trial, the grid's own work is what is left: other studies' times give the time per
     unit of work (two sizes: a fixed part and a slope)."""
     from dse.cli.live import Snapshot
-    from dse.cli.sweep import estimate
+    from dse.cli.watch import estimate
 
     elsewhere = ((100.0, 20.0), (200.0, 30.0))  # 10 s fixed + 0.1 s per unit of work
     snap = Snapshot(total=3, workers=1, elsewhere=elsewhere, planned_work=(100.0, 200.0, 300.0))
@@ -405,7 +405,7 @@ def test_a_new_sweep_whose_queue_is_not_written_yet_counts_its_grid_at_the_times
 
 
 def test_the_long_run_hint_suggests_only_what_the_command_does_not_already_set():
-    from dse.cli.sweep import quick_hint
+    from dse.cli.watch import quick_hint
     from dse.study.grid import build_spec
 
     full = quick_hint(600, build_spec(params=["sr"], values=["0.25,0.5"], dataset="cifar10",

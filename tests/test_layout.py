@@ -43,7 +43,7 @@ def _mixed_trials():
 def test_every_place_that_chooses_agrees_on_the_split(mixed, capsys):
     from dse.cli.app import console
     from dse.cli.export import accuracy_line, choose_best
-    from dse.cli.sweep import _search_table
+    from dse.cli.tables import print_search_table
     from dse.report.frame import study_data
     from dse.report.points import point_stats
     from dse.report.trust import selection
@@ -68,7 +68,7 @@ def test_every_place_that_chooses_agrees_on_the_split(mixed, capsys):
     study.add_trials(trials)
     assert selection(point_stats(study_data(study))).split == split
     with console.capture() as captured:
-        _search_table(trials)
+        print_search_table(trials)
     assert (f"on {split} top-1" in captured.get()) and (("val top-1 %" in captured.get()) == (not mixed))
 
 

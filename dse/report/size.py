@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from matplotlib import colormaps
 from matplotlib.axes import Axes
@@ -28,7 +27,8 @@ from matplotlib.transforms import Bbox, blended_transform_factory
 
 from dse.fmt import number
 from dse.report import page
-from dse.report.frame import StudyData, point_label, value_key
+from dse.report.dodge import axis_span, dodge, shared_sizes
+from dse.report.frame import StudyData, point_label
 from dse.report.labels import bar_boxes, fit_labels, marker_boxes, place_labels, segment_boxes
 from dse.report.page import Figured
 from dse.report.paper import fixed_note, fixes_the_papers, paper
@@ -191,41 +191,6 @@ LABEL_GID = "label"  # a point's label in the figure: gid "label-<metric>-<point
 
 def many_lines(data: SizeAccuracy) -> bool:
     return len(_groups(data.points, data.swept)) > MAX_LINES
-
-
-DODGE = 0.025
-"""The offset between two points of equal size, as a share of the size axis's span: enough to tell their marks,
-bars and seeds apart, small beside the distance to a point of another size."""
-
-
-def dodge(points: pd.DataFrame) -> pd.DataFrame:
-    """`points` with `x`: each point's size, spread side by side (in the points' order) where several share one
-    size (bypass none and simple do), so no mark hides another; their true size stays in `size_mb`."""
-    sizes = points["size_mb"]
-    known = sizes.dropna()
-    span = _span(known)
-    x = sizes.astype(float).copy()
-    for _, same in points[sizes.notna()].groupby(sizes.map(value_key), sort=False):
-        k = len(same)
-        if k > 1:
-            x[same.index] = same["size_mb"].to_numpy(dtype=float) + (np.arange(k) - (k - 1) / 2) * DODGE * span
-    return points.assign(x=x)
-
-
-def _span(sizes: pd.Series) -> float:
-    """The extent the size axis is fitted to: the spread of the sizes, or the size itself when all are equal."""
-    if not len(sizes):
-        return 1.0
-    return float(sizes.max() - sizes.min()) or max(1.0, float(sizes.max()))
-
-
-def shared_sizes(points: pd.DataFrame) -> list[tuple[float, list[str]]]:
-    """(size, short labels) of each size several points share: drawn side by side, said in words."""
-    out = []
-    for _, same in points[points["size_mb"].notna()].groupby(points["size_mb"].map(value_key), sort=False):
-        if len(same) > 1:
-            out.append((float(same["size_mb"].iloc[0]), [str(s) for s in same["short"]]))
-    return out
 
 
 def _groups(points: pd.DataFrame, swept: tuple[str, ...]) -> list[tuple[str, pd.DataFrame]]:
@@ -395,7 +360,7 @@ def _size_panel(ax: Axes, data: SizeAccuracy, metric: str, ylabel: str, color: s
                    zorder=4, label="no result yet", clip_on=False)
     sizes = pts["size_mb"].dropna()
     if len(sizes):
-        span = _span(sizes)
+        span = axis_span(sizes)
         ax.set_xlim(max(0.0, float(sizes.min()) - 0.1 * span), float(sizes.max()) + 0.1 * span)
     ax.set_xlabel(data.size_label or SIZE_LABEL)
     ax.set_ylabel(ylabel)
