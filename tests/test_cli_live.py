@@ -76,6 +76,19 @@ def test_eta_exists_from_the_first_reported_step_and_is_refined_as_trials_finish
     assert eta_seconds(finished) == pytest.approx(300 / 2.0)
 
 
+def test_the_speed_test_stands_until_a_running_trial_is_past_its_first_epoch():
+    """The first seconds of a trial are its cold start (kernels chosen, memory grown): slow steps that would swing
+    the ETA. The speed test already counts them, so it stands until a trial has an epoch and its evaluation behind
+    it; then the trial's own speed counts."""
+    queued = TrialView(1, "b", "queued", work=300)
+    cold = TrialView(0, "a", "running", work=100, seconds=10, epoch=1, epochs=2, step=1, steps=10)  # 5 work in 10 s
+    prior = Snapshot(total=2, trials=(cold, queued), taken_at=T0, rate=2.0)
+    assert eta_seconds(prior) == pytest.approx((95 + 300) / 2.0)  # the speed test's rate
+    past = replace(cold, seconds=60, epoch=2, step=5)  # 75 work in 60 s
+    assert eta_seconds(replace(prior, trials=(past, queued))) == pytest.approx((25 + 300) / 1.25)
+    assert eta_seconds(replace(prior, rate=None)) == pytest.approx((95 + 300) / 0.5)  # no speed test: its own
+
+
 def test_a_search_counts_trials_not_created_yet_at_the_mean_work():
     snap = Snapshot(total=4, trials=(TrialView(0, "a", "done", work=100, seconds=100, top1=1.0),
                                      TrialView(1, "b", "skipped", work=900)), taken_at=T0)

@@ -184,8 +184,9 @@ def _pending(snap: Snapshot) -> list[tuple[float, float]]:
 def eta_seconds(snap: Snapshot, now: float | None = None) -> float | None:
     """Seconds left: each trial still to finish at the time the finished ones took for their work
     (`trial_time_model`: evaluation, latency and weights included); before any finished, the analytic work left
-    over the speed of the running ones' finished share (so it exists from a trial's first reported step), else
-    over the runner's prior `rate`.
+    over the speed of the running ones' finished share, else over the runner's prior `rate` (the speed test:
+    which stands until a running trial is past its first epoch, so the first seconds' cold steps do not swing
+    the ETA; without it, a trial's speed counts from its first reported step).
     """
     age = 0.0 if now is None else max(0.0, now - snap.taken_at)
     parallel = max(1, min(snap.workers, snap.remaining))
@@ -197,6 +198,8 @@ def eta_seconds(snap: Snapshot, now: float | None = None) -> float | None:
             return None
         return max(0.0, sum((fixed + per_work * w) * share for w, share in pending) / parallel - age)
     counted = [t for t in snap.trials if t.state == "running" and t.work > 0 and t.seconds > 0]
+    if snap.rate:  # the speed test counts evaluation and a cold start too: a trial's own speed replaces it once
+        counted = [t for t in counted if t.epoch >= 2]  # its first epoch, cold start and evaluation are behind it
     work_done = sum(t.work * t.fraction() for t in counted)
     seconds = sum(t.seconds for t in counted if t.fraction() > 0)
     rate = work_done / seconds if work_done > 0 and seconds > 0 else snap.rate
