@@ -402,6 +402,9 @@ def test_a_new_sweep_whose_queue_is_not_written_yet_counts_its_grid_at_the_times
     snap = Snapshot(total=3, workers=1, elsewhere=elsewhere, planned_work=(100.0, 200.0, 300.0))
     assert estimate(snap) == pytest.approx(20 + 30 + 40)
     assert estimate(Snapshot(total=3, workers=1, elsewhere=elsewhere)) is None  # no work known: no estimate
+    # from the speed test: 2 points x 2 seeds at the grid's mean work, not at the base point's (the smallest)
+    grid = Snapshot(total=4, workers=1, rate=10.0, planned_work=(100.0, 300.0))
+    assert estimate(grid, base_work=100.0) == pytest.approx(4 * 200 / 10)
 
 
 def test_the_long_run_hint_suggests_only_what_the_command_does_not_already_set():

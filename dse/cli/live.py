@@ -172,9 +172,10 @@ def work_left(snap: Snapshot) -> float:
 
 
 def _pending(snap: Snapshot) -> list[tuple[float, float]]:
-    """(work, share left) of each trial still to finish, those not created yet (a search) at the mean work."""
+    """(work, share left) of each trial still to finish; those not created yet at the mean work of the grid (a
+    sweep whose queue is still being written) or of the trials seen (a search)."""
     out = [(t.work, 1 - t.fraction()) for t in snap.trials if t.state in ("queued", "running")]
-    known = [t.work for t in snap.trials if t.work > 0 and t.state != "skipped"] or list(snap.planned_work)
+    known = list(snap.planned_work) or [t.work for t in snap.trials if t.work > 0 and t.state != "skipped"]
     unseen = max(0, snap.remaining - len(out))
     if unseen and known:
         out += [(sum(known) / len(known), 1.0)] * unseen

@@ -143,9 +143,9 @@ def estimate_basis(snap: Snapshot) -> str:
 
 def estimate(snap: Snapshot, base_work: float = 0.0, startup: float = 0.0) -> float | None:
     """Seconds left before the workers start: their `startup` (they start side by side), then the trials
-    (`dse.cli.live.eta_seconds`); trials not created yet and no trial to compare them with (a new search) count at
-    `base_work` each."""
-    known = any(t.work > 0 and t.state != "skipped" for t in snap.trials)
+    (`dse.cli.live.eta_seconds`: a sweep's trials not queued yet at its grid's mean work); a new search's, with no
+    trial to compare them with, at `base_work` each."""
+    known = any(t.work > 0 and t.state != "skipped" for t in snap.trials) or snap.planned_work
     if known or not base_work or not snap.rate:
         left = eta_seconds(snap)
     else:
