@@ -2,6 +2,7 @@
 
 import os
 import signal
+import weakref
 
 import pytest
 
@@ -47,6 +48,42 @@ def test_a_callback_inside_training_runs_with_interrupts_held():
                 interrupts.held(write_to_study)()
                 raise AssertionError("the held Ctrl-C is raised as soon as the callback returns")
     assert written == ["whole"]
+
+
+def test_a_ctrl_c_that_lands_where_python_swallows_it_is_raised_at_the_next_safe_point(capfd):
+    """A signal taken inside a weakref callback (torch frees tensors through them) raises there, and Python only
+    prints "Exception ignored": the interrupt is raised again at the next callback, so training stops."""
+    class Tensor:
+        pass
+
+    reached = []
+    with handle_interrupts(sigint=True) as interrupts:
+        with pytest.raises(KeyboardInterrupt):
+            with interrupts.allowed():
+                freed = Tensor()
+                ref = weakref.ref(freed, lambda _: _ctrl_c())
+                del freed  # the callback takes the Ctrl-C; Python prints it and goes on
+                assert ref() is None
+                reached.append("after the callback")
+                interrupts.held(lambda: reached.append("progress written"))()
+                reached.append("training went on")
+        _ctrl_c()  # passed on again while the trial closes: ignored
+        interrupts.check()
+    assert reached == ["after the callback", "progress written"]
+    assert capfd.readouterr().err == ""  # no "Exception ignored ... Traceback": it was raised again
+
+
+def test_a_swallowed_ctrl_c_with_no_callback_after_it_is_raised_as_the_block_ends():
+    class Tensor:
+        pass
+
+    with handle_interrupts(sigint=True) as interrupts:
+        with pytest.raises(KeyboardInterrupt):
+            with interrupts.allowed():
+                freed = Tensor()
+                ref = weakref.ref(freed, lambda _: _ctrl_c())
+                del freed
+        assert ref() is None and interrupts.delivered
 
 
 def test_sigterm_closes_like_ctrl_c_and_the_handlers_are_restored():

@@ -104,6 +104,7 @@ class Interrupts:
 
     def __init__(self) -> None:
         self.pending = self.open = self.raised = False
+        self.delivered = False  # the KeyboardInterrupt raised has left an `allowed()` block (not swallowed)
         self.signum: int | None = None  # the first signal taken: what the trial it closes records
 
     def _on_signal(self, signum, _frame) -> None:
@@ -125,13 +126,19 @@ class Interrupts:
         except ValueError:
             return f"signal {self.signum}"
 
-    def _raise(self) -> None:
-        self.raised, self.open = True, False
+    def _raise(self, safe: bool = False) -> None:
+        """`safe`: raised by dse's own code (`check`), which nothing swallows; from the handler, it may be."""
+        self.raised, self.open, self.delivered = True, False, safe
         raise KeyboardInterrupt
 
+    def _lost(self) -> bool:
+        """Raised where Python swallows exceptions (the signal landed in a weakref callback or a `__del__`, which
+        print "Exception ignored" and go on): still to be raised, at the next safe point."""
+        return self.raised and not self.delivered
+
     def check(self) -> None:
-        if self.pending and not self.raised:
-            self._raise()
+        if (self.pending and not self.raised) or self._lost():
+            self._raise(safe=True)
 
     @contextmanager
     def allowed(self):
@@ -139,8 +146,12 @@ class Interrupts:
         self.open = True
         try:
             yield
+        except KeyboardInterrupt:
+            self.delivered = True
+            raise
         finally:
             self.open = False
+        self.check()  # one swallowed inside the block
 
     def held(self, fn):
         """`fn` run with interrupts held: a callback that writes to the study from inside training."""
@@ -151,7 +162,7 @@ class Interrupts:
                 return fn(*args, **kwargs)
             finally:
                 self.open = was
-                if was:
+                if was or self._lost():
                     self.check()
 
         return call
@@ -170,9 +181,19 @@ def handle_interrupts(sigint: bool | None = None):
         sigint = takes_sigint()
     signals = (signal.SIGINT, signal.SIGTERM) if sigint else (signal.SIGTERM,)
     previous = [(sig, signal.signal(sig, interrupts._on_signal)) for sig in signals]
+    unraisable = sys.unraisablehook
+
+    def quiet_when_raised_again(info) -> None:
+        """Python's "Exception ignored ... Traceback" for our own interrupt swallowed in a weakref callback or a
+        `__del__`: not printed, since `Interrupts` raises it again at the next safe point."""
+        if not (isinstance(info.exc_value, KeyboardInterrupt) and interrupts._lost()):
+            unraisable(info)
+
+    sys.unraisablehook = quiet_when_raised_again
     try:
         yield interrupts
     finally:
+        sys.unraisablehook = unraisable
         for sig, handler in previous:
             signal.signal(sig, handler)
 
