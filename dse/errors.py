@@ -25,3 +25,10 @@ class SweepError(DseError):
 
 class ReportError(DseError):
     """A report cannot be made from the given input."""
+
+
+def first_line(exc: object) -> str:
+    """An exception's message as one line (its first), or its type's name when it has none: what every
+    `DseError` that wraps another error quotes."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

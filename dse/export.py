@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from dse.errors import DseError
+from dse.errors import DseError, first_line
 from dse.outdir import Claim, Writing, claim
 from dse.weights import CheckResult, Weights, WeightsError, check, read, save
 
@@ -118,7 +118,7 @@ def export_program(model: torch.nn.Module, example: torch.Tensor) -> torch.expor
     try:
         return torch.export.export(model, (example,), dynamic_shapes=_batch_dim())
     except Exception as exc:
-        raise ExportError(f"torch.export failed: {_first_line(exc)}") from None
+        raise ExportError(f"torch.export failed: {first_line(exc)}") from None
 
 
 def write_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path) -> Path:
@@ -133,7 +133,7 @@ def write_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path) -> Pat
                               output_names=["logits"], dynamic_shapes=_batch_dim(), opset_version=ONNX_OPSET,
                               external_data=False, verbose=False)
     except Exception as exc:
-        raise ExportError(f"ONNX export failed: {_first_line(exc)}") from None
+        raise ExportError(f"ONNX export failed: {first_line(exc)}") from None
     import onnx
 
     onnx.checker.check_model(onnx.load(str(path)))
@@ -161,10 +161,6 @@ def onnx_runner(path: Path):
 
     return run
 
-
-def _first_line(exc: object) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 __all__ = ["Exported", "ExportError", "WeightsError", "claim_directory", "export", "export_program", "onnx_missing",

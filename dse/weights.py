@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from dse.errors import DseError
+from dse.errors import DseError, first_line
 from dse.model import SqueezeNet, build_model
 from dse.plan import MB, cost
 from dse.space import DesignPoint
@@ -80,7 +80,7 @@ class Weights:
         try:
             model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in self.state_dict.items()})
         except RuntimeError as exc:
-            raise WeightsError(f"the weights do not fit their design point: {_first_line(exc)}") from None
+            raise WeightsError(f"the weights do not fit their design point: {first_line(exc)}") from None
         return model.eval()
 
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
@@ -209,7 +209,7 @@ def read(path: str | os.PathLike) -> Weights:
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # not a torch file, truncated, or holding objects weights_only refuses
-        raise WeightsError(f"{path} is not a dse weights file ({_first_line(exc)})") from None
+        raise WeightsError(f"{path} is not a dse weights file ({first_line(exc)})") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise WeightsError(f"{path} is not a dse weights file (no {FORMAT!r} header)")
     if raw.get("version") != VERSION:
@@ -280,7 +280,3 @@ def payload_mb(point: DesignPoint, precision: str) -> float:
         raise WeightsError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
     return cost(point).params * (2 if precision == "fp16" else 4) / MB
 
-
-def _first_line(exc: object) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

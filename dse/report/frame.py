@@ -17,10 +17,9 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from dse.errors import DseError, StorageError
+from dse.errors import DseError, StorageError, first_line
 from dse.space import format_value
 from dse.study import layout
-from dse.study.storage import first_line as _first_line
 from dse.study.storage import open_existing
 
 PARAM_NAMES = ("base_e", "incr_e", "freq", "sr", "pct3x3", "bypass")
@@ -72,7 +71,7 @@ def load_studies(source: str, study_name: str | None = None) -> list[StudyData]:
     try:
         names = optuna.get_all_study_names(storage)
     except Exception as exc:
-        raise StorageError(f"cannot list the studies in {display}: {_first_line(exc)}") from None
+        raise StorageError(f"cannot list the studies in {display}: {first_line(exc)}") from None
     if not names:
         raise StorageError(f"{display} holds no studies")
     if study_name is not None:

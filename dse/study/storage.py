@@ -46,7 +46,7 @@ from optuna.storages.journal import JournalFileBackend
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
-from dse.errors import DseError, StorageError
+from dse.errors import DseError, StorageError, first_line
 
 STUDIES_DIR = Path("studies")
 SQLITE_TIMEOUT_S = 120  # busy timeout: how long a writer waits for the lock before giving up
@@ -458,10 +458,6 @@ def _check_rdb(source: _Source, engine_kwargs: dict[str, Any]) -> None:
     if not OPTUNA_TABLES <= tables:
         raise StorageError(f"{source.display} is a database but not an Optuna storage (it has no Optuna tables)")
 
-
-def first_line(exc: object) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def open_existing(source: str, *, read_only: bool = True, recover: bool = True) -> tuple[BaseStorage, str]:
