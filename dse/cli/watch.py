@@ -145,7 +145,7 @@ def estimate(snap: Snapshot, base_work: float = 0.0, startup: float = 0.0) -> fl
     """Seconds left before the workers start: their `startup` (they start side by side), then the trials
     (`dse.cli.live.eta_seconds`: a sweep's trials not queued yet at its grid's mean work); a new search's, with no
     trial to compare them with, at `base_work` each."""
-    known = any(t.work > 0 and t.state != "skipped" for t in snap.trials) or snap.planned_work
+    known = bool(snap.planned_work) or any(t.work > 0 and t.state != "skipped" for t in snap.trials)
     if known or not base_work or not snap.rate:
         left = eta_seconds(snap)
     else:
