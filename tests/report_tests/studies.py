@@ -210,7 +210,8 @@ TIMED_ROWS = [  # sr 0.25: most accurate, smallest, slowest; 0.5: fast; 0.75: sl
     (0.75, 0, 60.0, 65.0, 5.0), (0.75, 1, 62.0, 66.0, 5.0),
 ]
 
-DEMO = Path(__file__).resolve().parents[2] / "studies" / "cpu-demo-sr.db"  # a real sweep, committed
+REAL_SR = Path(__file__).resolve().parents[2] / "studies" / "cpu-sr.db"  # committed Figure 3(a): 8 points, 3 seeds
+REAL_PCT3X3 = REAL_SR.with_name("cpu-pct3x3.db")  # committed Figure 3(b): 9 points, 3 seeds
 
 
 def assert_draws(fig) -> None:

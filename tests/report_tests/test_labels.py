@@ -13,7 +13,7 @@ from dse.report.frame import load_studies, study_data
 from dse.report.labels import text_box
 from dse.report.size import accuracy_vs_size, draw_accuracy_vs_size
 
-from .studies import DEMO, PCT_VALUES, SR_VALUES, make_sweep
+from .studies import PCT_VALUES, REAL_PCT3X3, REAL_SR, SR_VALUES, make_sweep
 
 
 def _crowded():
@@ -24,8 +24,9 @@ def _crowded():
 
 def _studies():
     out = [("crowded", _crowded()), ("sr-2-seeds", study_data(make_sweep(None, "sr", {"sr": SR_VALUES}, seeds=2)))]
-    if DEMO.is_file():
-        out.append(("cpu-demo-sr", load_studies(str(DEMO))[0]))
+    for real in (REAL_SR, REAL_PCT3X3):
+        if real.is_file():
+            out.append((real.stem, load_studies(str(real))[0]))
     return out
 
 

@@ -17,7 +17,7 @@ from dse.report.steps import sweep_steps
 from dse.report.style import PAPER
 
 from .drawn import annotations, approx_points, errorbars, horizontal_lines, line_points, marks, panel
-from .studies import BASE, DEMO, PCT_VALUES, SR_VALUES, TIMED_ROWS, assert_draws, make_sweep, timed_study
+from .studies import BASE, PCT_VALUES, REAL_SR, SR_VALUES, TIMED_ROWS, assert_draws, make_sweep, timed_study
 
 
 def test_accuracy_vs_size_carries_the_paper_series_and_missing_points(sr):
@@ -70,7 +70,7 @@ def test_two_seeds_draw_a_range_not_an_interval():
 
 
 def test_paper_panel_has_its_own_axes_and_plain_legend():
-    data = load_studies(str(DEMO))[0] if DEMO.is_file() else study_data(
+    data = load_studies(str(REAL_SR))[0] if REAL_SR.is_file() else study_data(
         make_sweep(None, "sr", {"sr": SR_VALUES}, seeds=1, dataset="folder:/x/cifar10-jpeg"))
     fig = draw_accuracy_vs_size(accuracy_vs_size(data))
     (paper,) = [ax for ax in fig.axes if ax.get_title().startswith("the paper's")]
