@@ -212,3 +212,27 @@ def test_one_reading_of_a_url_as_a_file_serves_the_study_and_its_artifact_store(
             assert default_location(url).name == path.stem + ".artifacts"
     assert sqlite_path("postgresql://u@h/db") is None and default_location("postgresql://u@h/db") is None
     assert sqlite_path("sqlite://") is None
+
+
+def test_another_process_creating_the_schema_between_check_and_create_is_retried(tmp_path, monkeypatch):
+    """Optuna checks for each table, then creates it: a second sweep started at the same moment on a new file can
+    create a table in between, and SQLite answers "table ... already exists" (seen: three sweeps started together).
+    The race is staged here: the other process's schema is written just before this one's unchecked create."""
+    import sqlalchemy
+
+    path = tmp_path / "s.db"
+    create_all = sqlalchemy.MetaData.create_all
+    raced: list[bool] = []
+
+    def racing(self, bind, tables=None, checkfirst=True):
+        if raced:
+            return create_all(self, bind, tables, checkfirst)
+        raced.append(True)
+        other = sqlalchemy.create_engine(f"sqlite:///{path}")
+        create_all(self, other)  # the other sweep's process, first to the file
+        other.dispose()
+        return create_all(self, bind, tables, checkfirst=False)  # this one had checked before it: none there
+
+    monkeypatch.setattr(sqlalchemy.MetaData, "create_all", racing)
+    storage = open_storage(path, "s")
+    assert raced and optuna.create_study(study_name="s", storage=storage).study_name == "s"

@@ -322,7 +322,9 @@ def _rdb_storage(url: str, engine_kwargs: dict, heartbeat_interval: int, grace_p
                     grace_period=grace_period, **callback,
                 )
         except sqlalchemy.exc.OperationalError as exc:
-            raise StorageError(f"cannot open storage {describe(url)}: {first_line(exc.orig or exc)}") from None
+            if attempt == 3 or not schema_collision(exc):
+                raise StorageError(f"cannot open storage {describe(url)}: {first_line(exc.orig or exc)}") from None
+            time.sleep(0.2 + random.random())
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as exc:
             if attempt == 3:
                 raise StorageError(f"cannot open storage {describe(url)}: {first_line(exc.orig or exc)}") from None
@@ -332,6 +334,12 @@ def _rdb_storage(url: str, engine_kwargs: dict, heartbeat_interval: int, grace_p
         except RuntimeError as exc:  # Optuna: schema of another version
             raise StorageError(f"cannot use storage {describe(url)}: {first_line(exc)}") from None
     raise AssertionError("unreachable")
+
+
+def schema_collision(exc: sqlalchemy.exc.OperationalError) -> bool:
+    """SQLite's error when another process created a table between Optuna's check for it and its CREATE TABLE
+    (several sweeps started at once on a new file): the schema is there, so opening again succeeds."""
+    return "already exists" in str(exc.orig or exc)
 
 
 def _serialize_sqlite_transactions(engine: sqlalchemy.engine.Engine) -> None:
