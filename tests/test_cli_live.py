@@ -21,6 +21,7 @@ from dse.cli.live import (
     eta_bounds,
     eta_seconds,
     fit,
+    prior_seconds,
     run_lines,
     status_line,
     sweep_lines,
@@ -277,3 +278,45 @@ def test_one_finished_trial_and_the_speed_test_split_a_trial_into_fixed_time_and
     assert trial_time_model(snap) == pytest.approx((15.0, 0.1))
     assert eta_seconds(snap) == pytest.approx(45.0)
     assert eta_seconds(replace(snap, rate=None)) == pytest.approx(75.0)
+
+
+def test_speed_tests_across_a_grid_give_a_curve_not_a_mac_scaling():
+    """A grid's heaviest point has 6.8x the MACs of its lightest but its trial takes 3x as long on a CPU (the
+    stem, pooling and evaluation do not grow): timed at its lightest, middle and heaviest points, the trials
+    between are read off the straight lines joining them. Scaling one point's speed by MACs would count the
+    heaviest at 6.8x."""
+    timed = ((100.0, 300.0), (390.0, 500.0), (680.0, 900.0))  # (work, seconds) of the speed test's whole trial
+    queued = tuple(TrialView(i, str(i), "queued", work=w) for i, w in enumerate((100.0, 245.0, 535.0, 680.0)))
+    snap = Snapshot(total=4, trials=queued, taken_at=T0, rate=100 / 300, prior=timed)
+    assert [prior_seconds(snap, w) for w in (100, 245, 390, 535, 680)] == pytest.approx([300, 400, 500, 700, 900])
+    assert prior_seconds(snap, 50) == pytest.approx(300 - 50 * 200 / 290)  # extended from the end segments
+    assert prior_seconds(snap, 970) == pytest.approx(1300)
+    assert eta_seconds(snap) == pytest.approx(300 + 400 + 700 + 900)
+    assert eta_seconds(replace(snap, workers=4)) == pytest.approx(2300 / 4)
+    one = replace(snap, prior=timed[:1])  # one size timed: its speed scaled by MACs, as before
+    assert prior_seconds(one, 100) is None and eta_seconds(one) == pytest.approx((100 + 245 + 535 + 680) * 3.0)
+
+
+def test_the_speed_tests_curve_is_scaled_by_the_running_trials_pace():
+    """A machine slower than during the speed test (another job took a core): the running trial, past its first
+    epoch, took twice what the curve gives its finished share, so every trial left is counted at twice the curve."""
+    running = TrialView(0, "a", "running", work=100, seconds=300, epoch=2, epochs=2, step=5, steps=10)  # 3/4 done
+    queued = TrialView(1, "b", "queued", work=680)
+    snap = Snapshot(total=2, trials=(running, queued), taken_at=T0, prior=((100.0, 200.0), (680.0, 900.0)))
+    assert eta_seconds(snap) == pytest.approx((200 * 0.25 + 900) * 2)  # 300 s taken for 150 s of the curve
+    cold = replace(running, epoch=1, seconds=30, step=2)  # still in its first epoch: the curve as it is
+    assert eta_seconds(replace(snap, trials=(cold, queued))) == pytest.approx(200 * (1 - cold.fraction()) + 900)
+
+
+def test_finished_trials_of_one_size_keep_the_curve_and_of_two_sizes_give_their_own_line():
+    """After trials of the lightest point only, the heavy ones are not scaled by MACs from them: the speed tests'
+    curve at the pace they kept. Once two sizes have finished, their own times are the line."""
+    prior = ((100.0, 300.0), (680.0, 900.0))
+    done = TrialView(0, "a", "done", work=100, seconds=600, top1=1.0)  # twice the curve's 300 s
+    snap = Snapshot(total=2, trials=(done, TrialView(1, "b", "queued", work=680)), taken_at=T0, prior=prior,
+                    rate=100 / 300)
+    assert eta_seconds(snap) == pytest.approx(1800)
+    two = (done, TrialView(1, "b", "done", work=390, seconds=700, top1=1.0), TrialView(2, "c", "queued", work=680))
+    mixed = replace(snap, total=3, trials=two)
+    assert trial_time_model(mixed) == pytest.approx((600 - 100 * 100 / 290, 100 / 290))
+    assert eta_seconds(mixed) == pytest.approx(800)  # their line, not the curve's 900 at their pace

@@ -374,7 +374,8 @@ def test_a_sweep_with_its_own_file_estimates_from_the_studies_beside_it_and_neve
     before = fingerprint(earlier), fingerprint(Path(f"{earlier}-journal"))
     result = cli(*args)
     assert result.exit_code == 0, result.output
-    assert "speed test of training and evaluation steps" in result.stdout and "other studies" not in result.stdout
+    assert "speed test of 3 of the grid's points, lightest to heaviest" in result.stdout
+    assert "other studies" not in result.stdout
     assert result.stderr == ""
     assert (fingerprint(earlier), fingerprint(Path(f"{earlier}-journal"))) == before
     assert not (here / "lab" / "new.db").exists()
@@ -422,3 +423,37 @@ def test_the_long_run_hint_suggests_only_what_the_command_does_not_already_set()
     small = quick_hint(600, build_spec(params=["sr"], values=["0.5"], dataset="synthetic", subset=64,
                                        design=TINY_DESIGN, recipe_options=TINY_RECIPE))
     assert small == "on this CPU that is about 10m00s; run the real job on a GPU"
+
+
+def test_the_first_estimate_times_a_grids_lightest_middle_and_heaviest_points(one_thread):  # noqa: F811
+    """Real speed tests, one at each end of the grid by MACs and one in the middle, each with its own work; a
+    one-point sweep times its one point."""
+    import torch
+
+    from dse.cli.watch import prior_rate, prior_times, timed_points
+    from dse.plan import cost
+    from dse.study.grid import build_spec
+
+    def spec(values: str):
+        return build_spec(params=["sr"], values=[values], dataset="synthetic", subset=64, design=TINY_DESIGN,
+                          recipe_options={"epochs": 1, "batch_size": 32})
+
+    grid = spec("0.5,1.0,0.25,0.75")
+    assert [p.sr for p in timed_points(grid)] == [0.25, 0.75, 1.0]
+    assert [p.sr for p in timed_points(spec("0.5"))] == [0.5]
+    assert [p.sr for p in timed_points(spec("0.5,0.25"))] == [0.25, 0.5]
+    times = prior_times(grid, torch.device("cpu"), 1, (4096, 512, 512), "none")
+    macs = [cost(p).macs for p in timed_points(grid)]
+    assert [w / times[0][0] for w, _ in times] == pytest.approx([m / macs[0] for m in macs])  # MACs x images
+    assert all(seconds > 0 for _, seconds in times)  # each its own speed test (how long: a timing, not asserted)
+    assert prior_rate(times) == pytest.approx(sum(w for w, _ in times) / sum(s for _, s in times))
+    assert prior_rate(()) is None
+
+
+def test_a_sweeps_dry_run_says_its_estimate_rests_on_points_across_its_grid(here):
+    result = cli("sweep", "--param", "sr", "--values", "0.25,0.5,0.75", "--dry-run", *TINY)
+    assert result.exit_code == 0, result.output
+    assert "speed test of 3 of the grid's points, lightest to heaviest" in result.stdout
+    single = cli("sweep", "--param", "sr", "--values", "0.5", "--dry-run", *TINY)
+    assert single.exit_code == 0, single.output
+    assert "speed test of training and evaluation steps" in single.stdout

@@ -112,6 +112,7 @@ class Snapshot:
     metric: str = "top-1"  # what the trials' top-1 is: "val top-1" where a validation split chooses
     elsewhere: tuple[tuple[float, float], ...] = ()  # (work, seconds) of the same runs in other studies, this device
     planned_work: tuple[float, ...] = ()  # work of each trial a sweep is to run, before the queue holds them all
+    prior: tuple[tuple[float, float], ...] = ()  # (work, seconds) of the speed test's whole trial, per point timed
 
     def count(self, *states: str) -> int:
         return sum(1 for t in self.trials if t.state in states)
@@ -165,6 +166,34 @@ def trial_time_model(snap: Snapshot) -> tuple[float, float] | None:
     return fixed, slope
 
 
+def prior_seconds(snap: Snapshot, work: float) -> float | None:
+    """A trial's seconds for its work read off the speed tests of a grid's points (`snap.prior`: its lightest,
+    middle and heaviest by MACs), joined by straight lines and extended from the end ones. A trial's time grows
+    more slowly than its MACs and not always smoothly (the stem, pooling and evaluation do not grow with a wider
+    squeeze; odd channel counts run slower per MAC), so one point's speed scaled by MACs misreads a grid's other
+    points (2.2x on the SR grid of docs/training.md). None with fewer than two sizes timed."""
+    known = sorted(dict(snap.prior).items())
+    if len(known) < 2:
+        return None
+    i = 1
+    while i < len(known) - 1 and work > known[i][0]:
+        i += 1
+    (w0, s0), (w1, s1) = known[i - 1], known[i]
+    return max(0.0, s0 + (s1 - s0) * (work - w0) / (w1 - w0))
+
+
+def _prior_pace(snap: Snapshot) -> float:
+    """How this run keeps to the speed tests: the finished trials' time over what the tests give them, else that
+    of the running trials past their first epoch (cold start and first evaluation behind them), else 1."""
+    done = timed_trials(snap)
+    if done:
+        expected = sum(prior_seconds(snap, w) or 0.0 for w, _ in done)
+        return sum(s for _, s in done) / expected if expected > 0 else 1.0
+    running = [t for t in snap.trials if t.state == "running" and t.work > 0 and t.seconds > 0 and t.epoch >= 2]
+    expected = sum((prior_seconds(snap, t.work) or 0.0) * t.fraction() for t in running)
+    return sum(t.seconds for t in running) / expected if expected > 0 else 1.0
+
+
 def work_left(snap: Snapshot) -> float:
     """Analytic work of what is left: the unfinished share of running trials, queued ones, and trials not created
     yet (a search) at the mean work of the known ones."""
@@ -184,13 +213,21 @@ def _pending(snap: Snapshot) -> list[tuple[float, float]]:
 
 def eta_seconds(snap: Snapshot, now: float | None = None) -> float | None:
     """Seconds left: each trial still to finish at the time the finished ones took for their work
-    (`trial_time_model`: evaluation, latency and weights included); before any finished, the analytic work left
+    (`trial_time_model`: evaluation, latency and weights included). A sweep whose grid's speed tests gave a curve
+    (`prior_seconds`) reads each trial off it, at the pace the run keeps to it, until finished trials of two sizes
+    give their own line. Otherwise, before any finished, the analytic work left
     over the speed of the running ones' finished share, else over the runner's prior `rate` (the speed test:
     which stands until a running trial is past its first epoch, so the first seconds' cold steps do not swing
     the ETA; without it, a trial's speed counts from its first reported step).
     """
     age = 0.0 if now is None else max(0.0, now - snap.taken_at)
     parallel = max(1, min(snap.workers, snap.remaining))
+    if prior_seconds(snap, 0.0) is not None and len({w for w, _ in timed_trials(snap)}) < 2:
+        pending = _pending(snap)  # the speed tests' curve until finished trials of two sizes give their own line
+        if len(pending) < snap.remaining:
+            return None
+        left = sum((prior_seconds(snap, w) or 0.0) * share for w, share in pending)
+        return max(0.0, left * _prior_pace(snap) / parallel - age)
     model = trial_time_model(snap)
     if model is not None:
         fixed, per_work = model

@@ -65,7 +65,9 @@ from dse.cli.watch import (
     header_line,
     loading_phase,
     prior_rate,
+    prior_times,
     quick_hint,
+    timed_points,
     times_elsewhere_here,
 )
 from dse.space import format_value
@@ -219,10 +221,13 @@ def _run(spec, options, title: str) -> None:
             if not watch.phase.startswith("decoding"):  # a worker starts as this process did: imports, data
                 watch.startup = time.monotonic() - STARTED
             if not finished_rates(watch.snapshot(trials)) and not watch.elsewhere:
-                watch.phase = "measuring speed (a short benchmark of the base point)"
+                n = len(timed_points(spec))
+                what = f"{n} of the grid's points, lightest to heaviest" if n > 1 else "the base point"
+                watch.phase = f"measuring speed (a short benchmark of {what})"
                 display.show(watch.snapshot(trials))
                 sizes = (data.num_train, data.num_val, data.num_test)
-                watch.rate = prior_rate(spec, dev, options.workers, sizes, keep_plan(spec, options).policy)
+                watch.prior = prior_times(spec, dev, options.workers, sizes, keep_plan(spec, options).policy)
+                watch.rate = prior_rate(watch.prior)
             watch.phase = f"starting {options.workers} workers" if options.workers > 1 else "starting"
         snap = watch.snapshot(trials)
         wrap = not console.is_terminal  # a log keeps one line; a terminal wraps between words
@@ -267,7 +272,8 @@ def _dry_run(spec, options, title: str) -> None:
     startup = time.monotonic() - STARTED  # imports: a worker also loads the data, so this is a lower bound
     if snap.remaining and not finished_rates(snap):
         watch.elsewhere = times_elsewhere_here(spec, options, dev)
-        watch.rate = None if watch.elsewhere else prior_rate(spec, dev, options.workers, sizes, keep.policy)
+        watch.prior = () if watch.elsewhere else prior_times(spec, dev, options.workers, sizes, keep.policy)
+        watch.rate = prior_rate(watch.prior)
         snap = watch.snapshot(trials)
     eta = estimate(snap, watch.work(spec.point.to_dict()), startup)
     where = describe(resolve(options.storage, options.study_name))

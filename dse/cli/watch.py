@@ -1,6 +1,6 @@
 """What a sweep's header and live display are shown: the study's trials as views (`Watch`, `trial_views`), the
 time left and what that estimate rests on (`estimate`, `estimate_basis`), before any trial finished from a speed
-test of the whole trial (`prior_rate`) or from other studies' times (`times_elsewhere`)."""
+test of the whole trial (`prior_times`) or from other studies' times (`times_elsewhere`)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ class Watch:
         self.phase, self.rate, self.train_images = "", None, 0
         self.startup = 0.0  # seconds a worker takes to be ready (this process's own start-up, measured)
         self.elsewhere: tuple[tuple[float, float], ...] = ()  # `dse.study.progress.times_elsewhere`
+        self.prior: tuple[tuple[float, float], ...] = ()  # `prior_times`
         self.has_val = bool(spec.val_fraction)  # the live top-1's split (a folder's val/ too, once loaded)
         self.names = (*spec.params, "seed") if spec.kind == "sweep" and len(spec.seeds) > 1 else tuple(spec.params)
         self.total = spec.target()  # fixed for the run; a sweep's builds every grid point, too slow for each tick
@@ -66,7 +67,7 @@ class Watch:
     def snapshot(self, trials) -> Snapshot:
         now = time.monotonic()
         return Snapshot(total=self.total, trials=tuple(trial_views(trials, self)), elapsed=now - self.started,
-                        taken_at=now, workers=self.options.workers, phase=self.phase, rate=self.rate,
+                        taken_at=now, workers=self.options.workers, phase=self.phase, rate=self.rate, prior=self.prior,
                         metric="val top-1" if self.has_val else "test top-1", elsewhere=self.elsewhere,
                         planned_work=self.planned_work())
 
@@ -136,6 +137,8 @@ def estimate_basis(snap: Snapshot) -> str:
         return "estimate from 1 finished trial"
     if snap.elsewhere:
         return "estimate from 1 trial of the same point in another study on this device"
+    if len(snap.prior) > 1:
+        return f"estimate from a speed test of {len(snap.prior)} of the grid's points, lightest to heaviest"
     if snap.rate:
         return "estimate from a speed test of training and evaluation steps"
     return "estimate"
@@ -190,23 +193,49 @@ def times_elsewhere_here(spec, options, dev) -> tuple[tuple[float, float], ...]:
     return tuple(times_elsewhere(spec, options, name))
 
 
-def prior_rate(spec, dev, workers: int, sizes: tuple[int, int, int], keep_policy: str) -> float | None:
-    """Work per second (`dse.study.progress.work`) of one worker on the base point's whole trial: its training
-    steps, every epoch's evaluation, the latency runs and the weights' check, each kind of pass timed for a few
-    steps under the workers' own thread count (`dse.train.bench.trial_speed`) and counted for the `sizes`
+def timed_points(spec) -> list:
+    """The points the first estimate times: a sweep's lightest, middle and heaviest grid points by MACs (a trial's
+    time does not grow as its MACs do, `dse.cli.live.prior_seconds`), else the base point."""
+    if spec.kind != "sweep":
+        return [spec.point]
+    by_macs = {}
+    for point in spec.points():
+        try:
+            by_macs.setdefault(cost(point).macs, point)
+        except DesignError:
+            continue
+    if not by_macs:
+        return [spec.point]
+    macs = sorted(by_macs)
+    return [by_macs[m] for m in sorted({macs[0], macs[len(macs) // 2], macs[-1]})]
+
+
+def prior_times(spec, dev, workers: int, sizes: tuple[int, int, int],
+                keep_policy: str) -> tuple[tuple[float, float], ...]:
+    """(work, seconds) of one worker's whole trial at each of `timed_points` (`dse.study.progress.work`): its
+    training steps, every epoch's evaluation, the latency runs and the weights' check, each kind of pass timed for
+    a few steps under the workers' own thread count (`dse.train.bench.trial_speed`) and counted for the `sizes`
     (train, validation, test images) of this run. The ETA before the first trial has finished; start-up is not
-    in it. On a CPU a batch of at most 128 keeps this to seconds."""
+    in it. On a CPU a batch of at most 128 keeps this to seconds a point. Empty where a point cannot be timed."""
     from dse.study.progress import work
     from dse.train import TrainingFailed
     from dse.train.bench import trial_images, trial_seconds, trial_speed
     from dse.train.device import worker_threads
 
     recipe = spec.recipe if dev.type == "cuda" else spec.recipe.replace(batch_size=min(spec.recipe.batch_size, 128))
-    try:
-        speed = trial_speed(spec.point, recipe, device=dev,
-                            threads=worker_threads(workers) if dev.type == "cpu" else None)
-    except (TrainingFailed, RuntimeError, DseError):
-        return None  # no prior: the ETA appears after the first steps
     train, val, test = sizes
-    seconds = trial_seconds(speed, trial_images(spec.recipe.epochs, train, val, test, keep_policy != "none"))
-    return work(cost(spec.point).macs, train, spec.recipe.epochs) / seconds
+    images = trial_images(spec.recipe.epochs, train, val, test, keep_policy != "none")
+    out = []
+    for point in timed_points(spec):
+        try:
+            speed = trial_speed(point, recipe, device=dev,
+                                threads=worker_threads(workers) if dev.type == "cpu" else None)
+        except (TrainingFailed, RuntimeError, DseError):
+            return ()  # no prior: the ETA appears after the first steps
+        out.append((work(cost(point).macs, train, spec.recipe.epochs), trial_seconds(speed, images)))
+    return tuple(out)
+
+
+def prior_rate(times: tuple[tuple[float, float], ...]) -> float | None:
+    """Work per second of the timed points together: what a search's untried points are counted at."""
+    return sum(w for w, _ in times) / sum(s for _, s in times) if times else None
