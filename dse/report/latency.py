@@ -107,7 +107,7 @@ def draw_accuracy_vs_latency(data: LatencyAccuracy, title: str) -> Figure:
     ax.set_title("accuracy (max) vs CPU latency (min)")
     ax.grid(True, alpha=0.25)
     ax.margins(0.08, 0.15)
-    ax.legend(loc="lower right", frameon=True, framealpha=0.9, edgecolor="none")
+    ax.legend(loc="best", frameon=True, framealpha=0.9, edgecolor="none")  # clear of the points and their bars
     caption = ("WARNING: " + data.warning + " ") if data.warning else ""
     caption += (f"{len(pts)} design points with a measured latency (median over their trials; median of timed "
                 "runs after warm-up on the machine that trained them; grey bars: the middle half of the runs, "

@@ -86,3 +86,20 @@ def test_a_busy_machine_is_said_on_the_figure_and_the_page(tmp_path):
     assert f"**WARNING: {timed.warning}**" in (tmp_path / "summary.md").read_text()
     old = timed_study(TIMED_ROWS)  # no quartiles recorded: no spread drawn, nothing said
     assert accuracy_vs_latency(old).warning == "" and accuracy_vs_latency(old).points["latency_lo"].isna().all()
+
+
+def test_the_legend_covers_no_point_nor_its_bar():
+    """The slowest, least accurate point sits in the lower right corner (seen: cpu-bypass's vanilla point, whose
+    bar ran under a legend fixed there): the legend goes where no marker or bar is."""
+    rows = [(0.25, 0, 80.0, 79.0, 1.5), (0.25, 1, 81.0, 80.0, 1.6), (0.5, 0, 82.0, 81.0, 2.0),
+            (0.5, 1, 83.0, 82.0, 2.1), (0.75, 0, 60.0, 59.0, 3.0), (0.75, 1, 61.0, 60.0, 3.2)]
+    timed = accuracy_vs_latency(timed_study(rows, spread=0.5))
+    fig = draw_accuracy_vs_latency(timed, "t")
+    (ax,) = [ax for ax in fig.axes if ax.get_title().startswith("accuracy (max) vs CPU latency")]
+    fig.canvas.draw()
+    box = ax.get_legend().get_window_extent(fig.canvas.get_renderer())
+    col = timed.selection.column
+    for x, y, lo, hi in zip(timed.points["latency_ms"], timed.points[col], timed.points["latency_lo"],
+                            timed.points["latency_hi"], strict=True):
+        (x0, py), (x1, _) = ax.transData.transform([(lo, y), (hi, y)])
+        assert not (box.y0 <= py <= box.y1 and x0 <= box.x1 and x1 >= box.x0), (x, y)  # its bar, marker within
