@@ -170,7 +170,7 @@ def prior_seconds(snap: Snapshot, work: float) -> float | None:
     """A trial's seconds for its work read off the speed tests of a grid's points (`snap.prior`: its lightest,
     middle and heaviest by MACs), joined by straight lines and extended from the end ones. A trial's time grows
     more slowly than its MACs and not always smoothly (the stem, pooling and evaluation do not grow with a wider
-    squeeze; odd channel counts run slower per MAC), so one point's speed scaled by MACs misreads a grid's other
+    squeeze; on a CPU pct3x3 1% trained slower than 12.5%), so one point's speed scaled by MACs misreads a grid's other
     points (2.2x on the SR grid of docs/training.md). None with fewer than two sizes timed."""
     known = sorted(dict(snap.prior).items())
     if len(known) < 2:
