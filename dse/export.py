@@ -162,6 +162,5 @@ def onnx_runner(path: Path):
     return run
 
 
-
 __all__ = ["Exported", "ExportError", "WeightsError", "claim_directory", "export", "export_program", "onnx_missing",
            "onnx_runner", "write_onnx"]

@@ -279,4 +279,3 @@ def payload_mb(point: DesignPoint, precision: str) -> float:
     if precision not in PRECISIONS:
         raise WeightsError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
     return cost(point).params * (2 if precision == "fp16" else 4) / MB
-

@@ -170,27 +170,35 @@ def prior_seconds(snap: Snapshot, work: float) -> float | None:
     """A trial's seconds for its work read off the speed tests of a grid's points (`snap.prior`: its lightest,
     middle and heaviest by MACs), joined by straight lines and extended from the end ones. A trial's time grows
     more slowly than its MACs and not always smoothly (the stem, pooling and evaluation do not grow with a wider
-    squeeze; on a CPU pct3x3 1% trained slower than 12.5%), so one point's speed scaled by MACs misreads a grid's other
-    points (2.2x on the SR grid of docs/training.md). None with fewer than two sizes timed."""
+    squeeze; on a CPU pct3x3 1% trained slower than 12.5%), so one point's speed scaled by MACs misreads a grid's
+    other points (2.2x on the SR grid of docs/training.md). None with fewer than two sizes timed."""
+    curve = _curve(snap)
+    return None if curve is None else _on_curve(curve, work)
+
+
+def _curve(snap: Snapshot) -> list[tuple[float, float]] | None:
+    """The speed tests' (work, seconds), by work, where they timed two sizes or more."""
     known = sorted(dict(snap.prior).items())
-    if len(known) < 2:
-        return None
+    return known if len(known) > 1 else None
+
+
+def _on_curve(curve: list[tuple[float, float]], work: float) -> float:
     i = 1
-    while i < len(known) - 1 and work > known[i][0]:
+    while i < len(curve) - 1 and work > curve[i][0]:
         i += 1
-    (w0, s0), (w1, s1) = known[i - 1], known[i]
+    (w0, s0), (w1, s1) = curve[i - 1], curve[i]
     return max(0.0, s0 + (s1 - s0) * (work - w0) / (w1 - w0))
 
 
-def _prior_pace(snap: Snapshot) -> float:
+def _prior_pace(snap: Snapshot, curve: list[tuple[float, float]]) -> float:
     """How this run keeps to the speed tests: the finished trials' time over what the tests give them, else that
     of the running trials past their first epoch (cold start and first evaluation behind them), else 1."""
     done = timed_trials(snap)
     if done:
-        expected = sum(prior_seconds(snap, w) or 0.0 for w, _ in done)
+        expected = sum(_on_curve(curve, w) for w, _ in done)
         return sum(s for _, s in done) / expected if expected > 0 else 1.0
     running = [t for t in snap.trials if t.state == "running" and t.work > 0 and t.seconds > 0 and t.epoch >= 2]
-    expected = sum((prior_seconds(snap, t.work) or 0.0) * t.fraction() for t in running)
+    expected = sum(_on_curve(curve, t.work) * t.fraction() for t in running)
     return sum(t.seconds for t in running) / expected if expected > 0 else 1.0
 
 
@@ -222,12 +230,13 @@ def eta_seconds(snap: Snapshot, now: float | None = None) -> float | None:
     """
     age = 0.0 if now is None else max(0.0, now - snap.taken_at)
     parallel = max(1, min(snap.workers, snap.remaining))
-    if prior_seconds(snap, 0.0) is not None and len({w for w, _ in timed_trials(snap)}) < 2:
+    curve = _curve(snap)
+    if curve is not None and len({w for w, _ in timed_trials(snap)}) < 2:
         pending = _pending(snap)  # the speed tests' curve until finished trials of two sizes give their own line
         if len(pending) < snap.remaining:
             return None
-        left = sum((prior_seconds(snap, w) or 0.0) * share for w, share in pending)
-        return max(0.0, left * _prior_pace(snap) / parallel - age)
+        left = sum(_on_curve(curve, w) * share for w, share in pending)
+        return max(0.0, left * _prior_pace(snap, curve) / parallel - age)
     model = trial_time_model(snap)
     if model is not None:
         fixed, per_work = model

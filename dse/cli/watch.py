@@ -198,14 +198,7 @@ def timed_points(spec) -> list:
     time does not grow as its MACs do, `dse.cli.live.prior_seconds`), else the base point."""
     if spec.kind != "sweep":
         return [spec.point]
-    by_macs = {}
-    for point in spec.points():
-        try:
-            by_macs.setdefault(cost(point).macs, point)
-        except DesignError:
-            continue
-    if not by_macs:
-        return [spec.point]
+    by_macs = {cost(point).macs: point for point in reversed(spec.points())}  # a checked grid: each builds
     macs = sorted(by_macs)
     return [by_macs[m] for m in sorted({macs[0], macs[len(macs) // 2], macs[-1]})]
 

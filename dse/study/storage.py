@@ -467,7 +467,6 @@ def _check_rdb(source: _Source, engine_kwargs: dict[str, Any]) -> None:
         raise StorageError(f"{source.display} is a database but not an Optuna storage (it has no Optuna tables)")
 
 
-
 def open_existing(source: str, *, read_only: bool = True, recover: bool = True) -> tuple[BaseStorage, str]:
     """The Optuna storage behind a path or URL, and how to name it in messages.
 
