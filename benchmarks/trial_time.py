@@ -2,8 +2,8 @@
 (`dse.train.bench.trial_speed`: training steps, evaluation batches, the new network's cold start) run on every grid
 point of the three studies at the workers' thread count, counted for the run's images (`trial_images`: 45,000
 trained x 4 epochs, 5,000 + 10,000 evaluated each epoch, latency runs, the kept weights' check), summed over 3 seeds
-and shared by the workers. Beside each point, what the sweep's first estimate assumes: the base point's time scaled
-by the point's MACs (`dse.cli.watch.prior_rate`), which overcounts points whose extra MACs run faster per MAC.
+and shared by the workers. Beside each point, what a sweep's first estimate assumed before it timed three of the
+grid's points (`dse.cli.watch.prior_times`): the base point's time scaled by the point's MACs.
 
     python benchmarks/trial_time.py > benchmarks/results/trial_time_cpu.txt     # on an idle machine
 
@@ -16,17 +16,18 @@ import argparse
 
 import torch
 
+from dse.data import images_planned
 from dse.plan import cost
-from dse.space import DesignPoint, Stem
+from dse.study.grid import build_spec
 from dse.train.bench import trial_images, trial_seconds, trial_speed
 from dse.train.device import device_name, threads
-from dse.train.recipe import Recipe
 
-GRIDS = {  # the three studies of scripts/cpu_reproduction.sh, each at the base point but for what it varies
-    "sr": ({}, [i / 8 for i in range(1, 9)]),
-    "pct3x3": ({"sr": 0.5}, [0.01] + [i / 8 for i in range(1, 8)] + [0.99]),
-    "bypass": ({}, ["none", "simple", "complex"]),
+GRIDS = {  # the grids of scripts/cpu_reproduction.sh's three commands, as `dse sweep` reads them
+    "sr": {"ranges": ["0.125:1.0"]},
+    "pct3x3": {"ranges": ["0.01:0.99"]},
+    "bypass": {"values": ["none,simple,complex"]},
 }
+DATASET = "cifar10"  # the script's JPEG copy has CIFAR-10's splits and image size; this needs no files
 
 
 def main() -> None:
@@ -36,13 +37,14 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=6, help="timed training steps per point")
     args = ap.parse_args()
-    base = DesignPoint(base_e=64, incr_e=64, num_classes=10, in_channels=3, input_size=32, stem=Stem("cifar"))
-    recipe = Recipe(epochs=4, batch_size=128)
-    images = trial_images(4, 45000, 5000, 10000, True)
+    specs = {name: build_spec(params=[name], **grid, seeds=args.seeds, dataset=DATASET,
+                              design={"base_e": 64, "incr_e": 64}, recipe_options={"epochs": 4, "batch_size": 128})
+             for name, grid in GRIDS.items()}
+    sizes = images_planned(DATASET, None, specs["sr"].val_fraction)
 
-    def minutes(point: DesignPoint) -> float:
-        speed = trial_speed(point, recipe, device="cpu", threads=args.threads, steps=args.steps)
-        return trial_seconds(speed, images) / 60
+    def minutes(spec, point) -> float:
+        speed = trial_speed(point, spec.recipe, device="cpu", threads=args.threads, steps=args.steps)
+        return trial_seconds(speed, trial_images(spec.recipe.epochs, *sizes, True)) / 60
 
     with threads(args.threads):
         device = device_name(torch.device("cpu"))
@@ -52,16 +54,14 @@ def main() -> None:
     print("| study | point | timed (min/trial) | MAC-scaled from the base point (min/trial) |")
     print("|---|---|---|---|")
     total = total_scaled = 0.0
-    for name, (fixed, values) in GRIDS.items():
-        base_point = base.replace(**fixed)
-        base_minutes, base_macs = minutes(base_point), cost(base_point).macs
+    for name, spec in specs.items():
+        base_minutes, base_macs = minutes(spec, spec.point), cost(spec.point).macs
         study = scaled = 0.0
-        for value in values:
-            point = base_point.replace(**{name: value})
-            timed = minutes(point)
+        for point in spec.points():
+            timed = minutes(spec, point)
             by_macs = base_minutes * cost(point).macs / base_macs
             study, scaled = study + timed, scaled + by_macs
-            print(f"| {name} | {value} | {timed:.1f} | {by_macs:.1f} |", flush=True)
+            print(f"| {name} | {point.to_dict()[name]} | {timed:.1f} | {by_macs:.1f} |", flush=True)
         study, scaled = study * args.seeds / args.workers, scaled * args.seeds / args.workers
         total, total_scaled = total + study, total_scaled + scaled
         print(f"| **{name}** | study | **{study:.0f} min** | {scaled:.0f} min |", flush=True)
